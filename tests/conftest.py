@@ -1,0 +1,31 @@
+"""Shared fixtures. Sockets are blocked for every test (pytest-socket, see pyproject): only loopback is reachable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.standards import PROJECT_ROOT, standards_dir
+
+
+@pytest.fixture(scope="session")
+def standards() -> Path:
+    """The real standards artefacts; a test that needs them fails (never skips) when they are missing."""
+    path = standards_dir()
+    if not (path / "FACTS.md").is_file():
+        pytest.fail(f"real standards artefacts not found at {path} (set HUB_STANDARDS_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+def standard_file(relative: str) -> Path:
+    """A file under the standards folder, failing the test with its path when it is absent."""
+    path = standards_dir() / relative
+    if not path.is_file():
+        pytest.fail(f"real standards artefact missing: {path} (set HUB_STANDARDS_DIR)")
+    return path
