@@ -38,6 +38,7 @@ class Finding(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     xpath: str = Field(description="Where in the document (XPath with prefixes rsm/ram/udt), or a record field path")
+    field: str | None = Field(default=None, description="The record field the XPath was rendered from, when known")
     rule: str = Field(description="Stable rule code, e.g. XSD, CL-COUNTRY, BR-EPHYTO-CONSIGNOR")
     severity: Severity
     area: Area

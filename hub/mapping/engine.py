@@ -1,0 +1,237 @@
+"""The mapping engine: one spec, applied in both directions.
+
+:func:`render` turns record data (the JSON form of a record) into an XML tree for a profile, reporting what the
+profile cannot carry; :func:`parse` turns an XML tree into record data, reporting every element and attribute the
+spec does not represent. Both are pure functions over trees and dicts: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from lxml import etree
+
+from hub.errors import MappingError, UnknownDocumentError
+from hub.mapping.leaves import carried_keys, read_leaf, write_leaf
+from hub.mapping.spec import MappingSpec, Node, Profile, Step
+from hub.validation.report import Area, Finding, Severity
+from hub.xmlpath import element_xpath, qualified_name
+
+
+@dataclass
+class Rendered:
+    """An XML tree rendered from a record, what the profile left out, and which field each element came from."""
+
+    root: etree._Element
+    findings: list[Finding]
+    field_of: dict[etree._Element, str] = field(default_factory=dict)
+
+    def field_for_xpath(self, xpath: str) -> str | None:
+        """The record field an XPath into the rendered tree came from (or the nearest enclosing one)."""
+        by_xpath = {element_xpath(el, {}): f for el, f in self.field_of.items()}
+        return by_xpath.get(xpath)
+
+
+@dataclass
+class Parsed:
+    """Record data parsed from XML, every part of the XML it does not represent, and where each field came from."""
+
+    data: dict[str, Any]
+    findings: list[Finding]
+    xpath_of: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------- render
+
+
+def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore: Iterable[str] = ()) -> Rendered:
+    """Render record ``data`` as a tree rooted at the spec's root element, following ``profile_name``."""
+    profile = spec.profile(profile_name)
+    root = etree.Element(spec.root.clark, nsmap=dict(spec.namespaces))
+    state = _RenderState(spec=spec, profile=profile)
+    state.render_nodes(root, spec.nodes, data, "", set(ignore))
+    findings = [
+        _dropped_finding(spec, profile, parent, steps, field_path, value)
+        for parent, steps, field_path, value in state.dropped
+    ]
+    return Rendered(root=root, findings=findings, field_of=state.field_of)
+
+
+@dataclass
+class _RenderState:
+    spec: MappingSpec
+    profile: Profile
+    dropped: list[tuple[etree._Element, tuple[Step, ...], str, Any]] = field(default_factory=list)
+    field_of: dict[etree._Element, str] = field(default_factory=dict)
+
+    def render_nodes(self, parent: etree._Element, nodes: tuple[Node, ...], data: dict[str, Any], prefix: str, ignore: set[str] | None) -> None:
+        """Render ``nodes`` from ``data`` below ``parent``; with ``ignore`` None, leftover keys are the caller's to check."""
+        mapped = {n.field for n in nodes if n.field} | (ignore or set())
+        for node in nodes:
+            if node.field is None:
+                self.render_nodes(self._container(parent, node.steps_for(self.profile.name)), node.children, data, prefix, None)
+                mapped |= {c.field for c in node.children if c.field}
+                continue
+            value = data.get(node.field)
+            if value is None or value == []:
+                continue
+            path = f"{prefix}.{node.field}" if prefix else node.field
+            steps = node.steps_for(self.profile.name)
+            if not node.written_by(self.profile.name):
+                self.dropped.append((parent, steps, path, value))
+                continue
+            if node.many and not isinstance(value, list):
+                raise MappingError(f"field {path} should be a list")
+            container = self._container(parent, steps[:-1])
+            for index, item in enumerate(value if node.many else [value]):
+                item_path = f"{path}[{index}]" if node.many else path
+                element = etree.SubElement(container, steps[-1].clark)
+                self.field_of[element] = item_path
+                if node.is_leaf:
+                    write_leaf(
+                        element,
+                        node.leaf_type,  # type: ignore[arg-type]
+                        item,
+                        node.enum,
+                        date_element=self.profile.date_element,
+                        force_date_element=self.profile.force_date_element,
+                    )
+                    self._check_leaf_keys(node, item, parent, item_path)
+                else:
+                    self.render_nodes(element, node.children, item, item_path, set())
+        if ignore is None:
+            return
+        for key, value in data.items():
+            if key not in mapped and value not in (None, [], {}):
+                self.dropped.append((parent, (), f"{prefix}.{key}" if prefix else key, value))
+
+    def _check_leaf_keys(self, node: Node, item: Any, parent: etree._Element, path: str) -> None:
+        if isinstance(item, dict):
+            for key in set(item) - carried_keys(node.leaf_type):  # type: ignore[arg-type]
+                self.dropped.append((parent, node.steps, f"{path}.{key}", item[key]))
+
+    @staticmethod
+    def _container(parent: etree._Element, steps: tuple[Step, ...]) -> etree._Element:
+        for step in steps:
+            parent = etree.SubElement(parent, step.clark)
+        return parent
+
+
+def _dropped_finding(spec: MappingSpec, profile: Profile, parent: etree._Element, steps: tuple[Step, ...], field_path: str, value: Any) -> Finding:
+    xpath = element_xpath(parent, spec.prefix_of) + "".join(f"/{s.prefixed}" for s in steps)
+    empty = value in ("", {}) or (isinstance(value, dict) and value.get("value") == "" and len(value) == 1)
+    return Finding(
+        xpath=xpath,
+        field=field_path,
+        rule="MAP-PROFILE-DROPPED",
+        severity=Severity.INFO if empty else Severity.WARNING,
+        area=Area.MAPPING,
+        message_en=f"the {profile.name} profile cannot carry record field {field_path}; it is left out of the document",
+        message_fr=f"le profil {profile.name} ne peut pas porter le champ {field_path} ; il est omis du document",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------- parse
+
+
+def parse(spec: MappingSpec, root: etree._Element) -> Parsed:
+    """Parse a tree rooted at the spec's root element into record data; report what the spec does not represent."""
+    if root.tag != spec.root.clark:
+        raise UnknownDocumentError(
+            f"expected {spec.root.prefixed} in {spec.root.namespace}, found {qualified_name(root.tag, spec.prefix_of, root)}",
+            where="/",
+        )
+    prefix_of = spec.prefix_of
+    consumed: set[Any] = {root}
+    xpath_of: dict[str, str] = {}
+    data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, prefix_of)
+    findings = list(_unrepresented(root, consumed, prefix_of))
+    return Parsed(data=data, findings=findings, xpath_of=xpath_of)
+
+
+def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, consumed: set, xpath_of: dict[str, str], prefix_of: dict[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for node in nodes:
+        elements = _match(parent, node, consumed)
+        if node.field is None:
+            if elements:
+                consumed.add(elements[0])
+                result.update(_parse_nodes(elements[0], node.children, prefix, consumed, xpath_of, prefix_of))
+            continue
+        if not elements:
+            continue
+        path = f"{prefix}.{node.field}" if prefix else node.field
+        values = []
+        for index, element in enumerate(elements if node.many else elements[:1]):
+            item_path = f"{path}[{index}]" if node.many else path
+            xpath = element_xpath(element, prefix_of)
+            xpath_of[item_path] = xpath
+            if node.is_leaf:
+                values.append(read_leaf(element, node.leaf_type, node.enum, xpath, consumed))  # type: ignore[arg-type]
+            else:
+                consumed.add(element)
+                values.append(_parse_nodes(element, node.children, item_path, consumed, xpath_of, prefix_of))
+        result[node.field] = values if node.many else values[0]
+    return result
+
+
+def _match(parent: etree._Element, node: Node, consumed: set) -> list[etree._Element]:
+    """The elements a node maps to below ``parent`` (trying the profile-specific paths too); marks containers used."""
+    for steps in (node.steps, *node.profile_steps.values()):
+        containers = [parent]
+        for step in steps[:-1]:
+            found = [child for c in containers[:1] for child in c if child.tag == step.clark]
+            if not found:
+                containers = []
+                break
+            containers = found[:1]
+        if not containers:
+            continue
+        matches = [child for child in containers[0] if child.tag == steps[-1].clark and child not in consumed]
+        if matches:
+            for container in containers:
+                if container is not parent:
+                    consumed.add(container)
+            for ancestor in _intermediates(parent, matches[0]):
+                consumed.add(ancestor)
+            return matches
+    return []
+
+
+def _intermediates(parent: etree._Element, element: etree._Element) -> list[etree._Element]:
+    chain = []
+    node = element.getparent()
+    while node is not None and node is not parent:
+        chain.append(node)
+        node = node.getparent()
+    return chain
+
+
+def _unrepresented(element: etree._Element, consumed: set, prefix_of: dict[str, str]):
+    """Findings for every element, attribute or text the parse did not take into the record."""
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue  # comments and processing instructions carry no certificate data
+        if child.tag == "{http://www.w3.org/2000/09/xmldsig#}Signature" and element.getparent() is None:
+            continue  # the enveloped signature is verified separately; it is not record content
+        if child not in consumed:
+            yield _lost(element_xpath(child, prefix_of), "element")
+            continue
+        for attribute in child.attrib:
+            if (child, attribute) not in consumed:
+                yield _lost(element_xpath(child, prefix_of) + f"/@{qualified_name(attribute, prefix_of)}", "attribute")
+        if len(child) and (child.text or "").strip():
+            yield _lost(element_xpath(child, prefix_of) + "/text()", "text")
+        yield from _unrepresented(child, consumed, prefix_of)
+
+
+def _lost(xpath: str, what: str) -> Finding:
+    return Finding(
+        xpath=xpath,
+        rule="MAP-UNREPRESENTED",
+        severity=Severity.WARNING,
+        area=Area.MAPPING,
+        message_en=f"this {what} is not represented in the record and would be lost on conversion",
+        message_fr=f"cet élément ({what}) n'est pas représenté dans l'enregistrement et serait perdu à la conversion",
+    )

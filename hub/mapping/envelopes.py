@@ -1,0 +1,50 @@
+"""Finding the standard document inside what counterparts actually send.
+
+A certificate arrives bare, inside a SOAP envelope (TRACES-NT ``CreateAndSubmitChedForDecisionRequest``, the IPPC
+Hub's typed ``ePhytoEnvelope``), or as an XML *string* inside a counterpart's envelope (the IPPC Hub ``Envelope``
+``Content``, a single window's ``SignedSPSCert``). :func:`unwrap` returns the document element and says how it came.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from hub.errors import UnknownDocumentError
+from hub.xmlsafe import parse_xml
+
+#: How deep a string-in-envelope nesting may go (an envelope in an envelope is fine; more is refused).
+MAX_NESTING = 3
+
+
+@dataclass(frozen=True)
+class Unwrapped:
+    """The document element, and the chain of wrappers it was found in (outermost first)."""
+
+    document: etree._Element
+    wrappers: tuple[str, ...]
+
+
+def unwrap(root: etree._Element, document_tag: str, *, source: str = "document") -> Unwrapped:
+    """Find the element ``document_tag`` (Clark notation) in ``root``, in a SOAP body or in an embedded XML string."""
+    return _unwrap(root, document_tag, source, (), 0)
+
+
+def _unwrap(root: etree._Element, tag: str, source: str, wrappers: tuple[str, ...], depth: int) -> Unwrapped:
+    if root.tag == tag:
+        return Unwrapped(root, wrappers)
+    found = next(root.iter(tag), None)
+    if found is not None:
+        return Unwrapped(found, wrappers + (etree.QName(root).localname,))
+    if depth < MAX_NESTING:
+        for element in root.iter(etree.Element):
+            text = (element.text or "").strip()
+            if len(element) == 0 and text.startswith("<") and etree.QName(tag).localname in text:
+                inner = parse_xml(text.encode("utf-8"), source=f"{source} ({etree.QName(element).localname} content)")
+                wrapper = f"{etree.QName(root).localname}/{etree.QName(element).localname}"
+                return _unwrap(inner, tag, source, wrappers + (wrapper,), depth + 1)
+    raise UnknownDocumentError(
+        f"no {etree.QName(tag).localname} ({etree.QName(tag).namespace}) found; the root element is {root.tag}",
+        where=source,
+    )

@@ -1,0 +1,116 @@
+"""Leaf value types of the mapping engine: how one element's text and attributes become a record value, and back.
+
+Every attribute a type knows is carried in the value (``languageID`` → ``language`` …); any other attribute is left
+unconsumed, so the engine reports it instead of dropping it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from lxml import etree
+
+from hub.errors import InputError
+from hub.namespaces import UDT
+
+#: XML attribute → record key, per leaf type.
+ATTRIBUTES: dict[str, dict[str, str]] = {
+    "string": {},
+    "integer": {},
+    "enum": {},
+    "text": {"languageID": "language"},
+    "code": {
+        "name": "name",
+        "listID": "list_id",
+        "listAgencyID": "list_agency_id",
+        "listName": "list_name",
+        "listVersionID": "list_version_id",
+    },
+    "identifier": {
+        "schemeID": "scheme_id",
+        "schemeAgencyID": "scheme_agency_id",
+        "schemeName": "scheme_name",
+        "schemeVersionID": "scheme_version_id",
+    },
+    "measure": {"unitCode": "unit"},
+    "binary": {"filename": "filename", "mimeCode": "mime_code"},
+    "datetime": {},
+}
+
+DATE_ELEMENTS = {"DateTimeString": f"{{{UDT}}}DateTimeString", "DateTime": f"{{{UDT}}}DateTime"}
+_DATE_TAGS = {tag: name for name, tag in DATE_ELEMENTS.items()}
+
+
+def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] | None, xpath: str, consumed: set) -> Any:
+    """The record value of ``element`` (its text and known attributes); marks what it used in ``consumed``."""
+    consumed.add(element)
+    text = element.text or ""
+    if leaf_type == "datetime":
+        return _read_datetime(element, consumed)
+    if leaf_type == "string":
+        return text
+    if leaf_type == "integer":
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise InputError(f"{text!r} is not an integer", where=xpath) from None
+    if leaf_type == "enum":
+        assert enum is not None
+        for value, code in enum.items():
+            if code == text.strip():
+                return value
+        raise InputError(f"code {text.strip()!r} is not one the hub handles here (known: {', '.join(enum.values())})", where=xpath)
+    value: dict[str, Any] = {"value": text}
+    for attribute, key in ATTRIBUTES[leaf_type].items():
+        if attribute in element.attrib:
+            value[key] = element.attrib[attribute]
+            consumed.add((element, attribute))
+    return value
+
+
+def _read_datetime(element: etree._Element, consumed: set) -> dict[str, Any]:
+    for child in element:
+        name = _DATE_TAGS.get(child.tag) if isinstance(child.tag, str) else None
+        if name:
+            consumed.add(child)
+            value: dict[str, Any] = {"value": child.text or "", "format": name}
+            if "format" in child.attrib:
+                value["format_code"] = child.attrib["format"]
+                consumed.add((child, "format"))
+            return value
+    return {"value": element.text or "", "format": "text"}
+
+
+def write_leaf(element: etree._Element, leaf_type: str, value: Any, enum: Mapping[str, str] | None, *, date_element: str, force_date_element: bool) -> None:
+    """Fill ``element`` with ``value`` (a scalar or the dict form of a record value)."""
+    if leaf_type == "enum":
+        assert enum is not None
+        element.text = enum[getattr(value, "value", value)]
+        return
+    if leaf_type in ("string", "integer"):
+        element.text = str(value)
+        return
+    data = value if isinstance(value, dict) else {"value": value}
+    if leaf_type == "datetime":
+        written = data.get("format") or date_element
+        if force_date_element or written not in ("DateTimeString", "DateTime", "text"):
+            written = date_element
+        if written == "text":
+            element.text = data["value"]
+            return
+        child = etree.SubElement(element, DATE_ELEMENTS[written])
+        child.text = data["value"]
+        if data.get("format_code") is not None:
+            child.set("format", data["format_code"])
+        return
+    element.text = str(data["value"])
+    for attribute, key in ATTRIBUTES[leaf_type].items():
+        if data.get(key) is not None:
+            element.set(attribute, str(data[key]))
+
+
+def carried_keys(leaf_type: str) -> set[str]:
+    """The keys of a record value of this type that rendering writes somewhere."""
+    if leaf_type == "datetime":
+        return {"value", "format", "format_code"}
+    return {"value", *ATTRIBUTES[leaf_type].values()}

@@ -1,0 +1,187 @@
+"""Mapping specs: the declarative description of how a record kind maps to a standard XML document.
+
+A spec is a YAML file under ``mappings/<document>/<version>/spec.yaml`` (see the comment at the top of the SPS spec
+for its grammar). :func:`load_spec` reads and checks it once, resolving reusable groups and enum tables, into an
+immutable tree of :class:`Node` that the engine walks in both directions.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from hub.errors import MappingError
+from hub.standards import PROJECT_ROOT
+
+MAPPINGS_DIR = PROJECT_ROOT / "mappings"
+
+LEAF_TYPES = frozenset({"string", "integer", "text", "code", "identifier", "measure", "datetime", "binary", "enum"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One element step of a path: namespace URI (None for an unqualified element), local name, written prefix."""
+
+    namespace: str | None
+    local: str
+    prefix: str | None
+
+    @property
+    def clark(self) -> str:
+        return f"{{{self.namespace}}}{self.local}" if self.namespace else self.local
+
+    @property
+    def prefixed(self) -> str:
+        return f"{self.prefix}:{self.local}" if self.prefix else self.local
+
+
+@dataclass(frozen=True)
+class Node:
+    """A record field mapped to a path of child elements: a leaf value, or a group of further nodes."""
+
+    field: str | None
+    steps: tuple[Step, ...]
+    many: bool = False
+    leaf_type: str | None = None
+    enum: Mapping[str, str] | None = None
+    children: tuple["Node", ...] = ()
+    profiles: frozenset[str] | None = None
+    profile_steps: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.leaf_type is not None
+
+    def steps_for(self, profile: str) -> tuple[Step, ...]:
+        return self.profile_steps.get(profile, self.steps)
+
+    def written_by(self, profile: str) -> bool:
+        return self.profiles is None or profile in self.profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    date_element: str
+    force_date_element: bool
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """A loaded spec: root element, namespaces, profiles and the node tree."""
+
+    document: str
+    version: str
+    root: Step
+    namespaces: Mapping[str, str]
+    profiles: Mapping[str, Profile]
+    nodes: tuple[Node, ...]
+    source: Path
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise MappingError(f"profile {name!r} is not defined in {self.source} (known: {', '.join(self.profiles)})") from None
+
+    @property
+    def prefix_of(self) -> dict[str, str]:
+        return {uri: prefix for prefix, uri in self.namespaces.items()}
+
+
+@cache
+def load_spec(document: str, version: str) -> MappingSpec:
+    """Load ``mappings/<document>/<version>/spec.yaml`` once; :class:`MappingError` names the faulty place."""
+    source = MAPPINGS_DIR / document / version / "spec.yaml"
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"cannot read mapping spec {source}: {exc}") from None
+    return _build(raw, source)
+
+
+def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
+    namespaces: dict[str, str] = dict(raw["namespaces"])
+    enums = {name: _import_table(ref, source) for name, ref in (raw.get("enums") or {}).items()}
+    groups: dict[str, list[dict[str, Any]]] = raw.get("groups") or {}
+    profiles = {
+        name: Profile(
+            name=name,
+            description=p.get("description", ""),
+            date_element=p.get("date_element", "DateTime"),
+            force_date_element=bool(p.get("force_date_element", False)),
+        )
+        for name, p in raw["profiles"].items()
+    }
+
+    def steps(path: str, where: str) -> tuple[Step, ...]:
+        result = []
+        for part in path.split("/"):
+            prefix, _, local = part.rpartition(":")
+            if prefix and prefix not in namespaces:
+                raise MappingError(f"{source}: {where}: unknown prefix {prefix!r} in path {path!r}")
+            result.append(Step(namespaces[prefix] if prefix else None, local, prefix or None))
+        return tuple(result)
+
+    def node(item: dict[str, Any], where: str, seen: tuple[str, ...]) -> Node:
+        name = item.get("field")
+        where = f"{where}.{name or item.get('path')}"
+        if not item.get("inline") and not name:
+            raise MappingError(f"{source}: {where}: a node needs `field` unless it is `inline`")
+        leaf_type = item.get("type")
+        children: tuple[Node, ...] = ()
+        if leaf_type is not None:
+            if leaf_type not in LEAF_TYPES:
+                raise MappingError(f"{source}: {where}: unknown type {leaf_type!r}")
+        elif "group" in item:
+            group = item["group"]
+            if group not in groups:
+                raise MappingError(f"{source}: {where}: unknown group {group!r}")
+            if group in seen:
+                raise MappingError(f"{source}: {where}: group {group!r} refers to itself")
+            children = tuple(node(child, where, seen + (group,)) for child in groups[group])
+        elif "children" in item:
+            children = tuple(node(child, where, seen) for child in item["children"])
+        else:
+            raise MappingError(f"{source}: {where}: a node needs `type`, `group` or `children`")
+        enum = None
+        if leaf_type == "enum":
+            if item.get("enum") not in enums:
+                raise MappingError(f"{source}: {where}: enum {item.get('enum')!r} is not declared under `enums`")
+            enum = enums[item["enum"]]
+        return Node(
+            field=name,
+            steps=steps(item["path"], where),
+            many=bool(item.get("many", False)),
+            leaf_type=leaf_type,
+            enum=enum,
+            children=children,
+            profiles=frozenset(item["profiles"]) if "profiles" in item else None,
+            profile_steps={p: steps(path, where) for p, path in (item.get("paths") or {}).items()},
+        )
+
+    return MappingSpec(
+        document=raw["document"],
+        version=str(raw["version"]),
+        root=steps(raw["root"], "root")[0],
+        namespaces=namespaces,
+        profiles=profiles,
+        nodes=tuple(node(item, "fields", ()) for item in raw["fields"]),
+        source=source,
+    )
+
+
+def _import_table(reference: str, source: Path) -> dict[str, str]:
+    """Resolve ``module:NAME`` to a mapping of record value → XML code (enum keys become their values)."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        table = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise MappingError(f"{source}: enum table {reference!r} cannot be imported: {exc}") from None
+    return {getattr(key, "value", key): str(code) for key, code in table.items()}

@@ -1,0 +1,337 @@
+"""SPS certificate records: what issuing systems send the hub, and what the hub makes of certificates from abroad.
+
+One model per document kind (UNCL 1001 ``TypeCode``): phytosanitary (851), phytosanitary re-export (657), veterinary
+(853) and TRACES-NT CHED (636, with its CHED type A / P / PP / D). They share the UN/CEFACT SPSCertificate 17 content;
+field names follow the standard's aggregates (consignor, consignee, ``SPSExchangedDocument`` fields at the top level,
+``SPSConsignment`` under ``consignment``). Unknown fields are errors; codes are checked by validation against the
+UN/CEFACT and ISO code lists.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from hub.records.status import DocumentStatus
+from hub.records.values import BinaryObject, Code, DateTime, Identifier, Measure, Text
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DocumentKind(str, Enum):
+    """The SPS document kinds the hub handles, with their UNCL 1001 document name code."""
+
+    PHYTOSANITARY = "phytosanitary"
+    PHYTOSANITARY_REEXPORT = "phytosanitary_reexport"
+    VETERINARY = "veterinary"
+    CHED = "ched"
+
+    @property
+    def type_code(self) -> str:
+        return DOCUMENT_KIND_CODES[self]
+
+
+DOCUMENT_KIND_CODES: dict[DocumentKind, str] = {
+    DocumentKind.PHYTOSANITARY: "851",
+    DocumentKind.PHYTOSANITARY_REEXPORT: "657",
+    DocumentKind.VETERINARY: "853",
+    DocumentKind.CHED: "636",
+}
+
+
+class Note(_Record):
+    """An ``IncludedSPSNote`` / ``AdditionalInformationSPSNote``: a subject (IPPC code such as ADEDL) and its content."""
+
+    subject: str | None = None
+    subject_code: Code | None = None
+    content_code: Code | None = None
+    content: list[Text] = Field(default_factory=list)
+
+
+class Location(_Record):
+    """A place: an ID (UN/LOCODE or the counterpart's scheme) and a name."""
+
+    id: Identifier | None = None
+    name: Text | None = None
+
+
+class Country(_Record):
+    """A country by its ISO 3166-1 alpha-2 code, with an optional name."""
+
+    id: Identifier | None = None
+    name: Text | None = None
+
+
+class Address(_Record):
+    """A postal address (``SpecifiedSPSAddress``)."""
+
+    postcode: Code | None = None
+    line_one: str | None = None
+    line_two: str | None = None
+    line_three: str | None = None
+    line_four: str | None = None
+    line_five: str | None = None
+    city_name: Text | None = None
+    country_id: Identifier | None = None
+    country_name: Text | None = None
+    country_subdivision_name: Text | None = None
+
+
+class Person(_Record):
+    """A named person (``SpecifiedSPSPerson``)."""
+
+    name: Text | None = None
+
+
+class Party(_Record):
+    """A party: consignor, consignee, issuer (NPPO or competent authority), delivery party, customs agent."""
+
+    id: Identifier | None = None
+    name: Text | None = None
+    type_codes: list[Code] = Field(default_factory=list)
+    role_codes: list[Code] = Field(default_factory=list)
+    address: Address | None = None
+    person: Person | None = None
+
+
+class Clause(_Record):
+    """A certifying clause of the signatory (``IncludedSPSClause``); TRACES uses text IDs such as PURPOSE."""
+
+    id: Identifier | None = None
+    content: list[Text] = Field(default_factory=list)
+
+
+class Signatory(_Record):
+    """Who signed the certificate, where and when, and the clauses they certified."""
+
+    type_code: Code | None = None
+    actual_date_time: DateTime | None = None
+    issue_location: Location | None = None
+    provider: Party | None = None
+    clauses: list[Clause] = Field(default_factory=list)
+
+
+class ReferencedDocument(_Record):
+    """A document the certificate refers to: import permit, replaced certificate, attached PDF, bill of lading…"""
+
+    issue_date_time: DateTime | None = None
+    type_code: Code | None = None
+    relationship_type_code: Code | None = None
+    id: Identifier | None = None
+    attachment: BinaryObject | None = None
+    information: list[Text] = Field(default_factory=list)
+
+
+class TransportMovement(_Record):
+    """A main-carriage movement: mode (UN/ECE Rec 19), voyage or flight ID, and the means of transport."""
+
+    id: Identifier | None = None
+    mode_code: Code | None = None
+    means_name: Text | None = None
+
+
+class Seal(_Record):
+    id: Identifier | None = None
+
+
+class TransportEquipment(_Record):
+    """A container or other equipment with its seals."""
+
+    id: Identifier | None = None
+    seals: list[Seal] = Field(default_factory=list)
+
+
+class Classification(_Record):
+    """A product classification: HS code, IPPC commodity classes (IPPCPCVP, IPPCPCC), TRACES CN and EPPO codes."""
+
+    system_id: Identifier | None = None
+    system_name: Text | None = None
+    class_code: Code | None = None
+    class_names: list[Text] = Field(default_factory=list)
+
+
+class Package(_Record):
+    """Packages at one level (``LevelCode``), of a UN/ECE Rec 21 type, and how many."""
+
+    level_code: Code | None = None
+    type_code: Code | None = None
+    item_quantity: Measure | None = None
+
+
+class CountrySubdivision(_Record):
+    name: Text | None = None
+    hierarchical_level_code: Code | None = None
+
+
+class OriginCountry(_Record):
+    """Where the goods come from, down to a region or place of production."""
+
+    id: Identifier | None = None
+    name: Text | None = None
+    subdivision: CountrySubdivision | None = None
+
+
+class Period(_Record):
+    start: DateTime | None = None
+    end: DateTime | None = None
+    duration: Measure | None = None
+
+
+class ProcessCharacteristic(_Record):
+    """One characteristic of a treatment: the IPPC code (TTFT, TTCH, TTTM…) then texts, or a measured value."""
+
+    descriptions: list[Text] = Field(default_factory=list)
+    value: Measure | None = None
+
+
+class AppliedProcess(_Record):
+    """A treatment applied to the goods, with its period and characteristics."""
+
+    type_code: Code | None = None
+    period: Period | None = None
+    characteristics: list[ProcessCharacteristic] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)
+
+
+class TradeLineItem(_Record):
+    """One line of goods: what it is (names, classifications), how much, how packed, from where, how treated."""
+
+    sequence_number: int | None = None
+    descriptions: list[Text] = Field(default_factory=list)
+    common_names: list[Text] = Field(default_factory=list)
+    scientific_names: list[Text] = Field(default_factory=list)
+    intended_uses: list[Text] = Field(default_factory=list)
+    net_weight: Measure | None = None
+    gross_weight: Measure | None = None
+    net_volume: Measure | None = None
+    gross_volume: Measure | None = None
+    notes: list[Note] = Field(default_factory=list)
+    classifications: list[Classification] = Field(default_factory=list)
+    packages: list[Package] = Field(default_factory=list)
+    origin_countries: list[OriginCountry] = Field(default_factory=list)
+    applied_processes: list[AppliedProcess] = Field(default_factory=list)
+
+    def hs_codes(self) -> list[str]:
+        """The HS (or TRACES CN) codes of this line."""
+        return [
+            c.class_code.value
+            for c in self.classifications
+            if c.class_code and ((c.system_name and c.system_name.value == "HS") or (c.system_id and c.system_id.value == "CN"))
+        ]
+
+
+class ConsignmentItem(_Record):
+    """An ``IncludedSPSConsignmentItem``: a group of trade line items, with the nature of the cargo."""
+
+    nature_code: Code | None = None
+    line_items: list[TradeLineItem] = Field(default_factory=list)
+
+
+class Consignment(_Record):
+    """The ``SPSConsignment``: parties, countries, ports, transport and the goods."""
+
+    availability_due_date_time: DateTime | None = None
+    export_exit_date_time: DateTime | None = None
+    consignor: Party | None = None
+    consignee: Party | None = None
+    export_country: Country | None = None
+    import_country: Country | None = None
+    transit_countries: list[Country] = Field(default_factory=list)
+    unloading_port: Location | None = None
+    examination_location: Location | None = None
+    delivery_party: Party | None = None
+    customs_transit_agent: Party | None = None
+    transport_movements: list[TransportMovement] = Field(default_factory=list)
+    transport_equipment: list[TransportEquipment] = Field(default_factory=list)
+    items: list[ConsignmentItem] = Field(default_factory=list)
+
+
+class _SPSCertificateBase(_Record):
+    """Fields common to every SPS certificate (the ``SPSExchangedDocument`` and the ``SPSConsignment``)."""
+
+    name: Text | None = None
+    certificate_number: Identifier | None = Field(default=None, description="ram:ID, the issuer's certificate number")
+    description: Text | None = None
+    status: DocumentStatus = Field(description="UNCL 4405 status of the document, e.g. issued (70)")
+    issue_date_time: DateTime | None = None
+    issuer: Party | None = None
+    notes: list[Note] = Field(default_factory=list)
+    referenced_documents: list[ReferencedDocument] = Field(default_factory=list)
+    signatory: Signatory | None = None
+    consignment: Consignment = Field(default_factory=Consignment)
+
+    def line_items(self) -> list[TradeLineItem]:
+        """Every trade line item of every consignment item, in document order."""
+        return [line for item in self.consignment.items for line in item.line_items]
+
+    def notes_with_subject(self, subject: str) -> list[Note]:
+        return [n for n in self.notes if n.subject == subject]
+
+
+class PhytosanitaryCertificate(_SPSCertificateBase):
+    """An ePhyto phytosanitary certificate for export (UNCL 1001 code 851)."""
+
+    kind: Literal[DocumentKind.PHYTOSANITARY] = DocumentKind.PHYTOSANITARY
+
+
+class PhytosanitaryReexportCertificate(_SPSCertificateBase):
+    """An ePhyto phytosanitary certificate for re-export (UNCL 1001 code 657)."""
+
+    kind: Literal[DocumentKind.PHYTOSANITARY_REEXPORT] = DocumentKind.PHYTOSANITARY_REEXPORT
+
+
+class VeterinaryCertificate(_SPSCertificateBase):
+    """A veterinary / health export certificate (UNCL 1001 code 853)."""
+
+    kind: Literal[DocumentKind.VETERINARY] = DocumentKind.VETERINARY
+
+
+CHED_TYPE_SUBJECT = "CHED_TYPE"
+
+
+class ChedCertificate(_SPSCertificateBase):
+    """A TRACES-NT Common Health Entry Document (UNCL 1001 code 636).
+
+    ``ched_type`` (A live animals, P products of animal origin, PP plants, D feed and food of non-animal origin)
+    travels as an ``IncludedSPSNote`` with ``SubjectCode`` CHED_TYPE and the type as ``ContentCode``, as TRACES
+    writes it; give either and the other is filled in.
+    """
+
+    kind: Literal[DocumentKind.CHED] = DocumentKind.CHED
+    ched_type: Literal["A", "P", "PP", "D"] | None = None
+
+    @model_validator(mode="after")
+    def _ched_type_note(self) -> "ChedCertificate":
+        notes = [n for n in self.notes if n.subject_code and n.subject_code.value == CHED_TYPE_SUBJECT]
+        noted = notes[0].content_code.value if notes and notes[0].content_code else None
+        if self.ched_type is None and noted is None:
+            raise ValueError("a CHED needs its ched_type (A, P, PP or D)")
+        if self.ched_type is None:
+            if noted not in ("A", "P", "PP", "D"):
+                raise ValueError(f"CHED_TYPE note carries {noted!r}, not one of A, P, PP, D")
+            self.ched_type = noted  # type: ignore[assignment]
+        elif noted is None:
+            self.notes.insert(0, Note(subject_code=Code(value=CHED_TYPE_SUBJECT), content_code=Code(value=self.ched_type), content=[Text(value="")]))
+        elif noted != self.ched_type:
+            raise ValueError(f"ched_type {self.ched_type!r} contradicts the CHED_TYPE note {noted!r}")
+        return self
+
+
+SPSCertificateRecord = Annotated[
+    Union[PhytosanitaryCertificate, PhytosanitaryReexportCertificate, VeterinaryCertificate, ChedCertificate],
+    Field(discriminator="kind"),
+]
+"""Any SPS certificate record; ``kind`` selects the model."""
+
+SPS_RECORD_ADAPTER: TypeAdapter[SPSCertificateRecord] = TypeAdapter(SPSCertificateRecord)
+
+RECORD_MODELS: dict[DocumentKind, type[_SPSCertificateBase]] = {
+    DocumentKind.PHYTOSANITARY: PhytosanitaryCertificate,
+    DocumentKind.PHYTOSANITARY_REEXPORT: PhytosanitaryReexportCertificate,
+    DocumentKind.VETERINARY: VeterinaryCertificate,
+    DocumentKind.CHED: ChedCertificate,
+}
