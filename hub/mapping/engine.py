@@ -89,15 +89,16 @@ class _RenderState:
                 element = etree.SubElement(container, steps[-1].clark)
                 self.field_of[element] = item_path
                 if node.is_leaf:
+                    leaf_type = node.type_for(self.profile.name)
                     write_leaf(
                         element,
-                        node.leaf_type,  # type: ignore[arg-type]
+                        leaf_type,  # type: ignore[arg-type]
                         item,
                         node.enum,
                         date_element=self.profile.date_element,
                         force_date_element=self.profile.force_date_element,
                     )
-                    self._check_leaf_keys(node, item, parent, item_path)
+                    self._check_leaf_keys(leaf_type, steps, item, parent, item_path)
                 else:
                     self.render_nodes(element, node.children, item, item_path, set())
         if ignore is None:
@@ -106,10 +107,10 @@ class _RenderState:
             if key not in mapped and value not in (None, [], {}):
                 self.dropped.append((parent, (), f"{prefix}.{key}" if prefix else key, value))
 
-    def _check_leaf_keys(self, node: Node, item: Any, parent: etree._Element, path: str) -> None:
+    def _check_leaf_keys(self, leaf_type: str, steps: tuple[Step, ...], item: Any, parent: etree._Element, path: str) -> None:
         if isinstance(item, dict):
-            for key in set(item) - carried_keys(node.leaf_type):  # type: ignore[arg-type]
-                self.dropped.append((parent, node.steps, f"{path}.{key}", item[key]))
+            for key in sorted(set(item) - carried_keys(leaf_type)):
+                self.dropped.append((parent, steps, f"{path}.{key}", item[key]))
 
     @staticmethod
     def _container(parent: etree._Element, steps: tuple[Step, ...]) -> etree._Element:

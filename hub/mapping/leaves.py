@@ -88,7 +88,7 @@ def write_leaf(element: etree._Element, leaf_type: str, value: Any, enum: Mappin
         element.text = enum[getattr(value, "value", value)]
         return
     if leaf_type in ("string", "integer"):
-        element.text = str(value)
+        element.text = str(value["value"] if isinstance(value, dict) else value)
         return
     data = value if isinstance(value, dict) else {"value": value}
     if leaf_type == "datetime":
@@ -113,4 +113,6 @@ def carried_keys(leaf_type: str) -> set[str]:
     """The keys of a record value of this type that rendering writes somewhere."""
     if leaf_type == "datetime":
         return {"value", "format", "format_code"}
+    if leaf_type == "enum":
+        return set()
     return {"value", *ATTRIBUTES[leaf_type].values()}

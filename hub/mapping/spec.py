@@ -52,6 +52,7 @@ class Node:
     children: tuple["Node", ...] = ()
     profiles: frozenset[str] | None = None
     profile_steps: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
+    profile_types: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_leaf(self) -> bool:
@@ -59,6 +60,9 @@ class Node:
 
     def steps_for(self, profile: str) -> tuple[Step, ...]:
         return self.profile_steps.get(profile, self.steps)
+
+    def type_for(self, profile: str) -> str | None:
+        return self.profile_types.get(profile, self.leaf_type)
 
     def written_by(self, profile: str) -> bool:
         return self.profiles is None or profile in self.profiles
@@ -150,6 +154,9 @@ def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
             children = tuple(node(child, where, seen) for child in item["children"])
         else:
             raise MappingError(f"{source}: {where}: a node needs `type`, `group` or `children`")
+        profile_types = dict(item.get("types") or {})
+        if set(profile_types.values()) - LEAF_TYPES:
+            raise MappingError(f"{source}: {where}: unknown type in `types` {profile_types}")
         enum = None
         if leaf_type == "enum":
             if item.get("enum") not in enums:
@@ -164,6 +171,7 @@ def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
             children=children,
             profiles=frozenset(item["profiles"]) if "profiles" in item else None,
             profile_steps={p: steps(path, where) for p, path in (item.get("paths") or {}).items()},
+            profile_types=profile_types,
         )
 
     return MappingSpec(
