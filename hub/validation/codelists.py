@@ -122,7 +122,9 @@ def load_code_list(list_id: str) -> CodeList:
         # A code the schemas now carry needs no supplement; the derived entry is authoritative.
         codes.setdefault(
             code,
-            CodeEntry(code=code, name=entry["name"], description=entry.get("description"), supplement=True, note=entry.get("why")),
+            CodeEntry(
+                code=code, name=entry["name"], description=entry.get("description"), supplement=True, note=entry.get("why")
+            ),
         )
     source = data["source"]
     return CodeList(
