@@ -58,6 +58,7 @@ class ParsedCertificate:
     findings: list[Finding]
     element: etree._Element
     wrappers: tuple[str, ...]
+    xpath_of: dict[str, str]
 
 
 def parse_certificate(document: bytes | etree._Element, *, source: str = "document") -> ParsedCertificate:
@@ -78,7 +79,9 @@ def parse_certificate(document: bytes | etree._Element, *, source: str = "docume
             path = field_path(_without_union_tag(tuple(error["loc"])))
             problems.append(FieldProblem(path=_nearest_xpath(parsed.xpath_of, path), message=f"{error['msg']} (record field {path})"))
         raise RecordError(problems) from None
-    return ParsedCertificate(record=record, findings=parsed.findings, element=found.document, wrappers=found.wrappers)
+    return ParsedCertificate(
+        record=record, findings=parsed.findings, element=found.document, wrappers=found.wrappers, xpath_of=parsed.xpath_of
+    )
 
 
 def _nearest_xpath(xpath_of: dict[str, str], path: str) -> str:

@@ -1,0 +1,116 @@
+"""Core benchmark: documents per second for render, validate, sign, verify and parse, beside a raw baseline.
+
+The document is a realistic phytosanitary certificate with 50 trade line items (the worked example, its line item
+repeated). The baseline, measured in the same run on the same document and key: raw lxml parse + XSD validation,
+and signxml sign / verify used directly. Absolute figures vary with the machine; the ratios are what to compare.
+
+    python bench/core.py [--seconds 2] [--lines 50] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from lxml import etree
+from signxml import SignatureConstructionMethod, XMLSigner, XMLVerifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hub.mapping.sps_certificate import parse_certificate, record_from_data, render_certificate, to_xml  # noqa: E402
+from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier, init_dev_pki  # noqa: E402
+from hub.standards import PROJECT_ROOT  # noqa: E402
+from hub.validation.schemas import load_schema  # noqa: E402
+from hub.validation.validator import validate_certificate  # noqa: E402
+
+EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
+
+
+def certificate_record(lines: int):
+    """The worked example with ``lines`` trade line items."""
+    data = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    template = data["consignment"]["items"][0]["line_items"][0]
+    data["consignment"]["items"][0]["line_items"] = [{**copy.deepcopy(template), "sequence_number": i + 1} for i in range(lines)]
+    return record_from_data(data)
+
+
+def rate(operation: Callable[[], object], seconds: float) -> float:
+    """Operations per second, run for about ``seconds`` after one warm-up call."""
+    operation()
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        operation()
+        count += 1
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--lines", type=int, default=50, help="trade line items in the certificate")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    record = certificate_record(args.lines)
+    document = to_xml(render_certificate(record, "ephyto").root)
+    pki = init_dev_pki(Path(tempfile.mkdtemp(prefix="hub-bench-")), authorities=("FR",))
+    keys = PemKeyProvider(pki.directory / "signing" / "FR.key", pki.directory / "signing" / "FR.pem")
+    signer, verifier = Signer(keys), Verifier(TrustStore.from_paths(ca_bundle=pki.directory / "ca.pem"))
+    signed = signer.sign(document)
+
+    key_pem = (pki.directory / "signing" / "FR.key").read_bytes()
+    cert_pem = (pki.directory / "signing" / "FR.pem").read_bytes()
+    ca_pem = (pki.directory / "ca.pem").read_bytes()
+    schema = load_schema("SPSCertificate")
+    raw_signer = XMLSigner(method=SignatureConstructionMethod.enveloped, c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")
+    raw_signed = etree.tostring(raw_signer.sign(etree.fromstring(document), key=key_pem, cert=cert_pem))
+
+    def raw_validate() -> None:
+        schema.assertValid(etree.fromstring(document))
+
+    figures = {
+        "hub": {
+            "render": rate(lambda: to_xml(render_certificate(record, "ephyto").root), args.seconds),
+            "validate": rate(lambda: validate_certificate(document), args.seconds),
+            "sign": rate(lambda: signer.sign(document), args.seconds),
+            "verify": rate(lambda: verifier.verify(signed), args.seconds),
+            "parse": rate(lambda: parse_certificate(document), args.seconds),
+        },
+        "baseline": {
+            "validate": rate(raw_validate, args.seconds),
+            "sign": rate(lambda: raw_signer.sign(etree.fromstring(document), key=key_pem, cert=cert_pem), args.seconds),
+            "verify": rate(lambda: XMLVerifier().verify(raw_signed, ca_pem_file=None, x509_cert=cert_pem), args.seconds),
+        },
+    }
+    hub, base = figures["hub"], figures["baseline"]
+    hub_path = 1 / (1 / hub["sign"] + 1 / hub["validate"])
+    base_path = 1 / (1 / base["sign"] + 1 / base["validate"])
+    figures["ratios"] = {
+        "sign+validate path, hub time / baseline time": base_path / hub_path,
+        "validate, hub time / baseline time": base["validate"] / hub["validate"],
+        "sign, hub time / baseline time": base["sign"] / hub["sign"],
+        "verify, hub time / baseline time": base["verify"] / hub["verify"],
+        "render faster than sign (render/sign rate)": hub["render"] / hub["sign"],
+        "parse faster than sign (parse/sign rate)": hub["parse"] / hub["sign"],
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"certificate: {args.lines} line items, {len(document)} bytes; {args.seconds:.1f} s per figure")
+    print(f"{'operation':<12}{'hub docs/s':>12}{'baseline docs/s':>18}")
+    for name in ("render", "validate", "sign", "verify", "parse"):
+        baseline = f"{base[name]:>18.1f}" if name in base else f"{'':>18}"
+        print(f"{name:<12}{hub[name]:>12.1f}{baseline}")
+    print(f"{'sign+valid.':<12}{hub_path:>12.1f}{base_path:>18.1f}")
+    for label, value in figures["ratios"].items():
+        print(f"{label:<48}{value:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

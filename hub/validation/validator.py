@@ -1,0 +1,73 @@
+"""One validation report for an SPS certificate: XSD, mapping, mandatory elements, business rules and code lists.
+
+Every check runs and every finding is kept (not only the first). Hostile or malformed XML is not a finding: it is
+refused with :class:`~hub.errors.HostileXMLError` / :class:`~hub.errors.MalformedXMLError` before any check runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from hub.errors import InputError, RecordError
+from hub.mapping.envelopes import unwrap
+from hub.mapping.sps_certificate import ParsedCertificate, parse_certificate, render_certificate, sps_spec
+from hub.records.sps import SPSCertificateRecord
+from hub.validation.report import Area, Finding, Severity, ValidationReport
+from hub.validation.rules import run_rules
+from hub.validation.schemas import load_schema, schema_findings
+from hub.xmlsafe import parse_xml
+
+
+@dataclass
+class Validated:
+    """The report, and the certificate as parsed (None when it could not be read into a record)."""
+
+    report: ValidationReport
+    certificate: ParsedCertificate | None
+    element: etree._Element
+
+
+def validate_certificate(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None) -> Validated:
+    """Validate a bare or wrapped SPSCertificate document and return every finding."""
+    root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
+    element = unwrap(root, sps_spec().root.clark, source=source).document
+    report = ValidationReport()
+    schema = schema_findings(load_schema("SPSCertificate"), element)
+    try:
+        parsed = parse_certificate(element, source=source)
+    except RecordError as exc:
+        report.extend(schema)
+        report.extend(_severe("RECORD", problem.path, problem.message, None) for problem in exc.problems)
+        return Validated(report, None, element)
+    except InputError as exc:
+        report.extend(schema)
+        report.extend([_severe("RECORD", exc.where or "/", exc.message, None)])
+        return Validated(report, None, element)
+    field_of = {xpath: field for field, xpath in parsed.xpath_of.items()}
+    report.extend(f.model_copy(update={"field": field_of.get(f.xpath)}) for f in schema)
+    report.extend(parsed.findings)
+    report.extend(run_rules(parsed.record, parsed.xpath_of, now=now))
+    return Validated(report, parsed, element)
+
+
+def validate_record(record: SPSCertificateRecord, *, profile: str = "full", now: datetime | None = None) -> tuple[etree._Element, ValidationReport]:
+    """Render a record in ``profile`` and validate the result; what the profile left out is in the report too."""
+    rendered = render_certificate(record, profile)
+    validated = validate_certificate(rendered.root, now=now)
+    validated.report.findings[:0] = rendered.findings
+    return rendered.root, validated.report
+
+
+def _severe(rule: str, xpath: str, message: str, field: str | None) -> Finding:
+    return Finding(
+        xpath=xpath,
+        field=field,
+        rule=rule,
+        severity=Severity.SEVERE,
+        area=Area.MAPPING,
+        message_en=message,
+        message_fr=f"le document ne peut pas être lu en enregistrement : {message}",
+    )
