@@ -1,0 +1,13 @@
+# The hub as one image; the same image runs the API and the delivery workers (see docker-compose.yml).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY hub ./hub
+COPY connectors ./connectors
+COPY mappings ./mappings
+COPY xsd ./xsd
+COPY un_cefact ./un_cefact
+RUN pip install --no-cache-dir .
+ENV HUB_CERTS_DIR=/app/certs/dev
+ENTRYPOINT ["hub"]
+CMD ["demo"]
