@@ -55,6 +55,18 @@ def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore
         _dropped_finding(spec, profile, parent, steps, field_path, value)
         for parent, steps, field_path, value in state.dropped
     ]
+    for parent, steps, field_path, rule, en, fr in state.problems:
+        findings.append(
+            Finding(
+                xpath=element_xpath(parent, spec.prefix_of) + "".join(f"/{s.prefixed}" for s in steps),
+                field=field_path,
+                rule=rule,
+                severity=Severity.SEVERE,
+                area=Area.MAPPING,
+                message_en=en.format(profile=profile.name, field=field_path),
+                message_fr=fr.format(profile=profile.name, field=field_path),
+            )
+        )
     return Rendered(root=root, findings=findings, field_of=state.field_of)
 
 
@@ -63,7 +75,11 @@ class _RenderState:
     spec: MappingSpec
     profile: Profile
     dropped: list[tuple[etree._Element, tuple[Step, ...], str, Any]] = field(default_factory=list)
+    problems: list[tuple[etree._Element, tuple[Step, ...], str, str, str, str]] = field(default_factory=list)
     field_of: dict[etree._Element, str] = field(default_factory=dict)
+
+    def _problem(self, parent: etree._Element, steps: tuple[Step, ...], path: str, rule: str, en: str, fr: str):
+        return (parent, steps, path, rule, en, fr)
 
     def render_nodes(self, parent: etree._Element, nodes: tuple[Node, ...], data: dict[str, Any], prefix: str, ignore: set[str] | None) -> None:
         """Render ``nodes`` from ``data`` below ``parent``; with ``ignore`` None, leftover keys are the caller's to check."""
@@ -74,10 +90,12 @@ class _RenderState:
                 mapped |= {c.field for c in node.children if c.field}
                 continue
             value = data.get(node.field)
-            if value is None or value == []:
-                continue
             path = f"{prefix}.{node.field}" if prefix else node.field
             steps = node.steps_for(self.profile.name)
+            if value is None or value == []:
+                if self.profile.name in node.required_by:
+                    self.problems.append(self._problem(parent, steps, path, "MAP-PROFILE-REQUIRED", "the {profile} profile requires {field}", "le profil {profile} exige {field}"))
+                continue
             if not node.written_by(self.profile.name):
                 self.dropped.append((parent, steps, path, value))
                 continue
@@ -99,6 +117,8 @@ class _RenderState:
                         force_date_element=self.profile.force_date_element,
                     )
                     self._check_leaf_keys(leaf_type, steps, item, parent, item_path)
+                    if leaf_type == "integer" and not (element.text or "").strip().lstrip("-").isdigit():
+                        self.problems.append(self._problem(parent, steps, item_path, "MAP-PROFILE-INTEGER", "the {profile} profile needs an integer in {field}", "le profil {profile} exige un entier dans {field}"))
                 else:
                     self.render_nodes(element, node.children, item, item_path, set())
         if ignore is None:

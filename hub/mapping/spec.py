@@ -53,6 +53,7 @@ class Node:
     profiles: frozenset[str] | None = None
     profile_steps: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
     profile_types: Mapping[str, str] = field(default_factory=dict)
+    required_by: frozenset[str] = frozenset()
 
     @property
     def is_leaf(self) -> bool:
@@ -172,6 +173,7 @@ def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
             profiles=frozenset(item["profiles"]) if "profiles" in item else None,
             profile_steps={p: steps(path, where) for p, path in (item.get("paths") or {}).items()},
             profile_types=profile_types,
+            required_by=frozenset(item.get("required") or ()),
         )
 
     return MappingSpec(
