@@ -16,17 +16,22 @@ def qualified_name(tag: str, prefix_of: Mapping[str, str], element: etree._Eleme
     return f"{prefix}:{local}" if prefix else f"*[local-name()='{local}']"
 
 
-def element_xpath(element: etree._Element, prefix_of: Mapping[str, str]) -> str:
-    """An absolute XPath such as ``/rsm:SPSCertificate/rsm:SPSConsignment/ram:IncludedSPSConsignmentItem/ram:IncludedSPSTradeLineItem[2]``."""
+def element_xpath(element: etree._Element, prefix_of: Mapping[str, str], root: etree._Element | None = None) -> str:
+    """An absolute XPath such as ``/rsm:SPSCertificate/rsm:SPSConsignment/ram:IncludedSPSConsignmentItem/ram:IncludedSPSTradeLineItem[2]``.
+
+    With ``root``, the path starts at that element (a certificate inside a SOAP body is named from its own root).
+    """
     steps = []
     node: etree._Element | None = element
     while node is not None:
         step = qualified_name(node.tag, prefix_of, node)
         parent = node.getparent()
-        if parent is not None:
+        if parent is not None and node is not root:
             same = [sibling for sibling in parent if sibling.tag == node.tag]
             if len(same) > 1:
                 step += f"[{same.index(node) + 1}]"
         steps.append(step)
+        if node is root:
+            break
         node = parent
     return "/" + "/".join(reversed(steps))

@@ -32,8 +32,7 @@ def rules_of(report) -> dict[str, list]:
     return found
 
 
-@pytest.mark.parametrize("name", ["phyto-FR-apples", "ched-P-FR-cheese"])
-@pytest.mark.parametrize("profile", ["full", "ephyto"])
+@pytest.mark.parametrize(("name", "profile"), [("phyto-FR-apples", "full"), ("phyto-FR-apples", "ephyto"), ("ched-P-FR-cheese", "full")])
 def test_worked_examples_are_valid(name, profile):
     report = report_for(example(name), profile)
     assert report.valid, [(f.rule, f.xpath, f.message_en) for f in report.severe]

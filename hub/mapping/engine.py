@@ -163,22 +163,21 @@ def parse(spec: MappingSpec, root: etree._Element) -> Parsed:
             f"expected {spec.root.prefixed} in {spec.root.namespace}, found {qualified_name(root.tag, spec.prefix_of, root)}",
             where="/",
         )
-    prefix_of = spec.prefix_of
     consumed: set[Any] = {root}
     xpath_of: dict[str, str] = {}
-    data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, prefix_of)
-    findings = list(_unrepresented(root, consumed, prefix_of))
+    data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, _XPaths(spec.prefix_of, root))
+    findings = list(_unrepresented(root, consumed, _XPaths(spec.prefix_of, root)))
     return Parsed(data=data, findings=findings, xpath_of=xpath_of)
 
 
-def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, consumed: set, xpath_of: dict[str, str], prefix_of: dict[str, str]) -> dict[str, Any]:
+def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, consumed: set, xpath_of: dict[str, str], xpaths: "_XPaths") -> dict[str, Any]:
     result: dict[str, Any] = {}
     for node in nodes:
         elements = _match(parent, node, consumed)
         if node.field is None:
             if elements:
                 consumed.add(elements[0])
-                result.update(_parse_nodes(elements[0], node.children, prefix, consumed, xpath_of, prefix_of))
+                result.update(_parse_nodes(elements[0], node.children, prefix, consumed, xpath_of, xpaths))
             continue
         if not elements:
             continue
@@ -186,13 +185,13 @@ def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, c
         values = []
         for index, element in enumerate(elements if node.many else elements[:1]):
             item_path = f"{path}[{index}]" if node.many else path
-            xpath = element_xpath(element, prefix_of)
+            xpath = xpaths(element)
             xpath_of[item_path] = xpath
             if node.is_leaf:
                 values.append(read_leaf(element, node.leaf_type, node.enum, xpath, consumed))  # type: ignore[arg-type]
             else:
                 consumed.add(element)
-                values.append(_parse_nodes(element, node.children, item_path, consumed, xpath_of, prefix_of))
+                values.append(_parse_nodes(element, node.children, item_path, consumed, xpath_of, xpaths))
         result[node.field] = values if node.many else values[0]
     return result
 
@@ -229,7 +228,7 @@ def _intermediates(parent: etree._Element, element: etree._Element) -> list[etre
     return chain
 
 
-def _unrepresented(element: etree._Element, consumed: set, prefix_of: dict[str, str]):
+def _unrepresented(element: etree._Element, consumed: set, xpaths: "_XPaths"):
     """Findings for every element, attribute or text the parse did not take into the record."""
     for child in element:
         if not isinstance(child.tag, str):
@@ -237,14 +236,25 @@ def _unrepresented(element: etree._Element, consumed: set, prefix_of: dict[str, 
         if child.tag == "{http://www.w3.org/2000/09/xmldsig#}Signature" and element.getparent() is None:
             continue  # the enveloped signature is verified separately; it is not record content
         if child not in consumed:
-            yield _lost(element_xpath(child, prefix_of), "element")
+            yield _lost(xpaths(child), "element")
             continue
         for attribute in child.attrib:
             if (child, attribute) not in consumed:
-                yield _lost(element_xpath(child, prefix_of) + f"/@{qualified_name(attribute, prefix_of)}", "attribute")
+                yield _lost(xpaths(child) + f"/@{qualified_name(attribute, xpaths.prefix_of)}", "attribute")
         if len(child) and (child.text or "").strip():
-            yield _lost(element_xpath(child, prefix_of) + "/text()", "text")
-        yield from _unrepresented(child, consumed, prefix_of)
+            yield _lost(xpaths(child) + "/text()", "text")
+        yield from _unrepresented(child, consumed, xpaths)
+
+
+@dataclass(frozen=True)
+class _XPaths:
+    """Names elements by XPaths that start at the document element, whatever wraps it."""
+
+    prefix_of: dict[str, str]
+    root: etree._Element
+
+    def __call__(self, element: etree._Element) -> str:
+        return element_xpath(element, self.prefix_of, self.root)
 
 
 def _lost(xpath: str, what: str) -> Finding:

@@ -95,6 +95,8 @@ def write_leaf(element: etree._Element, leaf_type: str, value: Any, enum: Mappin
         written = data.get("format") or date_element
         if force_date_element or written not in ("DateTimeString", "DateTime", "text"):
             written = date_element
+        if written == "DateTime" and not data.get("format") and "T" not in data["value"]:
+            written = "DateTimeString"  # udt:DateTime is an xs:dateTime: a date alone goes in the string form
         if written == "text":
             element.text = data["value"]
             return

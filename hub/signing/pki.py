@@ -1,0 +1,296 @@
+"""A development PKI: everything the hub and its sandboxes need to sign and talk TLS on one machine.
+
+Layout under the chosen directory (``certs/dev/`` by default, never committed)::
+
+    ca.pem, ca.key                      "Hub Development CA", the one trust anchor
+    signing/<CC>.pem, signing/<CC>.key  one document-signing identity per issuing authority (country code)
+    tls/server.pem, tls/server.key      TLS server certificate for localhost, 127.0.0.1 and ::1
+    tls/client-<CC>.pem, .key           TLS client certificate per authority; the subject's C= is the country,
+                                        because counterparts take the caller's country from it
+    pki.json                            index of the above (paths relative to the directory), written last
+
+Private keys are written with 0600 permissions. Signing keys are RSA 3072 unless the authority is listed in
+``ec_authorities`` (EC P-256, for ECDSA); TLS keys are EC P-256.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from ipaddress import ip_address
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hub.errors import ConfigurationError, KeyMaterialError
+from hub.signing.keys import PemKeyProvider
+from hub.signing.trust import TrustStore
+from hub.standards import PROJECT_ROOT
+
+DEFAULT_DEV_PKI_DIR = PROJECT_ROOT / "certs" / "dev"
+CA_COMMON_NAME = "Hub Development CA"
+INDEX_NAME = "pki.json"
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CA_DAYS, _LEAF_DAYS = 3650, 825
+
+
+@dataclass(frozen=True)
+class DevPki:
+    """Paths of a development PKI. ``generated`` tells whether this call created it (False: it was already there)."""
+
+    directory: Path
+    ca_cert: Path
+    ca_key: Path
+    signing_certs: Mapping[str, Path]
+    signing_keys: Mapping[str, Path]
+    server_cert: Path
+    server_key: Path
+    client_certs: Mapping[str, Path]
+    client_keys: Mapping[str, Path]
+    index: Path
+    generated: bool
+
+    def key_files(self) -> list[Path]:
+        """Every private key file of the PKI."""
+        return [self.ca_key, *self.signing_keys.values(), self.server_key, *self.client_keys.values()]
+
+    def key_provider(self, country: str) -> PemKeyProvider:
+        """The signing identity of one authority, loaded."""
+        return PemKeyProvider(self.signing_keys[country], self.signing_certs[country])
+
+    def trust_store(self) -> TrustStore:
+        """A trust store anchored at this PKI's CA."""
+        return TrustStore.from_paths(ca_bundle=self.ca_cert)
+
+
+def init_dev_pki(
+    directory: Path = DEFAULT_DEV_PKI_DIR,
+    *,
+    authorities: Sequence[str] = ("FR",),
+    ec_authorities: Sequence[str] = (),
+    if_missing: bool = False,
+    rsa_key_bits: int = 3072,
+) -> DevPki:
+    """Create (or, with ``if_missing``, reuse) a development PKI under ``directory``.
+
+    ``authorities`` are ISO 3166 alpha-2 country codes; those also in ``ec_authorities`` get an EC P-256 signing
+    key. With ``if_missing=True`` a complete PKI covering the requested authorities is left untouched; if any file
+    is missing (or an authority is absent or of the other key kind) the whole PKI is generated afresh.
+    """
+    countries = _countries(authorities, ec_authorities)
+    if rsa_key_bits < 2048:
+        raise ConfigurationError(f"RSA keys of {rsa_key_bits} bits are too weak; use 2048 or more")
+    directory = Path(directory)
+    if if_missing:
+        existing = _load_complete(directory, countries)
+        if existing is not None:
+            return existing
+    _remove_previous(directory)
+    return _generate(directory, countries, rsa_key_bits)
+
+
+def _countries(authorities: Sequence[str], ec_authorities: Sequence[str]) -> dict[str, str]:
+    if isinstance(authorities, str) or isinstance(ec_authorities, str):
+        raise ConfigurationError("authorities must be a sequence of country codes, not a string")
+    for code in [*authorities, *ec_authorities]:
+        if not _COUNTRY.match(code):
+            raise ConfigurationError(f"authority {code!r} is not an ISO 3166 alpha-2 country code (e.g. 'FR')")
+    if not authorities:
+        raise ConfigurationError("a development PKI needs at least one authority")
+    stray = sorted(set(ec_authorities) - set(authorities))
+    if stray:
+        raise ConfigurationError(f"ec_authorities {stray} are not among the authorities {list(authorities)}")
+    return {code: ("EC" if code in ec_authorities else "RSA") for code in dict.fromkeys(authorities)}
+
+
+def _generate(directory: Path, countries: dict[str, str], rsa_key_bits: int) -> DevPki:
+    ca_key = _rsa(rsa_key_bits)
+    ca_name = _name(O="Trade Document Hub (development)", CN=CA_COMMON_NAME)
+    ca_cert = _issue(ca_name, ca_key.public_key(), ca_name, ca_key, days=_CA_DAYS, ca=True)
+    index: dict = {"format": 1, "created": _now().isoformat(timespec="seconds")}
+    index["ca"] = _write(directory, "ca", ca_cert, ca_key)
+
+    index["signing"] = {}
+    for country, kind in countries.items():
+        key = _rsa(rsa_key_bits) if kind == "RSA" else ec.generate_private_key(ec.SECP256R1())
+        subject = _authority_name(country, f"{country} NPPO signing (development)")
+        cert = _issue(subject, key.public_key(), ca_name, ca_key, usage="signing")
+        entry = _write(directory, f"signing/{country}", cert, key)
+        index["signing"][country] = {**entry, "kind": kind}
+
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = _issue(_name(CN="localhost"), server_key.public_key(), ca_name, ca_key, usage="server")
+    index["tls"] = {"server": _write(directory, "tls/server", server_cert, server_key), "clients": {}}
+    for country in countries:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = _authority_name(country, f"{country} hub client (development)")
+        cert = _issue(subject, key.public_key(), ca_name, ca_key, usage="client")
+        index["tls"]["clients"][country] = _write(directory, f"tls/client-{country}", cert, key)
+
+    _atomic_write(directory / INDEX_NAME, json.dumps(index, indent=2).encode() + b"\n", mode=0o644)
+    return _from_index(directory, index, generated=True)
+
+
+def _issue(
+    subject: x509.Name,
+    public_key,
+    issuer: x509.Name,
+    issuer_key: rsa.RSAPrivateKey,
+    *,
+    days: int = _LEAF_DAYS,
+    ca: bool = False,
+    usage: str = "",
+) -> x509.Certificate:
+    """A certificate for ``subject``; ``usage`` is "signing", "server" or "client" (ignored for the CA)."""
+    now = _now()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))  # tolerate small clock differences between machines
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
+    if ca:
+        usages = {"key_cert_sign": True, "crl_sign": True}
+    elif usage == "signing":
+        usages = {"digital_signature": True, "content_commitment": True}
+    else:
+        usages = {"digital_signature": True}
+    builder = builder.add_extension(_key_usage(**usages), critical=True)
+    if usage == "server":
+        names = [x509.DNSName("localhost"), x509.IPAddress(ip_address("127.0.0.1")), x509.IPAddress(ip_address("::1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    elif usage == "client":
+        # Strict (WebPKI-profile) verifiers require a SAN on client certificates too; the country stays in C=.
+        country = subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value
+        names = [x509.DNSName(f"{country.lower()}.client.hub.localhost")]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _key_usage(**enabled: bool) -> x509.KeyUsage:
+    flags = dict.fromkeys(
+        ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+         "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"],
+        False,
+    )
+    return x509.KeyUsage(**{**flags, **enabled})
+
+
+def _name(**parts: str) -> x509.Name:
+    oids = {"C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME, "CN": NameOID.COMMON_NAME}
+    return x509.Name([x509.NameAttribute(oids[key], value) for key, value in parts.items()])
+
+
+def _authority_name(country: str, common_name: str) -> x509.Name:
+    return _name(C=country, O=f"{country} issuing authority (development)", CN=common_name)
+
+
+def _rsa(bits: int) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _write(directory: Path, stem: str, cert: x509.Certificate, key) -> dict[str, str]:
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _atomic_write(directory / f"{stem}.key", key_pem, mode=0o600)
+    _atomic_write(directory / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return {"cert": f"{stem}.pem", "key": f"{stem}.key", "subject": cert.subject.rfc4514_string()}
+
+
+def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
+    """Write through a temporary file so a crash never leaves a half-written key that looks complete."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise KeyMaterialError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _read_index(directory: Path) -> dict | None:
+    try:
+        return json.loads((directory / INDEX_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _load_complete(directory: Path, countries: dict[str, str]) -> DevPki | None:
+    index = _read_index(directory)
+    try:
+        pki = _from_index(directory, index, generated=False)
+        kinds = {code: entry["kind"] for code, entry in index["signing"].items()}
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if any(kinds.get(code) != kind or code not in pki.client_certs for code, kind in countries.items()):
+        return None
+    files = [pki.ca_cert, pki.server_cert, *pki.signing_certs.values(), *pki.client_certs.values(), *pki.key_files()]
+    return pki if all(path.is_file() for path in files) else None
+
+
+def _remove_previous(directory: Path) -> None:
+    """Files of an earlier PKI would chain to a CA that no longer exists; remove those the old index names."""
+    index = _read_index(directory)
+    try:
+        previous = _from_index(directory, index, generated=False)
+    except (KeyError, TypeError, AttributeError):
+        return
+    stale = [previous.ca_cert, previous.server_cert, *previous.signing_certs.values(), *previous.client_certs.values()]
+    # Without its index, a generation interrupted half-way is never mistaken for a complete PKI.
+    for path in [directory / INDEX_NAME, *stale, *previous.key_files()]:
+        if path.resolve().is_relative_to(directory.resolve()):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise KeyMaterialError(f"{path}: cannot remove an old PKI file ({exc.strerror or exc})") from None
+
+
+def _from_index(directory: Path, index: dict | None, *, generated: bool) -> DevPki:
+    if index is None:
+        raise KeyError(INDEX_NAME)
+
+    def at(entry: dict, field: str) -> Path:
+        return directory / entry[field]
+
+    signing, clients = index["signing"], index["tls"]["clients"]
+    return DevPki(
+        directory=directory,
+        ca_cert=at(index["ca"], "cert"),
+        ca_key=at(index["ca"], "key"),
+        signing_certs={code: at(entry, "cert") for code, entry in signing.items()},
+        signing_keys={code: at(entry, "key") for code, entry in signing.items()},
+        server_cert=at(index["tls"]["server"], "cert"),
+        server_key=at(index["tls"]["server"], "key"),
+        client_certs={code: at(entry, "cert") for code, entry in clients.items()},
+        client_keys={code: at(entry, "key") for code, entry in clients.items()},
+        index=directory / INDEX_NAME,
+        generated=generated,
+    )
