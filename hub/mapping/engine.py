@@ -164,16 +164,40 @@ def parse(spec: MappingSpec, root: etree._Element) -> Parsed:
             where="/",
         )
     consumed: set[Any] = {root}
-    xpath_of: dict[str, str] = {}
-    data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, _XPaths(spec.prefix_of, root))
-    findings = list(_unrepresented(root, consumed, _XPaths(spec.prefix_of, root)))
+    xpaths = _XPaths(spec.prefix_of, root)
+    xpath_of = FieldLocations(xpaths)
+    data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, xpaths)
+    findings = list(_unrepresented(root, consumed, xpaths))
     return Parsed(data=data, findings=findings, xpath_of=xpath_of)
 
 
-def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, consumed: set, xpath_of: dict[str, str], xpaths: "_XPaths") -> dict[str, Any]:
+class FieldLocations(dict):
+    """Record field path → XPath it was read from. Holds the elements; an XPath is only built when asked for."""
+
+    def __init__(self, xpaths: "_XPaths") -> None:
+        super().__init__()
+        self._xpaths = xpaths
+
+    def __getitem__(self, field: str) -> str:
+        return self._xpaths(super().__getitem__(field))
+
+    def get(self, field: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[field] if field in self else default
+
+    def items(self):  # type: ignore[override]
+        return [(field, self[field]) for field in self.keys()]
+
+    def values(self):  # type: ignore[override]
+        return [self[field] for field in self.keys()]
+
+
+def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, consumed: set, xpath_of: "FieldLocations", xpaths: "_XPaths") -> dict[str, Any]:
     result: dict[str, Any] = {}
+    children: dict[str, list[etree._Element]] = {}
+    for child in parent:
+        children.setdefault(child.tag, []).append(child)
     for node in nodes:
-        elements = _match(parent, node, consumed)
+        elements = _match(parent, children, node, consumed)
         if node.field is None:
             if elements:
                 consumed.add(elements[0])
@@ -185,10 +209,9 @@ def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, c
         values = []
         for index, element in enumerate(elements if node.many else elements[:1]):
             item_path = f"{path}[{index}]" if node.many else path
-            xpath = xpaths(element)
-            xpath_of[item_path] = xpath
+            dict.__setitem__(xpath_of, item_path, element)
             if node.is_leaf:
-                values.append(read_leaf(element, node.leaf_type, node.enum, xpath, consumed))  # type: ignore[arg-type]
+                values.append(read_leaf(element, node.leaf_type, node.enum, xpaths, consumed))  # type: ignore[arg-type]
             else:
                 consumed.add(element)
                 values.append(_parse_nodes(element, node.children, item_path, consumed, xpath_of, xpaths))
@@ -196,23 +219,19 @@ def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, c
     return result
 
 
-def _match(parent: etree._Element, node: Node, consumed: set) -> list[etree._Element]:
-    """The elements a node maps to below ``parent`` (trying the profile-specific paths too); marks containers used."""
+def _match(parent: etree._Element, children: dict[str, list[etree._Element]], node: Node, consumed: set) -> list[etree._Element]:
+    """The elements a node maps to below ``parent`` (trying the profile-specific paths too); marks containers used.
+
+    ``children`` are the parent's children grouped by tag, so each node looks only at the elements it may take.
+    """
     for steps in (node.steps, *node.profile_steps.values()):
-        containers = [parent]
-        for step in steps[:-1]:
-            found = [child for c in containers[:1] for child in c if child.tag == step.clark]
-            if not found:
-                containers = []
+        candidates = children.get(steps[0].clark, [])
+        for step in steps[1:]:
+            if not candidates:
                 break
-            containers = found[:1]
-        if not containers:
-            continue
-        matches = [child for child in containers[0] if child.tag == steps[-1].clark and child not in consumed]
+            candidates = [child for child in candidates[0] if child.tag == step.clark]
+        matches = [element for element in candidates if element not in consumed]
         if matches:
-            for container in containers:
-                if container is not parent:
-                    consumed.add(container)
             for ancestor in _intermediates(parent, matches[0]):
                 consumed.add(ancestor)
             return matches
@@ -246,15 +265,35 @@ def _unrepresented(element: etree._Element, consumed: set, xpaths: "_XPaths"):
         yield from _unrepresented(child, consumed, xpaths)
 
 
-@dataclass(frozen=True)
 class _XPaths:
-    """Names elements by XPaths that start at the document element, whatever wraps it."""
+    """Names elements by XPaths that start at the document element, whatever wraps it; each path is built once."""
 
-    prefix_of: dict[str, str]
-    root: etree._Element
+    def __init__(self, prefix_of: dict[str, str], root: etree._Element) -> None:
+        self.prefix_of = prefix_of
+        self.root = root
+        self._paths: dict[etree._Element, str] = {root: element_xpath(root, prefix_of, root)}
+        self._steps: dict[etree._Element, str] = {}
 
     def __call__(self, element: etree._Element) -> str:
-        return element_xpath(element, self.prefix_of, self.root)
+        path = self._paths.get(element)
+        if path is None:
+            parent = element.getparent()
+            if element not in self._steps:
+                self._name_children(parent)
+            path = self._paths[element] = f"{self(parent)}/{self._steps[element]}"
+        return path
+
+    def _name_children(self, parent: etree._Element) -> None:
+        counts: dict[str, int] = {}
+        for child in parent:
+            counts[child.tag] = counts.get(child.tag, 0) + 1
+        seen: dict[str, int] = {}
+        for child in parent:
+            if not isinstance(child.tag, str):
+                continue
+            seen[child.tag] = seen.get(child.tag, 0) + 1
+            step = qualified_name(child.tag, self.prefix_of, child)
+            self._steps[child] = f"{step}[{seen[child.tag]}]" if counts[child.tag] > 1 else step
 
 
 def _lost(xpath: str, what: str) -> Finding:

@@ -6,7 +6,7 @@ unconsumed, so the engine reports it instead of dropping it.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from lxml import etree
 
@@ -41,8 +41,11 @@ DATE_ELEMENTS = {"DateTimeString": f"{{{UDT}}}DateTimeString", "DateTime": f"{{{
 _DATE_TAGS = {tag: name for name, tag in DATE_ELEMENTS.items()}
 
 
-def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] | None, xpath: str, consumed: set) -> Any:
-    """The record value of ``element`` (its text and known attributes); marks what it used in ``consumed``."""
+def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] | None, xpath_of: Callable[[etree._Element], str], consumed: set) -> Any:
+    """The record value of ``element`` (its text and known attributes); marks what it used in ``consumed``.
+
+    ``xpath_of`` names the element in errors (called only when there is one).
+    """
     consumed.add(element)
     text = element.text or ""
     if leaf_type == "datetime":
@@ -53,13 +56,13 @@ def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] |
         try:
             return int(text.strip())
         except ValueError:
-            raise InputError(f"{text!r} is not an integer", where=xpath) from None
+            raise InputError(f"{text!r} is not an integer", where=xpath_of(element)) from None
     if leaf_type == "enum":
         assert enum is not None
         for value, code in enum.items():
             if code == text.strip():
                 return value
-        raise InputError(f"code {text.strip()!r} is not one the hub handles here (known: {', '.join(enum.values())})", where=xpath)
+        raise InputError(f"code {text.strip()!r} is not one the hub handles here (known: {', '.join(enum.values())})", where=xpath_of(element))
     value: dict[str, Any] = {"value": text}
     for attribute, key in ATTRIBUTES[leaf_type].items():
         if attribute in element.attrib:

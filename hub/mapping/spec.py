@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,11 +31,11 @@ class Step:
     local: str
     prefix: str | None
 
-    @property
+    @cached_property
     def clark(self) -> str:
         return f"{{{self.namespace}}}{self.local}" if self.namespace else self.local
 
-    @property
+    @cached_property
     def prefixed(self) -> str:
         return f"{self.prefix}:{self.local}" if self.prefix else self.local
 

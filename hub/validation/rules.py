@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from enum import Enum
 from typing import Callable, Iterable, Iterator
 
+from pydantic import BaseModel
+
 from hub.records.sps import DocumentKind, Note, SPSCertificateRecord
-from hub.records.values import DateTime, Measure
+from hub.records.values import DateTime, Measure, Text
 from hub.validation.codelists import load_code_list
 from hub.validation.report import Area, Finding, Severity
 
@@ -315,17 +318,20 @@ def _units(ctx: RuleContext):
 
 @rule("CL-LANGUAGE", W, C, "{value} is not an ISO 639-1 language code", "{value} n'est pas un code de langue ISO 639-1")
 def _languages(ctx: RuleContext):
-    for field, language in _languages_in(ctx.record.model_dump(exclude_none=True), ""):
+    for field, language in _languages_in(ctx.record, ""):
         if not _in_list("ISO639", language):
             yield field, {"value": language}
 
 
-def _languages_in(data: object, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(data, dict):
-        if isinstance(data.get("language"), str):
-            yield path, data["language"]
-        for key, value in data.items():
-            yield from _languages_in(value, f"{path}.{key}" if path else key)
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from _languages_in(value, f"{path}[{i}]")
+def _languages_in(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """Every ``language`` of every Text in a record, with its field path (walks the models, no serialisation)."""
+    if isinstance(value, Text):
+        if value.language is not None:
+            yield path, value.language
+    elif isinstance(value, BaseModel):
+        for key, item in value.__dict__.items():
+            if item is not None and not isinstance(item, (str, int, Enum)):
+                yield from _languages_in(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _languages_in(item, f"{path}[{i}]")

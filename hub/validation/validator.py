@@ -46,8 +46,9 @@ def validate_certificate(document: bytes | etree._Element, *, source: str = "doc
         report.extend(schema)
         report.extend([_severe("RECORD", exc.where or "/", exc.message, None)])
         return Validated(report, None, element)
-    field_of = {xpath: field for field, xpath in parsed.xpath_of.items()}
-    report.extend(f.model_copy(update={"field": field_of.get(f.xpath)}) for f in schema)
+    if schema:
+        field_of = {xpath: field for field, xpath in parsed.xpath_of.items()}
+        report.extend(f.model_copy(update={"field": field_of.get(f.xpath)}) for f in schema)
     report.extend(parsed.findings)
     report.extend(run_rules(parsed.record, parsed.xpath_of, now=now))
     return Validated(report, parsed, element)
