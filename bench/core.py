@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.mapping.sps_certificate import parse_certificate, record_from_data, render_certificate, to_xml  # noqa: E402
 from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier, init_dev_pki  # noqa: E402
-from hub.standards import PROJECT_ROOT  # noqa: E402
+from hub.mapping.fidelity import compare  # noqa: E402
+from hub.standards import PROJECT_ROOT, standards_dir  # noqa: E402
 from hub.validation.schemas import load_schema  # noqa: E402
 from hub.validation.validator import validate_certificate  # noqa: E402
 
@@ -39,6 +40,26 @@ def certificate_record(lines: int):
     template = data["consignment"]["items"][0]["line_items"][0]
     data["consignment"]["items"][0]["line_items"] = [{**copy.deepcopy(template), "sequence_number": i + 1} for i in range(lines)]
     return record_from_data(data)
+
+
+REAL_SAMPLES = (
+    "samples/ephyto/NO-ephyto-SPSCertificate.xml",
+    "samples/traces/CreateAndSubmitChedForDecision-0101-Horse.xml",
+    "samples/traces/CreateAndSubmitChedForDecision-01061900-Rats.xml",
+)
+
+
+def round_trip_fidelity() -> dict[str, float]:
+    """Share of each real sample's leaves kept by parse → record → render (full profile)."""
+    shares = {}
+    for sample in REAL_SAMPLES:
+        path = standards_dir() / sample
+        if not path.is_file():
+            shares[sample] = float("nan")
+            continue
+        parsed = parse_certificate(path.read_bytes())
+        shares[sample] = compare(parsed.element, render_certificate(parsed.record, "full").root).share
+    return shares
 
 
 def rate(operation: Callable[[], object], seconds: float) -> float:
@@ -101,6 +122,7 @@ def main() -> None:
         "render faster than sign (render/sign rate)": hub["render"] / hub["sign"],
         "parse faster than sign (parse/sign rate)": hub["parse"] / hub["sign"],
     }
+    figures["round_trip_kept_share"] = round_trip_fidelity()
     if args.json:
         print(json.dumps(figures, indent=2))
         return
@@ -112,6 +134,8 @@ def main() -> None:
     print(f"{'sign+valid.':<12}{hub_path:>12.1f}{base_path:>18.1f}")
     for label, value in figures["ratios"].items():
         print(f"{label:<48}{value:>8.2f}")
+    for sample, share in figures["round_trip_kept_share"].items():
+        print(f"round trip kept {share:>7.1%}  {sample}")
 
 
 if __name__ == "__main__":
