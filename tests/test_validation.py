@@ -111,3 +111,11 @@ def test_schema_errors_join_the_same_report():
     report = validate_certificate(xml.encode(), now=NOW).report
     assert not report.valid
     assert any(f.rule == "XSD" and "SequenceNumeric" in f.xpath for f in report.findings)
+
+
+def test_languages_come_from_iso_639():
+    data = example()
+    data["consignment"]["items"][0]["line_items"][0]["common_names"] = [{"value": "Pomme", "language": "french"}]
+    finding = rules_of(report_for(data))["CL-LANGUAGE"][0]
+    assert finding.field == "consignment.items[0].line_items[0].common_names[0]"
+    assert finding.xpath.endswith("ram:IncludedSPSTradeLineItem/ram:CommonName")

@@ -27,11 +27,6 @@ class Rendered:
     findings: list[Finding]
     field_of: dict[etree._Element, str] = field(default_factory=dict)
 
-    def field_for_xpath(self, xpath: str) -> str | None:
-        """The record field an XPath into the rendered tree came from (or the nearest enclosing one)."""
-        by_xpath = {element_xpath(el, {}): f for el, f in self.field_of.items()}
-        return by_xpath.get(xpath)
-
 
 @dataclass
 class Parsed:
@@ -39,7 +34,7 @@ class Parsed:
 
     data: dict[str, Any]
     findings: list[Finding]
-    xpath_of: dict[str, str] = field(default_factory=dict)
+    xpath_of: "FieldLocations"
 
 
 # ---------------------------------------------------------------------------------------------------- render
@@ -189,6 +184,15 @@ class FieldLocations(dict):
 
     def values(self):  # type: ignore[override]
         return [self[field] for field in self.keys()]
+
+    def nearest(self, field: str) -> str:
+        """The XPath of ``field``, or of its nearest parent field that was read from the document."""
+        path = field
+        while path:
+            if path in self:
+                return self[path]
+            path = path.rsplit(".", 1)[0] if "." in path else ""
+        return self._xpaths(self._xpaths.root)
 
 
 def _parse_nodes(parent: etree._Element, nodes: tuple[Node, ...], prefix: str, consumed: set, xpath_of: "FieldLocations", xpaths: "_XPaths") -> dict[str, Any]:

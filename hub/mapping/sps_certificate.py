@@ -8,7 +8,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from hub.errors import FieldProblem, RecordError
-from hub.mapping.engine import Parsed, Rendered, parse, render
+from hub.mapping.engine import FieldLocations, Parsed, Rendered, parse, render
 from hub.mapping.envelopes import unwrap
 from hub.mapping.spec import MappingSpec, load_spec
 from hub.records import compact, field_path
@@ -58,7 +58,7 @@ class ParsedCertificate:
     findings: list[Finding]
     element: etree._Element
     wrappers: tuple[str, ...]
-    xpath_of: dict[str, str]
+    xpath_of: FieldLocations
 
 
 def parse_certificate(document: bytes | etree._Element, *, source: str = "document") -> ParsedCertificate:
@@ -77,16 +77,8 @@ def parse_certificate(document: bytes | etree._Element, *, source: str = "docume
         problems = []
         for error in exc.errors():
             path = field_path(_without_union_tag(tuple(error["loc"])))
-            problems.append(FieldProblem(path=_nearest_xpath(parsed.xpath_of, path), message=f"{error['msg']} (record field {path})"))
+            problems.append(FieldProblem(path=parsed.xpath_of.nearest(path), message=f"{error['msg']} (record field {path})"))
         raise RecordError(problems) from None
     return ParsedCertificate(
         record=record, findings=parsed.findings, element=found.document, wrappers=found.wrappers, xpath_of=parsed.xpath_of
     )
-
-
-def _nearest_xpath(xpath_of: dict[str, str], path: str) -> str:
-    while path:
-        if path in xpath_of:
-            return xpath_of[path]
-        path = path.rsplit(".", 1)[0] if "." in path else ""
-    return "/rsm:SPSCertificate"

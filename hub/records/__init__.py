@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from hub.errors import FieldProblem, RecordError
+from pydantic import BaseModel
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -18,12 +16,6 @@ def field_path(loc: tuple[Any, ...]) -> str:
         else:
             path += ("." if path else "") + str(part)
     return path or "(record)"
-
-
-def record_error(exc: ValidationError, *, skip_leading: int = 0) -> RecordError:
-    """Translate a pydantic ValidationError into a RecordError naming each field's path."""
-    problems = [FieldProblem(path=field_path(tuple(e["loc"])[skip_leading:]), message=e["msg"]) for e in exc.errors()]
-    return RecordError(problems)
 
 
 def compact(data: Any) -> Any:

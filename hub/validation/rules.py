@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 from pydantic import BaseModel
 
+from hub.mapping.engine import FieldLocations
 from hub.records.sps import DocumentKind, Note, SPSCertificateRecord
 from hub.records.values import DateTime, Measure, Text
 from hub.validation.codelists import load_code_list
@@ -38,17 +39,12 @@ class RuleContext:
     """What a rule sees: the record, where each of its fields came from, and the time of the check."""
 
     record: SPSCertificateRecord
-    xpath_of: dict[str, str]
+    xpath_of: FieldLocations
     now: datetime
 
     def xpath(self, field: str) -> str:
         """The XPath a field was read from, or that of its nearest parent field."""
-        path = field
-        while path:
-            if path in self.xpath_of:
-                return self.xpath_of[path]
-            path = path.rsplit(".", 1)[0] if "." in path else ""
-        return "/rsm:SPSCertificate"
+        return self.xpath_of.nearest(field)
 
     @property
     def is_ephyto(self) -> bool:
@@ -68,7 +64,7 @@ def rule(code: str, severity: Severity, area: Area, en: str, fr: str):
     return register
 
 
-def run_rules(record: SPSCertificateRecord, xpath_of: dict[str, str], *, now: datetime | None = None) -> list[Finding]:
+def run_rules(record: SPSCertificateRecord, xpath_of: FieldLocations, *, now: datetime | None = None) -> list[Finding]:
     """Every finding of every rule on ``record``."""
     context = RuleContext(record=record, xpath_of=xpath_of, now=now or datetime.now(timezone.utc))
     findings = []
