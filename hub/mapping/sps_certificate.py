@@ -12,11 +12,12 @@ from hub.mapping.engine import FieldLocations, Parsed, Rendered, parse, render
 from hub.mapping.envelopes import unwrap
 from hub.mapping.spec import MappingSpec, load_spec
 from hub.records import compact, field_path
-from hub.records.sps import SPS_RECORD_ADAPTER, SPSCertificateRecord
+from hub.records.sps import SPS_RECORD_ADAPTER, DocumentKind, SPSCertificateRecord
 from hub.validation.report import Finding
 from hub.xmlsafe import parse_xml
 
 PROFILES = ("full", "ephyto")
+_KINDS = frozenset(kind.value for kind in DocumentKind)
 
 
 def sps_spec() -> MappingSpec:
@@ -36,7 +37,7 @@ def record_from_data(data: dict) -> SPSCertificateRecord:
 
 def _without_union_tag(loc: tuple) -> tuple:
     # A discriminated union puts the tag ("phytosanitary" …) first in every error location.
-    return loc[1:] if loc and loc[0] in {"phytosanitary", "phytosanitary_reexport", "veterinary", "ched"} else loc
+    return loc[1:] if loc and loc[0] in _KINDS else loc
 
 
 def render_certificate(record: SPSCertificateRecord, profile: str = "full") -> Rendered:
