@@ -1,0 +1,136 @@
+"""The connector interface every counterpart implements (see DESIGN.md).
+
+A connector is built from its pydantic config model and handed its HTTP transport (tests and in-process sandboxes
+plug in without sockets). The worker calls ``open()`` once, ``deliver(message)`` per message, ``close()`` at the end;
+connectors whose counterpart answers later also implement ``poll_acks()`` (pull) and/or ``parse_inbound()`` (push,
+for ``POST /v1/inbound/{connector}``). Errors are typed: :class:`~hub.errors.TransientDeliveryError` (try again,
+honouring ``retry_after``) or :class:`~hub.errors.PermanentDeliveryError` (dead letter); a counterpart that answers
+"rejected" is not an error but a :class:`DeliveryResult` with outcome ``REJECTED``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import ClassVar, Iterable, Mapping, Protocol, runtime_checkable
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+
+class Outcome(str, Enum):
+    """What a counterpart said of a message (maps onto :class:`hub.delivery.states.MessageState`)."""
+
+    ACCEPTED = "accepted"  # received, an acknowledgement will follow → AWAITING_ACK
+    ACKNOWLEDGED = "acknowledged"
+    ACKNOWLEDGED_WITH_WARNINGS = "acknowledged_with_warnings"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One document for one destination, as the worker hands it to a connector. ``id`` never changes on resend."""
+
+    id: str
+    correlation_id: str
+    destination: str
+    document_id: str
+    document_kind: str
+    certificate_number: str
+    status: str
+    issuing_country: str
+    exporting_country: str | None
+    importing_country: str | None
+    payload: bytes
+    media_type: str = "application/xml"
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The counterpart's synchronous answer, with the raw exchange kept for the trace."""
+
+    outcome: Outcome
+    receipt_id: str | None = None
+    request: bytes | None = None
+    response: bytes | None = None
+    reason_code: str | None = None
+    reason_text: str | None = None
+
+
+@dataclass(frozen=True)
+class AckReport:
+    """An acknowledgement or business response that arrived later, to be correlated to its message.
+
+    Correlation uses ``message_id`` first, then ``receipt_id``, then the certificate number on that counterpart.
+    ``kind`` is ``acknowledgement``, ``business_response`` or ``border_refusal``.
+    """
+
+    outcome: Outcome
+    kind: str = "acknowledgement"
+    message_id: str | None = None
+    receipt_id: str | None = None
+    certificate_number: str | None = None
+    reason_code: str | None = None
+    reason_text: str | None = None
+    payload: bytes | None = None
+    media_type: str = "application/xml"
+    country: str | None = None
+    products: tuple[str, ...] = field(default_factory=tuple)
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's config model: checked at start-up, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    profile: str = "full"
+    timeout: float = 30.0
+    max_attempts: int = 8
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the worker needs of a counterpart."""
+
+    name: str
+    config: ConnectorConfig
+
+    def open(self) -> None: ...
+
+    def deliver(self, message: OutboundMessage) -> DeliveryResult: ...
+
+    def close(self) -> None: ...
+
+
+class PollsAcks(Protocol):
+    def poll_acks(self) -> Iterable[AckReport]: ...
+
+
+class ReceivesInbound(Protocol):
+    def parse_inbound(self, body: bytes, headers: Mapping[str, str]) -> list[AckReport]: ...
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    """A registry entry: how to build a connector of one ``type`` from its config."""
+
+    name: str
+    config_model: type[ConnectorConfig]
+    factory: "ConnectorFactory"
+    description: str = ""
+
+
+class ConnectorFactory(Protocol):
+    def __call__(self, name: str, config: ConnectorConfig, *, transport: httpx.BaseTransport | None, context: "ConnectorContext") -> Connector: ...
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the hub gives every connector: its key material and where counterparts can reach it back."""
+
+    certs_dir: str
+    public_url: str
+    trust_store: object | None = None
+    HEADER_MESSAGE_ID: ClassVar[str] = "Message-ID"

@@ -1,0 +1,45 @@
+"""Settings of a running hub: where it stores, which routing table and counterparts it uses, where its keys are.
+
+Every setting has an embedded default (SQLite under ``var/``, the development PKI, the files in ``config/``) so that
+``make run`` needs nothing else; each can be overridden by an environment variable (``HUB_…``) or, for the commands
+that take them, by a command-line option.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from hub.standards import PROJECT_ROOT
+
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'hub.db'}"
+
+
+class Settings(BaseModel):
+    """What a hub process needs to start: database, routing table, counterparts, key material, public address."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    routes_file: Path = PROJECT_ROOT / "config" / "routes.yaml"
+    connectors_file: Path = PROJECT_ROOT / "config" / "connectors.yaml"
+    certs_dir: Path = PROJECT_ROOT / "certs" / "dev"
+    public_url: str = Field(default="http://127.0.0.1:8000", description="where counterparts push acknowledgements")
+    worker_concurrency: int = 4
+    poll_interval: float = 0.2
+    lease_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Defaults, then ``HUB_DATABASE_URL``, ``HUB_ROUTES``, ``HUB_CONNECTORS``, ``HUB_CERTS_DIR``,
+        ``HUB_PUBLIC_URL``, ``HUB_WORKER_CONCURRENCY``, then explicit ``overrides`` (those not None)."""
+        env = {
+            "database_url": os.environ.get("HUB_DATABASE_URL"),
+            "routes_file": os.environ.get("HUB_ROUTES"),
+            "connectors_file": os.environ.get("HUB_CONNECTORS"),
+            "certs_dir": os.environ.get("HUB_CERTS_DIR"),
+            "public_url": os.environ.get("HUB_PUBLIC_URL"),
+            "worker_concurrency": os.environ.get("HUB_WORKER_CONCURRENCY"),
+        }
+        values = {k: v for k, v in {**env, **overrides}.items() if v is not None}
+        return cls(**values)

@@ -1,0 +1,264 @@
+"""The broker's tables (SQLAlchemy 2): the same models on SQLite and PostgreSQL; Alembic migrations must equal them.
+
+::
+
+    api_clients          an API key (hashed) bound to a tenant: the issuing authority
+    payloads             raw bytes stored once, addressed by their SHA-256 digest
+    documents            one submitted document version: business key, lifecycle, record, report
+      document_products  its products (HS code, scientific name) for crisis search and statistics
+      messages           one per destination: transport state, lease, ordering predecessor
+        delivery_attempts  every try, with the raw request and response
+      acknowledgements   receipts, acknowledgements and business responses, correlated to a message
+      non_conformities   rejections and border refusals linked to the certificate
+        non_conformity_products
+    trace_events         append-only: every hop, one correlation id per document
+    webhook_subscriptions  who is told of events, and how far they have been told
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A moment in UTC on both engines: SQLite keeps no zone, so values go in as naive UTC and come back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ApiClient(Base):
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    tenant: Mapped[str] = mapped_column(String(20), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    operator: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Payload(Base):
+    __tablename__ = "payloads"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("issuing_country", "kind", "certificate_number", "status", "version", name="uq_documents_business_key"),
+        UniqueConstraint("tenant", "idempotency_key", name="uq_documents_idempotency_key"),
+        Index("ix_documents_search", "kind", "importing_country", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(20), index=True)
+    correlation_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    issuing_country: Mapped[str] = mapped_column(String(2))
+    exporting_country: Mapped[str | None] = mapped_column(String(2))
+    importing_country: Mapped[str | None] = mapped_column(String(2))
+    certificate_number: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    lifecycle: Mapped[str] = mapped_column(String(30), default="issued")
+    refers_to_number: Mapped[str | None] = mapped_column(String(100))
+    source_format: Mapped[str] = mapped_column(String(10))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload_digest: Mapped[str] = mapped_column(ForeignKey("payloads.digest"))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    issued_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    products: Mapped[list["DocumentProduct"]] = relationship(back_populates="document", cascade="all, delete-orphan")
+    messages: Mapped[list["Message"]] = relationship(back_populates="document", order_by="Message.created_at")
+
+
+class DocumentProduct(Base):
+    __tablename__ = "document_products"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    hs_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    scientific_name: Mapped[str | None] = mapped_column(String(200), index=True)
+    common_name: Mapped[str | None] = mapped_column(String(200))
+
+    document: Mapped[Document] = relationship(back_populates="products")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_due", "state", "next_attempt_at"),
+        Index("ix_messages_destination_state", "destination", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(60))
+    state: Mapped[str] = mapped_column(String(30))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    predecessor_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    payload_digest: Mapped[str] = mapped_column(ForeignKey("payloads.digest"))
+    receipt_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+
+    document: Mapped[Document] = relationship(back_populates="messages")
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str] = mapped_column(String(30))
+    request_digest: Mapped[str | None] = mapped_column(ForeignKey("payloads.digest"))
+    response_digest: Mapped[str | None] = mapped_column(ForeignKey("payloads.digest"))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Acknowledgement(Base):
+    __tablename__ = "acknowledgements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    document_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    counterpart: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(30))
+    outcome: Mapped[str] = mapped_column(String(30))
+    reason_code: Mapped[str | None] = mapped_column(String(60))
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    counterpart_reference: Mapped[str | None] = mapped_column(String(200))
+    payload_digest: Mapped[str | None] = mapped_column(ForeignKey("payloads.digest"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NonConformity(Base):
+    __tablename__ = "non_conformities"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
+    acknowledgement_id: Mapped[int | None] = mapped_column(ForeignKey("acknowledgements.id"))
+    tenant: Mapped[str] = mapped_column(String(20), index=True)
+    source: Mapped[str] = mapped_column(String(30))
+    counterpart: Mapped[str] = mapped_column(String(60), index=True)
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    cause_code: Mapped[str] = mapped_column(String(60), index=True)
+    cause_text: Mapped[str | None] = mapped_column(Text)
+    evidence_digest: Mapped[str | None] = mapped_column(ForeignKey("payloads.digest"))
+    replacement_document_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+    products: Mapped[list["NonConformityProduct"]] = relationship(cascade="all, delete-orphan")
+
+
+class NonConformityProduct(Base):
+    __tablename__ = "non_conformity_products"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    non_conformity_id: Mapped[str] = mapped_column(ForeignKey("non_conformities.id"), index=True)
+    hs_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    scientific_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class TraceEvent(Base):
+    """One hop of one document. Rows are only ever inserted: the trace is the audit trail."""
+
+    __tablename__ = "trace_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    correlation_id: Mapped[str] = mapped_column(String(64), index=True)
+    tenant: Mapped[str] = mapped_column(String(20))
+    document_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(60))
+    actor: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(30))
+    destination: Mapped[str | None] = mapped_column(String(60))
+    country: Mapped[str | None] = mapped_column(String(2))
+    products: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload_digest: Mapped[str | None] = mapped_column(ForeignKey("payloads.digest"))
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(20), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(200))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
