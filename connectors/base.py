@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Iterable, Mapping, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -133,4 +133,3 @@ class ConnectorContext:
     certs_dir: str
     public_url: str
     trust_store: object | None = None
-    HEADER_MESSAGE_ID: ClassVar[str] = "Message-ID"

@@ -29,3 +29,7 @@ def standard_file(relative: str) -> Path:
     if not path.is_file():
         pytest.fail(f"real standards artefact missing: {path} (set HUB_STANDARDS_DIR)")
     return path
+
+
+# Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/databases.py.
+pytest_plugins = ["tests.databases"]
