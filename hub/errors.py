@@ -7,7 +7,10 @@
     │   ├── HostileXMLError            DTD, entity, external reference, oversize: refused before parsing
     │   ├── MalformedXMLError          not well-formed XML
     │   ├── UnknownDocumentError       well-formed, but not a document kind the hub knows
-    │   └── RecordError                a record that breaks its model; carries every (field path, message)
+    │   ├── RecordError                a record that breaks its model; carries every (field path, message)
+    │   ├── ConflictError              the same business or idempotency key with other content (409)
+    │   ├── PermissionDenied           an API key acting outside its tenant (403)
+    │   └── NotFound                   no such document, message or subscription for this caller (404)
     ├── MappingError                   a spec that cannot be applied (a programming or configuration fault)
     ├── ValidationFailed               a document with SEVERE findings; carries the ValidationReport
     ├── SignatureError                 a signature that must not be trusted
@@ -74,6 +77,18 @@ class RecordError(InputError):
         super().__init__(f"invalid record: {summary}{more}")
 
 
+class ConflictError(InputError):
+    """A submission that reuses a business key or ``Idempotency-Key`` for different content."""
+
+
+class PermissionDenied(InputError):
+    """The caller is authenticated but acts outside its tenant (the issuing authority it belongs to)."""
+
+
+class NotFound(InputError):
+    """No such object visible to this caller."""
+
+
 class MappingError(HubError):
     """A mapping spec that is inconsistent or cannot be applied."""
 
@@ -115,15 +130,31 @@ class ConfigurationError(HubError):
 
 
 class DeliveryError(HubError):
-    """A delivery to a counterpart did not succeed."""
+    """A delivery to a counterpart did not succeed.
+
+    ``request`` and ``response`` keep the raw bytes of the failed attempt (None when nothing was sent or nothing
+    came back), so the trace shows what went over the wire even when it went wrong.
+    """
+
+    def __init__(self, message: str, *, request: bytes | None = None, response: bytes | None = None) -> None:
+        self.request = request
+        self.response = response
+        super().__init__(message)
 
 
 class TransientDeliveryError(DeliveryError):
     """Try again later; ``retry_after`` is the counterpart's hint in seconds, when it gave one."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        request: bytes | None = None,
+        response: bytes | None = None,
+    ) -> None:
         self.retry_after = retry_after
-        super().__init__(message)
+        super().__init__(message, request=request, response=response)
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -109,6 +109,7 @@ class Document(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     lifecycle: Mapped[str] = mapped_column(String(30), default="issued")
     refers_to_number: Mapped[str | None] = mapped_column(String(100))
+    product_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     source_format: Mapped[str] = mapped_column(String(10))
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)

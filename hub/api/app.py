@@ -1,0 +1,96 @@
+"""The HTTP API: ``create_app(broker)`` assembles the routers and turns the hub's error tree into status codes.
+
+Errors answer ``{"error": <kind>, "message": ..., "where": <field or XPath>, "report": <validation report>}``:
+400 unreadable input, 401 no or unknown API key, 403 another tenant's object, 404 not found, 409 a key reused for
+other content or a state that forbids the action, 422 invalid (with the full report) or untrusted signature, 503
+a configuration fault.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from hub.api import documents, inbound, messages, nonconformities
+from hub.api.auth import Unauthenticated
+from hub.broker import Broker
+from hub.errors import (
+    ConfigurationError,
+    ConflictError,
+    HostileXMLError,
+    HubError,
+    InputError,
+    MalformedXMLError,
+    NotFound,
+    PermissionDenied,
+    SignatureError,
+    ValidationFailed,
+)
+
+STATUS_OF: list[tuple[type[HubError], int]] = [
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (ConflictError, 409),
+    (HostileXMLError, 400),
+    (MalformedXMLError, 400),
+    (ValidationFailed, 422),
+    (SignatureError, 422),
+    (InputError, 422),
+    (ConfigurationError, 503),
+]
+
+
+def status_of(exc: HubError) -> int:
+    return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 500)
+
+
+def error_body(exc: HubError) -> dict:
+    body: dict = {"error": type(exc).__name__, "message": getattr(exc, "message", None) or str(exc)}
+    if getattr(exc, "where", None):
+        body["where"] = exc.where
+    if isinstance(exc, ValidationFailed):
+        body["report"] = exc.report.model_dump(mode="json")
+    problems = getattr(exc, "problems", None)
+    if problems:
+        body["problems"] = [{"field": p.path, "message": p.message} for p in problems]
+    return body
+
+
+def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
+    """The API over ``broker``. Routers that need the worker's side (events, webhooks, metrics) are included here
+    too; the worker itself is started by ``hub serve`` beside the app."""
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        description="Submit SPS certificates; follow their delivery, acknowledgements, traces and non-conformities. "
+        "Authenticate with `Authorization: Bearer <API key>` (`hub clients add`).",
+    )
+    app.state.broker = broker
+    app.state.client_cache = {}
+
+    @app.exception_handler(HubError)
+    async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        return JSONResponse(error_body(exc), status_code=status_of(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")} for e in exc.errors()]
+        return JSONResponse({"error": "RequestInvalid", "message": "; ".join(f"{p['field']}: {p['message']}" for p in problems), "problems": problems}, status_code=422)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        """Liveness and readiness: the database answers."""
+        try:
+            with broker.database.sessions() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure of the store means not ready
+            return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "database": broker.database.dialect, "connectors": sorted(broker.connectors)})
+
+    for module in (documents, messages, nonconformities, inbound):
+        app.include_router(module.router)
+    return app

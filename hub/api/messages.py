@@ -1,0 +1,81 @@
+"""``/v1/messages``: the outbound messages (one per document and destination), their attempts, acknowledgements and
+trace, and the resend of a dead letter under the same message identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from hub.api.auth import Client, current_client
+from hub.api.deps import get_broker, read_session
+from hub.api.views import acknowledgement_view, attempt_view, event_view, message_view
+from hub.broker import Broker
+from hub.delivery.states import MessageState
+from hub.errors import NotFound
+from hub.store.models import Acknowledgement, DeliveryAttempt, Document, Message, TraceEvent
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+
+def visible_message(session: Session, message_id: str, client: Client) -> Message:
+    message = session.get(Message, message_id)
+    if message is None or (client.scope != "*" and message.document.tenant != client.scope):
+        raise NotFound(f"no message {message_id}", where="id")
+    return message
+
+
+@router.get("")
+def list_messages(
+    client: Client = Depends(current_client),
+    session: Session = Depends(read_session),
+    destination: str | None = None,
+    status: Annotated[MessageState | None, Query(description="message state, e.g. dead_letter")] = None,
+    document_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    """Messages by destination and state (``status=dead_letter`` lists the dead letters), newest first."""
+    query = select(Message).join(Document, Message.document_id == Document.id)
+    if client.scope != "*":
+        query = query.where(Document.tenant == client.scope)
+    if destination:
+        query = query.where(Message.destination == destination)
+    if status:
+        query = query.where(Message.state == status.value)
+    if document_id:
+        query = query.where(Message.document_id == document_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Message.created_at.desc(), Message.id).limit(limit).offset(offset)).all()
+    return {"total": total, "limit": limit, "offset": offset, "items": [message_view(m) for m in rows]}
+
+
+@router.get("/{message_id}")
+def read_message(message_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
+    """One message with every delivery attempt and every answer of the counterpart."""
+    message = visible_message(session, message_id, client)
+    attempts = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id)).all()
+    acks = session.scalars(select(Acknowledgement).where(Acknowledgement.message_id == message_id).order_by(Acknowledgement.id)).all()
+    return {**message_view(message), "attempts": [attempt_view(a) for a in attempts], "acknowledgements": [acknowledgement_view(a) for a in acks]}
+
+
+@router.get("/{message_id}/trace")
+def message_trace(message_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
+    """Every hop of this message, with the document's own events (submission, validation, signing, routing)."""
+    message = visible_message(session, message_id, client)
+    events = session.scalars(
+        select(TraceEvent)
+        .where(TraceEvent.correlation_id == message.document.correlation_id, or_(TraceEvent.message_id == message_id, TraceEvent.message_id.is_(None)))
+        .order_by(TraceEvent.id)
+    ).all()
+    return {"message_id": message_id, "correlation_id": message.document.correlation_id, "state": message.state, "events": [event_view(e) for e in events]}
+
+
+@router.post("/{message_id}/resend", status_code=202)
+async def resend(message_id: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+    """Queue a dead-lettered or rejected message again; it keeps its id, so the counterpart sees the same message."""
+    message = await run_in_threadpool(broker.resend, message_id, tenant=client.scope, actor=client.actor)
+    return {"id": message.id, "destination": message.destination, "state": message.state}

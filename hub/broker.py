@@ -1,0 +1,153 @@
+"""The broker: what the API, the worker and the command line share — settings, database, routing table, connectors,
+signing keys — and the operations that change state (submit, resend, receive an answer, report a non-conformity).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Mapping
+
+import httpx
+
+from connectors.base import Connector, ConnectorContext
+from connectors.registry import build_connector, load_connector_configs
+from hub.acks.correlation import apply_ack
+from hub.acks.nonconformities import open_non_conformity
+from hub.config import Settings
+from hub.delivery.outbox import transition
+from hub.delivery.retry import RetryStrategy
+from hub.delivery.states import MessageState
+from hub.delivery.submission import Stored, prepare, store
+from hub.delivery.worker import Worker
+from hub.errors import ConfigurationError, ConflictError, KeyMaterialError, NotFound
+from hub.routing.table import RoutingTable
+from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier
+from hub.store.db import Database
+from hub.store.models import Acknowledgement, Document, Message, NonConformity, utcnow
+from hub.store.payloads import put_payload
+
+
+class Broker:
+    """One hub: build it with :meth:`from_settings`; ``transports`` lets tests and in-process sandboxes stand in
+    for the network, per destination."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        routing: RoutingTable,
+        connectors: Mapping[str, Connector],
+        trust_store: TrustStore,
+        retry: RetryStrategy | None = None,
+    ) -> None:
+        missing = sorted(routing.destinations - set(connectors))
+        if missing:
+            raise ConfigurationError(f"{settings.routes_file}: destinations {missing} have no connector in {settings.connectors_file}")
+        self.settings = settings
+        self.database = database
+        self.routing = routing
+        self.connectors = dict(connectors)
+        self.trust_store = trust_store
+        self.verifier = Verifier(trust_store)
+        self.retry = retry or RetryStrategy()
+        self.profiles = {name: c.config.profile for name, c in self.connectors.items()}
+        self.wake = threading.Event()
+        self._signers: dict[str, Signer] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, transports: Mapping[str, httpx.BaseTransport] | None = None, retry: RetryStrategy | None = None) -> "Broker":
+        certs = Path(settings.certs_dir)
+        trust = TrustStore.from_paths(ca_bundle=certs / "ca.pem")
+        context = ConnectorContext(certs_dir=str(certs), public_url=settings.public_url, trust_store=trust)
+        connectors = {
+            name: build_connector(name, config, transport=(transports or {}).get(name), context=context)
+            for name, config in load_connector_configs(settings.connectors_file).items()
+        }
+        return cls(
+            settings=settings,
+            database=Database(settings.database_url),
+            routing=RoutingTable.load(settings.routes_file),
+            connectors=connectors,
+            trust_store=trust,
+            retry=retry,
+        )
+
+    # --- keys ---------------------------------------------------------------------------------------------------
+
+    def signer_for(self, country: str) -> Signer:
+        """The signer of the issuing authority of ``country`` (``certs_dir/signing/<CC>.key`` and ``.pem``)."""
+        with self._lock:
+            if country not in self._signers:
+                folder = Path(self.settings.certs_dir) / "signing"
+                try:
+                    self._signers[country] = Signer(PemKeyProvider(folder / f"{country}.key", folder / f"{country}.pem"))
+                except KeyMaterialError as exc:
+                    raise ConfigurationError(f"no signing key for the issuing authority of {country} in {folder}: {exc}") from exc
+            return self._signers[country]
+
+    # --- operations ---------------------------------------------------------------------------------------------
+
+    def submit(self, body: bytes, media_type: str, *, tenant: str, actor: str, version: int = 1, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
+        """Map, validate, sign, route and store a submission with its messages, in one transaction."""
+        prepared = prepare(body, media_type, tenant=tenant, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version)
+        with self.database.transaction() as session:
+            stored = store(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
+            _ = stored.document.messages  # loaded before the session closes
+        if stored.created:
+            self.wake.set()
+        return stored
+
+    def resend(self, message_id: str, *, tenant: str, actor: str) -> Message:
+        """Queue a dead-lettered or rejected message again, keeping its identity (the counterpart de-duplicates)."""
+        with self.database.transaction() as session:
+            message = _visible_message(session, message_id, tenant)
+            if message.state not in (MessageState.DEAD_LETTER.value, MessageState.REJECTED.value):
+                raise ConflictError(f"message {message_id} is {message.state}; only dead letters and rejected messages can be resent")
+            message.attempts = 0
+            message.next_attempt_at = utcnow()
+            transition(session, message, MessageState.QUEUED, actor=actor, event="message.resend")
+            _ = message.document
+        self.wake.set()
+        return message
+
+    def receive_inbound(self, connector_name: str, body: bytes, headers: Mapping[str, str]) -> list[Acknowledgement]:
+        """An answer pushed by a counterpart to ``POST /v1/inbound/{connector}``: parsed (and its signature checked)
+        by the connector, then correlated. Nothing is stored if any part of it cannot be applied."""
+        connector = self.connectors.get(connector_name)
+        parse = getattr(connector, "parse_inbound", None)
+        if parse is None:
+            raise NotFound(f"no connector {connector_name!r} takes pushed acknowledgements", where="connector")
+        reports = parse(body, headers)
+        with self.database.transaction() as session:
+            return [apply_ack(session, connector_name, report, actor=f"counterpart:{connector_name}") for report in reports]
+
+    def report_non_conformity(self, *, document_id: str, tenant: str, actor: str, counterpart: str, cause_code: str, cause_text: str | None = None, country: str | None = None, products: list[str] | None = None, source: str = "border_refusal", evidence: bytes | None = None) -> NonConformity:
+        """A refusal reported by the exporter or an operator (``POST /v1/non-conformities``)."""
+        with self.database.transaction() as session:
+            document = session.get(Document, document_id)
+            if document is None or (tenant != "*" and document.tenant != tenant):
+                raise NotFound(f"no document {document_id}", where="document_id")
+            digest = put_payload(session, evidence, "application/octet-stream") if evidence else None
+            nc = open_non_conformity(session, document=document, source=source, counterpart=counterpart, cause_code=cause_code, cause_text=cause_text, country=country, products=products, evidence_digest=digest, actor=actor)
+            _ = nc.products
+            return nc
+
+    def make_worker(self, **options) -> Worker:
+        settings = self.settings
+        options.setdefault("concurrency", settings.worker_concurrency)
+        options.setdefault("lease_seconds", settings.lease_seconds)
+        options.setdefault("poll_interval", settings.poll_interval)
+        return Worker(database=self.database, connectors=self.connectors, retry=self.retry, wake=self.wake, **options)
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def _visible_message(session, message_id: str, tenant: str) -> Message:
+    message = session.get(Message, message_id)
+    if message is None or (tenant != "*" and message.document.tenant != tenant):
+        raise NotFound(f"no message {message_id}", where="message_id")
+    return message

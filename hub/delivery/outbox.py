@@ -1,0 +1,127 @@
+"""The outbox: workers claim due messages under a lease, and settle them with what the counterpart answered.
+
+Claiming is a compare-and-set on the message row (state and attempt count as read), so two workers never both win
+a message, on SQLite as on PostgreSQL; on PostgreSQL the candidates are also read ``FOR UPDATE SKIP LOCKED`` so that
+workers on several machines do not even contend. A message whose lease has expired (its worker died mid-delivery)
+is claimable again: it is delivered once more with the same identity, and the counterpart de-duplicates.
+
+A message waits while its predecessor (the earlier message to the same destination for the certificate it
+replaces or withdraws) has not reached the counterpart: a replacement never overtakes what it replaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from hub.delivery.states import DELIVERED_STATES, MessageState, check_transition
+from hub.store.models import Document, Message, utcnow
+from hub.store.trace import add_event
+
+S = MessageState
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A message this worker holds until ``lease_expires_at``; ``redelivery`` when a previous lease expired."""
+
+    message_id: str
+    attempt: int
+    lease_expires_at: datetime
+    redelivery: bool
+
+
+def due_messages_query(now: datetime, *, destinations: Sequence[str] | None = None, limit: int = 10):
+    """Messages a worker may take now: queued or waiting to retry and due, or sending with an expired lease; and
+    whose predecessor, if any, has been delivered."""
+    predecessor = aliased(Message)
+    query = (
+        select(Message.id, Message.state, Message.attempts, Message.lease_expires_at)
+        .where(
+            or_(
+                and_(Message.state.in_([S.QUEUED.value, S.RETRY_WAIT.value]), Message.next_attempt_at <= now),
+                and_(Message.state == S.SENDING.value, Message.lease_expires_at < now),
+            ),
+            or_(
+                Message.predecessor_id.is_(None),
+                exists(select(predecessor.id).where(predecessor.id == Message.predecessor_id, predecessor.state.in_([s.value for s in DELIVERED_STATES]))),
+            ),
+        )
+        .order_by(Message.next_attempt_at, Message.created_at)
+        .limit(limit)
+    )
+    if destinations:
+        query = query.where(Message.destination.in_(list(destinations)))
+    return query
+
+
+def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1, destinations: Sequence[str] | None = None, now: datetime | None = None) -> list[Claim]:
+    """Claim up to ``limit`` due messages for ``worker``; each claim is traced. Commit is the caller's."""
+    now = now or utcnow()
+    query = due_messages_query(now, destinations=destinations, limit=limit * 4)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Message)
+    claims: list[Claim] = []
+    for row in session.execute(query).all():
+        if len(claims) >= limit:
+            break
+        lease = now + timedelta(seconds=lease_seconds)
+        won = session.execute(
+            update(Message)
+            .where(Message.id == row.id, Message.state == row.state, Message.attempts == row.attempts)
+            .values(state=S.SENDING.value, lease_owner=worker, lease_expires_at=lease, attempts=row.attempts + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            continue
+        redelivery = row.state == S.SENDING.value
+        message = session.get(Message, row.id)
+        session.refresh(message)
+        document = session.get(Document, message.document_id)
+        if redelivery:
+            add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.lease_expired", actor=worker, state=S.SENDING.value, detail={"expired_at": row.lease_expires_at.isoformat() if row.lease_expires_at else None})
+        add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.sending", actor=worker, state=S.SENDING.value, detail={"attempt": row.attempts + 1})
+        claims.append(Claim(message_id=row.id, attempt=row.attempts + 1, lease_expires_at=lease, redelivery=redelivery))
+    return claims
+
+
+def transition(
+    session: Session,
+    message: Message,
+    new_state: MessageState,
+    *,
+    actor: str,
+    event: str | None = None,
+    detail: dict | None = None,
+    payload_digest: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Move ``message`` to ``new_state`` (checked against the allowed transitions) and trace it."""
+    now = now or utcnow()
+    check_transition(message.state, new_state)
+    message.state = new_state.value
+    message.updated_at = now
+    if new_state in DELIVERED_STATES and message.delivered_at is None:
+        message.delivered_at = now
+    if new_state in (S.ACKNOWLEDGED, S.ACKNOWLEDGED_WITH_WARNINGS, S.REJECTED):
+        message.acknowledged_at = message.acknowledged_at or now
+    if new_state is not S.SENDING:
+        message.lease_owner = None
+        message.lease_expires_at = None
+    document = message.document
+    add_event(session, document=document, message_id=message.id, destination=message.destination, event=event or f"message.{new_state.value}", actor=actor, state=new_state.value, detail=detail, payload_digest=payload_digest)
+
+
+def held_by(session: Session, message_id: str, worker: str) -> Message | None:
+    """The message if ``worker`` still holds its lease (read for update), else None."""
+    query = select(Message).where(Message.id == message_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    message = session.scalars(query).first()
+    if message is None or message.state != S.SENDING.value or message.lease_owner != worker:
+        return None
+    return message

@@ -1,0 +1,339 @@
+"""Submission: a record or an XML document in; mapped, validated, signed, routed, and stored with one outbound
+message per destination, all in one transaction.
+
+The CPU work (:func:`prepare`) runs before the transaction and touches no database; :func:`store` then writes the
+document, its products, its messages and their first trace events at once, or nothing. A repeated submission (same
+``Idempotency-Key``, or same business key: issuing country, kind, certificate number, status, version) returns the
+first result; the same key with different content is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.delivery.states import MessageState
+from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
+from hub.mapping.sps_certificate import record_from_data, to_xml
+from hub.namespaces import DS
+from hub.records.sps import SPSCertificateRecord
+from hub.records.status import DocumentStatus
+from hub.routing.table import RoutingFacts, RoutingTable
+from hub.signing import Signer, Verifier
+from hub.store.models import Document, DocumentProduct, Message, NonConformity, utcnow
+from hub.store.payloads import digest_of, put_payload
+from hub.store.trace import add_event
+from hub.validation.report import ValidationReport
+from hub.validation.validator import validate_certificate, validate_record
+from hub.xmlsafe import parse_xml
+
+JSON_TYPES = ("application/json",)
+XML_TYPES = ("application/xml", "text/xml")
+
+
+@dataclass
+class Prepared:
+    """A submission made ready to store: the record, its report, where it goes, and the signed bytes per destination."""
+
+    record: SPSCertificateRecord
+    report: ValidationReport
+    facts: RoutingFacts
+    destinations: list[str]
+    matched_rules: list[str]
+    source_format: str
+    canonical: bytes
+    payloads: dict[str, bytes]
+    request_digest: str
+    version: int
+    signer_subject: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def certificate_number(self) -> str:
+        return self.record.certificate_number.value  # checked by prepare()
+
+    @property
+    def refers_to_number(self) -> str | None:
+        numbers = [" ".join(c.value for c in note.content).strip() for note in self.record.notes_with_subject("ADRPN")]
+        return next((n for n in numbers if n and n != self.certificate_number), None)
+
+
+def prepare(
+    body: bytes,
+    media_type: str,
+    *,
+    tenant: str,
+    routing: RoutingTable,
+    profiles: dict[str, str],
+    signer_for,
+    verifier: Verifier,
+    version: int = 1,
+    now: datetime | None = None,
+) -> Prepared:
+    """Parse, validate, route and sign one submission (pure CPU work, no database).
+
+    ``profiles`` maps each known destination to the mapping profile its counterpart takes; ``signer_for(country)``
+    returns the :class:`Signer` of that issuing authority. Raises :class:`InputError` (bad body, no route),
+    :class:`ValidationFailed` (SEVERE findings, with the report), :class:`~hub.errors.SignatureError` (a signed XML
+    document whose signature does not hold) or :class:`PermissionDenied` (a document of another authority).
+    """
+    if version < 1:
+        raise InputError("version must be 1 or more", where="version")
+    kind = media_type.split(";")[0].strip().lower()
+    if kind in JSON_TYPES or kind.endswith("+json"):
+        return _prepare_record(body, tenant=tenant, routing=routing, profiles=profiles, signer_for=signer_for, version=version, now=now)
+    if kind in XML_TYPES or kind.endswith("+xml"):
+        return _prepare_xml(body, tenant=tenant, routing=routing, signer_for=signer_for, verifier=verifier, version=version, now=now)
+    raise InputError(f"Content-Type {media_type!r} is not accepted: send a record as application/json or a document as application/xml", where="Content-Type")
+
+
+def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, version, now) -> Prepared:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"the body is not JSON: {exc}", where="body") from exc
+    if not isinstance(data, dict):
+        raise InputError("the body must be a JSON object (a certificate record)", where="body")
+    record = record_from_data(data)
+    facts, destinations, matched = _route(record, tenant, routing)
+    reports: dict[str, tuple[etree._Element, ValidationReport]] = {}
+    for profile in dict.fromkeys(["full", *(profiles.get(d, "full") for d in destinations)]):
+        reports[profile] = validate_record(record, profile=profile, now=now)
+        if not reports[profile].valid:
+            raise ValidationFailed(reports[profile][1])
+    signer = signer_for(facts.issuing_country)
+    signed = {profile: signer.sign(to_xml(root)) for profile, (root, _report) in reports.items()}
+    canonical_json = json.dumps(record.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    return Prepared(
+        record=record,
+        report=reports["full"][1],
+        facts=facts,
+        destinations=destinations,
+        matched_rules=matched,
+        source_format="record",
+        canonical=signed["full"],
+        payloads={d: signed[profiles.get(d, "full")] for d in destinations},
+        request_digest=_digest(f"record:{version}:".encode() + canonical_json.encode()),
+        version=version,
+        signer_subject=signer.signer_subject,
+    )
+
+
+def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now) -> Prepared:
+    root = parse_xml(body, source="body")
+    signed_by = None
+    if root.find(f".//{{{DS}}}Signature") is not None:
+        verified = verifier.verify(body)
+        signed_by = verified.signer_subject
+        root = verified.signed_root
+    validated = validate_certificate(root, source="body", now=now)
+    if not validated.report.valid or validated.certificate is None:
+        raise ValidationFailed(validated.report)
+    record = validated.certificate.record
+    facts, destinations, matched = _route(record, tenant, routing)
+    if signed_by is None:
+        signer = signer_for(facts.issuing_country)
+        payload = signer.sign(to_xml(validated.element))
+        signed_by = signer.signer_subject
+    else:
+        payload = body
+    return Prepared(
+        record=record,
+        report=validated.report,
+        facts=facts,
+        destinations=destinations,
+        matched_rules=matched,
+        source_format="xml",
+        canonical=payload,
+        payloads={d: payload for d in destinations},
+        request_digest=_digest(f"xml:{version}:".encode() + body),
+        version=version,
+        signer_subject=signed_by,
+    )
+
+
+def _route(record: SPSCertificateRecord, tenant: str, routing: RoutingTable) -> tuple[RoutingFacts, list[str], list[str]]:
+    if record.certificate_number is None or not record.certificate_number.value.strip():
+        raise RecordError([FieldProblem("certificate_number", "a submitted certificate needs its number")])
+    facts = RoutingFacts.from_record(record)
+    if not facts.issuing_country:
+        raise InputError("the issuing country cannot be told: give the issuer's address country or the export country", where="consignment.export_country.id")
+    if tenant != "*" and facts.issuing_country != tenant:
+        raise PermissionDenied(f"this API key belongs to the issuing authority of {tenant}; it cannot submit a certificate issued by {facts.issuing_country}")
+    routed = routing.require_route(facts)
+    return facts, list(routed.destinations), list(routed.matched)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Stored:
+    """The stored document and whether this call created it (False: an earlier identical submission)."""
+
+    document: Document
+    created: bool
+
+
+def find_existing(session: Session, *, tenant: str, idempotency_key: str | None, prepared: Prepared | None = None) -> Document | None:
+    """The document an idempotency key or (with ``prepared``) a business key already names, if any."""
+    if idempotency_key:
+        found = session.scalars(select(Document).where(Document.tenant == tenant, Document.idempotency_key == idempotency_key)).first()
+        if found is not None:
+            return found
+    if prepared is not None:
+        return session.scalars(
+            select(Document).where(
+                Document.issuing_country == prepared.facts.issuing_country,
+                Document.kind == prepared.facts.kind,
+                Document.certificate_number == prepared.certificate_number,
+                Document.status == prepared.facts.status,
+                Document.version == prepared.version,
+            )
+        ).first()
+    return None
+
+
+def _same_or_conflict(existing: Document, request_digest: str, idempotency_key: str | None) -> Stored:
+    if existing.request_digest != request_digest:
+        if idempotency_key and existing.idempotency_key == idempotency_key:
+            raise ConflictError(f"Idempotency-Key {idempotency_key!r} was already used for a different submission (document {existing.id})")
+        raise ConflictError(
+            f"{existing.kind} certificate {existing.certificate_number} ({existing.status}, version {existing.version}) of {existing.issuing_country} "
+            f"was already submitted with other content (document {existing.id}); submit it as version {existing.version + 1}"
+        )
+    return Stored(existing, created=False)
+
+
+def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
+    """Write the document, products and messages with their trace, in the caller's transaction (which must be
+    fresh: on a concurrent identical submission it is rolled back and the first result returned)."""
+    existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key, prepared=prepared)
+    if existing is not None:
+        return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
+    try:
+        with session.begin_nested():
+            document = _insert(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
+    except IntegrityError:
+        existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key, prepared=prepared)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
+    return Stored(document, created=True)
+
+
+def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_key, correlation_id) -> Document:
+    now = utcnow()
+    record, facts = prepared.record, prepared.facts
+    lines = record.line_items()
+    document = Document(
+        id=str(uuid.uuid4()),
+        tenant=tenant,
+        correlation_id=correlation_id or str(uuid.uuid4()),
+        kind=facts.kind,
+        issuing_country=facts.issuing_country,
+        exporting_country=facts.exporting_country,
+        importing_country=facts.importing_country,
+        certificate_number=prepared.certificate_number,
+        status=facts.status,
+        version=prepared.version,
+        lifecycle="withdrawn" if record.status is DocumentStatus.WITHDRAWN else "issued",
+        refers_to_number=prepared.refers_to_number,
+        product_codes=list(dict.fromkeys(code for line in lines for code in line.hs_codes())),
+        source_format=prepared.source_format,
+        record=record.model_dump(mode="json", exclude_none=True),
+        report=prepared.report.model_dump(mode="json"),
+        payload_digest=put_payload(session, prepared.canonical),
+        request_digest=prepared.request_digest,
+        idempotency_key=idempotency_key,
+        issued_at=record.issue_date_time.as_datetime() if record.issue_date_time else None,
+        created_at=now,
+        updated_at=now,
+    )
+    for index, line in enumerate(lines, start=1):
+        hs = line.hs_codes()
+        document.products.append(
+            DocumentProduct(
+                line=line.sequence_number or index,
+                hs_code=hs[0] if hs else None,
+                scientific_name=line.scientific_names[0].value if line.scientific_names else None,
+                common_name=line.common_names[0].value if line.common_names else None,
+            )
+        )
+    session.add(document)
+    session.flush()
+    add_event(session, document=document, event="document.received", actor=actor, state=document.lifecycle, detail={"format": prepared.source_format, "version": prepared.version, "certificate_number": document.certificate_number, "status": document.status})
+    add_event(session, document=document, event="document.validated", actor="hub", detail={"summary": prepared.report.summary()})
+    add_event(session, document=document, event="document.signed", actor="hub", detail={"signer": prepared.signer_subject}, payload_digest=document.payload_digest)
+    add_event(session, document=document, event="document.routed", actor="hub", detail={"rules": prepared.matched_rules, "destinations": prepared.destinations})
+    earlier_numbers = [document.certificate_number] + ([document.refers_to_number] if document.refers_to_number else [])
+    for destination in prepared.destinations:
+        payload = prepared.payloads[destination]
+        message = Message(
+            id=str(uuid.uuid4()),
+            document_id=document.id,
+            destination=destination,
+            state=MessageState.QUEUED.value,
+            attempts=0,
+            next_attempt_at=now,
+            predecessor_id=_predecessor(session, document, destination, earlier_numbers),
+            payload_digest=put_payload(session, payload) if payload is not prepared.canonical else document.payload_digest,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        add_event(session, document=document, message_id=message.id, destination=destination, event="message.queued", actor="hub", state=MessageState.QUEUED.value, detail={"after": message.predecessor_id} if message.predecessor_id else {})
+    _update_lifecycles(session, document, actor)
+    session.flush()
+    return document
+
+
+def _predecessor(session: Session, document: Document, destination: str, numbers: list[str]) -> str | None:
+    """The latest earlier message to ``destination`` for the certificate this one follows (same number: a new
+    status or version; or the certificate it replaces)."""
+    return session.scalars(
+        select(Message.id)
+        .join(Document, Message.document_id == Document.id)
+        .where(
+            Message.destination == destination,
+            Document.issuing_country == document.issuing_country,
+            Document.certificate_number.in_(numbers),
+            Document.id != document.id,
+        )
+        .order_by(Message.created_at.desc(), Document.version.desc())
+        .limit(1)
+    ).first()
+
+
+def _update_lifecycles(session: Session, document: Document, actor: str) -> None:
+    """A withdrawal withdraws the earlier versions; a replacement replaces the certificate it names, and becomes the
+    replacement of that certificate's open non-conformities."""
+    targets: list[tuple[str, str]] = []
+    if document.status == DocumentStatus.WITHDRAWN.value:
+        targets.append((document.certificate_number, "withdrawn"))
+    if document.refers_to_number:
+        targets.append((document.refers_to_number, "replaced"))
+    for number, lifecycle in targets:
+        earlier = session.scalars(
+            select(Document).where(Document.issuing_country == document.issuing_country, Document.certificate_number == number, Document.id != document.id)
+        ).all()
+        for old in earlier:
+            if old.lifecycle != lifecycle:
+                old.lifecycle = lifecycle
+                add_event(session, document=old, event=f"document.{lifecycle}", actor=actor, state=lifecycle, detail={"by": document.id, "certificate_number": document.certificate_number})
+            if lifecycle == "replaced":
+                for nc in session.scalars(select(NonConformity).where(NonConformity.document_id == old.id, NonConformity.replacement_document_id.is_(None))).all():
+                    nc.replacement_document_id = document.id
+                    add_event(session, document=old, event="non_conformity.replaced", actor=actor, detail={"non_conformity": nc.id, "replacement": document.id})
+
+
+__all__ = ["Prepared", "Stored", "prepare", "store", "find_existing", "digest_of"]
