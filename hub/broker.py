@@ -11,7 +11,6 @@ from typing import Mapping
 import httpx
 
 from connectors.base import Connector, ConnectorContext
-from connectors.registry import build_connector, load_connector_configs
 from hub.acks.correlation import apply_ack
 from hub.acks.nonconformities import open_non_conformity
 from hub.config import Settings
@@ -59,6 +58,8 @@ class Broker:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, transports: Mapping[str, httpx.BaseTransport] | None = None, retry: RetryStrategy | None = None) -> "Broker":
+        from connectors.registry import build_connector, load_connector_configs
+
         certs = Path(settings.certs_dir)
         trust = TrustStore.from_paths(ca_bundle=certs / "ca.pem")
         context = ConnectorContext(certs_dir=str(certs), public_url=settings.public_url, trust_store=trust)

@@ -1,4 +1,5 @@
-"""The ``hub`` command line: convert, parse, validate, sign and verify documents; make the development PKI.
+"""The ``hub`` command line: convert, parse, validate, sign and verify documents; make the development PKI; run
+the broker (``serve``, ``worker``), manage its clients, routes and database, and read traces.
 
 Every command reads a file path or ``-`` for standard input, writes documents to standard output and reports to
 standard error, so they compose in a pipe: ``hub convert r.json | hub sign - | hub verify -``.
@@ -22,6 +23,22 @@ from hub.validation.report import Severity, ValidationReport
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Trade-document interoperability hub.")
 certs_app = typer.Typer(no_args_is_help=True, help="The development PKI.")
 app.add_typer(certs_app, name="certs")
+
+
+def _register_broker_commands() -> None:
+    from hub.broker_cli import clients_app, serve, trace, worker
+    from hub.routing.cli import routes_app
+    from hub.store.cli import db_app
+
+    app.command(help="Run the hub: API, delivery worker and local sandboxes in one process.")(serve)
+    app.command(help="Run a delivery worker (more processes share the outbox on PostgreSQL).")(worker)
+    app.command(help="Print the timeline of a document or message.")(trace)
+    app.add_typer(clients_app, name="clients")
+    app.add_typer(routes_app, name="routes", help="The routing table: show it, explain a document's destinations.")
+    app.add_typer(db_app, name="db", help="The database: migrate, show the revision.")
+
+
+_register_broker_commands()
 
 DEFAULT_CERTS_DIR = Path(os.environ.get("HUB_CERTS_DIR", "certs/dev"))
 

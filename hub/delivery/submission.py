@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from hub.delivery.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
 from hub.mapping.sps_certificate import record_from_data, to_xml
-from hub.namespaces import DS
+from hub.namespaces import XMLDSIG
 from hub.records.sps import SPSCertificateRecord
 from hub.records.status import DocumentStatus
 from hub.routing.table import RoutingFacts, RoutingTable
@@ -107,7 +107,7 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     reports: dict[str, tuple[etree._Element, ValidationReport]] = {}
     for profile in dict.fromkeys(["full", *(profiles.get(d, "full") for d in destinations)]):
         reports[profile] = validate_record(record, profile=profile, now=now)
-        if not reports[profile].valid:
+        if not reports[profile][1].valid:
             raise ValidationFailed(reports[profile][1])
     signer = signer_for(facts.issuing_country)
     signed = {profile: signer.sign(to_xml(root)) for profile, (root, _report) in reports.items()}
@@ -130,7 +130,7 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
 def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now) -> Prepared:
     root = parse_xml(body, source="body")
     signed_by = None
-    if root.find(f".//{{{DS}}}Signature") is not None:
+    if root.find(f".//{{{XMLDSIG}}}Signature") is not None:
         verified = verifier.verify(body)
         signed_by = verified.signer_subject
         root = verified.signed_root

@@ -1,0 +1,102 @@
+"""Broker commands of the ``hub`` command line: serve, worker, clients, trace."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import typer
+from sqlalchemy import or_, select
+
+from hub.config import Settings
+
+clients_app = typer.Typer(help="API clients: one API key per client, bound to a tenant (the issuing authority).", no_args_is_help=True)
+
+
+def _settings(database_url: Optional[str]) -> Settings:
+    return Settings.from_env(database_url=database_url)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address the API listens on"),
+    port: int = typer.Option(8000, help="port of the API"),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="run the delivery worker in this process"),
+    sandboxes: bool = typer.Option(True, "--sandboxes/--no-sandboxes", help="run the local counterpart sandboxes"),
+    sandbox_port: int = typer.Option(8443, help="HTTPS port of the point-to-point sandbox"),
+    database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL", help="default: SQLite file var/hub.db"),
+    public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
+) -> None:
+    """Run the hub: API, delivery worker and local sandboxes in one process (migrates the database first)."""
+    from hub.serve import ServeOptions, serve as run
+
+    settings = Settings.from_env(database_url=database_url, public_url=public_url or f"http://127.0.0.1:{port}")
+    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port))
+
+
+def worker(
+    concurrency: int = typer.Option(4, help="deliveries in parallel in this process"),
+    once: bool = typer.Option(False, "--once", help="deliver what is due, then stop"),
+    database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL"),
+) -> None:
+    """Deliver the outbox (several workers on several machines share it on PostgreSQL)."""
+    from hub.broker import Broker
+
+    broker = Broker.from_settings(_settings(database_url))
+    delivery = broker.make_worker(concurrency=concurrency)
+    if once:
+        typer.echo(f"{delivery.drain()} message(s) delivered")
+        return
+    delivery.start()
+    typer.echo(f"{delivery.name} delivering with {concurrency} thread(s); Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        delivery.stop()
+
+
+@clients_app.command("add")
+def clients_add(
+    name: str = typer.Argument(..., help="a name for the client, e.g. the issuing system"),
+    tenant: str = typer.Option(..., help="issuing authority (ISO country code), or * for an operator"),
+    operator: bool = typer.Option(False, help="may read every tenant's documents"),
+    database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL"),
+) -> None:
+    """Create a client and print its API key (shown once)."""
+    from hub.api.auth import create_client
+    from hub.store.db import Database
+
+    database = Database(_settings(database_url).database_url)
+    with database.transaction() as session:
+        client, key = create_client(session, name=name, tenant=tenant, operator=operator)
+    typer.echo(key)
+    typer.echo(f"client {client.name} (tenant {client.tenant}{', operator' if client.operator else ''}); keep the key: it is not shown again", err=True)
+
+
+def trace(
+    ident: str = typer.Argument(..., help="a document id, message id or correlation id"),
+    database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL"),
+) -> None:
+    """Print the timeline of a document or message, hop by hop."""
+    from hub.store.db import Database
+    from hub.store.models import Message, TraceEvent
+
+    database = Database(_settings(database_url).database_url)
+    with database.sessions() as session:
+        message = session.get(Message, ident)
+        if message is not None:
+            query = select(TraceEvent).where(TraceEvent.correlation_id == message.document.correlation_id, or_(TraceEvent.message_id == ident, TraceEvent.message_id.is_(None)))
+        else:
+            query = select(TraceEvent).where(or_(TraceEvent.document_id == ident, TraceEvent.correlation_id == ident))
+        events = session.scalars(query.order_by(TraceEvent.id)).all()
+        if not events:
+            typer.echo(f"nothing traced under {ident}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"correlation {events[0].correlation_id}")
+        start = events[0].at
+        for event in events:
+            offset = (event.at - start).total_seconds() * 1000
+            where = f" → {event.destination}" if event.destination else ""
+            state = f" [{event.state}]" if event.state else ""
+            details = ", ".join(f"{k}={v}" for k, v in (event.detail or {}).items() if v not in (None, "", [], {}))
+            typer.echo(f"{event.at:%H:%M:%S.%f}"[:-3] + f" +{offset:7.0f} ms  {event.event:<28}{state}{where}  {event.actor}" + (f"  ({details})" if details else ""))

@@ -1,0 +1,92 @@
+"""``hub serve``: the API, the delivery worker and (with the default configuration) the local sandboxes, in one
+process and one event loop, routed to each other; ``hub worker``: delivery only, for more processes and machines."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from hub.api.app import create_app
+from hub.api.auth import create_client, find_client
+from hub.broker import Broker
+from hub.config import DEFAULT_DATABASE_URL, Settings
+from hub.standards import PROJECT_ROOT
+from hub.store.migrate import upgrade
+
+log = logging.getLogger("hub.serve")
+DEV_KEY_FILE = PROJECT_ROOT / "var" / "dev-api-key"
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    worker: bool = True
+    sandboxes: bool = True
+    sandbox_port: int = 8443
+    migrate: bool = True
+    dev_key: bool | None = None  # None: only on the embedded default database
+
+
+def development_key(broker: Broker, key_file: Path = DEV_KEY_FILE) -> str:
+    """The development API key (tenant FR), made once and kept in ``var/dev-api-key`` (git-ignored)."""
+    key = key_file.read_text().strip() if key_file.is_file() else None
+    with broker.database.transaction() as session:
+        if key and find_client(session, key):
+            return key
+        _client, key = create_client(session, name=f"dev-{os.urandom(3).hex()}", tenant="FR")
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
+def sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+    """The point-to-point sandbox (a foreign authority and a customs endpoint) over HTTPS with mutual TLS, pushing
+    its acknowledgements back to this hub's inbound endpoint."""
+    from connectors.p2p.sandbox import create_sandbox_app, serve_sandbox
+    from hub.signing.pki import init_dev_pki
+
+    pki = init_dev_pki(Path(settings.certs_dir), if_missing=True, authorities=("FR", "EC", "NL", "US"))
+    app = create_sandbox_app(trust_store=pki.trust_store(), signing_key_provider=pki.key_provider("US"), push_url=f"{settings.public_url}/v1/inbound/{{authority}}")
+    return serve_sandbox(app, host="127.0.0.1", port=port, certs_dir=Path(settings.certs_dir))
+
+
+async def _serve(broker: Broker, options: ServeOptions) -> None:
+    servers = [uvicorn.Server(uvicorn.Config(create_app(broker), host=options.host, port=options.port, log_level="info", access_log=False))]
+    if options.sandboxes:
+        servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
+    for extra in servers[1:]:
+        extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
+    worker = broker.make_worker() if options.worker else None
+    if worker:
+        worker.start()
+    try:
+        api = asyncio.create_task(servers[0].serve())
+        others = [asyncio.create_task(s.serve()) for s in servers[1:]]
+        await api
+        for server in servers[1:]:
+            server.should_exit = True
+        await asyncio.gather(*others, return_exceptions=True)
+    finally:
+        if worker:
+            worker.stop()
+        broker.close()
+
+
+def serve(settings: Settings, options: ServeOptions) -> None:
+    """Run until interrupted."""
+    if options.migrate:
+        upgrade(settings.database_url)
+    broker = Broker.from_settings(settings)
+    if options.dev_key if options.dev_key is not None else settings.database_url == DEFAULT_DATABASE_URL:
+        key = development_key(broker)
+        print(f"\n  API      http://{options.host}:{options.port}   (OpenAPI: /docs)\n  API key  {key}   (tenant FR, development only)")
+        if options.sandboxes:
+            print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)\n")
+    asyncio.run(_serve(broker, options))
