@@ -18,6 +18,7 @@ from hub.delivery.outbox import transition
 from hub.delivery.retry import RetryStrategy
 from hub.delivery.states import MessageState
 from hub.delivery.submission import Stored, prepare, store
+from hub.delivery.webhooks import WebhookDispatcher
 from hub.delivery.worker import Worker
 from hub.errors import ConfigurationError, ConflictError, KeyMaterialError, NotFound
 from hub.routing.table import RoutingTable
@@ -136,12 +137,18 @@ class Broker:
             _ = nc.products
             return nc
 
-    def make_worker(self, **options) -> Worker:
+    def make_worker(self, *, webhooks: bool = True, **options) -> Worker:
+        """A delivery worker over this broker's outbox; with ``webhooks`` it also pushes events to subscribers."""
         settings = self.settings
         options.setdefault("concurrency", settings.worker_concurrency)
         options.setdefault("lease_seconds", settings.lease_seconds)
         options.setdefault("poll_interval", settings.poll_interval)
-        return Worker(database=self.database, connectors=self.connectors, retry=self.retry, wake=self.wake, **options)
+        worker = Worker(database=self.database, connectors=self.connectors, retry=self.retry, wake=self.wake, **options)
+        if webhooks:
+            dispatcher = WebhookDispatcher(self.database, name=f"{worker.name}:webhooks")
+            worker.periodic.append(dispatcher.run_once)
+            worker.on_stop.append(dispatcher.close)
+        return worker
 
     def close(self) -> None:
         self.database.dispose()

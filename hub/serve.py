@@ -58,13 +58,16 @@ def sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
 
 
 async def _serve(broker: Broker, options: ServeOptions) -> None:
-    servers = [uvicorn.Server(uvicorn.Config(create_app(broker), host=options.host, port=options.port, log_level="info", access_log=False))]
+    app = create_app(broker)
+    servers = [uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info", access_log=False))]
     if options.sandboxes:
         servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
     for extra in servers[1:]:
         extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
     worker = broker.make_worker() if options.worker else None
     if worker:
+        histogram = app.state.metrics.delivery_seconds
+        worker.observe_delivery = lambda destination, seconds: histogram.labels(destination=destination).observe(seconds)
         worker.start()
     try:
         api = asyncio.create_task(servers[0].serve())

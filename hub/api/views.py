@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hub.api.events_filter import event_data
 from hub.store.models import Acknowledgement, DeliveryAttempt, Document, Message, NonConformity, TraceEvent
 
 
@@ -98,21 +99,8 @@ def acknowledgement_view(ack: Acknowledgement) -> dict[str, Any]:
 
 
 def event_view(event: TraceEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "at": _iso(event.at),
-        "correlation_id": event.correlation_id,
-        "document_id": event.document_id,
-        "message_id": event.message_id,
-        "event": event.event,
-        "actor": event.actor,
-        "state": event.state,
-        "counterpart": event.destination,
-        "country": event.country,
-        "products": event.products,
-        "detail": event.detail,
-        "payload_digest": event.payload_digest,
-    }
+    """An event as the trace endpoints show it: what subscribers receive, plus the payload's digest."""
+    return {**event_data(event), "payload_digest": event.payload_digest}
 
 
 def non_conformity_view(nc: NonConformity) -> dict[str, Any]:

@@ -51,7 +51,8 @@ class Worker:
     ack_poll_interval: float = 2.0
     wake: threading.Event = field(default_factory=threading.Event)
     periodic: list[Callable[[], object]] = field(default_factory=list)
-    on_settled: Callable[[str], None] | None = None
+    observe_delivery: Callable[[str, float], None] | None = None  # (destination, seconds), e.g. a histogram
+    on_stop: list[Callable[[], object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -87,8 +88,8 @@ class Worker:
             log.exception("connector %s failed on message %s", outbound.destination, outbound.id)
             result = TransientDeliveryError(f"{type(exc).__name__}: {exc}")
         self._settle(taken, outbound, result, started=started)
-        if self.on_settled:
-            self.on_settled(taken.message_id)
+        if self.observe_delivery:
+            self.observe_delivery(outbound.destination, (utcnow() - started).total_seconds())
 
     def poll_acks(self) -> int:
         """Ask every connector that offers ``poll_acks`` for answers, and correlate them."""
@@ -132,6 +133,8 @@ class Worker:
         self._threads.clear()
         for connector in self.connectors.values():
             connector.close()
+        for task in self.on_stop:
+            self._guarded(task)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
