@@ -41,5 +41,6 @@ class Settings(BaseModel):
             "public_url": os.environ.get("HUB_PUBLIC_URL"),
             "worker_concurrency": os.environ.get("HUB_WORKER_CONCURRENCY"),
         }
-        values = {k: v for k, v in {**env, **overrides}.items() if v is not None}
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values = {k: v for k, v in {**env, **given}.items() if v is not None}
         return cls(**values)
