@@ -104,11 +104,21 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class PollsAcks(Protocol):
+    """A connector that can fetch acknowledgements (pull); ``isinstance(connector, PollsAcks)`` tells."""
+
     def poll_acks(self) -> Iterable[AckReport]: ...
 
 
+@runtime_checkable
 class ReceivesInbound(Protocol):
+    """A connector that reads what its counterpart pushes to ``POST /v1/inbound/{connector}``.
+
+    Raises :class:`~hub.errors.SignatureError` for a body that is unsigned or signed by someone untrusted, and
+    :class:`~hub.errors.InputError` for one it cannot read (the API answers 403 / 400).
+    """
+
     def parse_inbound(self, body: bytes, headers: Mapping[str, str]) -> list[AckReport]: ...
 
 

@@ -48,13 +48,13 @@ def development_key(broker: Broker, key_file: Path = DEV_KEY_FILE) -> str:
 
 def sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
     """The point-to-point sandbox (a foreign authority and a customs endpoint) over HTTPS with mutual TLS, pushing
-    its acknowledgements back to this hub's inbound endpoint."""
-    from connectors.p2p.sandbox import create_sandbox_app, serve_sandbox
-    from hub.signing.pki import init_dev_pki
+    its signed acknowledgements back to this hub's inbound endpoint."""
+    from connectors.p2p.sandbox import create_sandbox_from_pki
+    from connectors.p2p.serving import serve_sandbox
 
-    pki = init_dev_pki(Path(settings.certs_dir), if_missing=True, authorities=("FR", "EC", "NL", "US"))
-    app = create_sandbox_app(trust_store=pki.trust_store(), signing_key_provider=pki.key_provider("US"), push_url=f"{settings.public_url}/v1/inbound/{{authority}}")
-    return serve_sandbox(app, host="127.0.0.1", port=port, certs_dir=Path(settings.certs_dir))
+    inbound = f"{settings.public_url}/v1/inbound"
+    app = create_sandbox_from_pki(Path(settings.certs_dir), push_url={"authority": f"{inbound}/foreign_authority", "customs": f"{inbound}/customs"})
+    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir))
 
 
 async def _serve(broker: Broker, options: ServeOptions) -> None:

@@ -100,7 +100,8 @@ def record_answer(
             counterpart=counterpart,
             cause_code=reason_code or "REJECTED",
             cause_text=reason_text,
-            country=country,
+            # Statistics count by the market concerned; the answering authority's own country is in the evidence.
+            country=message.document.importing_country or country,
             products=products or None,
             message_id=message.id,
             acknowledgement_id=ack.id,

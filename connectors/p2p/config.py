@@ -1,0 +1,63 @@
+"""Configuration of a point-to-point destination (one foreign authority reached directly over HTTPS)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from connectors.base import ConnectorConfig
+
+DEFAULT_ENDPOINT = "*"
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class P2PConfig(ConnectorConfig):
+    """Where a foreign authority listens, which key material to use, and how its acknowledgements come back.
+
+    ``endpoints`` maps the importing country (ISO 3166 alpha-2) to the URL messages are POSTed to; ``"*"`` serves
+    every other country. The TLS files default to the development PKI in the hub's ``certs_dir``: the CA bundle
+    ``ca.pem``, and the client certificate of the message's issuing country ``tls/client-<CC>.pem``/``.key``.
+    ``client_country`` names the client certificate used for requests that belong to no message (polling acks);
+    by default the first ``tls/client-*.pem`` of the development PKI.
+    """
+
+    type: Literal["p2p"] = "p2p"
+    endpoints: dict[str, str] = Field(min_length=1)
+    client_certificate: Path | None = None
+    client_key: Path | None = None
+    ca_bundle: Path | None = None
+    client_country: str | None = None
+    acks: Literal["push", "poll"] = "push"
+    timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints_are_urls(cls, endpoints: dict[str, str]) -> dict[str, str]:
+        for country, url in endpoints.items():
+            if country != DEFAULT_ENDPOINT and not _COUNTRY.match(country):
+                raise ValueError(f"key {country!r} is neither an ISO 3166 alpha-2 country code (e.g. 'US') nor '*'")
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"endpoint for {country!r} is not an http(s) URL: {url!r}")
+        return {country: url.rstrip("/") for country, url in endpoints.items()}
+
+    @field_validator("client_country")
+    @classmethod
+    def _is_country(cls, country: str | None) -> str | None:
+        if country is not None and not _COUNTRY.match(country):
+            raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
+        return country
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> "P2PConfig":
+        if (self.client_certificate is None) != (self.client_key is None):
+            raise ValueError("client_certificate and client_key go together: give both or neither")
+        return self
+
+    def endpoint_for(self, importing_country: str | None) -> str | None:
+        """The URL for messages to ``importing_country``, or None when no endpoint (not even ``"*"``) serves it."""
+        if importing_country and importing_country in self.endpoints:
+            return self.endpoints[importing_country]
+        return self.endpoints.get(DEFAULT_ENDPOINT)
