@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
 from alembic.runtime.migration import MigrationContext
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 
 from hub.store import Database, get_payload, put_payload
 from hub.store.cli import db_app
+from hub.store.embedded_postgres import EmbeddedPostgres
 from hub.store.migrate import current, downgrade, head, render_item, upgrade
 from hub.store.models import Base, Document, Payload
 
@@ -160,3 +163,16 @@ def test_cli_reports_an_unsupported_database(tmp_path):
     result = CliRunner().invoke(db_app, ["upgrade", "--database-url", "mysql://localhost/hub"])
     assert result.exit_code == 2
     assert "only sqlite:/// and postgresql://" in result.output
+
+
+def test_embedded_postgres_as_a_context_manager_starts_a_server_then_stops_it_and_removes_its_directory():
+    # A second server besides the session's (~0.5 s): only this one shows the directory going away.
+    embedded = EmbeddedPostgres()
+    with embedded as server:
+        base = embedded.base
+        assert (base / "data" / "PG_VERSION").is_file()
+        with closing(server.connect()) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    assert not base.exists()
+    with pytest.raises(psycopg.OperationalError):
+        server.connect()
