@@ -14,13 +14,14 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/hub certs init --if-missing
-	$(BIN)/hub demo
+	$(BIN)/hub serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/broker.py
 
 codelists: $(STAMP)
 	$(BIN)/python scripts/build_codelists.py

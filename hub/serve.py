@@ -92,4 +92,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         print(f"\n  API      http://{options.host}:{options.port}   (OpenAPI: /docs)\n  API key  {key}   (tenant FR, development only)")
         if options.sandboxes:
             print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)\n")
-    asyncio.run(_serve(broker, options))
+    try:
+        asyncio.run(_serve(broker, options))
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once everything has stopped
+        pass

@@ -1,0 +1,108 @@
+"""``hub serve`` as a user runs it: one process with the API, the worker and the mutual-TLS sandbox; a record goes
+in with curl-like calls and comes out delivered and acknowledged, traced, and streamed to subscribers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.signing.pki import init_dev_pki
+from hub.standards import PROJECT_ROOT
+
+HUB = [sys.executable, "-m", "hub"]
+EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def hub_env(tmp_path: Path) -> dict[str, str]:
+    pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
+    sandbox_port = free_port()
+    return {
+        **os.environ,
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+        "HUB_CERTS_DIR": str(pki.directory),
+        "HUB_SANDBOX_URL": f"https://127.0.0.1:{sandbox_port}",
+        "SANDBOX_PORT": str(sandbox_port),
+    }
+
+
+def run(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
+    assert run(hub_env, "db", "upgrade").returncode == 0
+    added = run(hub_env, "clients", "add", "exporter", "--tenant", "FR")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip()
+    port = free_port()
+    server = subprocess.Popen(
+        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"]],
+        env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+        def healthy():
+            try:
+                return api.get("/healthz").status_code == 200
+            except httpx.TransportError:
+                return server.poll() is not None and pytest.fail(server.stdout.read())
+
+        wait_for(healthy, what="the hub to listen")
+        answer = api.post("/v1/documents", content=EXAMPLE.read_bytes(), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 202, answer.text
+        document = answer.json()
+
+        def acknowledged():
+            messages = api.get("/v1/messages", params={"document_id": document["id"]}).json()["items"]
+            return messages if messages and all(m["state"] == "acknowledged" for m in messages) else None
+
+        messages = wait_for(acknowledged, what="both messages to be acknowledged")
+        assert sorted(m["destination"] for m in messages) == ["customs", "foreign_authority"]
+        detail = api.get(f"/v1/messages/{messages[0]['id']}").json()
+        assert [a["kind"] for a in detail["acknowledgements"]] == ["receipt", "acknowledgement"]
+
+        trace = run(hub_env, "trace", messages[0]["id"])
+        assert trace.returncode == 0
+        assert "receipt.accepted" in trace.stdout and "acknowledgement.acknowledged" in trace.stdout
+
+        stream = api.get("/v1/events", params={"document": document["id"], "once": "true"})
+        events = [json.loads(line[5:]) for line in stream.text.splitlines() if line.startswith("data:")]
+        assert "document.received" in [e["event"] for e in events]
+        assert sum(e["event"] == "acknowledgement.acknowledged" for e in events) == 2
+        assert api.get("/metrics").status_code == 403  # the figures span tenants: an operator key is needed
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert server.returncode == 0, server.stdout.read()
