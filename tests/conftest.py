@@ -31,5 +31,24 @@ def standard_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A development PKI for the FR issuing authority and a US counterpart (2048-bit keys: made in a second)."""
+    from hub.signing.pki import init_dev_pki
+
+    return init_dev_pki(tmp_path_factory.mktemp("pki"), authorities=("FR", "US"), rsa_key_bits=2048)
+
+
+@pytest.fixture
+def broker(database_url, pki):
+    """A broker on the test database, its destinations ``authority`` and ``customs`` played by scripted
+    counterparts (see tests/broker_support.py)."""
+    from tests.broker_support import make_broker
+
+    broker = make_broker(database_url, pki)
+    yield broker
+    broker.close()
+
+
 # Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/databases.py.
 pytest_plugins = ["tests.databases"]

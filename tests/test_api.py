@@ -11,20 +11,7 @@ from fastapi.testclient import TestClient
 from connectors.base import Outcome
 from hub.api.app import create_app
 from hub.api.auth import create_client
-from hub.signing.pki import init_dev_pki
-from tests.broker_support import example_record, make_broker, permanent, replacement_of
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    return init_dev_pki(tmp_path_factory.mktemp("pki"), authorities=("FR", "US"), rsa_key_bits=2048)
-
-
-@pytest.fixture
-def broker(database_url, pki):
-    broker = make_broker(database_url, pki)
-    yield broker
-    broker.close()
+from tests.broker_support import example_record, permanent, replacement_of
 
 
 @pytest.fixture

@@ -13,23 +13,10 @@ from connectors.base import AckReport, Outcome
 from hub.delivery.states import MessageState
 from hub.errors import ConflictError, PermissionDenied, ValidationFailed
 from hub.routing.table import NoRouteError
-from hub.signing.pki import init_dev_pki
 from hub.store.models import DeliveryAttempt, Document, Message, NonConformity, Payload, TraceEvent, utcnow
-from tests.broker_support import ScriptedConnector, example_record, make_broker, permanent, replacement_of, transient
+from tests.broker_support import example_record, permanent, replacement_of, transient
 
 S = MessageState
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    return init_dev_pki(tmp_path_factory.mktemp("pki"), authorities=("FR", "US"), rsa_key_bits=2048)
-
-
-@pytest.fixture
-def broker(database_url, pki):
-    broker = make_broker(database_url, pki)
-    yield broker
-    broker.close()
 
 
 def submit(broker, record: dict, **options):

@@ -47,11 +47,6 @@ HUB_URL = "http://127.0.0.1:8000"
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return init_dev_pki(tmp_path_factory.mktemp("p2p-pki"), authorities=("FR", "US"), rsa_key_bits=2048)
-
-
-@pytest.fixture(scope="module")
 def stranger(tmp_path_factory):
     """A CA the hub does not trust, issuing look-alike identities."""
     return init_dev_pki(tmp_path_factory.mktemp("stranger-pki"), authorities=("FR", "US"), rsa_key_bits=2048)

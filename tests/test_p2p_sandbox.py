@@ -24,11 +24,6 @@ NUMBER = "FR-2026-PC-000123"
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return init_dev_pki(tmp_path_factory.mktemp("sandbox-pki"), authorities=("FR", "US"), rsa_key_bits=2048)
-
-
-@pytest.fixture(scope="module")
 def stranger(tmp_path_factory):
     return init_dev_pki(tmp_path_factory.mktemp("sandbox-stranger"), authorities=("FR",), rsa_key_bits=2048)
 
