@@ -9,7 +9,6 @@ first result; the same key with different content is a conflict.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -121,7 +120,7 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
         source_format="record",
         canonical=signed["full"],
         payloads={d: signed[profiles.get(d, "full")] for d in destinations},
-        request_digest=_digest(f"record:{version}:".encode() + canonical_json.encode()),
+        request_digest=digest_of(f"record:{version}:".encode() + canonical_json.encode()),
         version=version,
         signer_subject=signer.signer_subject,
     )
@@ -154,7 +153,7 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         source_format="xml",
         canonical=payload,
         payloads={d: payload for d in destinations},
-        request_digest=_digest(f"xml:{version}:".encode() + body),
+        request_digest=digest_of(f"xml:{version}:".encode() + body),
         version=version,
         signer_subject=signed_by,
     )
@@ -170,10 +169,6 @@ def _route(record: SPSCertificateRecord, tenant: str, routing: RoutingTable) -> 
         raise PermissionDenied(f"this API key belongs to the issuing authority of {tenant}; it cannot submit a certificate issued by {facts.issuing_country}")
     routed = routing.require_route(facts)
     return facts, list(routed.destinations), list(routed.matched)
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -336,4 +331,4 @@ def _update_lifecycles(session: Session, document: Document, actor: str) -> None
                     add_event(session, document=old, event="non_conformity.replaced", actor=actor, detail={"non_conformity": nc.id, "replacement": document.id})
 
 
-__all__ = ["Prepared", "Stored", "prepare", "store", "find_existing", "digest_of"]
+__all__ = ["Prepared", "Stored", "prepare", "store", "find_existing"]
