@@ -34,20 +34,21 @@ def serve(
 
 
 def worker(
-    concurrency: int = typer.Option(4, help="deliveries in parallel in this process"),
+    concurrency: Optional[int] = typer.Option(None, help="deliveries in parallel in this process (default HUB_WORKER_CONCURRENCY, 4)"),
     once: bool = typer.Option(False, "--once", help="deliver what is due, then stop"),
     database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL"),
 ) -> None:
     """Deliver the outbox (several workers on several machines share it on PostgreSQL)."""
     from hub.broker import Broker
 
-    broker = Broker.from_settings(_settings(database_url))
-    delivery = broker.make_worker(concurrency=concurrency)
+    settings = Settings.from_env(database_url=database_url, worker_concurrency=concurrency)
+    broker = Broker.from_settings(settings)
+    delivery = broker.make_worker()
     if once:
         typer.echo(f"{delivery.drain()} message(s) delivered")
         return
     delivery.start()
-    typer.echo(f"{delivery.name} delivering with {concurrency} thread(s); Ctrl-C stops")
+    typer.echo(f"{delivery.name} delivering with {settings.worker_concurrency} thread(s); Ctrl-C stops")
     try:
         while True:
             time.sleep(1)

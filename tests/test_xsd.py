@@ -385,3 +385,17 @@ def test_broken_hub_envelope_is_refused(old, new, xpath):
 def test_our_envelope_is_what_the_real_hub_schema_accepts(standards):
     envelope = parse_xml(HUB_ENVELOPE.encode())
     assert schema_findings(schema_from_wsdl(standard_file(HUB_WSDLS[0])), envelope) == []
+
+
+def test_each_thread_validates_with_its_own_compiled_schema():
+    """lxml keeps a schema's error log on the schema object: threads sharing one would read each other's errors."""
+    import threading
+
+    from hub.validation.schemas import load_schema
+
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(load_schema("SPSCertificate")))
+    thread.start()
+    thread.join()
+    assert load_schema("SPSCertificate") is load_schema("SPSCertificate")
+    assert seen[0] is not load_schema("SPSCertificate")

