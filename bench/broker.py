@@ -1,7 +1,8 @@
 """Broker benchmark: documents per second from submission to acknowledgement, and delivery latency, end to end.
 
-Each scenario starts a fresh hub as a user runs it — ``hub serve`` (API, point-to-point sandbox over mutual TLS, and
-on SQLite the delivery worker) plus, on PostgreSQL, ``hub worker`` processes — submits N phytosanitary records
+Each scenario starts a fresh hub as a user runs it — ``hub serve`` (API, and on SQLite the delivery worker) plus, on
+PostgreSQL, ``hub worker`` processes; the point-to-point sandbox (mutual TLS) runs as its own ``hub sandbox`` process,
+being the counterpart, not the hub (``sqlite-all-in-one`` runs it inside ``hub serve``, as ``make run`` does) — submits N phytosanitary records
 through the API from 8 client threads, and waits until every message is acknowledged by the sandbox. The figures
 come from the database: ``documents.created_at``, ``messages.delivered_at`` and ``messages.acknowledged_at``.
 
@@ -69,6 +70,7 @@ class Scenario:
     engine: str
     workers: int = 0
     rate: float | None = None
+    sandbox_apart: bool = True  # the counterpart in its own process (``hub sandbox``), not inside ``hub serve``
 
 
 @dataclass
@@ -121,8 +123,9 @@ def percentile(values: list[float], p: float) -> float:
 class HubProcesses:
     """``hub serve`` and ``workers`` × ``hub worker`` for one scenario, logging to files; ``stop`` ends them all."""
 
-    def __init__(self, *, env: dict[str, str], logs: Path, api_port: int, sandbox_port: int, workers: int) -> None:
+    def __init__(self, *, env: dict[str, str], logs: Path, api_port: int, sandbox_port: int, workers: int, sandbox_apart: bool) -> None:
         self.env, self.logs, self.api_port, self.sandbox_port, self.workers = env, logs, api_port, sandbox_port, workers
+        self.sandbox_apart = sandbox_apart
         self.processes: list[tuple[str, subprocess.Popen, Path]] = []
 
     def _spawn(self, name: str, *args: str) -> None:
@@ -134,7 +137,9 @@ class HubProcesses:
 
     def start(self, timeout: float = 60.0) -> None:
         serve = ["serve", "--port", str(self.api_port), "--sandbox-port", str(self.sandbox_port)]
-        self._spawn("serve", *serve, *(["--no-worker"] if self.workers else []))
+        self._spawn("serve", *serve, *(["--no-worker"] if self.workers else []), *(["--no-sandboxes"] if self.sandbox_apart else []))
+        if self.sandbox_apart:
+            self._spawn("sandbox", "sandbox", "p2p", "--port", str(self.sandbox_port), "--hub-url", f"http://127.0.0.1:{self.api_port}")
         for index in range(self.workers):
             self._spawn(f"worker-{index + 1}", "worker")
         deadline = time.monotonic() + timeout
@@ -289,7 +294,7 @@ class Bench:
             **os.environ, "PYTHONUNBUFFERED": "1", "HUB_DATABASE_URL": url, "HUB_CERTS_DIR": str(self.certs),
             "HUB_SANDBOX_URL": f"https://127.0.0.1:{sandbox_port}", "HUB_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
         }
-        hub = HubProcesses(env=env, logs=workdir, api_port=api_port, sandbox_port=sandbox_port, workers=scenario.workers)
+        hub = HubProcesses(env=env, logs=workdir, api_port=api_port, sandbox_port=sandbox_port, workers=scenario.workers, sandbox_apart=scenario.sandbox_apart)
         limits = httpx.Limits(max_connections=CLIENT_THREADS * 2)
         api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {key}"}, timeout=60, limits=limits)
         try:
@@ -372,6 +377,7 @@ def print_report(results: list[Result], baseline: float, targets: list[tuple[str
 def scenarios(engines: list[str]) -> list[Scenario]:
     chosen = []
     if "sqlite" in engines:
+        chosen.append(Scenario("sqlite-all-in-one", "sqlite", sandbox_apart=False))
         chosen.append(Scenario("sqlite-serve", "sqlite"))
     if "postgresql" in engines:
         chosen += [Scenario("pg-1-worker", "postgresql", workers=1), Scenario("pg-2-workers", "postgresql", workers=2)]

@@ -97,7 +97,7 @@ class Broker:
         prepared = prepare(body, media_type, tenant=tenant, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version)
         with self.database.transaction() as session:
             stored = store(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
-            _ = stored.document.messages  # loaded before the session closes
+            _ = stored.document.messages, stored.document.report  # loaded before the session closes
         if stored.created:
             self.wake.set()
         return stored

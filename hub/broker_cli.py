@@ -33,6 +33,27 @@ def serve(
     run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port))
 
 
+def sandbox(
+    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs)"),
+    port: int = typer.Option(8443, help="HTTPS port (mutual TLS with the development PKI)"),
+    hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="where to push acknowledgements"),
+) -> None:
+    """Run a counterpart sandbox on its own (``hub serve`` runs it in-process by default)."""
+    import asyncio
+
+    from hub.serve import sandbox_server
+
+    if name != "p2p":
+        typer.echo(f"unknown sandbox {name!r}; known: p2p", err=True)
+        raise typer.Exit(2)
+    server = sandbox_server(Settings.from_env(public_url=hub_url), port=port)
+    typer.echo(f"sandbox {name} on https://127.0.0.1:{port} (mutual TLS), pushing acknowledgements to {hub_url}")
+    try:
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        pass
+
+
 def worker(
     concurrency: Optional[int] = typer.Option(None, help="deliveries in parallel in this process (default HUB_WORKER_CONCURRENCY, 4)"),
     once: bool = typer.Option(False, "--once", help="deliver what is due, then stop"),

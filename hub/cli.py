@@ -26,13 +26,14 @@ app.add_typer(certs_app, name="certs")
 
 
 def _register_broker_commands() -> None:
-    from hub.broker_cli import clients_app, serve, trace, worker
+    from hub.broker_cli import clients_app, sandbox, serve, trace, worker
     from hub.routing.cli import routes_app
     from hub.store.cli import db_app
 
     app.command(help="Run the hub: API, delivery worker and local sandboxes in one process.")(serve)
     app.command(help="Run a delivery worker (more processes share the outbox on PostgreSQL).")(worker)
     app.command(help="Print the timeline of a document or message.")(trace)
+    app.command(help="Run a counterpart sandbox on its own.")(sandbox)
     app.add_typer(clients_app, name="clients")
     app.add_typer(routes_app, name="routes", help="The routing table: show it, explain a document's destinations.")
     app.add_typer(db_app, name="db", help="The database: migrate, show the revision.")

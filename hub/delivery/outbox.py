@@ -79,9 +79,8 @@ def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1
         if won != 1:
             continue
         redelivery = row.state == S.SENDING.value
-        message = session.get(Message, row.id)
-        session.refresh(message)
-        document = session.get(Document, message.document_id)
+        message = session.get(Message, row.id, populate_existing=True)
+        document = message.document
         if redelivery:
             add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.lease_expired", actor=worker, state=S.SENDING.value, detail={"expired_at": row.lease_expires_at.isoformat() if row.lease_expires_at else None})
         add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.sending", actor=worker, state=S.SENDING.value, detail={"attempt": row.attempts + 1})

@@ -64,8 +64,9 @@ class Worker:
         """Claim and deliver at most one message; return how many were delivered (0 or 1)."""
         with self.database.transaction() as session:
             claims = claim(session, worker=self.name, lease_seconds=self.lease_seconds, destinations=list(self.connectors))
-        for taken in claims:
-            self.deliver(taken)
+            outbound = [self._outbound(session, taken) for taken in claims]
+        for taken, message in zip(claims, outbound):
+            self.deliver(taken, message)
         return len(claims)
 
     def drain(self, *, limit: int = 10_000) -> int:
@@ -75,9 +76,11 @@ class Worker:
             done += 1
         return done
 
-    def deliver(self, taken: Claim) -> None:
+    def deliver(self, taken: Claim, outbound: OutboundMessage | None = None) -> None:
         """Deliver one claimed message and settle what came of it."""
-        outbound = self._outbound(taken)
+        if outbound is None:
+            with self.database.transaction() as session:
+                outbound = self._outbound(session, taken)
         connector = self.connectors[outbound.destination]
         started = utcnow()
         try:
@@ -165,26 +168,26 @@ class Worker:
 
     # --- internals ----------------------------------------------------------------------------------------------
 
-    def _outbound(self, taken: Claim) -> OutboundMessage:
-        with self.database.transaction() as session:
-            message = session.get(Message, taken.message_id)
-            document: Document = message.document
-            payload = get_payload(session, message.payload_digest)
-            return OutboundMessage(
-                id=message.id,
-                correlation_id=document.correlation_id,
-                destination=message.destination,
-                document_id=document.id,
-                document_kind=document.kind,
-                certificate_number=document.certificate_number,
-                status=document.status,
-                issuing_country=document.issuing_country,
-                exporting_country=document.exporting_country,
-                importing_country=document.importing_country,
-                payload=payload.content,
-                media_type=payload.media_type,
-                attempt=taken.attempt,
-            )
+    @staticmethod
+    def _outbound(session, taken: Claim) -> OutboundMessage:
+        message = session.get(Message, taken.message_id)
+        document: Document = message.document
+        payload = get_payload(session, message.payload_digest)
+        return OutboundMessage(
+            id=message.id,
+            correlation_id=document.correlation_id,
+            destination=message.destination,
+            document_id=document.id,
+            document_kind=document.kind,
+            certificate_number=document.certificate_number,
+            status=document.status,
+            issuing_country=document.issuing_country,
+            exporting_country=document.exporting_country,
+            importing_country=document.importing_country,
+            payload=payload.content,
+            media_type=payload.media_type,
+            attempt=taken.attempt,
+        )
 
     def _settle(self, taken: Claim, outbound: OutboundMessage, result: DeliveryResult | DeliveryError, *, started) -> None:
         connector = self.connectors[outbound.destination]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -47,6 +49,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and its busy handler waits by sleeping in growing steps, leaving the lock
+        # idle between sleeps; queueing this process's writers on a lock hands it over at once.
+        self._writer = threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -54,7 +59,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self.sessions.begin() as session:
+        """A unit of work: committed when the block ends, rolled back if it raises."""
+        with self._writer, self.sessions.begin() as session:
             yield session
 
     def dispose(self) -> None:

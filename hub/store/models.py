@@ -120,8 +120,9 @@ class Document(Base):
     refers_to_number: Mapped[str | None] = mapped_column(String(100))
     product_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     source_format: Mapped[str] = mapped_column(String(10))
-    record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Deferred: the worker and the trace touch documents constantly and never need these (large) values.
+    record: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     payload_digest: Mapped[str] = mapped_column(ForeignKey("payloads.digest"))
     request_digest: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
