@@ -7,7 +7,10 @@ COPY connectors ./connectors
 COPY mappings ./mappings
 COPY xsd ./xsd
 COPY un_cefact ./un_cefact
-RUN pip install --no-cache-dir .
+COPY config ./config
+# Editable: the hub reads mappings/, xsd/, un_cefact/ and config/ beside its package.
+RUN pip install --no-cache-dir -e .
 ENV HUB_CERTS_DIR=/app/certs/dev
 ENTRYPOINT ["hub"]
-CMD ["demo"]
+EXPOSE 8000
+CMD ["serve", "--host", "0.0.0.0"]
