@@ -102,15 +102,15 @@ def trace(
     """Print the timeline of a document or message, hop by hop."""
     from hub.store.db import Database
     from hub.store.models import Message, TraceEvent
+    from hub.store.trace import message_timeline
 
     database = Database(_settings(database_url).database_url)
     with database.sessions() as session:
         message = session.get(Message, ident)
         if message is not None:
-            query = select(TraceEvent).where(TraceEvent.correlation_id == message.document.correlation_id, or_(TraceEvent.message_id == ident, TraceEvent.message_id.is_(None)))
+            events = message_timeline(session, message)
         else:
-            query = select(TraceEvent).where(or_(TraceEvent.document_id == ident, TraceEvent.correlation_id == ident))
-        events = session.scalars(query.order_by(TraceEvent.id)).all()
+            events = session.scalars(select(TraceEvent).where(or_(TraceEvent.document_id == ident, TraceEvent.correlation_id == ident)).order_by(TraceEvent.id)).all()
         if not events:
             typer.echo(f"nothing traced under {ident}", err=True)
             raise typer.Exit(1)

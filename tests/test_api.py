@@ -106,6 +106,9 @@ def test_tenants_see_only_their_own_documents_and_operators_see_all(api, keys):
     assert api.get("/v1/documents", headers=nl).json()["total"] == 0
     assert post_record(api, example_record(), Authorization=f"Bearer {keys['NL']}").status_code == 403
     assert api.get(f"/v1/documents/{document_id}", headers={"Authorization": f"Bearer {keys['ops']}"}).status_code == 200
+    digest = api.get(f"/v1/documents/{document_id}").json()["payload_digest"]
+    assert api.get(f"/v1/payloads/{digest}").status_code == 200
+    assert api.get(f"/v1/payloads/{digest}", headers=nl).status_code == 404
 
 
 def test_crisis_search_by_country_product_and_period(api):
@@ -148,6 +151,10 @@ def test_delivery_trace_dead_letter_and_resend_through_the_api(api, broker):
     assert events[:4] == ["document.received", "document.validated", "document.signed", "document.routed"]
     assert events[4:] == ["message.queued", "message.sending", "message.dead_letter", "message.resend", "message.sending", "receipt.accepted"]
     assert api.post(f"/v1/messages/{message_id}/resend").status_code == 409
+    response_digest = api.get(f"/v1/messages/{message_id}").json()["attempts"][-1]["response_digest"]
+    assert api.get(f"/v1/payloads/{response_digest}").content == b"<receipt>accepted</receipt>"
+    signed = next(e["payload_digest"] for e in trace["events"] if e["event"] == "document.signed")
+    assert b"SPSCertificate" in api.get(f"/v1/payloads/{signed}").content
 
 
 def test_non_conformities_from_rejections_and_exporters_with_statistics(api, broker):

@@ -93,5 +93,6 @@ def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
 
     for module in (documents, messages, nonconformities, inbound, events, webhooks, metrics):
         app.include_router(module.router)
+    app.include_router(messages.payloads_router)
     metrics.install_metrics(app)
     return app

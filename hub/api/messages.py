@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -17,6 +17,8 @@ from hub.broker import Broker
 from hub.delivery.states import MessageState
 from hub.errors import NotFound
 from hub.store.models import Acknowledgement, DeliveryAttempt, Document, Message, TraceEvent
+from hub.store.payloads import get_payload
+from hub.store.trace import message_timeline
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
@@ -66,11 +68,7 @@ def read_message(message_id: str, client: Client = Depends(current_client), sess
 def message_trace(message_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
     """Every hop of this message, with the document's own events (submission, validation, signing, routing)."""
     message = visible_message(session, message_id, client)
-    events = session.scalars(
-        select(TraceEvent)
-        .where(TraceEvent.correlation_id == message.document.correlation_id, or_(TraceEvent.message_id == message_id, TraceEvent.message_id.is_(None)))
-        .order_by(TraceEvent.id)
-    ).all()
+    events = message_timeline(session, message)
     return {"message_id": message_id, "correlation_id": message.document.correlation_id, "state": message.state, "events": [event_view(e) for e in events]}
 
 
@@ -79,3 +77,29 @@ async def resend(message_id: str, client: Client = Depends(current_client), brok
     """Queue a dead-lettered or rejected message again; it keeps its id, so the counterpart sees the same message."""
     message = await run_in_threadpool(broker.resend, message_id, tenant=client.scope, actor=client.actor)
     return {"id": message.id, "destination": message.destination, "state": message.state}
+
+
+payloads_router = APIRouter(prefix="/v1/payloads", tags=["messages"])
+
+
+@payloads_router.get("/{digest}", response_class=Response, responses={200: {"content": {"application/xml": {}, "application/octet-stream": {}}}})
+def read_payload(digest: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> Response:
+    """A raw payload named by a trace event or a delivery attempt (request, response, acknowledgement, evidence),
+    if it belongs to one of the caller's documents."""
+    if client.scope != "*":
+        mine = select(Document.id).where(Document.tenant == client.scope)
+        owned = (
+            session.scalar(select(func.count()).select_from(TraceEvent).where(TraceEvent.payload_digest == digest, TraceEvent.tenant == client.scope))
+            or session.scalar(
+                select(func.count())
+                .select_from(DeliveryAttempt)
+                .join(Message, DeliveryAttempt.message_id == Message.id)
+                .where(or_(DeliveryAttempt.request_digest == digest, DeliveryAttempt.response_digest == digest), Message.document_id.in_(mine))
+            )
+        )
+        if not owned:
+            raise NotFound(f"no payload {digest}", where="digest")
+    payload = get_payload(session, digest)
+    if payload is None:
+        raise NotFound(f"no payload {digest}", where="digest")
+    return Response(payload.content, media_type=payload.media_type)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from hub.store.models import Document, TraceEvent, utcnow
+from hub.store.models import Document, Message, TraceEvent, utcnow
 
 
 def add_event(
@@ -44,13 +44,10 @@ def add_event(
     return row
 
 
-def events_of(session: Session, *, correlation_id: str | None = None, message_id: str | None = None, document_id: str | None = None) -> Sequence[TraceEvent]:
-    """The events of one correlation, message or document, oldest first."""
-    query = select(TraceEvent).order_by(TraceEvent.id)
-    if correlation_id:
-        query = query.where(TraceEvent.correlation_id == correlation_id)
-    if message_id:
-        query = query.where(TraceEvent.message_id == message_id)
-    if document_id:
-        query = query.where(TraceEvent.document_id == document_id)
-    return session.scalars(query).all()
+def message_timeline(session: Session, message: Message) -> Sequence[TraceEvent]:
+    """Every hop of ``message``, with its document's own events (received, validated, signed, routed…)."""
+    return session.scalars(
+        select(TraceEvent)
+        .where(TraceEvent.correlation_id == message.document.correlation_id, or_(TraceEvent.message_id == message.id, TraceEvent.message_id.is_(None)))
+        .order_by(TraceEvent.id)
+    ).all()
