@@ -32,7 +32,7 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
         """Defaults, then ``HUB_DATABASE_URL``, ``HUB_ROUTES``, ``HUB_CONNECTORS``, ``HUB_CERTS_DIR``,
-        ``HUB_PUBLIC_URL``, ``HUB_WORKER_CONCURRENCY``, then explicit ``overrides`` (those not None)."""
+        ``HUB_PUBLIC_URL``, ``HUB_WORKER_CONCURRENCY``, ``HUB_LEASE_SECONDS``, then explicit ``overrides`` (those not None)."""
         env = {
             "database_url": os.environ.get("HUB_DATABASE_URL"),
             "routes_file": os.environ.get("HUB_ROUTES"),
@@ -40,6 +40,7 @@ class Settings(BaseModel):
             "certs_dir": os.environ.get("HUB_CERTS_DIR"),
             "public_url": os.environ.get("HUB_PUBLIC_URL"),
             "worker_concurrency": os.environ.get("HUB_WORKER_CONCURRENCY"),
+            "lease_seconds": os.environ.get("HUB_LEASE_SECONDS"),
         }
         given = {k: v for k, v in overrides.items() if v is not None}
         values = {k: v for k, v in {**env, **given}.items() if v is not None}
