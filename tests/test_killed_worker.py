@@ -23,18 +23,9 @@ from hub.config import Settings
 from hub.store.models import Message, TraceEvent
 from hub.standards import PROJECT_ROOT
 from tests.broker_support import example_record
+from tests.contract.suite import wait_for
 
 LEASE_SECONDS = 2
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -62,7 +53,7 @@ def test_a_killed_worker_process_loses_nothing(postgres_database_url, pki, tmp_p
                         message = session.get(Message, message_id)
                         return message.state == "sending" and (message.lease_owner or "").startswith("worker:")
 
-                wait_for(in_flight, 30, "the doomed worker to take the message")
+                wait_for(in_flight, timeout=30, what="the doomed worker to take the message")
                 time.sleep(1)  # its request is now with the (slow) counterpart
             finally:
                 doomed.send_signal(signal.SIGKILL)

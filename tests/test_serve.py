@@ -17,6 +17,7 @@ import pytest
 
 from hub.signing.pki import init_dev_pki
 from hub.standards import PROJECT_ROOT
+from tests.contract.suite import wait_for
 
 HUB = [sys.executable, "-m", "hub"]
 EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
@@ -45,16 +46,6 @@ def run(env, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
 
 
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     assert run(hub_env, "db", "upgrade").returncode == 0
@@ -75,7 +66,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
             except httpx.TransportError:
                 return server.poll() is not None and pytest.fail(server.stdout.read())
 
-        wait_for(healthy, what="the hub to listen")
+        wait_for(healthy, timeout=30, what="the hub to listen")
         answer = api.post("/v1/documents", content=EXAMPLE.read_bytes(), headers={"Content-Type": "application/json"})
         assert answer.status_code == 202, answer.text
         document = answer.json()
@@ -84,7 +75,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
             messages = api.get("/v1/messages", params={"document_id": document["id"]}).json()["items"]
             return messages if messages and all(m["state"] == "acknowledged" for m in messages) else None
 
-        messages = wait_for(acknowledged, what="both messages to be acknowledged")
+        messages = wait_for(acknowledged, timeout=30, what="both messages to be acknowledged")
         assert sorted(m["destination"] for m in messages) == ["customs", "foreign_authority"]
         detail = api.get(f"/v1/messages/{messages[0]['id']}").json()
         assert [a["kind"] for a in detail["acknowledgements"]] == ["receipt", "acknowledgement"]
