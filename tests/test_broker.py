@@ -235,3 +235,22 @@ def test_an_acknowledgement_after_a_rejection_changes_nothing_but_is_recorded(br
 
         apply_ack(session, "authority", AckReport(outcome=Outcome.ACKNOWLEDGED, message_id=message_id), actor="test")
     assert states(broker, stored.document.id)["authority"] == "rejected"
+
+
+def test_concurrent_identical_submissions_store_one_document(broker):
+    import threading
+
+    results, errors = [], []
+
+    def go():
+        try:
+            results.append(submit(broker, example_record()))
+        except Exception as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors, errors
+    assert len({r.document.id for r in results}) == 1 and sum(r.created for r in results) == 1
+    assert count(broker, Document) == 1 and count(broker, Message) == 2
