@@ -11,11 +11,12 @@ replaces or withdraws) has not reached the counterpart: a replacement never over
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from hub.delivery.states import DELIVERED_STATES, MessageState, check_transition
@@ -35,10 +36,12 @@ class Claim:
     redelivery: bool
 
 
-def due_messages_query(now: datetime, *, destinations: Sequence[str] | None = None, limit: int = 10):
-    """Messages a worker may take now: queued or waiting to retry and due, or sending with an expired lease; and
-    whose predecessor, if any, has been delivered."""
+@functools.lru_cache(maxsize=64)
+def due_messages_query(*, destinations: tuple[str, ...] | None = None, limit: int = 10, skip_locked: bool = False):
+    """Messages a worker may take at ``:now``: queued or waiting to retry and due, or sending with an expired lease;
+    and whose predecessor, if any, has been delivered. Built once per shape (it is on every claim's path)."""
     predecessor = aliased(Message)
+    now = bindparam("now")
     query = (
         select(Message.id, Message.state, Message.attempts, Message.lease_expires_at)
         .where(
@@ -56,17 +59,17 @@ def due_messages_query(now: datetime, *, destinations: Sequence[str] | None = No
     )
     if destinations:
         query = query.where(Message.destination.in_(list(destinations)))
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=Message)
     return query
 
 
 def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1, destinations: Sequence[str] | None = None, now: datetime | None = None) -> list[Claim]:
     """Claim up to ``limit`` due messages for ``worker``; each claim is traced. Commit is the caller's."""
     now = now or utcnow()
-    query = due_messages_query(now, destinations=destinations, limit=limit * 4)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Message)
+    query = due_messages_query(destinations=tuple(destinations) if destinations else None, limit=limit * 4, skip_locked=session.get_bind().dialect.name == "postgresql")
     claims: list[Claim] = []
-    for row in session.execute(query).all():
+    for row in session.execute(query, {"now": now}).all():
         if len(claims) >= limit:
             break
         lease = now + timedelta(seconds=lease_seconds)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -296,17 +296,24 @@ def _predecessor(session: Session, document: Document, destination: str, numbers
     """The latest earlier message to ``destination`` for the certificate this one follows (same number: a new
     status or version; or the certificate it replaces)."""
     return session.scalars(
-        select(Message.id)
-        .join(Document, Message.document_id == Document.id)
-        .where(
-            Message.destination == destination,
-            Document.issuing_country == document.issuing_country,
-            Document.certificate_number.in_(numbers),
-            Document.id != document.id,
-        )
-        .order_by(Message.created_at.desc(), Document.version.desc())
-        .limit(1)
+        _PREDECESSOR,
+        {"destination": destination, "country": document.issuing_country, "numbers": numbers, "document": document.id},
     ).first()
+
+
+# Built once: it runs for every message of every submission.
+_PREDECESSOR = (
+    select(Message.id)
+    .join(Document, Message.document_id == Document.id)
+    .where(
+        Message.destination == bindparam("destination"),
+        Document.issuing_country == bindparam("country"),
+        Document.certificate_number.in_(bindparam("numbers", expanding=True)),
+        Document.id != bindparam("document"),
+    )
+    .order_by(Message.created_at.desc(), Document.version.desc())
+    .limit(1)
+)
 
 
 def _update_lifecycles(session: Session, document: Document, actor: str) -> None:

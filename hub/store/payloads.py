@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -16,15 +17,18 @@ def digest_of(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+@functools.lru_cache(maxsize=4)
+def _insert_once(dialect: str):
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {name: bindparam(name) for name in ("digest", "media_type", "size", "content")}
+    return insert(Payload).values(**values).on_conflict_do_nothing(index_elements=["digest"])
+
+
 def put_payload(session: Session, content: bytes, media_type: str = "application/xml") -> str:
     """Store ``content`` unless already there; return its digest. Safe against a concurrent insert of the same bytes."""
     digest = digest_of(content)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Payload)
-        .values(digest=digest, media_type=media_type, size=len(content), content=content)
-        .on_conflict_do_nothing(index_elements=["digest"])
-    )
+    statement = _insert_once(session.get_bind().dialect.name)
+    session.execute(statement, {"digest": digest, "media_type": media_type, "size": len(content), "content": content})
     return digest
 
 
