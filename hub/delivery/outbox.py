@@ -64,6 +64,14 @@ def due_messages_query(*, destinations: tuple[str, ...] | None = None, limit: in
     return query
 
 
+# The compare-and-set that takes a message: it wins only if nobody moved the row since it was read.
+_TAKE = (
+    update(Message)
+    .where(Message.id == bindparam("message"), Message.state == bindparam("seen_state"), Message.attempts == bindparam("seen_attempts"))
+    .values(state=S.SENDING.value, lease_owner=bindparam("worker"), lease_expires_at=bindparam("lease"), attempts=bindparam("taken"), updated_at=bindparam("now"))
+)
+
+
 def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1, destinations: Sequence[str] | None = None, now: datetime | None = None) -> list[Claim]:
     """Claim up to ``limit`` due messages for ``worker``; each claim is traced. Commit is the caller's."""
     now = now or utcnow()
@@ -73,11 +81,8 @@ def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1
         if len(claims) >= limit:
             break
         lease = now + timedelta(seconds=lease_seconds)
-        won = session.execute(
-            update(Message)
-            .where(Message.id == row.id, Message.state == row.state, Message.attempts == row.attempts)
-            .values(state=S.SENDING.value, lease_owner=worker, lease_expires_at=lease, attempts=row.attempts + 1, updated_at=now)
-            .execution_options(synchronize_session=False)
+        won = session.connection().execute(
+            _TAKE, {"message": row.id, "seen_state": row.state, "seen_attempts": row.attempts, "worker": worker, "lease": lease, "taken": row.attempts + 1, "now": now}
         ).rowcount
         if won != 1:
             continue
