@@ -77,6 +77,19 @@ def worker(
         delivery.stop()
 
 
+def connectors(database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL")) -> None:
+    """List the configured destinations with their health: last success, backlog, dead letters, error rate."""
+    from connectors.registry import load_connector_configs
+    from hub.delivery.health import destination_health, format_table
+    from hub.store.db import Database
+
+    settings = _settings(database_url)
+    kinds = {name: config.type for name, config in load_connector_configs(settings.connectors_file).items()}
+    database = Database(settings.database_url)
+    with database.sessions() as session:
+        typer.echo(format_table(destination_health(session, kinds)))
+
+
 @clients_app.command("add")
 def clients_add(
     name: str = typer.Argument(..., help="a name for the client, e.g. the issuing system"),
