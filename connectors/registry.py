@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorConfig, ConnectorContext, ConnectorType
 from connectors.p2p import P2PConfig, P2PConnector
+from connectors.traces_nt import TracesNtConfig, TracesNtConnector
 from hub.errors import ConfigurationError
 
 CONNECTOR_TYPES: dict[str, ConnectorType] = {
@@ -33,6 +34,12 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
         config_model=P2PConfig,
         factory=P2PConnector,
         description="a foreign authority reached directly: signed XML over HTTPS with mutual TLS",
+    ),
+    "traces_nt": ConnectorType(
+        name="traces_nt",
+        config_model=TracesNtConfig,
+        factory=TracesNtConnector,
+        description="EU TRACES-NT: CHEDs submitted for decision over SOAP with WS-Security, decisions polled",
     ),
 }
 

@@ -433,7 +433,7 @@ def write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("type: ftp", r"connector 'partner': field 'type': unknown type 'ftp' \(known: p2p\)"),
+        ("type: ftp", r"connector 'partner': field 'type': unknown type 'ftp' \(known: p2p, traces_nt"),
         ("type: p2p\n    endpoints: {'*': 'https://x'}\n    endpoint: x", r"connector 'partner': field 'endpoint': unknown field"),
         ("type: p2p\n    endpoints: {France: 'https://x'}", r"connector 'partner': field 'endpoints': .*'France'"),
         ("type: p2p\n    endpoints: {'*': 'ftp://x'}", r"field 'endpoints': .*not an http\(s\) URL"),

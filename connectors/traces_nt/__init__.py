@@ -1,0 +1,11 @@
+"""EU TRACES-NT: CHEDs submitted for decision over SOAP 1.1 with WS-Security, decisions polled (see README.md).
+
+:class:`TracesNtConnector` and its :class:`TracesNtConfig`; the WS-Security header and its check are in
+:mod:`connectors.traces_nt.wssecurity`, the messages in :mod:`connectors.traces_nt.protocol`, and the sandbox that
+plays TRACES-NT in :mod:`connectors.traces_nt.sandbox`.
+"""
+
+from connectors.traces_nt.config import TracesNtConfig
+from connectors.traces_nt.connector import TracesNtConnector
+
+__all__ = ["TracesNtConfig", "TracesNtConnector"]

@@ -1,0 +1,192 @@
+"""The TRACES-NT connector: CHEDs submitted for decision, decisions polled with ``getChedCertificateStatus``.
+
+Every call carries the WS-Security header of :mod:`connectors.traces_nt.wssecurity`. A submission answered with a
+CHED reference is ``ACCEPTED`` (the reference is the receipt); the border decision comes later through
+:meth:`TracesNtConnector.poll_acks`. Faults and HTTP failures become typed :class:`~hub.errors.DeliveryError` s with
+the raw exchange kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from lxml import etree
+
+from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from connectors.p2p.protocol import parse_retry_after
+from connectors.traces_nt import protocol
+from connectors.traces_nt.config import TracesNtConfig
+from connectors.traces_nt.wssecurity import traces_headers
+from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+_SNIPPET = 300
+
+
+@dataclass(frozen=True)
+class AwaitingDecision:
+    """A CHED TRACES accepted and has not decided yet, with the message that carried it."""
+
+    message_id: str
+    certificate_number: str
+
+
+class TracesNtConnector:
+    """EU TRACES-NT, reached with one web-service account. See the module docstring and ``README.md``.
+
+    ``awaiting`` (CHED reference → :class:`AwaitingDecision`) is what :meth:`poll_acks` asks about; it is kept in
+    memory, so CHEDs submitted before a restart are only correlated by their receipt id once re-registered
+    with :meth:`await_decision`.
+    """
+
+    def __init__(
+        self, name: str, config: TracesNtConfig, *, transport: httpx.BaseTransport | None = None, context: ConnectorContext
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.awaiting: dict[str, AwaitingDecision] = {}
+        self._transport = transport
+        self._context = context
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Create the HTTP client; no request is sent."""
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(transport=self._transport, timeout=httpx.Timeout(self.config.timeout),
+                                            follow_redirects=False)
+
+    def close(self) -> None:
+        """Close the HTTP client (and with it the transport it was handed)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        """Submit the CHED with ``CreateAndSubmitChedForDecision``; the CHED reference TRACES returns is the receipt."""
+        try:
+            body = protocol.submission_body(message.payload)
+        except InputError as exc:
+            raise PermanentDeliveryError(f"{self.name}: the payload is not a CHED: {exc}", request=message.payload) from None
+        request = self._envelope(body)
+        url = self.config.url(self.config.submission_service)
+        response, answer = self._call(url, protocol.SUBMIT_OPERATION, request)
+        try:
+            reference = protocol.read_submission_response(response)
+        except InputError as exc:
+            raise TransientDeliveryError(f"{self.name}: unexpected answer from {url}: {exc}", request=request,
+                                         response=answer) from None
+        self.await_decision(reference, message_id=message.id, certificate_number=message.certificate_number)
+        return DeliveryResult(outcome=Outcome.ACCEPTED, receipt_id=reference, request=request,
+                              response=answer)
+
+    def await_decision(self, reference: str, *, message_id: str, certificate_number: str) -> None:
+        """Ask about CHED ``reference`` at the next :meth:`poll_acks`."""
+        self.awaiting[reference] = AwaitingDecision(message_id, certificate_number)
+
+    def poll_acks(self) -> list[AckReport]:
+        """Ask ``getChedCertificateStatus`` for every CHED awaiting a decision; one report per decision taken.
+
+        A CHED whose question fails stays awaiting; the first failure is raised only when no decision was read, so
+        that decisions already taken off ``awaiting`` are not lost with the error.
+        """
+        reports: list[AckReport] = []
+        failure: DeliveryError | None = None
+        url = self.config.url(self.config.certificate_service)
+        for reference, waiting in list(self.awaiting.items()):
+            request = self._envelope(protocol.status_body(reference))
+            try:
+                response, answer = self._call(url, protocol.STATUS_OPERATION, request)
+                status = protocol.read_status_response(response)
+            except InputError as exc:
+                failure = failure or TransientDeliveryError(f"{self.name}: unreadable status of {reference}: {exc}")
+                continue
+            except DeliveryError as exc:
+                log.warning("%s: status of %s: %s", self.name, reference, exc)
+                failure = failure or exc
+                continue
+            outcome = status.outcome
+            if outcome is None:
+                continue
+            del self.awaiting[reference]
+            reports.append(AckReport(
+                outcome=outcome,
+                kind="border_refusal" if outcome is not Outcome.ACKNOWLEDGED else "business_response",
+                message_id=waiting.message_id,
+                receipt_id=reference,
+                certificate_number=waiting.certificate_number,
+                reason_code=status.reason_code,
+                reason_text=status.reason_text,
+                payload=answer,
+            ))
+        if failure is not None and not reports:
+            raise failure
+        return reports
+
+    def _envelope(self, body: etree._Element) -> bytes:
+        config = self.config
+        headers = traces_headers(username=config.username, authentication_key=config.authentication_key.get_secret_value(),
+                                 client_id=config.client_id, language=config.language,
+                                 ttl=timedelta(seconds=config.timestamp_ttl))
+        if config.authority_activity_access_identifier:
+            headers.insert(1, protocol.body_identity(config.authority_activity_access_identifier))
+        return protocol.envelope(headers, body)
+
+    def _call(self, url: str, operation: str, request: bytes) -> tuple[etree._Element, bytes]:
+        """POST one SOAP request; (the Body's first child, the raw answer) of a 200 answer, or the typed error."""
+        if self._client is None:
+            self.open()
+        headers = {"Content-Type": protocol.SOAP_MEDIA_TYPE, "SOAPAction": f'"{operation}"'}
+        try:
+            response = self._client.post(url, content=request, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise TransientDeliveryError(f"{self.name}: no answer from {url} within {self.config.timeout}s ({type(exc).__name__})",
+                                         request=request) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise PermanentDeliveryError(f"{self.name}: cannot send to {url}: {exc}", request=request) from None
+        except httpx.HTTPError as exc:
+            raise TransientDeliveryError(f"{self.name}: {url}: {type(exc).__name__}: {exc}", request=request) from None
+        status, body = response.status_code, response.content
+        try:
+            _, element = protocol.read_envelope(body)
+        except InputError:
+            element = None
+        found = protocol.read_fault(element) if element is not None else None
+        if found is not None:
+            raise self._fault_error(url, found, request, body)
+        if status != 200 or element is None:
+            raise self._status_error(url, response, request)
+        return element, body
+
+    def _fault_error(self, url: str, fault: protocol.SoapFault, request: bytes, body: bytes) -> DeliveryError:
+        said = f"{self.name}: {url} answered the SOAP fault {fault.code}/{fault.string}" + (f" ({fault.detail})" if fault.detail else "")
+        if fault.unauthenticated:
+            return PermanentDeliveryError(f"{said}: the username, authentication key or client id is refused",
+                                          request=request, response=body)
+        if fault.code == "Server" and fault.detail is None:
+            return TransientDeliveryError(said, request=request, response=body)
+        # Client faults and declared exceptions (not found, permission denied, illegal language…) recur on resend.
+        return PermanentDeliveryError(said, request=request, response=body)
+
+    def _status_error(self, url: str, response: httpx.Response, request: bytes) -> DeliveryError:
+        status, body = response.status_code, response.content
+        said = f"{self.name}: {url} answered {status}: {_snippet(body)}"
+        if status in (429, 503):
+            return TransientDeliveryError(said, retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                                          request=request, response=body)
+        if status == 200 or status >= 500 or status in _TRANSIENT_STATUSES:
+            return TransientDeliveryError(said, request=request, response=body)
+        return PermanentDeliveryError(said, request=request, response=body)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:_SNIPPET].decode("utf-8", errors="replace").strip()
+    return (text + "…") if len(body) > _SNIPPET else (text or "(empty body)")

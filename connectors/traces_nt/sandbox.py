@@ -1,0 +1,259 @@
+"""A local TRACES-NT that authenticates like the real one and decides CHEDs as a test tells it to.
+
+::
+
+    POST   /tracesnt/ws/{service}   SOAP 1.1: CreateAndSubmitChedForDecisionRequest | GetChedCertificateStatusRequest
+    POST   /control                 JSON: the decision later CHEDs get, and faults for the next calls
+    GET    /received                the CHEDs received, in arrival order
+    DELETE /state                   forget every CHED, fault and decision (accounts and nonces stay)
+
+Every call is authenticated (:func:`~connectors.traces_nt.wssecurity.verify_security`): a wrong digest, a stale
+timestamp, a replayed nonce, an unknown user or client id are answered with the ``UnauthenticatedException`` fault
+of the saved capture. A resubmission of a CHED with the same ``SPSExchangedDocument/ID`` by the same account is the
+same CHED (same reference); the stored material does not say what TRACES does there, this is the sandbox's choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.traces_nt import protocol
+from connectors.traces_nt.wssecurity import (
+    TRACES_BASE_V3,
+    WSSE,
+    WSU,
+    NonceCache,
+    Unauthenticated,
+    format_instant,
+    unauthenticated_fault,
+    verify_security,
+)
+from hub.errors import InputError
+from hub.namespaces import RAM, TRACES_CHED_SUBMISSION
+
+_SUBMIT = f"{{{TRACES_CHED_SUBMISSION}}}CreateAndSubmitChedForDecisionRequest"
+_STATUS = f"{{{protocol.CHED_V2}}}GetChedCertificateStatusRequest"
+_XML = "text/xml; charset=utf-8"
+
+
+class Control(BaseModel):
+    """What ``POST /control`` accepts. A fault is queued for the next ``count`` calls to ``target``; ``"none"`` clears
+    the queue. ``decision`` (with its reason, measure and remarks) stays in force for later CHEDs until changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fault: Literal["unavailable", "server_error", "soap_fault", "refuse", "slow", "malformed", "drop", "none"] | None = None
+    count: int = Field(default=1, ge=1)
+    retry_after: float | str | None = None
+    seconds: float = Field(default=1.0, ge=0)
+    target: Literal["submit", "status"] = "submit"
+    decision: Literal["accept", "partial", "reject", "not_acceptable", "pending"] | None = None
+    decision_conclusion: str | None = None
+    reason_code: str | None = None
+    measure: str | None = None
+    reason_text: str | None = None
+
+
+@dataclass
+class Ched:
+    """One CHED the sandbox holds."""
+
+    reference: str
+    local_id: str | None
+    username: str
+    certificate: bytes
+    status: protocol.ChedStatus
+    deliveries: int = 1
+
+    def as_json(self) -> dict:
+        return {"reference": self.reference, "certificate_number": self.local_id, "username": self.username,
+                "status": "accepted", "ched_status": self.status.status_code, "deliveries": self.deliveries}
+
+
+class TracesSandbox:
+    """The state and handlers behind :func:`create_traces_sandbox_app` (``app.state.sandbox``)."""
+
+    def __init__(self, *, accounts: Mapping[str, str], client_ids: Mapping[str, str] | None) -> None:
+        self.accounts = dict(accounts)
+        self.client_ids = dict(client_ids or {})
+        self.nonces = NonceCache()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.cheds: dict[str, Ched] = {}
+        self.faults: list[Control] = []
+        self.decision = Control(decision="accept")
+        self._numbers = itertools.count(1)
+
+    def take_fault(self, target: str) -> Control | None:
+        for index, fault in enumerate(self.faults):
+            if fault.target == target:
+                if fault.count <= 1:
+                    del self.faults[index]
+                else:
+                    self.faults[index] = fault.model_copy(update={"count": fault.count - 1})
+                return fault
+        return None
+
+    async def service(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            header, element = protocol.read_envelope(body)
+        except InputError as exc:
+            return _soap(protocol.fault("Client", f"unreadable SOAP request: {exc}"), 500)
+        target = "submit" if element.tag == _SUBMIT else "status"
+        fault = self.take_fault(target)
+        if fault is not None and fault.fault == "slow":
+            await asyncio.sleep(fault.seconds)
+        elif fault is not None:
+            return _fault_response(fault)
+        try:
+            username = self._authenticate(header)
+        except Unauthenticated:
+            return _soap(unauthenticated_fault(), 500)
+        if element.tag == _SUBMIT:
+            return self._submit(username, element)
+        if element.tag == _STATUS:
+            return self._status(element)
+        return _soap(protocol.fault("Client", f"no operation takes {element.tag}"), 500)
+
+    def _authenticate(self, header: etree._Element | None) -> str:
+        username = verify_security(header, accounts=self.accounts, nonces=self.nonces)
+        expected = self.client_ids.get(username)
+        given = header.findtext(f"{{{TRACES_BASE_V3}}}WebServiceClientId") if header is not None else None
+        if expected is not None and (given or "").strip() != expected:
+            raise Unauthenticated(f"WebServiceClientId {given!r} is not the one of {username!r}")
+        return username
+
+    def _submit(self, username: str, request: etree._Element) -> Response:
+        certificate = next(iter(request), None)
+        document = certificate.find(f"{{*}}SPSExchangedDocument") if certificate is not None else None
+        if document is None:
+            return _soap(protocol.fault("Client", "no SPSCertificate/SPSExchangedDocument in the request"), 500)
+        local_id = (document.findtext(f"{{{RAM}}}ID") or "").strip() or None
+        earlier = next((c for c in self.cheds.values() if local_id and (c.username, c.local_id) == (username, local_id)), None)
+        if earlier is not None:
+            earlier.deliveries += 1
+            return _answer(protocol.submission_response(earlier.reference))
+        reference = self._reference(document, certificate)
+        self.cheds[reference] = Ched(reference, local_id, username, etree.tostring(certificate),
+                                     self._decide(reference))
+        return _answer(protocol.submission_response(reference))
+
+    def _reference(self, document: etree._Element, certificate: etree._Element) -> str:
+        ched_type = "P"
+        for note in document.iterfind(f"{{{RAM}}}IncludedSPSNote"):
+            if (note.findtext(f"{{{RAM}}}SubjectCode") or "").strip().upper() == "CHED_TYPE":
+                ched_type = (note.findtext(f"{{{RAM}}}ContentCode") or ched_type).strip()
+        country = (certificate.findtext(f".//{{{RAM}}}ImportSPSCountry/{{{RAM}}}ID") or "EU").strip()
+        return f"CHED{ched_type}.{country}.{datetime.now(timezone.utc).year}.{next(self._numbers):07d}"
+
+    def _decide(self, reference: str) -> protocol.ChedStatus:
+        control, kind = self.decision, self.decision.decision
+        if kind == "pending":
+            return protocol.ChedStatus(reference, "42")
+        if kind == "accept":
+            return protocol.ChedStatus(reference, "70", control.decision_conclusion or "ACCEPTABLE_FOR_INTERNAL_MARKET",
+                                       remarks=control.reason_text)
+        if kind == "partial":
+            reasons = (control.reason_code,) if control.reason_code else ()
+            return protocol.ChedStatus(reference, "122", control.decision_conclusion or "ACCEPTABLE_FOR_INTERNAL_MARKET",
+                                       refusal_reasons=reasons, measure=control.measure, remarks=control.reason_text)
+        if kind == "not_acceptable":
+            return protocol.ChedStatus(reference, "41", "NOT_ACCEPTABLE", measure=control.measure or control.reason_code
+                                       or "REDISPATCHING", remarks=control.reason_text)
+        return protocol.ChedStatus(reference, "41", "NOT_ACCEPTABLE", refusal_reasons=(control.reason_code or "FAILED_PHYSICAL_CHECK",),
+                                   measure=control.measure, remarks=control.reason_text)
+
+    def _status(self, request: etree._Element) -> Response:
+        reference = (request.findtext(f"{{{protocol.CHED_V2}}}CertificateIdentifier") or "").strip()
+        ched = self.cheds.get(reference)
+        if ched is None:
+            return _soap(protocol.fault("Client", "Certificate not found", detail=protocol.not_found_detail(reference)), 500)
+        return _answer(protocol.status_response(ched.status))
+
+    async def control(self, request: Request) -> Response:
+        try:
+            control = Control.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return JSONResponse({"code": "BAD_CONTROL", "detail": str(exc)}, 400)
+        if control.fault == "none":
+            self.faults.clear()
+        elif control.fault is not None:
+            self.faults.append(control)
+        if control.decision is not None:
+            self.decision = control
+        return JSONResponse({"faults": [f.model_dump(exclude_none=True) for f in self.faults],
+                             "decision": self.decision.decision})
+
+    async def received(self, request: Request) -> Response:
+        return JSONResponse({"received": [ched.as_json() for ched in self.cheds.values()]})
+
+    async def reset(self, request: Request) -> Response:
+        self.reset_state()
+        return Response(status_code=204)
+
+
+def create_traces_sandbox_app(*, accounts: Mapping[str, str], client_ids: Mapping[str, str] | None = None) -> Starlette:
+    """The sandbox as an ASGI app. ``accounts`` maps usernames to authentication keys; ``client_ids``, when given,
+    maps usernames to the ``WebServiceClientId`` each must send."""
+    sandbox = TracesSandbox(accounts=accounts, client_ids=client_ids)
+    app = Starlette(routes=[
+        Route("/tracesnt/ws/{service}", sandbox.service, methods=["POST"]),
+        Route("/control", sandbox.control, methods=["POST"]),
+        Route("/received", sandbox.received, methods=["GET"]),
+        Route("/state", sandbox.reset, methods=["DELETE"]),
+    ])
+    app.state.sandbox = sandbox
+    return app
+
+
+class _DroppedResponse(Response):
+    """Starts an answer and stops half-way, as a connection cut mid-answer."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b"<S:Envelope", "more_body": True})
+
+
+def _answer(element: etree._Element) -> Response:
+    # Answers carry a 5-second wsu:Timestamp, as in the saved TRACES responses.
+    now = datetime.now(timezone.utc)
+    security = etree.Element(f"{{{WSSE}}}Security", nsmap={"wsse": WSSE, "wsu": WSU})
+    timestamp = etree.SubElement(security, f"{{{WSU}}}Timestamp")
+    etree.SubElement(timestamp, f"{{{WSU}}}Created").text = format_instant(now)
+    etree.SubElement(timestamp, f"{{{WSU}}}Expires").text = format_instant(now + timedelta(seconds=5))
+    return _soap(protocol.envelope([security], element), 200)
+
+
+def _soap(body: bytes, status: int) -> Response:
+    return Response(body, status, media_type=_XML)
+
+
+def _fault_response(fault: Control) -> Response:
+    if fault.fault == "unavailable":
+        hint = fault.retry_after
+        headers = {} if hint is None else {"Retry-After": hint if isinstance(hint, str) else str(math.ceil(hint))}
+        return Response("Service Unavailable", 503, headers=headers, media_type="text/plain")
+    if fault.fault == "server_error":
+        return Response("Internal Server Error", 500, media_type="text/plain")
+    if fault.fault == "soap_fault":
+        return _soap(protocol.fault("Server", "the service failed while processing the request"), 500)
+    if fault.fault == "refuse":
+        return _soap(unauthenticated_fault(), 500)
+    if fault.fault == "malformed":
+        return _soap(b"<<<\x00 this is not SOAP", 200)
+    return _DroppedResponse()
