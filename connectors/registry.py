@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorConfig, ConnectorContext, ConnectorType
 from connectors.p2p import P2PConfig, P2PConnector
+from connectors.single_window import SingleWindowConfig, SingleWindowConnector
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector
 from hub.errors import ConfigurationError
 
@@ -40,6 +41,12 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
         config_model=TracesNtConfig,
         factory=TracesNtConnector,
         description="EU TRACES-NT: CHEDs submitted for decision over SOAP with WS-Security, decisions polled",
+    ),
+    "single_window": ConnectorType(
+        name="single_window",
+        config_model=SingleWindowConfig,
+        factory=SingleWindowConnector,
+        description="a national single window: IOP EnvioCertificadoFitosanitario over SOAP 1.1 with mutual TLS",
     ),
 }
 
