@@ -24,6 +24,7 @@ import yaml
 from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorConfig, ConnectorContext, ConnectorType
+from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector
@@ -41,6 +42,12 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
         config_model=TracesNtConfig,
         factory=TracesNtConnector,
         description="EU TRACES-NT: CHEDs submitted for decision over SOAP with WS-Security, decisions polled",
+    ),
+    "ephyto_hub": ConnectorType(
+        name="ephyto_hub",
+        config_model=EphytoHubConfig,
+        factory=EphytoHubConnector,
+        description="the IPPC ePhyto Hub: DeliverEnvelope over SOAP with a TLS client certificate, tracking polled",
     ),
     "single_window": ConnectorType(
         name="single_window",
