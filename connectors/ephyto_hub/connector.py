@@ -26,8 +26,8 @@ from zeep.wsdl import Document
 from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.ephyto_hub.config import EphytoHubConfig
 from connectors.ephyto_hub.transport import Exchange, HttpxTransport
-from connectors.p2p.protocol import parse_retry_after
-from hub.errors import ConfigurationError, DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
+from connectors.http import BUSY_STATUSES, RETRY_AFTER_HEADER, TRANSIENT_STATUSES, MutualTlsClients, caused_by, parse_retry_after, snippet
+from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
 from hub.xmlsafe import parse_xml
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ HUB_NS = "http://ephyto.ippc.int/"
 ENTITIES_NS = "http://ephyto.ippc.int/HUB.Entities"
 _BINDING = f"{{{HUB_NS}}}DeliveryServiceSoapBinding"
 _SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-_SNIPPET = 300
 
 
 class HUBTrackingInfo(str, Enum):
@@ -115,18 +114,14 @@ class EphytoHubConnector:
         self.config = config
         self.awaiting: dict[str, Awaiting] = {}
         self._transport = transport
-        self._certs_dir = Path(context.certs_dir)
+        self._tls = MutualTlsClients(name, config, certs_dir=context.certs_dir, transport=transport, party="NPPO")
         self._services: dict[str | None, tuple[object, HttpxTransport]] = {}
         self._lock = threading.Lock()
 
     def open(self) -> None:
         """Load the WSDL and check the key material; no request is sent."""
         _wsdl_document()
-        if self._transport is None:
-            self._require_file(self._ca_bundle(), "ca_bundle")
-            if self.config.client_certificate is not None:
-                self._require_file(self.config.client_certificate, "client_certificate")
-                self._require_file(self.config.client_key, "client_key")
+        self._tls.check_files()
 
     def close(self) -> None:
         """Close every HTTP client, and the transport the connector was handed."""
@@ -230,7 +225,7 @@ class EphytoHubConnector:
             return busy
         detail = fault.detail if isinstance(fault.detail, etree._Element) else None
         refused = detail is not None and detail.find(f"{{{HUB_NS}}}HubWebException") is not None
-        client_status = status is not None and 300 <= status < 500 and status not in (408, 425, 429)
+        client_status = status is not None and 300 <= status < 500 and status not in TRANSIENT_STATUSES
         if refused or client_status or (fault.code or "").endswith("Client"):
             # The Hub's one declared fault (validation, unknown NPPO, forbidden document): the same envelope fails again.
             return PermanentDeliveryError(said, request=request, response=response)
@@ -241,15 +236,15 @@ class EphytoHubConnector:
         busy = self._busy(exchange)
         if busy is not None:
             return busy
-        said = f"{self.name}: {operation}: unreadable answer (HTTP {status}): {_snippet(response)}"
-        if status is not None and 300 <= status < 500 and status not in (408, 425, 429):
+        said = f"{self.name}: {operation}: unreadable answer (HTTP {status}): {snippet(response)}"
+        if status is not None and 300 <= status < 500 and status not in TRANSIENT_STATUSES:
             return PermanentDeliveryError(said, request=request, response=response)
         return TransientDeliveryError(f"{said} ({type(exc).__name__})", request=request, response=response)
 
     def _busy(self, exchange: Exchange) -> TransientDeliveryError | None:
         request, status, response = _raw(exchange)
-        if status in (429, 503):
-            retry_after = parse_retry_after(exchange.response.headers.get("Retry-After"))
+        if status in BUSY_STATUSES:
+            retry_after = parse_retry_after(exchange.response.headers.get(RETRY_AFTER_HEADER))
             return TransientDeliveryError(
                 f"{self.name}: the Hub is busy (HTTP {status})", retry_after=retry_after, request=request, response=response
             )
@@ -259,43 +254,19 @@ class EphytoHubConnector:
         request = exchange.request
         if isinstance(exc, httpx.TimeoutException):
             return TransientDeliveryError(f"{self.name}: {operation}: no answer within {self.config.timeout}s", request=request)
-        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)) or _caused_by(exc, ssl.SSLCertVerificationError):
+        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)) or caused_by(exc, ssl.SSLCertVerificationError):
             # A wrong URL or a server our CA bundle does not vouch for: sending again will not change either.
             return PermanentDeliveryError(f"{self.name}: {operation}: cannot talk to {self.config.endpoint}: {exc}", request=request)
         return TransientDeliveryError(f"{self.name}: {operation}: {type(exc).__name__}: {exc}", request=request)
 
     def _service_for(self, country: str | None) -> tuple[object, HttpxTransport]:
-        key = None if (self._transport is not None or self.config.client_certificate is not None) else country
+        key = self._tls.key_for(country)
         with self._lock:
             if key not in self._services:
-                transport = HttpxTransport(self._http_client(key))
+                transport = HttpxTransport(self._tls.new_client(key))
                 client = zeep.Client(_wsdl_document(), transport=transport, settings=_SETTINGS)
                 self._services[key] = (client.create_service(_BINDING, self.config.endpoint), transport)
             return self._services[key]
-
-    def _http_client(self, country: str | None) -> httpx.Client:
-        timeout = httpx.Timeout(self.config.timeout)
-        if self._transport is not None:
-            return httpx.Client(transport=self._transport, timeout=timeout, follow_redirects=False)
-        if self.config.client_certificate is not None:
-            certificate, key = self.config.client_certificate, self.config.client_key
-        else:
-            certificate, key = (self._certs_dir / "tls" / f"client-{country}.{suffix}" for suffix in ("pem", "key"))
-        if not certificate.is_file() or not key.is_file():
-            raise PermanentDeliveryError(f"{self.name}: no TLS client certificate for NPPO {country!r} ({certificate})")
-        try:
-            tls = ssl.create_default_context(cafile=str(self._ca_bundle()))
-            tls.load_cert_chain(str(certificate), str(key))
-        except (OSError, ssl.SSLError) as exc:
-            raise PermanentDeliveryError(f"{self.name}: TLS key material cannot be loaded ({certificate}): {exc}") from None
-        return httpx.Client(verify=tls, timeout=timeout, follow_redirects=False)
-
-    def _ca_bundle(self) -> Path:
-        return self.config.ca_bundle or self._certs_dir / "ca.pem"
-
-    def _require_file(self, path: Path | None, field: str) -> None:
-        if path is None or not Path(path).is_file():
-            raise ConfigurationError(f"connector {self.name!r}: {field} {path} is not a readable file")
 
 
 @functools.cache
@@ -309,18 +280,3 @@ def _raw(exchange: Exchange) -> tuple[bytes | None, int | None, bytes | None]:
         return exchange.request, None, None
     return exchange.request, exchange.response.status_code, exchange.response.content
 
-
-def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _snippet(body: bytes | None) -> str:
-    body = body or b""
-    text = body[:_SNIPPET].decode("utf-8", errors="replace").strip()
-    return (text + "…") if len(body) > _SNIPPET else (text or "(empty body)")

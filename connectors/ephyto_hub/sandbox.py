@@ -28,13 +28,14 @@ from typing import Literal
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.ephyto_hub.connector import ENTITIES_NS, HUB_NS
+from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from hub.errors import InputError
 from hub.xmlsafe import parse_xml
 
@@ -42,16 +43,12 @@ SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 _HEADER_FIELDS = ("From", "To", "CertificateType", "CertificateStatus", "NPPOCertificateNumber")
 
 
-class Control(BaseModel):
+class Control(FaultControl):
     """What ``POST /control`` accepts. A fault is queued for the next ``count`` calls of ``target``; ``"none"``
     clears the queue. ``tracking`` (with ``message``) and ``delivery_delay`` stay in force until changed or reset."""
 
-    model_config = ConfigDict(extra="forbid")
-
     fault: Literal["unavailable", "server_error", "slow", "malformed", "drop", "refuse", "none"] | None = None
-    count: int = Field(default=1, ge=1)
     retry_after: float | None = None
-    seconds: float = Field(default=1.0, ge=0)
     target: Literal["DeliverEnvelope", "GetEnvelopeTrackingInfo"] = "DeliverEnvelope"
     tracking: Literal["Delivered", "DeliveredWithWarnings", "FailedDelivery", "DeliveredNotReadable"] | None = None
     message: str | None = None
@@ -85,14 +82,7 @@ class _State:
     delivery_delay: float | None = None
 
     def take_fault(self, operation: str) -> Control | None:
-        for index, fault in enumerate(self.faults):
-            if fault.target == operation:
-                if fault.count <= 1:
-                    del self.faults[index]
-                else:
-                    self.faults[index] = fault.model_copy(update={"count": fault.count - 1})
-                return fault
-        return None
+        return take_fault(self.faults, operation)
 
     def settle(self, envelope: StoredEnvelope) -> None:
         delay = self.delivery_delay
@@ -230,10 +220,7 @@ class _Sandbox:
             control = Control.model_validate_json(await request.body())
         except ValidationError as exc:
             return JSONResponse({"detail": str(exc)}, 400)
-        if control.fault == "none":
-            self.state.faults.clear()
-        elif control.fault is not None:
-            self.state.faults.append(control)
+        queue_fault(self.state.faults, control)
         if control.tracking is not None:
             self.state.tracking = (control.tracking, control.message)
         if "delivery_delay" in control.model_fields_set:
@@ -334,22 +321,14 @@ def _soap_fault(message: str, *, client: bool = False, hub_exception: bool = Tru
     return _soap(fault, 500)
 
 
-class _DroppedResponse(Response):
-    """Starts an answer and stops half-way: servers close the connection, clients see it cut."""
-
-    async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4096")]})
-        await send({"type": "http.response.body", "body": b"<soap:Envelope", "more_body": True})
-
-
 def _fault_response(fault: Control) -> Response:
     if fault.fault == "unavailable":
-        headers = {"Retry-After": str(round(fault.retry_after))} if fault.retry_after is not None else {}
+        headers = retry_after_headers(fault.retry_after, seconds=round)
         return Response(b"<html><body>503 Service Unavailable</body></html>", 503, headers=headers, media_type="text/html")
     if fault.fault == "server_error":
         return _soap_fault("java.lang.NullPointerException", hub_exception=False)
     if fault.fault == "malformed":
         return Response(b"<<<\x00 this is not SOAP", 200, media_type="text/xml")
     if fault.fault == "drop":
-        return _DroppedResponse()
+        return DroppedResponse(b"<soap:Envelope")
     return _soap_fault("the envelope is refused: the importing NPPO does not accept this certificate type")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from connectors.base import ConnectorConfig
+from connectors.config_checks import MutualTlsConfig, check_country, check_http_url, is_country
 
 DEFAULT_ENDPOINT = "*"
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-class P2PConfig(ConnectorConfig):
+class P2PConfig(MutualTlsConfig):
     """Where a foreign authority listens, which key material to use, and how its acknowledgements come back.
 
     ``endpoints`` maps the importing country (ISO 3166 alpha-2) to the URL messages are POSTed to; ``"*"`` serves
@@ -26,9 +23,6 @@ class P2PConfig(ConnectorConfig):
 
     type: Literal["p2p"] = "p2p"
     endpoints: dict[str, str] = Field(min_length=1)
-    client_certificate: Path | None = None
-    client_key: Path | None = None
-    ca_bundle: Path | None = None
     client_country: str | None = None
     acks: Literal["push", "poll"] = "push"
     timeout: float = Field(default=30.0, gt=0)
@@ -37,24 +31,15 @@ class P2PConfig(ConnectorConfig):
     @classmethod
     def _endpoints_are_urls(cls, endpoints: dict[str, str]) -> dict[str, str]:
         for country, url in endpoints.items():
-            if country != DEFAULT_ENDPOINT and not _COUNTRY.match(country):
+            if country != DEFAULT_ENDPOINT and not is_country(country):
                 raise ValueError(f"key {country!r} is neither an ISO 3166 alpha-2 country code (e.g. 'US') nor '*'")
-            if not re.match(r"^https?://[^/\s]+", url):
-                raise ValueError(f"endpoint for {country!r} is not an http(s) URL: {url!r}")
+            check_http_url(url, what=f"endpoint for {country!r} is not an http(s) URL")
         return {country: url.rstrip("/") for country, url in endpoints.items()}
 
     @field_validator("client_country")
     @classmethod
     def _is_country(cls, country: str | None) -> str | None:
-        if country is not None and not _COUNTRY.match(country):
-            raise ValueError(f"{country!r} is not an ISO 3166 alpha-2 country code")
-        return country
-
-    @model_validator(mode="after")
-    def _certificate_with_key(self) -> "P2PConfig":
-        if (self.client_certificate is None) != (self.client_key is None):
-            raise ValueError("client_certificate and client_key go together: give both or neither")
-        return self
+        return check_country(country)
 
     def endpoint_for(self, importing_country: str | None) -> str | None:
         """The URL for messages to ``importing_country``, or None when no endpoint (not even ``"*"``) serves it."""

@@ -8,8 +8,6 @@ request and response bytes; asynchronous acknowledgements are verified against t
 from __future__ import annotations
 
 import logging
-import ssl
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
@@ -24,13 +22,11 @@ from connectors.p2p.protocol import (
     CORRELATION_ID_HEADER,
     MESSAGE_ID_HEADER,
     RECEIPT_ID_HEADER,
-    RETRY_AFTER_HEADER,
     XML_MEDIA_TYPE,
     parse_acknowledgement,
-    parse_retry_after,
 )
+from connectors.http import MutualTlsClients, status_error, transport_error
 from hub.errors import (
-    ConfigurationError,
     DeliveryError,
     InputError,
     PermanentDeliveryError,
@@ -40,10 +36,6 @@ from hub.errors import (
 from hub.signing import TrustStore, Verifier
 
 log = logging.getLogger(__name__)
-
-#: Answers that say "not now": the counterpart is busy, rate-limiting, or failed inside.
-_TRANSIENT_STATUSES = frozenset({408, 425, 429})
-_SNIPPET = 300
 
 
 class P2PConnector:
@@ -68,30 +60,23 @@ class P2PConnector:
         self._transport = transport
         self._context = context
         self._certs_dir = Path(context.certs_dir)
-        self._clients: dict[str | None, httpx.Client] = {}
-        self._lock = threading.Lock()
+        self._clients = MutualTlsClients(name, config, certs_dir=context.certs_dir, transport=transport,
+                                         party="issuing country")
         self._verifier: Verifier | None = None
 
     def open(self) -> None:
         """Check the key material and load the trust store; no request is sent."""
         trust = self._context.trust_store
-        if self._transport is None or not isinstance(trust, TrustStore):
-            self._require_file(self._ca_bundle(), "ca_bundle")
-        if self._transport is None and self.config.client_certificate is not None:
-            self._require_file(self.config.client_certificate, "client_certificate")
-            self._require_file(self.config.client_key, "client_key")
+        if self._transport is not None and not isinstance(trust, TrustStore):
+            self._clients.require_file(self._clients.ca_bundle(), "ca_bundle")
+        self._clients.check_files()
         if not isinstance(trust, TrustStore):
-            trust = TrustStore.from_paths(ca_bundle=self._ca_bundle())
+            trust = TrustStore.from_paths(ca_bundle=self._clients.ca_bundle())
         self._verifier = Verifier(trust)
 
     def close(self) -> None:
         """Close every HTTP client, and the transport the connector was handed (it owns it, as an httpx client does)."""
-        with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
-        if self._transport is not None:
-            self._transport.close()
+        self._clients.close()
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """POST one signed document; the receipt (202/200), or a signed rejection (422), becomes the result."""
@@ -211,63 +196,16 @@ class P2PConnector:
         )
 
     def _status_failure(self, url: str, response: httpx.Response, *, request: bytes | None) -> DeliveryError:
-        status, body = response.status_code, response.content
-        said = f"{self.name}: {url} answered {status}: {_snippet(body)}"
-        if status in (429, 503):
-            retry_after = parse_retry_after(response.headers.get(RETRY_AFTER_HEADER))
-            return TransientDeliveryError(said, retry_after=retry_after, request=request, response=body)
-        if status in _TRANSIENT_STATUSES or status >= 500:
-            return TransientDeliveryError(said, request=request, response=body)
-        if 300 <= status < 500:
-            # 4xx: the request itself is wrong; 3xx: the endpoint moved. Neither heals by sending the same again.
-            return PermanentDeliveryError(said, request=request, response=body)
-        return TransientDeliveryError(f"{said} (an answer the protocol does not define)", request=request, response=body)
+        return status_error(self.name, url, response, request=request)
 
     def _transport_failure(self, exc: httpx.HTTPError, url: str, *, request: bytes | None) -> DeliveryError:
-        if isinstance(exc, httpx.TimeoutException):
-            return TransientDeliveryError(
-                f"{self.name}: no answer from {url} within {self.config.timeout}s ({type(exc).__name__})", request=request
-            )
-        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-            return PermanentDeliveryError(f"{self.name}: cannot send to {url}: {exc}", request=request)
-        if _caused_by(exc, ssl.SSLCertVerificationError):
-            # The server is not the one our CA bundle vouches for; talking to it again will not change who it is.
-            return PermanentDeliveryError(f"{self.name}: {url} presented an untrusted certificate: {exc}", request=request)
-        # Connection refused or reset, TLS alerts, a peer closing mid-answer. A counterpart refusing our client
-        # certificate also lands here: under TLS 1.3 the client only sees the connection close, which cannot be
-        # told from a transient drop; the retry budget ends it in the dead letters.
-        return TransientDeliveryError(f"{self.name}: {url}: {type(exc).__name__}: {exc}", request=request)
+        return transport_error(self.name, url, exc, timeout=self.config.timeout, request=request)
 
     def _client_for(self, country: str | None) -> httpx.Client:
-        key = None if (self._transport is not None or self.config.client_certificate is not None) else country
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._new_client(key)
-            return client
-
-    def _new_client(self, country: str | None) -> httpx.Client:
-        timeout = httpx.Timeout(self.config.timeout)
-        if self._transport is not None:
-            return httpx.Client(transport=self._transport, timeout=timeout, follow_redirects=False)
-        if self.config.client_certificate is not None:
-            certificate, key = self.config.client_certificate, self.config.client_key
-        else:
-            tls_dir = self._certs_dir / "tls"
-            certificate, key = tls_dir / f"client-{country}.pem", tls_dir / f"client-{country}.key"
-        if not certificate.is_file() or not key.is_file():
-            raise PermanentDeliveryError(
-                f"{self.name}: no TLS client certificate for issuing country {country!r} ({certificate})"
-            )
-        try:
-            tls = ssl.create_default_context(cafile=str(self._ca_bundle()))
-            tls.load_cert_chain(str(certificate), str(key))
-        except (OSError, ssl.SSLError) as exc:
-            raise PermanentDeliveryError(f"{self.name}: TLS key material cannot be loaded ({certificate}): {exc}") from None
-        return httpx.Client(verify=tls, timeout=timeout, follow_redirects=False)
+        return self._clients.client_for(country)
 
     def _polling_country(self) -> str | None:
-        if self._transport is not None or self.config.client_certificate is not None:
+        if self._clients.shared:
             return None
         if self.config.client_country:
             return self.config.client_country
@@ -276,33 +214,12 @@ class P2PConnector:
             raise PermanentDeliveryError(f"{self.name}: no client certificate to poll with under {self._certs_dir / 'tls'}")
         return found[0].stem.removeprefix("client-")
 
-    def _ca_bundle(self) -> Path:
-        return self.config.ca_bundle or self._certs_dir / "ca.pem"
-
-    def _require_file(self, path: Path | None, field: str) -> None:
-        if path is None or not Path(path).is_file():
-            raise ConfigurationError(f"connector {self.name!r}: {field} {path} is not a readable file")
-
     def _ensure_open(self) -> None:
         if self._verifier is None:
             self.open()
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _country_of(certificate: x509.Certificate) -> str | None:
     values = certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
     return str(values[0].value) if values else None
 
-
-def _snippet(body: bytes) -> str:
-    text = body[:_SNIPPET].decode("utf-8", errors="replace").strip()
-    return (text + "…") if len(body) > _SNIPPET else (text or "(empty body)")

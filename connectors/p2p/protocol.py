@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from enum import Enum
 
 from lxml import etree
 
 from connectors.base import AckReport, Outcome
+from connectors.http import RETRY_AFTER_HEADER, parse_retry_after  # noqa: F401  (re-exported: part of the protocol)
 from hub.errors import InputError, UnknownDocumentError
 from hub.namespaces import RAM, RSM_SPS_ACKNOWLEDGEMENT, UDT
 from hub.xmlsafe import parse_xml
@@ -27,7 +27,6 @@ from hub.xmlsafe import parse_xml
 MESSAGE_ID_HEADER = "Message-ID"
 CORRELATION_ID_HEADER = "X-Correlation-ID"
 RECEIPT_ID_HEADER = "Receipt-ID"
-RETRY_AFTER_HEADER = "Retry-After"
 XML_MEDIA_TYPE = "application/xml"
 
 #: UNCL 1153 "reference number to previous message": marks the reference carrying the Message-ID.
@@ -163,19 +162,3 @@ def _sub(parent: etree._Element, namespace: str, name: str, text: str | None = N
     if text is not None:
         element.text = text
     return element
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Literal
 
 import httpx
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -41,6 +40,7 @@ from connectors.p2p.protocol import (
     build_acknowledgement,
     certificate_reference,
 )
+from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from hub.errors import InputError, SignatureError, SignatureMissing
 from hub.signing import KeyProvider, PemKeyProvider, Signer, TrustStore, Verifier
 from hub.validation.validator import validate_certificate
@@ -56,16 +56,11 @@ _DEFAULT_REASONS = {
 }
 
 
-class Control(BaseModel):
+class Control(FaultControl):
     """What ``POST /p2p/{name}/control`` accepts. A fault is queued for the next ``count`` requests to ``target``;
     ``"none"`` clears the queue. ``ack`` (with its reason) stays in force until changed or reset."""
 
-    model_config = ConfigDict(extra="forbid")
-
     fault: Literal["unavailable", "server_error", "slow", "malformed", "drop", "refuse", "none"] | None = None
-    count: int = Field(default=1, ge=1)
-    retry_after: float | str | None = None
-    seconds: float = Field(default=1.0, ge=0)
     status: int = Field(default=403, ge=400, le=499)
     target: Literal["deliver", "acks"] = "deliver"
     ack: Literal["acknowledge", "warn", "reject", "none"] | None = None
@@ -99,22 +94,7 @@ class _Authority:
     ack: Control = field(default_factory=lambda: Control(ack="acknowledge"))
 
     def take_fault(self, target: str) -> Control | None:
-        for index, fault in enumerate(self.faults):
-            if fault.target == target:
-                if fault.count <= 1:
-                    del self.faults[index]
-                else:
-                    self.faults[index] = fault.model_copy(update={"count": fault.count - 1})
-                return fault
-        return None
-
-
-class _DroppedResponse(Response):
-    """Starts an answer and stops half-way: servers close the connection, clients see it cut."""
-
-    async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4096")]})
-        await send({"type": "http.response.body", "body": b"<rsm:SPSAck", "more_body": True})
+        return take_fault(self.faults, target)
 
 
 class _Sandbox:
@@ -298,10 +278,7 @@ class _Sandbox:
             control = Control.model_validate_json(await request.body())
         except ValidationError as exc:
             return _problem(400, "BAD_CONTROL", str(exc))
-        if control.fault == "none":
-            authority.faults.clear()
-        elif control.fault is not None:
-            authority.faults.append(control)
+        queue_fault(authority.faults, control)
         if control.ack is not None:
             authority.ack = control
         return JSONResponse({"faults": [f.model_dump(exclude_none=True) for f in authority.faults], "ack": authority.ack.ack})
@@ -377,19 +354,15 @@ def create_sandbox_from_pki(
 
 def _fault_response(fault: Control) -> Response:
     if fault.fault == "unavailable":
-        headers = {"Retry-After": _retry_after(fault.retry_after)} if fault.retry_after is not None else {}
+        headers = retry_after_headers(fault.retry_after)
         return _problem(503, "UNAVAILABLE", "the authority is temporarily unavailable", headers=headers)
     if fault.fault == "server_error":
         return _problem(500, "SERVER_ERROR", "the authority failed while processing the request")
     if fault.fault == "malformed":
         return Response(b"<<<\x00 this is not an acknowledgement", 200, media_type="application/xml")
     if fault.fault == "drop":
-        return _DroppedResponse()
+        return DroppedResponse(b"<rsm:SPSAck")
     return _problem(fault.status, "REFUSED", "the authority refuses this request")
-
-
-def _retry_after(value: float | str) -> str:
-    return value if isinstance(value, str) else str(math.ceil(value))
 
 
 def _problem(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> Response:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from connectors.base import ConnectorConfig
+from connectors.config_checks import COUNTRY_PATTERN, HTTP_URL_PATTERN, MutualTlsConfig, is_country  # noqa: F401
 
-_COUNTRY = r"^[A-Z]{2}$"  # CodigoPais
+_COUNTRY = COUNTRY_PATTERN  # CodigoPais
 _PARTICIPANT = r"^[A-Za-z0-9]{3,10}$"  # IDdeParticipante
 _CODE = r"^[A-Za-z0-9.]{8,16}$"  # CodigoInteraccion, IDdeServicio
 
 
-class SingleWindowConfig(ConnectorConfig):
+class SingleWindowConfig(MutualTlsConfig):
     """Where the single window listens and how the hub names itself and the window in every ``Cabecera``.
 
     ``interaction_code`` → ``CodigoInteraccion``, ``service_id`` → ``IDdeServicio``, ``sender_id`` /
@@ -33,7 +31,7 @@ class SingleWindowConfig(ConnectorConfig):
     """
 
     type: Literal["single_window"] = "single_window"
-    endpoint: str = Field(pattern=r"^https?://[^/\s]+")
+    endpoint: str = Field(pattern=HTTP_URL_PATTERN)
     interaction_code: str = Field(pattern=_CODE)
     service_id: str = Field(pattern=_CODE)
     sender_id: str = Field(pattern=_PARTICIPANT)
@@ -41,9 +39,6 @@ class SingleWindowConfig(ConnectorConfig):
     sender_country: str | None = Field(default=None, pattern=_COUNTRY)
     recipient_country: str | None = Field(default=None, pattern=_COUNTRY)
     receipt_outcome: Literal["acknowledged", "accepted"] = "acknowledged"
-    client_certificate: Path | None = None
-    client_key: Path | None = None
-    ca_bundle: Path | None = None
     timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("endpoint")
@@ -51,13 +46,3 @@ class SingleWindowConfig(ConnectorConfig):
     def _no_trailing_slash(cls, endpoint: str) -> str:
         return endpoint.rstrip("/")
 
-    @model_validator(mode="after")
-    def _certificate_with_key(self) -> "SingleWindowConfig":
-        if (self.client_certificate is None) != (self.client_key is None):
-            raise ValueError("client_certificate and client_key go together: give both or neither")
-        return self
-
-
-def is_country(value: str | None) -> bool:
-    """Whether ``value`` is a ``CodigoPais`` (two upper-case letters)."""
-    return bool(value) and re.match(_COUNTRY, value) is not None

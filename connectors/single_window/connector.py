@@ -9,15 +9,12 @@ XSDs and drive the sandbox with a zeep client built from the published WSDL.
 
 from __future__ import annotations
 
-import ssl
-import threading
-from pathlib import Path
-
 import httpx
 from lxml import etree
 
 from connectors.base import ConnectorContext, DeliveryResult, OutboundMessage, Outcome
-from connectors.p2p.protocol import certificate_reference, parse_retry_after
+from connectors.http import TRANSIENT_STATUSES, MutualTlsClients, status_error, transport_error
+from connectors.p2p.protocol import certificate_reference
 from connectors.single_window.config import SingleWindowConfig, is_country
 from connectors.single_window.protocol import (
     RECEIVED,
@@ -32,15 +29,13 @@ from connectors.single_window.protocol import (
     timestamp,
     transaction_id,
 )
-from hub.errors import ConfigurationError, DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
+from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
 from hub.namespaces import RAM
 from hub.records.status import DocumentStatus
 from hub.xmlsafe import parse_xml
 
-_TRANSIENT_STATUSES = frozenset({408, 425, 429})
 #: SOAP 1.1 faultcodes saying the request itself is at fault: sending it again cannot help.
 _CLIENT_FAULTS = frozenset({"Client", "VersionMismatch", "MustUnderstand"})
-_SNIPPET = 300
 
 
 class SingleWindowConnector:
@@ -62,27 +57,16 @@ class SingleWindowConnector:
         self.name = name
         self.config = config
         self._transport = transport
-        self._certs_dir = Path(context.certs_dir)
-        self._clients: dict[str | None, httpx.Client] = {}
-        self._lock = threading.Lock()
+        self._clients = MutualTlsClients(name, config, certs_dir=context.certs_dir, transport=transport)
         self._transactions: dict[str, str] = {}
 
     def open(self) -> None:
         """Check the key material; no request is sent."""
-        if self._transport is None:
-            for path, field in ((self._ca_bundle(), "ca_bundle"), (self.config.client_certificate, "client_certificate"),
-                                (self.config.client_key, "client_key")):
-                if path is not None and not Path(path).is_file():
-                    raise ConfigurationError(f"connector {self.name!r}: {field} {path} is not a readable file")
+        self._clients.check_files()
 
     def close(self) -> None:
         """Close every HTTP client, and the transport the connector was handed (it owns it, as an httpx client does)."""
-        with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
-        if self._transport is not None:
-            self._transport.close()
+        self._clients.close()
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Send one signed certificate; ``RCB`` → ``ACKNOWLEDGED`` (or ``ACCEPTED``, see the config), ``ERR`` →
@@ -169,54 +153,16 @@ class SingleWindowConnector:
         return TransientDeliveryError(said, request=request, response=body)
 
     def _status_failure(self, response: httpx.Response, request: bytes) -> DeliveryError:
-        status, body = response.status_code, response.content
-        said = f"{self.name}: {self.config.endpoint} answered {status}: {_snippet(body)}"
-        if status in (429, 503):
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            return TransientDeliveryError(said, retry_after=retry_after, request=request, response=body)
-        if status in _TRANSIENT_STATUSES or status >= 500 or status == 200:
-            return TransientDeliveryError(said, request=request, response=body)
-        if 300 <= status < 500:
-            return PermanentDeliveryError(said, request=request, response=body)
-        return TransientDeliveryError(f"{said} (an answer the protocol does not define)", request=request, response=body)
+        # A 200 that is no AcuseRecibo is the window failing on its side, not a wrong request.
+        return status_error(self.name, self.config.endpoint, response, request=request,
+                            transient_statuses=TRANSIENT_STATUSES | {200})
 
     def _transport_failure(self, exc: httpx.HTTPError, request: bytes) -> DeliveryError:
-        url = self.config.endpoint
-        if isinstance(exc, httpx.TimeoutException):
-            return TransientDeliveryError(f"{self.name}: no answer from {url} within {self.config.timeout}s", request=request)
-        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-            return PermanentDeliveryError(f"{self.name}: cannot send to {url}: {exc}", request=request)
-        if _caused_by(exc, ssl.SSLCertVerificationError):
-            return PermanentDeliveryError(f"{self.name}: {url} presented an untrusted certificate: {exc}", request=request)
-        return TransientDeliveryError(f"{self.name}: {url}: {type(exc).__name__}: {exc}", request=request)
+        return transport_error(self.name, self.config.endpoint, exc, timeout=self.config.timeout, request=request,
+                               name_timeout=False)
 
     def _client_for(self, country: str) -> httpx.Client:
-        key = None if (self._transport is not None or self.config.client_certificate is not None) else country
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._new_client(key)
-            return client
-
-    def _new_client(self, country: str | None) -> httpx.Client:
-        timeout = httpx.Timeout(self.config.timeout)
-        if self._transport is not None:
-            return httpx.Client(transport=self._transport, timeout=timeout, follow_redirects=False)
-        if self.config.client_certificate is not None:
-            certificate, key = self.config.client_certificate, self.config.client_key
-        else:
-            certificate, key = (self._certs_dir / "tls" / f"client-{country}.{ext}" for ext in ("pem", "key"))
-        if not Path(certificate).is_file() or not Path(key).is_file():
-            raise PermanentDeliveryError(f"{self.name}: no TLS client certificate for country {country!r} ({certificate})")
-        try:
-            tls = ssl.create_default_context(cafile=str(self._ca_bundle()))
-            tls.load_cert_chain(str(certificate), str(key))
-        except (OSError, ssl.SSLError) as exc:
-            raise PermanentDeliveryError(f"{self.name}: TLS key material cannot be loaded ({certificate}): {exc}") from None
-        return httpx.Client(verify=tls, timeout=timeout, follow_redirects=False)
-
-    def _ca_bundle(self) -> Path:
-        return self.config.ca_bundle or self._certs_dir / "ca.pem"
+        return self._clients.client_for(country)
 
 
 def _replaced_certificate(certificate: etree._Element) -> str | None:
@@ -226,17 +172,3 @@ def _replaced_certificate(certificate: etree._Element) -> str | None:
             return (note.findtext(f"{{{RAM}}}Content") or "").strip() or None
     return None
 
-
-def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _snippet(body: bytes) -> str:
-    text = body[:_SNIPPET].decode("utf-8", errors="replace").strip()
-    return (text + "…") if len(body) > _SNIPPET else (text or "(empty body)")

@@ -15,19 +15,19 @@ first receipt again. Serve it over mutual TLS with :func:`connectors.p2p.serving
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from connectors.single_window.protocol import (
     ERROR,
     IOP_CABECERA,
@@ -50,16 +50,11 @@ from hub.validation.validator import validate_certificate
 SERVICE_PATH = "/iop/EnvioCertificadoFitosanitario"
 
 
-class Control(BaseModel):
+class Control(FaultControl):
     """What ``POST /control`` accepts. A fault is queued for the next ``count`` requests (``"none"`` clears the
     queue); ``acuse`` (``"ERR"`` with its reason, or ``"RCB"``) stays in force until changed or reset."""
 
-    model_config = ConfigDict(extra="forbid")
-
     fault: Literal["unavailable", "server_error", "slow", "malformed", "drop", "refuse", "fault", "none"] | None = None
-    count: int = Field(default=1, ge=1)
-    retry_after: float | str | None = None
-    seconds: float = Field(default=1.0, ge=0)
     status: int = Field(default=403, ge=400, le=499)
     fault_code: Literal["Client", "Server"] = "Server"
     acuse: Literal["RCB", "ERR"] | None = None
@@ -89,22 +84,7 @@ class _State:
     forced: Control | None = None
 
     def take_fault(self) -> Control | None:
-        if not self.faults:
-            return None
-        fault = self.faults[0]
-        if fault.count <= 1:
-            self.faults.pop(0)
-        else:
-            self.faults[0] = fault.model_copy(update={"count": fault.count - 1})
-        return fault
-
-
-class _DroppedResponse(Response):
-    """Starts an answer and stops half-way: the client sees the connection cut."""
-
-    async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4096")]})
-        await send({"type": "http.response.body", "body": b"<soap:Envelope", "more_body": True})
+        return take_fault(self.faults)
 
 
 class _Sandbox:
@@ -175,10 +155,7 @@ class _Sandbox:
             control = Control.model_validate_json(await request.body())
         except ValidationError as exc:
             return JSONResponse({"code": "BAD_CONTROL", "detail": str(exc)}, 400)
-        if control.fault == "none":
-            self.state.faults.clear()
-        elif control.fault is not None:
-            self.state.faults.append(control)
+        queue_fault(self.state.faults, control)
         if control.acuse is not None:
             self.state.forced = control
         return JSONResponse({"faults": [f.model_dump(exclude_none=True) for f in self.state.faults],
@@ -230,13 +207,12 @@ def _soap_fault(cabecera: Cabecera | None, faultcode: str, code: str, text: str)
 
 def _fault_response(fault: Control) -> Response:
     if fault.fault == "unavailable":
-        headers = {} if fault.retry_after is None else {
-            "Retry-After": fault.retry_after if isinstance(fault.retry_after, str) else str(math.ceil(fault.retry_after))}
+        headers = retry_after_headers(fault.retry_after)
         return Response(b"the single window is temporarily unavailable", 503, headers=headers, media_type="text/plain")
     if fault.fault == "server_error":
         return Response(b"<html><body>Internal Server Error</body></html>", 500, media_type="text/html")
     if fault.fault == "malformed":
         return Response(b"<<<\x00 this is not an AcuseRecibo", 200, media_type=SOAP_MEDIA_TYPE)
     if fault.fault == "drop":
-        return _DroppedResponse()
+        return DroppedResponse(b"<soap:Envelope")
     return Response(b"the single window refuses this request", fault.status, media_type="text/plain")

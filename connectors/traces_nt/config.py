@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from connectors.base import ConnectorConfig
+from connectors.config_checks import check_http_url
 
 #: Acceptance environment (FACTS §5); the production host is not named in the stored material.
 ACCEPTANCE_ENDPOINT = "https://webgate.acceptance.ec.europa.eu/tracesnt/ws"
@@ -40,9 +41,7 @@ class TracesNtConfig(ConnectorConfig):
     @field_validator("endpoint")
     @classmethod
     def _is_url(cls, endpoint: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", endpoint):
-            raise ValueError(f"not an http(s) URL: {endpoint!r}")
-        return endpoint.rstrip("/")
+        return check_http_url(endpoint).rstrip("/")
 
     @field_validator("authentication_key")
     @classmethod

@@ -17,7 +17,7 @@ import httpx
 from lxml import etree
 
 from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
-from connectors.p2p.protocol import parse_retry_after
+from connectors.http import TRANSIENT_STATUSES, status_error, transport_error
 from connectors.traces_nt import protocol
 from connectors.traces_nt.config import TracesNtConfig
 from connectors.traces_nt.wssecurity import traces_headers
@@ -25,8 +25,6 @@ from hub.errors import DeliveryError, InputError, PermanentDeliveryError, Transi
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT_STATUSES = frozenset({408, 425, 429})
-_SNIPPET = 300
 
 
 @dataclass(frozen=True)
@@ -147,13 +145,11 @@ class TracesNtConnector:
         headers = {"Content-Type": protocol.SOAP_MEDIA_TYPE, "SOAPAction": f'"{operation}"'}
         try:
             response = self._client.post(url, content=request, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise TransientDeliveryError(f"{self.name}: no answer from {url} within {self.config.timeout}s ({type(exc).__name__})",
-                                         request=request) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise PermanentDeliveryError(f"{self.name}: cannot send to {url}: {exc}", request=request) from None
         except httpx.HTTPError as exc:
-            raise TransientDeliveryError(f"{self.name}: {url}: {type(exc).__name__}: {exc}", request=request) from None
+            # No TLS client certificate here (the account authenticates in WS-Security): every other failure is
+            # retried, an untrusted server certificate included.
+            raise transport_error(self.name, url, exc, timeout=self.config.timeout, request=request,
+                                  untrusted_is_permanent=False) from None
         status, body = response.status_code, response.content
         try:
             _, element = protocol.read_envelope(body)
@@ -177,16 +173,6 @@ class TracesNtConnector:
         return PermanentDeliveryError(said, request=request, response=body)
 
     def _status_error(self, url: str, response: httpx.Response, request: bytes) -> DeliveryError:
-        status, body = response.status_code, response.content
-        said = f"{self.name}: {url} answered {status}: {_snippet(body)}"
-        if status in (429, 503):
-            return TransientDeliveryError(said, retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                                          request=request, response=body)
-        if status == 200 or status >= 500 or status in _TRANSIENT_STATUSES:
-            return TransientDeliveryError(said, request=request, response=body)
-        return PermanentDeliveryError(said, request=request, response=body)
-
-
-def _snippet(body: bytes) -> str:
-    text = body[:_SNIPPET].decode("utf-8", errors="replace").strip()
-    return (text + "…") if len(body) > _SNIPPET else (text or "(empty body)")
+        # A 200 without a SOAP answer is the service failing; any other status outside 3xx-5xx is not retried.
+        return status_error(self.name, url, response, request=request, transient_statuses=TRANSIENT_STATUSES | {200},
+                            undefined_is_transient=False)

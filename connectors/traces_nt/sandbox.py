@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from connectors.traces_nt import protocol
 from connectors.traces_nt.wssecurity import (
     TRACES_BASE_V3,
@@ -49,16 +49,11 @@ _STATUS = f"{{{protocol.CHED_V2}}}GetChedCertificateStatusRequest"
 _XML = "text/xml; charset=utf-8"
 
 
-class Control(BaseModel):
+class Control(FaultControl):
     """What ``POST /control`` accepts. A fault is queued for the next ``count`` calls to ``target``; ``"none"`` clears
     the queue. ``decision`` (with its reason, measure and remarks) stays in force for later CHEDs until changed."""
 
-    model_config = ConfigDict(extra="forbid")
-
     fault: Literal["unavailable", "server_error", "soap_fault", "refuse", "slow", "malformed", "drop", "none"] | None = None
-    count: int = Field(default=1, ge=1)
-    retry_after: float | str | None = None
-    seconds: float = Field(default=1.0, ge=0)
     target: Literal["submit", "status"] = "submit"
     decision: Literal["accept", "partial", "reject", "not_acceptable", "pending"] | None = None
     decision_conclusion: str | None = None
@@ -99,14 +94,7 @@ class TracesSandbox:
         self._numbers = itertools.count(1)
 
     def take_fault(self, target: str) -> Control | None:
-        for index, fault in enumerate(self.faults):
-            if fault.target == target:
-                if fault.count <= 1:
-                    del self.faults[index]
-                else:
-                    self.faults[index] = fault.model_copy(update={"count": fault.count - 1})
-                return fault
-        return None
+        return take_fault(self.faults, target)
 
     async def service(self, request: Request) -> Response:
         body = await request.body()
@@ -190,10 +178,7 @@ class TracesSandbox:
             control = Control.model_validate_json(await request.body())
         except ValidationError as exc:
             return JSONResponse({"code": "BAD_CONTROL", "detail": str(exc)}, 400)
-        if control.fault == "none":
-            self.faults.clear()
-        elif control.fault is not None:
-            self.faults.append(control)
+        queue_fault(self.faults, control)
         if control.decision is not None:
             self.decision = control
         return JSONResponse({"faults": [f.model_dump(exclude_none=True) for f in self.faults],
@@ -221,14 +206,6 @@ def create_traces_sandbox_app(*, accounts: Mapping[str, str], client_ids: Mappin
     return app
 
 
-class _DroppedResponse(Response):
-    """Starts an answer and stops half-way, as a connection cut mid-answer."""
-
-    async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4096")]})
-        await send({"type": "http.response.body", "body": b"<S:Envelope", "more_body": True})
-
-
 def _answer(element: etree._Element) -> Response:
     # Answers carry a 5-second wsu:Timestamp, as in the saved TRACES responses.
     now = datetime.now(timezone.utc)
@@ -245,8 +222,7 @@ def _soap(body: bytes, status: int) -> Response:
 
 def _fault_response(fault: Control) -> Response:
     if fault.fault == "unavailable":
-        hint = fault.retry_after
-        headers = {} if hint is None else {"Retry-After": hint if isinstance(hint, str) else str(math.ceil(hint))}
+        headers = retry_after_headers(fault.retry_after)
         return Response("Service Unavailable", 503, headers=headers, media_type="text/plain")
     if fault.fault == "server_error":
         return Response("Internal Server Error", 500, media_type="text/plain")
@@ -256,4 +232,4 @@ def _fault_response(fault: Control) -> Response:
         return _soap(unauthenticated_fault(), 500)
     if fault.fault == "malformed":
         return _soap(b"<<<\x00 this is not SOAP", 200)
-    return _DroppedResponse()
+    return DroppedResponse(b"<S:Envelope")
