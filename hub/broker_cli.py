@@ -23,6 +23,7 @@ def serve(
     worker: bool = typer.Option(True, "--worker/--no-worker", help="run the delivery worker in this process"),
     sandboxes: bool = typer.Option(True, "--sandboxes/--no-sandboxes", help="run the local counterpart sandboxes"),
     sandbox_port: int = typer.Option(8443, help="HTTPS port of the point-to-point sandbox"),
+    ephyto_sandbox_port: int = typer.Option(8444, help="HTTPS port of the IPPC ePhyto Hub sandbox"),
     database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL", help="default: SQLite file var/hub.db"),
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
 ) -> None:
@@ -30,24 +31,24 @@ def serve(
     from hub.serve import ServeOptions, serve as run
 
     settings = Settings.from_env(database_url=database_url, public_url=public_url or f"http://127.0.0.1:{port}")
-    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port))
+    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port))
 
 
 def sandbox(
-    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs)"),
+    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs) or ephyto_hub"),
     port: int = typer.Option(8443, help="HTTPS port (mutual TLS with the development PKI)"),
     hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="where to push acknowledgements"),
 ) -> None:
     """Run a counterpart sandbox on its own (``hub serve`` runs it in-process by default)."""
     import asyncio
 
-    from hub.serve import sandbox_server
+    from hub.serve import SANDBOXES
 
-    if name != "p2p":
-        typer.echo(f"unknown sandbox {name!r}; known: p2p", err=True)
+    if name not in SANDBOXES:
+        typer.echo(f"unknown sandbox {name!r}; known: {', '.join(SANDBOXES)}", err=True)
         raise typer.Exit(2)
-    server = sandbox_server(Settings.from_env(public_url=hub_url), port=port)
-    typer.echo(f"sandbox {name} on https://127.0.0.1:{port} (mutual TLS), pushing acknowledgements to {hub_url}")
+    server = SANDBOXES[name](Settings.from_env(public_url=hub_url), port=port)
+    typer.echo(f"sandbox {name} on https://127.0.0.1:{port} (mutual TLS)")
     try:
         asyncio.run(server.serve())
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ class ServeOptions:
     worker: bool = True
     sandboxes: bool = True
     sandbox_port: int = 8443
+    ephyto_sandbox_port: int = 8444
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
 
@@ -57,11 +58,24 @@ def sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
     return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir))
 
 
+def ephyto_hub_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+    """The IPPC ePhyto Hub sandbox over HTTPS with client certificates; an envelope counts as delivered to the
+    importing NPPO one second after it arrives."""
+    from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
+    from connectors.p2p.serving import serve_sandbox
+
+    return serve_sandbox(create_ephyto_hub_sandbox(delivery_delay=1.0), port=port, certs_dir=Path(settings.certs_dir))
+
+
+SANDBOXES = {"p2p": sandbox_server, "ephyto_hub": ephyto_hub_sandbox_server}
+
+
 async def _serve(broker: Broker, options: ServeOptions) -> None:
     app = create_app(broker)
     servers = [uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info", access_log=False))]
     if options.sandboxes:
         servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
+        servers.append(ephyto_hub_sandbox_server(broker.settings, port=options.ephyto_sandbox_port))
     for extra in servers[1:]:
         extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
     worker = broker.make_worker() if options.worker else None
@@ -91,7 +105,8 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         key = development_key(broker)
         print(f"\n  API      http://{options.host}:{options.port}   (OpenAPI: /docs)\n  API key  {key}   (tenant FR, development only)")
         if options.sandboxes:
-            print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)\n")
+            print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)")
+            print(f"  sandbox  https://127.0.0.1:{options.ephyto_sandbox_port}/hub/DeliveryService   (IPPC ePhyto Hub, mutual TLS)\n")
     try:
         asyncio.run(_serve(broker, options))
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once everything has stopped

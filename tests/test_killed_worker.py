@@ -32,10 +32,12 @@ LEASE_SECONDS = 2
 def test_a_killed_worker_process_loses_nothing(postgres_database_url, pki, tmp_path: Path):
     with running_sandbox(create_sandbox_from_pki(pki.directory), certs_dir=pki.directory) as sandbox:
         connectors = tmp_path / "connectors.yaml"
-        connectors.write_text(json.dumps({"connectors": {
+        destinations = {
             name: {"type": "p2p", "endpoints": {"*": f"{sandbox.url}/p2p/{path}"}, "acks": "poll", "timeout": 60}
             for name, path in (("foreign_authority", "authority"), ("customs", "customs"))
-        }}))
+        }
+        destinations["ephyto_hub"] = {"type": "ephyto_hub", "endpoint": f"{sandbox.url}/hub/DeliveryService"}  # routed, unused here
+        connectors.write_text(json.dumps({"connectors": destinations}))
         settings = Settings(database_url=postgres_database_url, certs_dir=pki.directory, connectors_file=connectors, lease_seconds=LEASE_SECONDS)
         broker = Broker.from_settings(settings)
         tls = ssl.create_default_context(cafile=str(pki.directory / "ca.pem"))

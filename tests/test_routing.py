@@ -296,7 +296,7 @@ def test_facts_from_records():
 
 def test_default_table_routes_the_worked_examples():
     default = RoutingTable.load(DEFAULT_ROUTES)
-    assert default.destinations == {"foreign_authority", "customs"}
+    assert default.destinations == {"foreign_authority", "customs", "ephyto_hub"}
     assert default.require_route(RoutingFacts.from_record(record(PHYTO_RECORD))).destinations == ["foreign_authority", "customs"]
     assert default.route(RoutingFacts.from_record(record(PHYTO_RECORD, status="withdrawn"))).destinations == [
         "foreign_authority", "customs"]
@@ -304,6 +304,11 @@ def test_default_table_routes_the_worked_examples():
     # A veterinary certificate from Spain to Morocco: the foreign authority, but not French customs.
     assert default.route(facts(kind="veterinary", exporting_country="ES", importing_country="MA")).destinations == [
         "foreign_authority"]
+    # Phytosanitary certificates for NPPOs on the ePhyto Hub go through it, and only through it; veterinary ones do not.
+    assert default.route(facts(kind="phytosanitary", exporting_country="FR", importing_country="US")).destinations == [
+        "ephyto_hub", "customs"]
+    assert default.route(facts(kind="veterinary", exporting_country="FR", importing_country="US")).destinations == [
+        "foreign_authority", "customs"]
 
 
 def test_no_route_error_names_the_facts():
@@ -381,9 +386,9 @@ def test_cli_show_prints_the_rules(runner):
     result = runner.invoke(routes_app, ["show", "--routes", str(DEFAULT_ROUTES)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "3 rules, destinations customs, foreign_authority" in lines[0]
+    assert "5 rules, destinations customs, ephyto_hub, foreign_authority" in lines[0]
     assert lines[1].split() == ["#", "RULE", "WHEN", "TO", "FINAL"]
     assert lines[2].split()[:3] == ["1", "export-to-foreign-authority", "kind:"]
     assert lines[2].rstrip().endswith("foreign_authority")
     assert lines[3].strip() == "cross_border: yes"
-    assert any(line.split()[:2] == ["3", "ched-to-customs"] for line in lines)
+    assert any(line.split()[:2] == ["5", "ched-to-customs"] for line in lines)

@@ -32,13 +32,15 @@ def free_port() -> int:
 @pytest.fixture
 def hub_env(tmp_path: Path) -> dict[str, str]:
     pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
-    sandbox_port = free_port()
+    sandbox_port, ephyto_port = free_port(), free_port()
     return {
         **os.environ,
         "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
         "HUB_CERTS_DIR": str(pki.directory),
         "HUB_SANDBOX_URL": f"https://127.0.0.1:{sandbox_port}",
         "SANDBOX_PORT": str(sandbox_port),
+        "HUB_EPHYTO_URL": f"https://127.0.0.1:{ephyto_port}",
+        "EPHYTO_PORT": str(ephyto_port),
     }
 
 
@@ -54,7 +56,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     key = added.stdout.strip()
     port = free_port()
     server = subprocess.Popen(
-        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"]],
+        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"]],
         env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -89,6 +91,19 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         assert "document.received" in [e["event"] for e in events]
         assert sum(e["event"] == "acknowledgement.acknowledged" for e in events) == 2
         assert api.get("/metrics").status_code == 403  # the figures span tenants: an operator key is needed
+
+        # A phytosanitary certificate for the United States goes through the IPPC ePhyto Hub sandbox, whose tracking
+        # (Delivered once the importing NPPO has it) becomes the acknowledgement.
+        to_us = json.loads(EXAMPLE.read_text())
+        to_us["certificate_number"] = "FR-2026-PC-000777"
+        to_us["consignment"]["import_country"] = {"id": "US", "name": "United States"}
+        answer = api.post("/v1/documents", content=json.dumps(to_us), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 202, answer.text
+        assert sorted(m["destination"] for m in answer.json()["messages"]) == ["customs", "ephyto_hub"]
+        document = answer.json()
+        hub_messages = wait_for(acknowledged, timeout=30, what="the ePhyto Hub to report the envelope delivered")
+        through_hub = next(m for m in hub_messages if m["destination"] == "ephyto_hub")
+        assert api.get(f"/v1/messages/{through_hub['id']}").json()["receipt_id"]  # the hubDeliveryNumber
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -95,9 +95,9 @@ class SoapFault(Exception):
 
 
 class _Sandbox:
-    def __init__(self, *, nppos: tuple[str, ...]) -> None:
+    def __init__(self, *, nppos: tuple[str, ...], delivery_delay: float | None = None) -> None:
         self.nppos = nppos
-        self.state = _State()
+        self.state = _State(delivery_delay=delivery_delay)
         self._numbers = itertools.count(1)
 
     async def service(self, request: Request) -> Response:
@@ -235,9 +235,11 @@ class _Sandbox:
         return Response(status_code=204)
 
 
-def create_ephyto_hub_sandbox(*, nppos: tuple[str, ...] = ("FR", "US", "EC", "NO")) -> Starlette:
-    """The sandbox Hub as an ASGI app; ``nppos`` are the active NPPOs (``GetActiveNppos``, valid ``To`` values)."""
-    sandbox = _Sandbox(nppos=tuple(nppos))
+def create_ephyto_hub_sandbox(*, nppos: tuple[str, ...] = ("FR", "US", "EC", "NO"), delivery_delay: float | None = None) -> Starlette:
+    """The sandbox Hub as an ASGI app; ``nppos`` are the active NPPOs (``GetActiveNppos``, valid ``To`` values).
+    With ``delivery_delay``, an envelope no importing NPPO pulls is taken as delivered after that many seconds (what
+    ``hub serve`` uses, having no importing NPPO of its own)."""
+    sandbox = _Sandbox(nppos=tuple(nppos), delivery_delay=delivery_delay)
     app = Starlette(routes=[
         Route("/hub/DeliveryService", sandbox.service, methods=["POST"]),
         Route("/control", sandbox.control, methods=["POST"]),
