@@ -18,8 +18,7 @@ from hub.signing import Signer
 from hub.validation.schemas import schema_from_wsdl
 from hub.xmlsafe import parse_xml
 from tests.conftest import standard_file
-from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, wait_for
-from tests.test_connector_p2p import client_tls
+from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, client_tls, wait_for
 
 NAME = "ephyto_hub"
 SERVICE = "/hub/DeliveryService"

@@ -4,7 +4,6 @@ protocol's pure functions, and the connector configuration and registry."""
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -40,7 +39,7 @@ from hub.signing import Signer, init_dev_pki
 from hub.standards import PROJECT_ROOT
 from hub.validation.schemas import load_schema
 from hub.xmlsafe import parse_xml
-from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, wait_for
+from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, client_tls, wait_for
 
 NAME = "foreign_authority"
 HUB_URL = "http://127.0.0.1:8000"
@@ -55,13 +54,6 @@ def stranger(tmp_path_factory):
 @pytest.fixture(scope="module")
 def certificates(pki):
     return SampleCertificates(Signer(pki.key_provider("FR")))
-
-
-def client_tls(pki, country: str | None = "FR") -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(pki.ca_cert))
-    if country:
-        context.load_cert_chain(pki.client_certs[country], pki.client_keys[country])
-    return context
 
 
 class HttpControls:

@@ -4,7 +4,6 @@ the header it writes, its configuration."""
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import replace
 from decimal import Decimal
 
@@ -39,7 +38,7 @@ from connectors.single_window.sandbox import SERVICE_PATH, create_sandbox_app
 from hub.errors import InputError, PermanentDeliveryError, TransientDeliveryError, UnknownDocumentError
 from hub.signing import Signer
 from tests.conftest import standard_file
-from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates
+from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, client_tls
 
 NAME = "single_window_ec"
 HUB_URL = "http://127.0.0.1:8000"
@@ -114,12 +113,6 @@ def in_process(pki, certificates):
     yield harness
     harness.close()
     client.close()
-
-
-def client_tls(pki) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(pki.ca_cert))
-    context.load_cert_chain(pki.client_certs["FR"], pki.client_keys["FR"])
-    return context
 
 
 @pytest.fixture(scope="module")

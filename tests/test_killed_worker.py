@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from hub.config import Settings
 from hub.store.models import Message, TraceEvent
 from hub.standards import PROJECT_ROOT
 from tests.broker_support import example_record
-from tests.contract.suite import wait_for
+from tests.contract.suite import client_tls, wait_for
 
 LEASE_SECONDS = 2
 
@@ -40,9 +39,7 @@ def test_a_killed_worker_process_loses_nothing(postgres_database_url, pki, tmp_p
         connectors.write_text(json.dumps({"connectors": destinations}))
         settings = Settings(database_url=postgres_database_url, certs_dir=pki.directory, connectors_file=connectors, lease_seconds=LEASE_SECONDS)
         broker = Broker.from_settings(settings)
-        tls = ssl.create_default_context(cafile=str(pki.directory / "ca.pem"))
-        tls.load_cert_chain(str(pki.directory / "tls" / "client-FR.pem"), str(pki.directory / "tls" / "client-FR.key"))
-        with httpx.Client(base_url=sandbox.url, verify=tls) as control:
+        with httpx.Client(base_url=sandbox.url, verify=client_tls(pki)) as control:
             control.post("/p2p/authority/control", json={"fault": "slow", "seconds": 30}).raise_for_status()
             stored = broker.submit(json.dumps(example_record()).encode(), "application/json", tenant="FR", actor="test")
             message_id = next(m.id for m in stored.document.messages if m.destination == "foreign_authority")

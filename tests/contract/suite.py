@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -117,6 +118,14 @@ class SampleCertificates:
             payload=payload,
             media_type=media_type,
         )
+
+
+def client_tls(pki, country: str | None = "FR") -> ssl.SSLContext:
+    """A TLS context trusting the development CA, presenting ``country``'s client certificate (none with None)."""
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    if country:
+        context.load_cert_chain(pki.client_certs[country], pki.client_keys[country])
+    return context
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float = 5.0, what: str = "condition") -> object:
