@@ -24,6 +24,7 @@ def serve(
     sandboxes: bool = typer.Option(True, "--sandboxes/--no-sandboxes", help="run the local counterpart sandboxes"),
     sandbox_port: int = typer.Option(8443, help="HTTPS port of the point-to-point sandbox"),
     ephyto_sandbox_port: int = typer.Option(8444, help="HTTPS port of the IPPC ePhyto Hub sandbox"),
+    traces_sandbox_port: int = typer.Option(8445, help="HTTPS port of the TRACES-NT sandbox"),
     database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL", help="default: SQLite file var/hub.db"),
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
 ) -> None:
@@ -31,11 +32,11 @@ def serve(
     from hub.serve import ServeOptions, serve as run
 
     settings = Settings.from_env(database_url=database_url, public_url=public_url or f"http://127.0.0.1:{port}")
-    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port))
+    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port, traces_sandbox_port=traces_sandbox_port))
 
 
 def sandbox(
-    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs) or ephyto_hub"),
+    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs), ephyto_hub or traces_nt"),
     port: int = typer.Option(8443, help="HTTPS port (mutual TLS with the development PKI)"),
     hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="where to push acknowledgements"),
 ) -> None:

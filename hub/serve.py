@@ -30,6 +30,7 @@ class ServeOptions:
     sandboxes: bool = True
     sandbox_port: int = 8443
     ephyto_sandbox_port: int = 8444
+    traces_sandbox_port: int = 8445
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
 
@@ -67,7 +68,22 @@ def ephyto_hub_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Serve
     return serve_sandbox(create_ephyto_hub_sandbox(delivery_delay=1.0), port=port, certs_dir=Path(settings.certs_dir))
 
 
-SANDBOXES = {"p2p": sandbox_server, "ephyto_hub": ephyto_hub_sandbox_server}
+#: The development account of the TRACES-NT sandbox (config/connectors.yaml uses it by default).
+TRACES_SANDBOX_ACCOUNT = {"username": "hub-sandbox", "authentication_key": "sandbox-authentication-key", "client_id": "hub-development"}
+
+
+def traces_nt_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+    """The TRACES-NT sandbox over HTTPS (callers authenticate by WS-Security, not by client certificate); CHEDs are
+    accepted at the border unless told otherwise through its /control endpoint."""
+    from connectors.p2p.serving import serve_sandbox
+    from connectors.traces_nt.sandbox import create_traces_sandbox_app
+
+    account = TRACES_SANDBOX_ACCOUNT
+    app = create_traces_sandbox_app(accounts={account["username"]: account["authentication_key"]}, client_ids={account["username"]: account["client_id"]})
+    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False)
+
+
+SANDBOXES = {"p2p": sandbox_server, "ephyto_hub": ephyto_hub_sandbox_server, "traces_nt": traces_nt_sandbox_server}
 
 
 async def _serve(broker: Broker, options: ServeOptions) -> None:
@@ -76,6 +92,7 @@ async def _serve(broker: Broker, options: ServeOptions) -> None:
     if options.sandboxes:
         servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
         servers.append(ephyto_hub_sandbox_server(broker.settings, port=options.ephyto_sandbox_port))
+        servers.append(traces_nt_sandbox_server(broker.settings, port=options.traces_sandbox_port))
     for extra in servers[1:]:
         extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
     worker = broker.make_worker() if options.worker else None
@@ -106,7 +123,8 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         print(f"\n  API      http://{options.host}:{options.port}   (OpenAPI: /docs)\n  API key  {key}   (tenant FR, development only)")
         if options.sandboxes:
             print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)")
-            print(f"  sandbox  https://127.0.0.1:{options.ephyto_sandbox_port}/hub/DeliveryService   (IPPC ePhyto Hub, mutual TLS)\n")
+            print(f"  sandbox  https://127.0.0.1:{options.ephyto_sandbox_port}/hub/DeliveryService   (IPPC ePhyto Hub, mutual TLS)")
+            print(f"  sandbox  https://127.0.0.1:{options.traces_sandbox_port}/tracesnt/ws   (TRACES-NT, WS-Security)\n")
     try:
         asyncio.run(_serve(broker, options))
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once everything has stopped

@@ -408,8 +408,9 @@ def test_reasons_and_retry_hints():
 
 def test_the_default_deployment_config_loads():
     configs = load_connector_configs(PROJECT_ROOT / "config" / "connectors.yaml", environ={})
-    assert set(configs) == {"foreign_authority", "customs", "ephyto_hub"}
+    assert set(configs) == {"foreign_authority", "customs", "ephyto_hub", "traces_nt"}
     assert configs["ephyto_hub"].endpoint == "https://127.0.0.1:8444/hub/DeliveryService"
+    assert configs.pop("traces_nt").url("x") == "https://127.0.0.1:8445/tracesnt/ws/x"
     configs.pop("ephyto_hub")
     assert configs["foreign_authority"].endpoints == {"*": "https://127.0.0.1:8443/p2p/authority"}
     assert configs["customs"].endpoints == {"*": "https://127.0.0.1:8443/p2p/customs"}

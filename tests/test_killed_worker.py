@@ -35,7 +35,9 @@ def test_a_killed_worker_process_loses_nothing(postgres_database_url, pki, tmp_p
             name: {"type": "p2p", "endpoints": {"*": f"{sandbox.url}/p2p/{path}"}, "acks": "poll", "timeout": 60}
             for name, path in (("foreign_authority", "authority"), ("customs", "customs"))
         }
-        destinations["ephyto_hub"] = {"type": "ephyto_hub", "endpoint": f"{sandbox.url}/hub/DeliveryService"}  # routed, unused here
+        # routed by the default table, unused here
+        destinations["ephyto_hub"] = {"type": "ephyto_hub", "endpoint": f"{sandbox.url}/hub/DeliveryService"}
+        destinations["traces_nt"] = {"type": "traces_nt", "endpoint": f"{sandbox.url}/tracesnt/ws", "submission_service": "S", "username": "u", "authentication_key": "k", "client_id": "c"}
         connectors.write_text(json.dumps({"connectors": destinations}))
         settings = Settings(database_url=postgres_database_url, certs_dir=pki.directory, connectors_file=connectors, lease_seconds=LEASE_SECONDS)
         broker = Broker.from_settings(settings)

@@ -296,11 +296,11 @@ def test_facts_from_records():
 
 def test_default_table_routes_the_worked_examples():
     default = RoutingTable.load(DEFAULT_ROUTES)
-    assert default.destinations == {"foreign_authority", "customs", "ephyto_hub"}
+    assert default.destinations == {"foreign_authority", "customs", "ephyto_hub", "traces_nt"}
     assert default.require_route(RoutingFacts.from_record(record(PHYTO_RECORD))).destinations == ["foreign_authority", "customs"]
     assert default.route(RoutingFacts.from_record(record(PHYTO_RECORD, status="withdrawn"))).destinations == [
         "foreign_authority", "customs"]
-    assert default.require_route(RoutingFacts.from_record(record(CHED_RECORD))).destinations == ["customs"]
+    assert default.require_route(RoutingFacts.from_record(record(CHED_RECORD))).destinations == ["traces_nt", "customs"]
     # A veterinary certificate from Spain to Morocco: the foreign authority, but not French customs.
     assert default.route(facts(kind="veterinary", exporting_country="ES", importing_country="MA")).destinations == [
         "foreign_authority"]
@@ -343,7 +343,7 @@ def test_cli_explain_a_record_json(runner, monkeypatch):
     assert "MATCH  export-to-foreign-authority → foreign_authority" in out
     assert "importing_country EC differs from exporting_country FR" in out
     assert "MATCH  french-exports-to-customs → customs" in out
-    assert "no     ched-to-customs → customs" in out
+    assert "no     ched-to-traces-and-customs → traces_nt, customs" in out
     assert "kind phytosanitary is not ched" in out
     assert out.rstrip().endswith("destinations: foreign_authority, customs")
 
@@ -351,8 +351,8 @@ def test_cli_explain_a_record_json(runner, monkeypatch):
 def test_cli_explain_an_xml_certificate_with_a_routes_file(runner):
     result = runner.invoke(routes_app, ["explain", str(EXAMPLES / "ched-P-FR-cheese.full.xml"), "--routes", str(DEFAULT_ROUTES)])
     assert result.exit_code == 0, result.output
-    assert "MATCH  ched-to-customs → customs" in result.stdout
-    assert result.stdout.rstrip().endswith("destinations: customs")
+    assert "MATCH  ched-to-traces-and-customs → traces_nt, customs" in result.stdout
+    assert result.stdout.rstrip().endswith("destinations: traces_nt, customs")
 
 
 def test_cli_explain_exits_1_when_no_rule_matches(runner, tmp_path, monkeypatch):
@@ -386,9 +386,9 @@ def test_cli_show_prints_the_rules(runner):
     result = runner.invoke(routes_app, ["show", "--routes", str(DEFAULT_ROUTES)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "5 rules, destinations customs, ephyto_hub, foreign_authority" in lines[0]
+    assert "5 rules, destinations customs, ephyto_hub, foreign_authority, traces_nt" in lines[0]
     assert lines[1].split() == ["#", "RULE", "WHEN", "TO", "FINAL"]
     assert lines[2].split()[:3] == ["1", "export-to-foreign-authority", "kind:"]
     assert lines[2].rstrip().endswith("foreign_authority")
     assert lines[3].strip() == "cross_border: yes"
-    assert any(line.split()[:2] == ["5", "ched-to-customs"] for line in lines)
+    assert any(line.split()[:2] == ["5", "ched-to-traces-and-customs"] for line in lines)

@@ -32,7 +32,7 @@ def free_port() -> int:
 @pytest.fixture
 def hub_env(tmp_path: Path) -> dict[str, str]:
     pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
-    sandbox_port, ephyto_port = free_port(), free_port()
+    sandbox_port, ephyto_port, traces_port = free_port(), free_port(), free_port()
     return {
         **os.environ,
         "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
@@ -41,6 +41,8 @@ def hub_env(tmp_path: Path) -> dict[str, str]:
         "SANDBOX_PORT": str(sandbox_port),
         "HUB_EPHYTO_URL": f"https://127.0.0.1:{ephyto_port}",
         "EPHYTO_PORT": str(ephyto_port),
+        "HUB_TRACES_URL": f"https://127.0.0.1:{traces_port}",
+        "TRACES_PORT": str(traces_port),
     }
 
 
@@ -56,7 +58,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     key = added.stdout.strip()
     port = free_port()
     server = subprocess.Popen(
-        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"]],
+        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"]],
         env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -104,6 +106,16 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         hub_messages = wait_for(acknowledged, timeout=30, what="the ePhyto Hub to report the envelope delivered")
         through_hub = next(m for m in hub_messages if m["destination"] == "ephyto_hub")
         assert api.get(f"/v1/messages/{through_hub['id']}").json()["receipt_id"]  # the hubDeliveryNumber
+
+        # A CHED goes to TRACES-NT (WS-Security) for the border decision, and to customs.
+        ched = (PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "ched-P-FR-cheese.record.json").read_bytes()
+        answer = api.post("/v1/documents", content=ched, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 202, answer.text
+        assert sorted(m["destination"] for m in answer.json()["messages"]) == ["customs", "traces_nt"]
+        document = answer.json()
+        ched_messages = wait_for(acknowledged, timeout=30, what="TRACES-NT to decide on the CHED")
+        to_traces = next(m for m in ched_messages if m["destination"] == "traces_nt")
+        assert api.get(f"/v1/messages/{to_traces['id']}").json()["receipt_id"].startswith("CHED")
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 
 def serve_sandbox(
-    app, *, host: str = "127.0.0.1", port: int = 8443, certs_dir: Path | str, log_level: str = "warning"
+    app, *, host: str = "127.0.0.1", port: int = 8443, certs_dir: Path | str, log_level: str = "warning", client_certificates: bool = True
 ) -> uvicorn.Server:
-    """A uvicorn server for ``app`` over HTTPS that requires a client certificate issued by the dev PKI's CA.
+    """A uvicorn server for ``app`` over HTTPS that requires a client certificate issued by the dev PKI's CA
+    (unless ``client_certificates`` is False: for counterparts that authenticate callers in the message instead).
 
     Uses ``tls/server.pem``/``.key`` (valid for localhost, 127.0.0.1, ::1) and ``ca.pem`` under ``certs_dir``.
     """
@@ -49,7 +50,7 @@ def serve_sandbox(
         ssl_certfile=str(files[0]),
         ssl_keyfile=str(files[1]),
         ssl_ca_certs=str(files[2]),
-        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if client_certificates else ssl.CERT_NONE,
         lifespan="off",
         log_level=log_level,
         access_log=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -35,6 +36,7 @@ class TracesNtConfig(ConnectorConfig):
     client_id: str = Field(min_length=1)
     language: str = "en"
     authority_activity_access_identifier: str | None = None
+    ca_bundle: Path | None = Field(default=None, description="CA certificates trusted for the TRACES-NT server; default: the system's")
     timeout: float = Field(default=30.0, gt=0)
     timestamp_ttl: float = Field(default=60.0, gt=0, le=600)
 

@@ -9,6 +9,7 @@ the raw exchange kept.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,7 +59,8 @@ class TracesNtConnector:
         """Create the HTTP client; no request is sent."""
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(transport=self._transport, timeout=httpx.Timeout(self.config.timeout),
+                verify = ssl.create_default_context(cafile=str(self.config.ca_bundle)) if self.config.ca_bundle else True
+                self._client = httpx.Client(transport=self._transport, verify=verify, timeout=httpx.Timeout(self.config.timeout),
                                             follow_redirects=False)
 
     def close(self) -> None:
