@@ -89,7 +89,6 @@ def main() -> None:
     # The baseline gets the same advantage as the hub: its key parsed once, not on every signature.
     key_pem = serialization.load_pem_private_key((pki.directory / "signing" / "FR.key").read_bytes(), password=None)
     cert_pem = (pki.directory / "signing" / "FR.pem").read_bytes()
-    ca_pem = (pki.directory / "ca.pem").read_bytes()
     schema = load_schema("SPSCertificate")
     raw_signer = XMLSigner(method=SignatureConstructionMethod.enveloped, c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")
     raw_signed = etree.tostring(raw_signer.sign(etree.fromstring(document), key=key_pem, cert=cert_pem))

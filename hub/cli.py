@@ -18,7 +18,7 @@ import typer
 
 from hub.errors import HubError, InputError, RecordError, SignatureError
 from hub.records import dump_record
-from hub.validation.report import Severity, ValidationReport
+from hub.validation.report import ValidationReport
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Trade-document interoperability hub.")
 certs_app = typer.Typer(no_args_is_help=True, help="The development PKI.")

@@ -128,7 +128,7 @@ class TracesSandbox:
 
     def _submit(self, username: str, request: etree._Element) -> Response:
         certificate = next(iter(request), None)
-        document = certificate.find(f"{{*}}SPSExchangedDocument") if certificate is not None else None
+        document = certificate.find("{*}SPSExchangedDocument") if certificate is not None else None
         if document is None:
             return _soap(protocol.fault("Client", "no SPSCertificate/SPSExchangedDocument in the request"), 500)
         local_id = (document.findtext(f"{{{RAM}}}ID") or "").strip() or None

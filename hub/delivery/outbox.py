@@ -20,7 +20,7 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from hub.delivery.states import DELIVERED_STATES, MessageState, check_transition
-from hub.store.models import Document, Message, utcnow
+from hub.store.models import Message, utcnow
 from hub.store.trace import add_event
 
 S = MessageState

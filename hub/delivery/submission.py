@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
@@ -26,7 +26,7 @@ from hub.namespaces import XMLDSIG
 from hub.records.sps import SPSCertificateRecord
 from hub.records.status import DocumentStatus
 from hub.routing.table import RoutingFacts, RoutingTable
-from hub.signing import Signer, Verifier
+from hub.signing import Verifier
 from hub.store.models import Document, DocumentProduct, Message, NonConformity, utcnow
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
@@ -53,7 +53,6 @@ class Prepared:
     request_digest: str
     version: int
     signer_subject: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def certificate_number(self) -> str:

@@ -21,7 +21,7 @@ from hub.errors import ConfigurationError
 from hub.namespaces import QDT, RAM, RSM_SPS_ACKNOWLEDGEMENT, RSM_SPS_CERTIFICATE, UDT
 from hub.standards import PROJECT_ROOT
 from hub.validation.report import Area, Finding, Severity
-from hub.xmlpath import element_xpath, qualified_name
+from hub.xmlpath import element_xpath
 from hub.xmlsafe import parse_xml
 
 XSD_DIR = PROJECT_ROOT / "xsd"
