@@ -122,6 +122,49 @@ class ReceivesInbound(Protocol):
     def parse_inbound(self, body: bytes, headers: Mapping[str, str]) -> list[AckReport]: ...
 
 
+class InboundOutcome(str, Enum):
+    """What the hub made of a document received from a counterpart (told back to it by ``confirm_document``)."""
+
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_WARNINGS = "accepted_with_warnings"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class InboundDocument:
+    """A certificate or permit a counterpart holds for the hub: the signed XML as received, and the counterpart's
+    reference for it (an ePhyto hub delivery number, a message id) used to confirm receipt."""
+
+    payload: bytes
+    counterpart_reference: str
+    sender_country: str | None = None
+    media_type: str = "application/xml"
+
+
+@dataclass(frozen=True)
+class InboundVerdict:
+    """The hub's verdict on an :class:`InboundDocument`, once it is safely stored (or refused): ``reason`` says what
+    was wrong or worth a warning, ``document_id`` is the stored document."""
+
+    outcome: InboundOutcome
+    reason: str | None = None
+    document_id: str | None = None
+
+
+@runtime_checkable
+class PullsDocuments(Protocol):
+    """A connector that fetches documents addressed to the hub (import side).
+
+    The broker calls ``pull_documents()``, verifies, validates and stores each document, then calls
+    ``confirm_document()`` with its verdict: a document is confirmed to the counterpart only once it is stored, so a
+    crash in between leaves it with the counterpart to be pulled again.
+    """
+
+    def pull_documents(self) -> Iterable[InboundDocument]: ...
+
+    def confirm_document(self, document: InboundDocument, verdict: InboundVerdict) -> None: ...
+
+
 @dataclass(frozen=True)
 class ConnectorType:
     """A registry entry: how to build a connector of one ``type`` from its config."""
