@@ -14,6 +14,7 @@ from connectors.base import Connector, ConnectorContext
 from hub.acks.correlation import apply_ack
 from hub.acks.nonconformities import open_non_conformity
 from hub.config import Settings
+from hub.customs.registry import CustomsRegistry
 from hub.delivery.outbox import transition
 from hub.delivery.retry import RetryStrategy
 from hub.delivery.states import MessageState
@@ -53,6 +54,7 @@ class Broker:
         self.verifier = Verifier(trust_store)
         self.retry = retry or RetryStrategy()
         self.profiles = {name: c.config.profile for name, c in self.connectors.items()}
+        self.customs = CustomsRegistry(database)
         self.wake = threading.Event()
         self._signers: dict[str, Signer] = {}
         self._lock = threading.Lock()

@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from lxml import etree
 from sqlalchemy import bindparam, select
@@ -261,6 +262,8 @@ def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_
                 hs_code=hs[0] if hs else None,
                 scientific_name=line.scientific_names[0].value if line.scientific_names else None,
                 common_name=line.common_names[0].value if line.common_names else None,
+                quantity=Decimal(line.net_weight.value) if line.net_weight else None,
+                unit=line.net_weight.unit if line.net_weight else None,
             )
         )
     session.add(document)

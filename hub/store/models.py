@@ -5,7 +5,9 @@
     api_clients          an API key (hashed) bound to a tenant: the issuing authority
     payloads             raw bytes stored once, addressed by their SHA-256 digest
     documents            one submitted document version: business key, lifecycle, record, report
-      document_products  its products (HS code, scientific name) for crisis search and statistics
+      document_products  its products (HS code, scientific name, certified quantity) for crisis search, statistics
+                         and customs
+        quantity_movements  what customs declarations reserved, wrote off or released on each product line
       messages           one per destination: transport state, lease, ordering predecessor
         delivery_attempts  every try, with the raw request and response
       acknowledgements   receipts, acknowledgements and business responses, correlated to a message
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -30,12 +33,16 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+# Quantities are exact decimals (certificates give them to the gram, customs writes off to the gram).
+Quantity = Numeric(20, 6, asdecimal=True)
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -110,6 +117,8 @@ class Document(Base):
     tenant: Mapped[str] = mapped_column(String(20), index=True)
     correlation_id: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(40))
+    # outbound: issued here and sent abroad; inbound: received from a counterpart for this tenant.
+    direction: Mapped[str] = mapped_column(String(10), default="outbound", server_default="outbound")
     issuing_country: Mapped[str] = mapped_column(String(2))
     exporting_country: Mapped[str | None] = mapped_column(String(2))
     importing_country: Mapped[str | None] = mapped_column(String(2))
@@ -143,8 +152,30 @@ class DocumentProduct(Base):
     hs_code: Mapped[str | None] = mapped_column(String(20), index=True)
     scientific_name: Mapped[str | None] = mapped_column(String(200), index=True)
     common_name: Mapped[str | None] = mapped_column(String(200))
+    quantity: Mapped[Decimal | None] = mapped_column(Quantity)
+    unit: Mapped[str | None] = mapped_column(String(10))
 
     document: Mapped[Document] = relationship(back_populates="products")
+
+
+class QuantityMovement(Base):
+    """A quantity one customs declaration took from one product line: reserved, then written off when the goods
+    are released, or released when the declaration is invalidated (see :mod:`hub.customs.ledger`)."""
+
+    __tablename__ = "quantity_movements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    declaration: Mapped[str] = mapped_column(String(70), index=True)
+    goods_item: Mapped[int] = mapped_column(Integer)
+    document_code: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    unit: Mapped[str | None] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20))
+    office: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Message(Base):

@@ -1,0 +1,144 @@
+"""``/v1/customs``: the registry customs asks at clearance (DELTA-G through the national single window).
+
+A declaration names each document it relies on by GUN code and number. Customs checks a document (validity, and the
+quantity left on each line), reserves the declared quantities, and once the declaration is decided writes them off
+(goods released) or releases them (declaration invalidated). CHEDs can also be asked over CSW-CERTEX SOAP
+(:mod:`hub.api.certex`); both answer from the same ledger.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.auth import Client, current_client
+from hub.api.deps import get_broker
+from hub.broker import Broker
+from hub.customs.ledger import Clearance, DeclaredItem, FailureReason, Movement
+from hub.customs.registry import ReservationAnswer, Standing
+
+router = APIRouter(prefix="/v1/customs", tags=["customs"])
+
+
+class DeclaredItemIn(BaseModel):
+    """One goods item of the declaration, set against one line of the document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    goods_item: int = Field(ge=1, description="the goods item number in the declaration")
+    line: int = Field(ge=1, description="the document's line (trade line item sequence number)")
+    quantity: Decimal = Field(gt=0, description="the declared quantity, in the line's unit")
+    unit: str | None = Field(None, description="UN/ECE Rec 20 unit (KGM…); must be the line's unit when given")
+    class_code: str | None = Field(None, description="the declared commodity code (CN/HS); must agree with the line's")
+
+
+class ReservationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="GUN document code: C640, C678, N853, C085 (CHEDs); C638, C639, C401 (CITES)")
+    number: str = Field(description="the certificate or permit number")
+    office: str | None = Field(None, description="the customs office (e.g. FR000690)")
+    items: list[DeclaredItemIn] = Field(min_length=1)
+
+
+class ClearanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    number: str
+    clearance: Literal["released", "invalidated"] = Field(description="released: write the reservations off; invalidated: give them back")
+    office: str | None = None
+
+
+_CLEARANCES = {"released": Clearance.RELEASED, "invalidated": Clearance.INVALIDATED}
+
+
+def standing_view(standing: Standing) -> dict[str, Any]:
+    """A document's standing as customs sees it."""
+    return {
+        "code": standing.code,
+        "document_id": standing.document_id,
+        "kind": standing.kind,
+        "certificate_number": standing.certificate_number,
+        "status": standing.status,
+        "lifecycle": standing.lifecycle,
+        "valid": standing.valid,
+        "reasons": list(standing.reasons),
+        "lines": [
+            {
+                "line": b.line.line, "class_code": b.line.class_code, "unit": b.line.unit,
+                "certified": str(b.line.quantity), "reserved": str(b.reserved), "written_off": str(b.written_off), "available": str(b.available),
+            }
+            for b in standing.balances
+        ],
+        "declarations": [movement_view(m) for m in standing.movements],
+    }
+
+
+def movement_view(movement: Movement) -> dict[str, Any]:
+    return {
+        "declaration": movement.declaration, "goods_item": movement.goods_item, "line": movement.line,
+        "quantity": str(movement.quantity), "state": movement.state.value, "office": movement.office,
+        "at": movement.at.isoformat() if movement.at else None,
+    }
+
+
+@router.get("/documents/{code}/{number:path}")
+async def check(code: str, number: str, declaration: str | None = None, office: str | None = None, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+    """Is the document valid for clearance, and how much remains on each line? ``404`` if the hub holds no such
+    document for the caller; ``422`` for an unknown GUN code."""
+    standing = await run_in_threadpool(broker.customs.check, code, number, tenant=client.scope, office=office, declaration=declaration)
+    return standing_view(standing)
+
+
+@router.post("/declarations/{declaration}/reservations", responses={409: {"description": "not valid for clearance, or more than remains"}, 422: {"description": "a goods item does not match its line"}})
+async def reserve(declaration: str, body: ReservationIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> Any:
+    """Reserve the declared quantities, all or nothing. Reserving a goods item again replaces its earlier
+    reservation. A refusal names the goods item (``where``) and the CSW-CERTEX failure code, and reserves nothing."""
+    items = [DeclaredItem(goods_item=i.goods_item, line=i.line, quantity=i.quantity, class_code=i.class_code, unit=i.unit) for i in body.items]
+    answer = await run_in_threadpool(broker.customs.reserve, body.code, body.number, tenant=client.scope, declaration=declaration, items=items, office=body.office)
+    if answer.accepted:
+        return {"accepted": True, "standing": standing_view(answer.standing)}
+    return _refusal(answer, body)
+
+
+@router.post("/declarations/{declaration}/clearance")
+async def clearance(declaration: str, body: ClearanceIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+    """The declaration is decided: ``released`` writes its reservations off (the document becomes *used* once
+    nothing remains), ``invalidated`` gives them back. A repeat answers ``nothing_to_process``."""
+    answer = await run_in_threadpool(broker.customs.clear, body.code, body.number, tenant=client.scope, declaration=declaration, clearance=_CLEARANCES[body.clearance], office=body.office)
+    return {"outcome": answer.outcome.name.lower(), "outcome_code": answer.outcome.value, "changed": [movement_view(m) for m in answer.changed], "standing": standing_view(answer.standing)}
+
+
+@router.get("/declarations/{declaration}")
+async def declaration_movements(declaration: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+    """What ``declaration`` reserved and wrote off, document by document."""
+    rows = await run_in_threadpool(broker.customs.declaration, declaration, tenant=client.scope)
+    return {"declaration": declaration, "movements": [{"document_id": d.id, "certificate_number": d.certificate_number, **movement_view(m)} for d, m in rows]}
+
+
+def _refusal(answer: ReservationAnswer, body: ReservationIn) -> JSONResponse:
+    standing = standing_view(answer.standing)
+    if answer.reservation is None:
+        message = f"{answer.standing.certificate_number} is not valid for clearance: " + "; ".join(answer.standing.reasons)
+        return JSONResponse({"error": "ReservationRefused", "message": message, "where": "number", "accepted": False, "standing": standing}, status_code=409)
+    reservation = answer.reservation
+    item = reservation.failed_item
+    index = next(i for i, declared in enumerate(body.items) if declared.goods_item == item.goods_item and declared.line == item.line)
+    field = "quantity" if reservation.failure is FailureReason.QUANTITY_EXCEEDED else "line"
+    return JSONResponse(
+        {
+            "error": "ReservationRefused",
+            "message": f"goods item {item.goods_item}: {reservation.failure.text}",
+            "where": f"items[{index}].{field}",
+            "accepted": False,
+            "failure": {"code": reservation.failure.value, "goods_item": item.goods_item, "line": item.line},
+            "standing": standing,
+        },
+        status_code=409 if reservation.failure is FailureReason.QUANTITY_EXCEEDED else 422,
+    )

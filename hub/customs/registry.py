@@ -1,0 +1,225 @@
+"""The hub as the certificate registry customs asks at clearance (DELTA-G through the national single window).
+
+A declaration names a document by its GUN code and number. The registry answers whether the document is valid for
+clearance and how much remains on each line; it reserves the declared quantities (all or nothing), writes them off
+when the goods are released and releases them when the declaration is invalidated. A document whose every line is
+written off moves to the *used* lifecycle. Each step is one transaction, traced on the document.
+
+Customs clients are API clients: a client sees the documents of its tenant and those its country imports or exports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.customs.gun import gun_code
+from hub.customs.ledger import (
+    CertifiedLine,
+    Clearance,
+    ClearanceOutcome,
+    DeclaredItem,
+    LineBalance,
+    Movement,
+    MovementState,
+    Reservation,
+    balances,
+    clear,
+    fully_consumed,
+    reserve,
+    superseded,
+)
+from hub.errors import NotFound
+from hub.store.db import Database
+from hub.store.models import Document, NonConformity, QuantityMovement, utcnow
+from hub.store.trace import add_event
+
+#: Lifecycles in which a document can no longer be presented to customs.
+_CLOSED_LIFECYCLES = ("replaced", "withdrawn", "cancelled", "expired", "used")
+_CLOSED_STATUSES = ("withdrawn", "rejected", "cancelled")
+_ACTOR = "customs:{office}"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the registry knows of one document for customs: validity (with the reasons it is not), quantities per
+    line and the declarations that took some."""
+
+    code: str
+    document_id: str
+    kind: str
+    certificate_number: str
+    status: str
+    lifecycle: str
+    valid: bool
+    reasons: tuple[str, ...]
+    balances: tuple[LineBalance, ...]
+    movements: tuple[Movement, ...]
+
+
+@dataclass(frozen=True)
+class ReservationAnswer:
+    """A reservation's outcome and the document's standing after it; ``reservation`` is None when the document was
+    not valid for clearance (the standing's reasons say why)."""
+
+    reservation: Reservation | None
+    standing: Standing
+
+    @property
+    def accepted(self) -> bool:
+        return self.reservation is not None and self.reservation.accepted
+
+
+@dataclass(frozen=True)
+class ClearanceAnswer:
+    """A clearance's outcome for one document, the movements it changed, and the standing after it."""
+
+    outcome: ClearanceOutcome
+    changed: tuple[Movement, ...]
+    standing: Standing
+
+
+class CustomsRegistry:
+    """The customs-facing registry over the hub's store."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def check(self, code: str, number: str, *, tenant: str, office: str | None = None, declaration: str | None = None) -> Standing:
+        """The standing of the document ``code`` ``number``; the consultation is traced."""
+        with self.database.transaction() as session:
+            document = _find(session, code, number, tenant)
+            standing = _standing(session, document, code)
+            add_event(session, document=document, event="customs.checked", actor=_actor(office), state=document.lifecycle, detail={"code": standing.code, "declaration": declaration, "valid": standing.valid, "reasons": list(standing.reasons)})
+            return standing
+
+    def reserve(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None = None) -> ReservationAnswer:
+        """Reserve ``items`` of ``declaration`` on the document, all or nothing. A document that is not valid for
+        clearance reserves nothing (the answer's standing says why); a refusal is traced as well."""
+        with self.database.transaction() as session:
+            document = _find(session, code, number, tenant, lock=True)
+            before = _standing(session, document, code)
+            rows = _active_rows(session, document.id)
+            if not before.valid:
+                add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "reasons": list(before.reasons)})
+                return ReservationAnswer(None, before)
+            current = [_movement(r) for r in rows]
+            reservation = reserve(_lines(document), current, declaration=declaration, items=items, office=office, at=utcnow())
+            if not reservation.accepted:
+                item = reservation.failed_item
+                add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": item.goods_item if item else None, "line": item.line if item else None})
+                return ReservationAnswer(reservation, before)
+            by_movement = dict(zip(current, rows))
+            for old in superseded(current, declaration=declaration, items=items):
+                by_movement[old].state = MovementState.RELEASED.value
+            units = {b.line.line: b.line.unit for b in before.balances}
+            for movement in reservation.movements:
+                session.add(QuantityMovement(
+                    document_id=document.id, line=movement.line, declaration=declaration, goods_item=movement.goods_item,
+                    document_code=before.code, quantity=movement.quantity, unit=units.get(movement.line), state=MovementState.RESERVED.value, office=office,
+                ))
+            session.flush()
+            add_event(session, document=document, event="customs.reserved", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "items": [_item_detail(m) for m in reservation.movements]})
+            return ReservationAnswer(reservation, _standing(session, document, code))
+
+    def clear(self, code: str, number: str, *, tenant: str, declaration: str, clearance: Clearance, office: str | None = None) -> ClearanceAnswer:
+        """Write off (goods released) or release (declaration invalidated) what ``declaration`` reserved on the
+        document. Repeating it changes nothing and answers :attr:`ClearanceOutcome.NOTHING_TO_PROCESS`."""
+        with self.database.transaction() as session:
+            document = _find(session, code, number, tenant, lock=True)
+            rows = _active_rows(session, document.id)
+            current = [_movement(r) for r in rows]
+            outcome, changes = clear(current, declaration=declaration, clearance=clearance, at=utcnow())
+            by_movement = dict(zip(current, rows))
+            for old, new in changes:
+                by_movement[old].state = new.state.value
+            session.flush()
+            if changes:
+                event = "customs.written_off" if clearance is Clearance.RELEASED else "customs.released"
+                add_event(session, document=document, event=event, actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "items": [_item_detail(new) for _, new in changes]})
+                if clearance is Clearance.RELEASED and fully_consumed(_lines(document), [_movement(r) for r in rows]):
+                    document.lifecycle = "used"
+                    add_event(session, document=document, event="document.used", actor=_actor(office), state="used", detail={"declaration": declaration})
+            return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, document, code))
+
+    def declaration(self, declaration: str, *, tenant: str) -> list[tuple[Document, Movement]]:
+        """Every movement of ``declaration`` on documents ``tenant`` may see, with its document."""
+        with self.database.sessions() as session:
+            rows = session.execute(
+                select(QuantityMovement, Document).join(Document, QuantityMovement.document_id == Document.id)
+                .where(QuantityMovement.declaration == declaration).order_by(QuantityMovement.id)
+            ).all()
+            return [(document, _movement(row)) for row, document in rows if _visible(document, tenant)]
+
+
+def _find(session: Session, code: str, number: str, tenant: str, *, lock: bool = False) -> Document:
+    gun = gun_code(code)
+    query = (
+        select(Document)
+        .where(Document.certificate_number == number, Document.kind.in_(gun.kinds))
+        .order_by(Document.version.desc(), Document.created_at.desc())
+    )
+    for document in session.scalars(query):
+        if gun.matches(document.kind, document.certificate_number) and _visible(document, tenant):
+            if lock:
+                # Serialises reservations on one document (PostgreSQL; SQLite writers are serialised already).
+                session.execute(select(Document.id).where(Document.id == document.id).with_for_update())
+            return document
+    raise NotFound(f"no {gun.label} numbered {number!r} is known to the hub for {tenant}", where="number")
+
+
+def _visible(document: Document, tenant: str) -> bool:
+    return tenant == "*" or tenant in (document.tenant, document.importing_country, document.exporting_country)
+
+
+def _lines(document: Document) -> list[CertifiedLine]:
+    return [CertifiedLine(line=p.line, class_code=p.hs_code, unit=p.unit, quantity=p.quantity) for p in document.products if p.quantity is not None]
+
+
+def _active_rows(session: Session, document_id: str) -> list[QuantityMovement]:
+    return list(session.scalars(
+        select(QuantityMovement)
+        .where(QuantityMovement.document_id == document_id, QuantityMovement.state != MovementState.RELEASED.value)
+        .order_by(QuantityMovement.id)
+    ))
+
+
+def _movement(row: QuantityMovement) -> Movement:
+    return Movement(declaration=row.declaration, goods_item=row.goods_item, line=row.line, quantity=row.quantity, state=MovementState(row.state), office=row.office, at=row.updated_at)
+
+
+def _standing(session: Session, document: Document, code: str) -> Standing:
+    movements = [_movement(r) for r in _active_rows(session, document.id)]
+    lines = _lines(document)
+    reasons = []
+    if document.lifecycle in _CLOSED_LIFECYCLES:
+        reasons.append(f"the document is {document.lifecycle}")
+    if document.status in _CLOSED_STATUSES:
+        reasons.append(f"the document's status is {document.status}")
+    refusals = session.scalars(select(NonConformity).where(NonConformity.document_id == document.id, NonConformity.state == "open")).all()
+    reasons += [f"refused by {nc.counterpart}: {nc.cause_code}" + (f" ({nc.cause_text})" if nc.cause_text else "") for nc in refusals]
+    if not lines:
+        reasons.append("the document certifies no quantity")
+    return Standing(
+        code=gun_code(code).code,
+        document_id=document.id,
+        kind=document.kind,
+        certificate_number=document.certificate_number,
+        status=document.status,
+        lifecycle=document.lifecycle,
+        valid=not reasons,
+        reasons=tuple(reasons),
+        balances=tuple(balances(lines, movements)),
+        movements=tuple(movements),
+    )
+
+
+def _item_detail(movement: Movement) -> dict:
+    return {"goods_item": movement.goods_item, "line": movement.line, "quantity": str(movement.quantity), "state": movement.state.value}
+
+
+def _actor(office: str | None) -> str:
+    return _ACTOR.format(office=office or "unknown")
