@@ -4,29 +4,33 @@ signing keys — and the operations that change state (submit, resend, receive a
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Mapping
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext
+from connectors.base import Connector, ConnectorContext, InboundDocument, InboundVerdict, PullsDocuments
 from hub.acks.correlation import apply_ack
 from hub.acks.nonconformities import open_non_conformity
 from hub.config import Settings
 from hub.customs.registry import CustomsRegistry
 from hub.delivery.outbox import transition
+from hub.delivery.reception import prepare_inbound, refusal, verdict_for
 from hub.delivery.retry import RetryStrategy
 from hub.delivery.states import MessageState
 from hub.delivery.submission import Stored, prepare, store
 from hub.delivery.webhooks import WebhookDispatcher
 from hub.delivery.worker import Worker
-from hub.errors import ConfigurationError, ConflictError, KeyMaterialError, NotFound
+from hub.errors import ConfigurationError, ConflictError, HubError, InputError, KeyMaterialError, NotFound, SignatureError, ValidationFailed
 from hub.routing.table import RoutingTable
 from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier
 from hub.store.db import Database
 from hub.store.models import Acknowledgement, Document, Message, NonConformity, utcnow
 from hub.store.payloads import put_payload
+
+log = logging.getLogger(__name__)
 
 
 class Broker:
@@ -128,6 +132,46 @@ class Broker:
         with self.database.transaction() as session:
             return [apply_ack(session, connector_name, report, actor=f"counterpart:{connector_name}") for report in reports]
 
+    def receive_document(self, connector_name: str, document: InboundDocument) -> InboundVerdict:
+        """A document a counterpart holds for the hub: verified, validated, stored for its importing country and
+        handed on (``direction: inbound`` routes). A document the hub cannot take gets a failed verdict naming what
+        is wrong; a failure of the store raises, so the counterpart is told nothing and offers it again."""
+        origin = {"counterpart": connector_name, "counterpart_reference": document.counterpart_reference, "sender_country": document.sender_country}
+        try:
+            prepared = prepare_inbound(document.payload, routing=self.routing, verifier=self.verifier, origin=origin)
+            with self.database.transaction() as session:
+                stored = store(session, prepared, tenant=prepared.facts.importing_country, actor=f"counterpart:{connector_name}")
+                verdict = verdict_for(prepared, stored.document.id)
+                handed_on = stored.created and bool(stored.document.messages)
+        except (InputError, SignatureError, ValidationFailed) as exc:
+            log.warning("document %s from %s refused: %s", document.counterpart_reference, connector_name, exc)
+            return refusal(exc)
+        if handed_on:
+            self.wake.set()
+        return verdict
+
+    def pull_documents(self) -> int:
+        """Pull what every import-side connector holds for the hub, store each document, then confirm it to the
+        counterpart. Returns how many documents were confirmed."""
+        confirmed = 0
+        for name, connector in self.connectors.items():
+            if not isinstance(connector, PullsDocuments):
+                continue
+            try:
+                documents = list(connector.pull_documents())
+            except HubError as exc:
+                log.warning("pulling documents from %s failed: %s", name, exc)
+                continue
+            for document in documents:
+                verdict = self.receive_document(name, document)
+                try:
+                    connector.confirm_document(document, verdict)
+                    confirmed += 1
+                except HubError as exc:
+                    # Stored but not confirmed: the counterpart offers it again and the repeat is recognised.
+                    log.warning("confirming %s to %s failed: %s", document.counterpart_reference, name, exc)
+        return confirmed
+
     def report_non_conformity(self, *, document_id: str, tenant: str, actor: str, counterpart: str, cause_code: str, cause_text: str | None = None, country: str | None = None, products: list[str] | None = None, source: str = "border_refusal", evidence: bytes | None = None) -> NonConformity:
         """A refusal reported by the exporter or an operator (``POST /v1/non-conformities``)."""
         with self.database.transaction() as session:
@@ -150,6 +194,7 @@ class Broker:
             dispatcher = WebhookDispatcher(self.database, name=f"{worker.name}:webhooks")
             worker.periodic.append(dispatcher.run_once)
             worker.on_stop.append(dispatcher.close)
+        worker.periodic.append(self.pull_documents)
         return worker
 
     def close(self) -> None:

@@ -321,7 +321,7 @@ def test_no_route_error_names_the_facts():
     assert error.facts == domestic
     assert str(error) == (
         "no rule of the routing table matched the document (kind phytosanitary, status issued, issuing_country DE, "
-        "exporting_country DE, importing_country DE, HS codes 0406, 0808)"
+        "exporting_country DE, importing_country DE, HS codes 0406, 0808, outbound)"
     )
     assert "no HS codes" in str(NoRouteError(facts(hs_codes=())))
 
@@ -392,3 +392,18 @@ def test_cli_show_prints_the_rules(runner):
     assert lines[2].rstrip().endswith("foreign_authority")
     assert lines[3].strip() == "cross_border: yes"
     assert any(line.split()[:2] == ["5", "ched-to-traces-and-customs"] for line in lines)
+
+
+def test_rules_route_outbound_documents_unless_they_say_inbound():
+    table = RoutingTable.from_data({"rules": [
+        {"name": "exports", "when": {"kind": ["phytosanitary"]}, "to": ["authority"]},
+        {"name": "imports-to-customs", "when": {"direction": "inbound", "importing_country": ["FR"]}, "to": ["customs"]},
+    ]})
+    outbound = RoutingFacts(kind="phytosanitary", status="issued", exporting_country="FR", importing_country="US")
+    inbound = RoutingFacts(kind="phytosanitary", status="issued", exporting_country="US", importing_country="FR", direction="inbound")
+    assert table.route(outbound).destinations == ["authority"]
+    assert table.route(inbound).destinations == ["customs"]
+    explained = {e.name: e for e in table.explain(inbound)}
+    assert not explained["exports"].matched and "routes outbound documents" in explained["exports"].reasons[0]
+    with pytest.raises(ConfigurationError, match="direction must be outbound or inbound"):
+        RoutingTable.from_data({"rules": [{"name": "x", "when": {"direction": "sideways"}, "to": ["a"]}]})

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import bindparam, select
@@ -54,6 +55,7 @@ class Prepared:
     request_digest: str
     version: int
     signer_subject: str | None = None
+    origin: dict[str, Any] = field(default_factory=dict)  # where a received document came from, for its trace
 
     @property
     def certificate_number(self) -> str:
@@ -76,6 +78,7 @@ def prepare(
     verifier: Verifier,
     version: int = 1,
     now: datetime | None = None,
+    direction: str = "outbound",
 ) -> Prepared:
     """Parse, validate, route and sign one submission (pure CPU work, no database).
 
@@ -90,7 +93,7 @@ def prepare(
     if kind in JSON_TYPES or kind.endswith("+json"):
         return _prepare_record(body, tenant=tenant, routing=routing, profiles=profiles, signer_for=signer_for, version=version, now=now)
     if kind in XML_TYPES or kind.endswith("+xml"):
-        return _prepare_xml(body, tenant=tenant, routing=routing, signer_for=signer_for, verifier=verifier, version=version, now=now)
+        return _prepare_xml(body, tenant=tenant, routing=routing, signer_for=signer_for, verifier=verifier, version=version, now=now, direction=direction)
     raise InputError(f"Content-Type {media_type!r} is not accepted: send a record as application/json or a document as application/xml", where="Content-Type")
 
 
@@ -126,7 +129,7 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     )
 
 
-def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now) -> Prepared:
+def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now, direction="outbound") -> Prepared:
     root = parse_xml(body, source="body")
     signed_by = None
     if root.find(f".//{{{XMLDSIG}}}Signature") is not None:
@@ -137,7 +140,7 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
     if not validated.report.valid or validated.certificate is None:
         raise ValidationFailed(validated.report)
     record = validated.certificate.record
-    facts, destinations, matched = _route(record, tenant, routing)
+    facts, destinations, matched = _route(record, tenant, routing, direction=direction)
     if signed_by is None:
         signer = signer_for(facts.issuing_country)
         payload = signer.sign(to_xml(validated.element))
@@ -159,15 +162,16 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
     )
 
 
-def _route(record: SPSCertificateRecord, tenant: str, routing: RoutingTable) -> tuple[RoutingFacts, list[str], list[str]]:
+def _route(record: SPSCertificateRecord, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str]]:
     if record.certificate_number is None or not record.certificate_number.value.strip():
         raise RecordError([FieldProblem("certificate_number", "a submitted certificate needs its number")])
-    facts = RoutingFacts.from_record(record)
+    facts = RoutingFacts.from_record(record, direction=direction)
     if not facts.issuing_country:
         raise InputError("the issuing country cannot be told: give the issuer's address country or the export country", where="consignment.export_country.id")
     if tenant != "*" and facts.issuing_country != tenant:
         raise PermissionDenied(f"this API key belongs to the issuing authority of {tenant}; it cannot submit a certificate issued by {facts.issuing_country}")
-    routed = routing.require_route(facts)
+    # A received document no rule hands on is still kept for its receiving authority, customs and verification.
+    routed = routing.require_route(facts) if direction == "outbound" else routing.route(facts)
     return facts, list(routed.destinations), list(routed.matched)
 
 
@@ -235,6 +239,7 @@ def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_
         tenant=tenant,
         correlation_id=correlation_id or str(uuid.uuid4()),
         kind=facts.kind,
+        direction=facts.direction,
         issuing_country=facts.issuing_country,
         exporting_country=facts.exporting_country,
         importing_country=facts.importing_country,
@@ -268,9 +273,11 @@ def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_
         )
     session.add(document)
     session.flush()
-    add_event(session, document=document, event="document.received", actor=actor, state=document.lifecycle, detail={"format": prepared.source_format, "version": prepared.version, "certificate_number": document.certificate_number, "status": document.status})
+    received = {"format": prepared.source_format, "version": prepared.version, "certificate_number": document.certificate_number, "status": document.status, "direction": facts.direction, **prepared.origin}
+    add_event(session, document=document, event="document.received", actor=actor, state=document.lifecycle, detail=received)
     add_event(session, document=document, event="document.validated", actor="hub", detail={"summary": prepared.report.summary()})
-    add_event(session, document=document, event="document.signed", actor="hub", detail={"signer": prepared.signer_subject}, payload_digest=document.payload_digest)
+    signature_event = "document.signed" if facts.direction == "outbound" else "document.verified"
+    add_event(session, document=document, event=signature_event, actor="hub", detail={"signer": prepared.signer_subject}, payload_digest=document.payload_digest)
     add_event(session, document=document, event="document.routed", actor="hub", detail={"rules": prepared.matched_rules, "destinations": prepared.destinations})
     earlier_numbers = [document.certificate_number] + ([document.refers_to_number] if document.refers_to_number else [])
     for destination in prepared.destinations:

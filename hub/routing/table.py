@@ -38,7 +38,8 @@ from hub.routing.zones import CountrySelector, Zone, load_zones, parse_country_l
 SPS_KINDS = tuple(kind.value for kind in DocumentKind)
 STATUSES = tuple(status.value for status in DocumentStatus)
 COUNTRY_FIELDS = ("issuing_country", "exporting_country", "importing_country")
-CONDITION_FIELDS = ("kind", "status", *COUNTRY_FIELDS, "hs_prefix", "cross_border")
+CONDITION_FIELDS = ("kind", "status", *COUNTRY_FIELDS, "hs_prefix", "cross_border", "direction")
+DIRECTIONS = ("outbound", "inbound")
 _TABLE_KEYS = ("description", "zones", "rules")
 _RULE_KEYS = ("name", "description", "when", "to", "final")
 
@@ -53,9 +54,10 @@ class RoutingFacts:
     exporting_country: str | None = None
     importing_country: str | None = None
     hs_codes: tuple[str, ...] = ()
+    direction: str = "outbound"
 
     @classmethod
-    def from_record(cls, record: Any) -> "RoutingFacts":
+    def from_record(cls, record: Any, *, direction: str = "outbound") -> "RoutingFacts":
         """The facts of an SPS certificate record.
 
         The issuing country is the issuer's address country; without one it is the exporting country, except for a
@@ -74,13 +76,14 @@ class RoutingFacts:
             exporting_country=exporting,
             importing_country=importing,
             hs_codes=tuple(hs_codes),
+            direction=direction,
         )
 
     def describe(self) -> str:
         """The facts in one line, as error messages and explanations print them."""
         countries = ", ".join(f"{name} {getattr(self, name) or 'absent'}" for name in COUNTRY_FIELDS)
         hs = f"HS codes {', '.join(self.hs_codes)}" if self.hs_codes else "no HS codes"
-        return f"kind {self.kind}, status {self.status}, {countries}, {hs}"
+        return f"kind {self.kind}, status {self.status}, {countries}, {hs}, {self.direction}"
 
 
 def _value(identifier: Any) -> str | None:
@@ -134,9 +137,12 @@ class Rule:
     conditions: tuple[Condition, ...] = ()
     final: bool = False
     description: str | None = None
+    direction: str = "outbound"
 
     def evaluate(self, facts: RoutingFacts) -> tuple[bool, list[str]]:
         """Whether the rule matches, with the reasons of every condition (when it matches) or of those that failed."""
+        if facts.direction != self.direction:
+            return False, [f"the document is {facts.direction}; the rule routes {self.direction} documents (a rule without direction routes outbound ones)"]
         if not self.conditions:
             return True, ["no conditions: matches every document"]
         results = [condition.check(facts) for condition in self.conditions]
@@ -244,13 +250,17 @@ def _parse_rule(raw: Any, *, index: int, zones: Mapping[str, Zone], source: str)
     when = raw.get("when") or {}
     if not isinstance(when, Mapping):
         raise ConfigurationError(f"{where}: when must be a mapping of conditions")
-    conditions = tuple(_parse_condition(field, value, zones=zones, where=where) for field, value in when.items())
+    direction = when.get("direction", "outbound")
+    if direction not in DIRECTIONS:
+        raise ConfigurationError(f"{where}: direction must be outbound or inbound, not {direction!r}")
+    conditions = tuple(_parse_condition(field, value, zones=zones, where=where) for field, value in when.items() if field != "direction")
     return Rule(
         name=name,
         destinations=tuple(dict.fromkeys(destinations)),
         conditions=conditions,
         final=final,
         description=raw.get("description"),
+        direction=direction,
     )
 
 
