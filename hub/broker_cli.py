@@ -25,6 +25,7 @@ def serve(
     sandbox_port: int = typer.Option(8443, help="HTTPS port of the point-to-point sandbox"),
     ephyto_sandbox_port: int = typer.Option(8444, help="HTTPS port of the IPPC ePhyto Hub sandbox"),
     traces_sandbox_port: int = typer.Option(8445, help="HTTPS port of the TRACES-NT sandbox"),
+    delta_sandbox_port: int = typer.Option(8446, help="HTTP port (loopback) of the DELTA-G customs sandbox"),
     database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL", help="default: SQLite file var/hub.db"),
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
 ) -> None:
@@ -32,13 +33,14 @@ def serve(
     from hub.serve import ServeOptions, serve as run
 
     settings = Settings.from_env(database_url=database_url, public_url=public_url or f"http://127.0.0.1:{port}")
-    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port, traces_sandbox_port=traces_sandbox_port))
+    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port, traces_sandbox_port=traces_sandbox_port, delta_sandbox_port=delta_sandbox_port))
 
 
 def sandbox(
-    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs), ephyto_hub or traces_nt"),
-    port: int = typer.Option(8443, help="HTTPS port (mutual TLS with the development PKI)"),
-    hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="where to push acknowledgements"),
+    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs), ephyto_hub, traces_nt or delta (customs clearance)"),
+    port: int = typer.Option(8443, help="port (HTTPS with the development PKI; delta: plain HTTP on loopback)"),
+    hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="the hub: where to push acknowledgements, and the registry delta asks"),
+    api_key: Optional[str] = typer.Option(None, envvar="HUB_API_KEY", help="delta: the customs API key (default: var/dev-api-key)"),
 ) -> None:
     """Run a counterpart sandbox on its own (``hub serve`` runs it in-process by default)."""
     import asyncio
@@ -48,8 +50,19 @@ def sandbox(
     if name not in SANDBOXES:
         typer.echo(f"unknown sandbox {name!r}; known: {', '.join(SANDBOXES)}", err=True)
         raise typer.Exit(2)
-    server = SANDBOXES[name](Settings.from_env(public_url=hub_url), port=port)
-    typer.echo(f"sandbox {name} on https://127.0.0.1:{port} (mutual TLS)")
+    settings = Settings.from_env(public_url=hub_url)
+    if name == "delta":
+        from hub.serve import DEV_KEY_FILE
+
+        key = api_key or (DEV_KEY_FILE.read_text().strip() if DEV_KEY_FILE.is_file() else None)
+        if not key:
+            typer.echo("delta needs a customs API key: --api-key, HUB_API_KEY, or run `make run` once to make var/dev-api-key", err=True)
+            raise typer.Exit(2)
+        server = SANDBOXES[name](settings, port=port, api_key=key)
+        typer.echo(f"sandbox delta on http://127.0.0.1:{port}/declarations, asking {hub_url}")
+    else:
+        server = SANDBOXES[name](settings, port=port)
+        typer.echo(f"sandbox {name} on https://127.0.0.1:{port}")
     try:
         asyncio.run(server.serve())
     except KeyboardInterrupt:

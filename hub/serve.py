@@ -31,6 +31,7 @@ class ServeOptions:
     sandbox_port: int = 8443
     ephyto_sandbox_port: int = 8444
     traces_sandbox_port: int = 8445
+    delta_sandbox_port: int = 8446
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
 
@@ -83,16 +84,33 @@ def traces_nt_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server
     return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False)
 
 
-SANDBOXES = {"p2p": sandbox_server, "ephyto_hub": ephyto_hub_sandbox_server, "traces_nt": traces_nt_sandbox_server}
+def sandbox_customs_key(broker: Broker) -> str:
+    """A key for the DELTA-G sandbox when there is no development key (a database of its own): a customs client of
+    tenant FR made for this run."""
+    with broker.database.transaction() as session:
+        return create_client(session, name=f"delta-g-sandbox-{os.urandom(3).hex()}", tenant="FR")[1]
 
 
-async def _serve(broker: Broker, options: ServeOptions) -> None:
+def delta_sandbox_server(settings: Settings, *, port: int, api_key: str) -> uvicorn.Server:
+    """The DELTA-G sandbox on loopback HTTP: declarations lodged there ask this hub's customs registry with
+    ``api_key`` (a customs client of tenant FR)."""
+    from connectors.delta.sandbox import create_delta_sandbox
+
+    app = create_delta_sandbox(hub_url=settings.public_url, api_key=api_key)
+    return uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+
+
+SANDBOXES = {"p2p": sandbox_server, "ephyto_hub": ephyto_hub_sandbox_server, "traces_nt": traces_nt_sandbox_server, "delta": delta_sandbox_server}
+
+
+async def _serve(broker: Broker, options: ServeOptions, *, customs_key: str | None = None) -> None:
     app = create_app(broker)
     servers = [uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info", access_log=False))]
     if options.sandboxes:
         servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
         servers.append(ephyto_hub_sandbox_server(broker.settings, port=options.ephyto_sandbox_port))
         servers.append(traces_nt_sandbox_server(broker.settings, port=options.traces_sandbox_port))
+        servers.append(delta_sandbox_server(broker.settings, port=options.delta_sandbox_port, api_key=customs_key or sandbox_customs_key(broker)))
     for extra in servers[1:]:
         extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
     worker = broker.make_worker() if options.worker else None
@@ -118,14 +136,16 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     if options.migrate:
         upgrade(settings.database_url)
     broker = Broker.from_settings(settings)
+    key = None
     if options.dev_key if options.dev_key is not None else settings.database_url == DEFAULT_DATABASE_URL:
         key = development_key(broker)
         print(f"\n  API      http://{options.host}:{options.port}   (OpenAPI: /docs)\n  API key  {key}   (tenant FR, development only)")
         if options.sandboxes:
             print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)")
             print(f"  sandbox  https://127.0.0.1:{options.ephyto_sandbox_port}/hub/DeliveryService   (IPPC ePhyto Hub, mutual TLS)")
-            print(f"  sandbox  https://127.0.0.1:{options.traces_sandbox_port}/tracesnt/ws   (TRACES-NT, WS-Security)\n")
+            print(f"  sandbox  https://127.0.0.1:{options.traces_sandbox_port}/tracesnt/ws   (TRACES-NT, WS-Security)")
+            print(f"  sandbox  http://127.0.0.1:{options.delta_sandbox_port}/declarations   (DELTA-G customs clearance)\n")
     try:
-        asyncio.run(_serve(broker, options))
+        asyncio.run(_serve(broker, options, customs_key=key))
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once everything has stopped
         pass

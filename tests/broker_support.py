@@ -32,6 +32,10 @@ ROUTES = {
         {"name": "french-exports-to-customs", "when": {"kind": ["phytosanitary"], "exporting_country": ["FR"]}, "to": ["customs"]},
     ]
 }
+#: The default routes plus CHEDs to customs (the customs registry's tests).
+ROUTES_WITH_CHEDS = {"rules": ROUTES["rules"] + [{"name": "cheds", "when": {"kind": ["ched"]}, "to": ["customs"]}]}
+#: The worked CHED example: one line, CN 04069021, 2400 KGM.
+CHED_NUMBER = "CHEDP.FR.2026.0001234"
 
 
 def example_record(name: str = "phyto-FR-apples", **changes) -> dict:

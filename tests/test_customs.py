@@ -16,10 +16,7 @@ from hub.customs.gun import code_for, gun_code
 from hub.customs.ledger import CertifiedLine, DeclaredItem, FailureReason, reserve
 from hub.errors import InputError
 from hub.store.models import TraceEvent
-from tests.broker_support import ROUTES, example_record, make_broker
-
-CHED_NUMBER = "CHEDP.FR.2026.0001234"  # the worked example: one line, CN 04069021, 2400 KGM
-ROUTES_WITH_CHEDS = {"rules": ROUTES["rules"] + [{"name": "cheds", "when": {"kind": ["ched"]}, "to": ["customs"]}]}
+from tests.broker_support import CHED_NUMBER, ROUTES_WITH_CHEDS, example_record, make_broker
 
 
 @pytest.fixture

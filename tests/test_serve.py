@@ -31,7 +31,7 @@ def free_port() -> int:
 @pytest.fixture
 def hub_env(tmp_path: Path) -> dict[str, str]:
     pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
-    sandbox_port, ephyto_port, traces_port = free_port(), free_port(), free_port()
+    sandbox_port, ephyto_port, traces_port, delta_port = free_port(), free_port(), free_port(), free_port()
     return {
         **os.environ,
         "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
@@ -42,6 +42,7 @@ def hub_env(tmp_path: Path) -> dict[str, str]:
         "EPHYTO_PORT": str(ephyto_port),
         "HUB_TRACES_URL": f"https://127.0.0.1:{traces_port}",
         "TRACES_PORT": str(traces_port),
+        "DELTA_PORT": str(delta_port),
     }
 
 
@@ -57,7 +58,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     key = added.stdout.strip()
     port = free_port()
     server = subprocess.Popen(
-        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"]],
+        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"], "--delta-sandbox-port", hub_env["DELTA_PORT"]],
         env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -115,6 +116,15 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         ched_messages = wait_for(acknowledged, timeout=30, what="TRACES-NT to decide on the CHED")
         to_traces = next(m for m in ched_messages if m["destination"] == "traces_nt")
         assert api.get(f"/v1/messages/{to_traces['id']}").json()["receipt_id"].startswith("CHED")
+
+        # DELTA-G clears a declaration against the CHED: the hub reserves, then writes off at release.
+        delta = httpx.Client(base_url=f"http://127.0.0.1:{hub_env['DELTA_PORT']}", timeout=10)
+        number = json.loads(ched)["certificate_number"]
+        lodged = delta.post("/declarations", json={"documents": [{"code": "N853", "number": number, "items": [{"goods_item": 1, "line": 1, "quantity": "2400", "unit": "KGM"}]}]})
+        assert lodged.status_code == 201, lodged.text
+        assert delta.post(f"/declarations/{lodged.json()['mrn']}/release").json()["status"] == "released"
+        standing = api.get(f"/v1/customs/documents/N853/{number}").json()
+        assert standing["lifecycle"] == "used" and standing["lines"][0]["written_off"].startswith("2400")
     finally:
         server.send_signal(signal.SIGINT)
         try:
