@@ -106,6 +106,21 @@ def test_delivery_acknowledgement_and_trace(broker):
     assert events == ["message.queued", "message.sending", "receipt.accepted", "acknowledgement.acknowledged"]
 
 
+def test_tracking_events_are_traced_without_moving_the_message(broker):
+    stored = submit(broker, example_record())
+    broker.make_worker().drain()
+    message_id = broker.connectors["authority"].received[0].id
+    from hub.acks.correlation import apply_ack
+
+    with broker.database.transaction() as session:
+        apply_ack(session, "authority", AckReport(outcome=Outcome.ACKNOWLEDGED, message_id=message_id), actor="test")
+        apply_ack(session, "authority", AckReport(outcome=Outcome.ACCEPTED, kind="tracking", reason_code="documentary_check", message_id=message_id), actor="test")
+    assert states(broker, stored.document.id)["authority"] == "acknowledged"
+    with broker.database.sessions() as session:
+        events = [e.event for e in session.scalars(select(TraceEvent).where(TraceEvent.message_id == message_id).order_by(TraceEvent.id))]
+    assert events[-1] == "tracking.documentary_check"
+
+
 def test_transient_errors_wait_honouring_retry_after_then_succeed(broker):
     stored = submit(broker, example_record())
     broker.connectors["authority"].fail_next(transient(retry_after=30))

@@ -21,6 +21,8 @@ from hub.store.payloads import put_payload
 from hub.store.trace import add_event
 
 S = MessageState
+#: The kind of an :class:`AckReport` that only reports a step (a border single window's tracking events).
+TRACKING = "tracking"
 STATE_OF: dict[Outcome, MessageState] = {
     Outcome.ACCEPTED: S.AWAITING_ACK,
     Outcome.ACKNOWLEDGED: S.ACKNOWLEDGED,
@@ -88,11 +90,14 @@ def record_answer(
     target = STATE_OF[outcome]
     current = MessageState(message.state)
     detail = {"kind": kind, "outcome": outcome.value, "reason_code": reason_code, "reason_text": reason_text, "receipt_id": receipt_id}
-    if target is current or target not in ALLOWED_TRANSITIONS[current]:
+    if kind == TRACKING:
+        # A step the counterpart reports (received, documentary check…): on the trace, the message stays where it is.
+        add_event(session, document=message.document, message_id=message.id, destination=counterpart, event=f"tracking.{reason_code or 'event'}", actor=actor, state=current.value, detail=detail, payload_digest=digest)
+    elif target is current or target not in ALLOWED_TRANSITIONS[current]:
         add_event(session, document=message.document, message_id=message.id, destination=counterpart, event=f"{kind}.recorded", actor=actor, state=current.value, detail={**detail, "note": f"message already {current.value}"}, payload_digest=digest)
     else:
         transition(session, message, target, actor=actor, event=f"{kind}.{outcome.value}", detail=detail, payload_digest=digest)
-    if outcome is Outcome.REJECTED and target is not current:
+    if outcome is Outcome.REJECTED and kind != TRACKING and target is not current:
         open_non_conformity(
             session,
             document=message.document,
