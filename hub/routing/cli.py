@@ -41,7 +41,8 @@ def show(routes: Optional[Path] = ROUTES_OPTION) -> None:
     typer.echo(f"routing table {table.source}: {len(table.rules)} rules, destinations {destinations}")
     rows = [("#", "RULE", "WHEN", "TO", "FINAL")]
     for number, rule in enumerate(table.rules, start=1):
-        when = [f"{c.field}: {c.written}" for c in rule.conditions] or ["(any document)"]
+        when = ([f"direction: {rule.direction}"] if rule.direction != "outbound" else []) + [f"{c.field}: {c.written}" for c in rule.conditions]
+        when = when or ["(any document)"]
         rows.append((str(number), rule.name, when[0], ", ".join(rule.destinations), "final" if rule.final else ""))
         rows.extend(("", "", line, "", "") for line in when[1:])
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -59,10 +60,11 @@ def show(routes: Optional[Path] = ROUTES_OPTION) -> None:
 def explain(
     document: str = typer.Argument(..., help="record JSON or SPSCertificate XML file, or - for standard input"),
     routes: Optional[Path] = ROUTES_OPTION,
+    inbound: bool = typer.Option(False, "--inbound", help="as a document received from abroad (direction: inbound rules)"),
 ) -> None:
     """Evaluate every rule against a document: MATCH or no, why, and the destinations it ends up with."""
     table = _load(routes)
-    facts = RoutingFacts.from_record(_read_record(document))
+    facts = RoutingFacts.from_record(_read_record(document), direction="inbound" if inbound else "outbound")
     typer.echo(f"routing table {table.source}")
     typer.echo(f"document {document}: {facts.describe()}")
     typer.echo("")
@@ -73,6 +75,9 @@ def explain(
             typer.echo(f"       {reason}")
     routing = table.route(facts)
     typer.echo("")
+    if not routing.matched and inbound:
+        typer.echo("destinations: none (a received document is kept for its importing authority)")
+        return
     if not routing.matched:
         typer.echo(f"error: no rule of the routing table matched the document ({facts.describe()})", err=True)
         raise typer.Exit(1)
