@@ -386,7 +386,7 @@ def test_cli_show_prints_the_rules(runner):
     result = runner.invoke(routes_app, ["show", "--routes", str(DEFAULT_ROUTES)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "5 rules, destinations customs, ephyto_hub, foreign_authority, traces_nt" in lines[0]
+    assert "6 rules, destinations customs, ephyto_hub, foreign_authority, traces_nt" in lines[0]
     assert lines[1].split() == ["#", "RULE", "WHEN", "TO", "FINAL"]
     assert lines[2].split()[:3] == ["1", "export-to-foreign-authority", "kind:"]
     assert lines[2].rstrip().endswith("foreign_authority")
@@ -407,3 +407,12 @@ def test_rules_route_outbound_documents_unless_they_say_inbound():
     assert not explained["exports"].matched and "routes outbound documents" in explained["exports"].reasons[0]
     with pytest.raises(ConfigurationError, match="direction must be outbound or inbound"):
         RoutingTable.from_data({"rules": [{"name": "x", "when": {"direction": "sideways"}, "to": ["a"]}]})
+
+
+def test_cli_explains_a_received_document_with_inbound_rules(monkeypatch):
+    runner = CliRunner()
+    monkeypatch.delenv("HUB_ROUTES", raising=False)
+    result = runner.invoke(routes_app, ["explain", "--inbound", str(PHYTO_RECORD)])
+    assert result.exit_code == 0, result.output
+    assert "the rule routes outbound documents" in result.stdout
+    assert "destinations: none (a received document is kept for its importing authority)" in result.stdout  # EC imports
