@@ -122,6 +122,26 @@ class ReceivesInbound(Protocol):
     def parse_inbound(self, body: bytes, headers: Mapping[str, str]) -> list[AckReport]: ...
 
 
+@dataclass(frozen=True)
+class AwaitingAck:
+    """A message the counterpart has (its receipt id is known) and whose answer is still awaited."""
+
+    message_id: str
+    receipt_id: str
+    certificate_number: str
+    issuing_country: str
+    importing_country: str | None
+
+
+@runtime_checkable
+class ResumesAwaiting(Protocol):
+    """A connector that follows answers with state kept in memory (a Hub delivery number to track, a CHED reference
+    whose decision is polled). The worker hands it, when it starts, every message of its destination still awaiting
+    an answer, so a restart loses nothing."""
+
+    def resume(self, awaiting: list[AwaitingAck]) -> None: ...
+
+
 class InboundOutcome(str, Enum):
     """What the hub made of a document received from a counterpart (told back to it by ``confirm_document``)."""
 

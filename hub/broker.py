@@ -194,7 +194,7 @@ class Broker:
             dispatcher = WebhookDispatcher(self.database, name=f"{worker.name}:webhooks")
             worker.periodic.append(dispatcher.run_once)
             worker.on_stop.append(dispatcher.close)
-        worker.periodic.append(self.pull_documents)
+        worker.polls.append(self.pull_documents)
         return worker
 
     def close(self) -> None:

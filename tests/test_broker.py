@@ -14,7 +14,7 @@ from hub.delivery.states import MessageState
 from hub.errors import ConflictError, PermissionDenied, ValidationFailed
 from hub.routing.table import NoRouteError
 from hub.store.models import DeliveryAttempt, Document, Message, NonConformity, Payload, TraceEvent, utcnow
-from tests.broker_support import example_record, permanent, replacement_of, transient
+from tests.broker_support import ScriptedConnector, example_record, make_broker, permanent, replacement_of, transient
 
 S = MessageState
 
@@ -119,6 +119,30 @@ def test_tracking_events_are_traced_without_moving_the_message(broker):
     with broker.database.sessions() as session:
         events = [e.event for e in session.scalars(select(TraceEvent).where(TraceEvent.message_id == message_id).order_by(TraceEvent.id))]
     assert events[-1] == "tracking.documentary_check"
+
+
+def test_a_starting_worker_hands_connectors_the_messages_still_awaiting_an_answer(database_url, pki):
+    resumed = []
+
+    class Following(ScriptedConnector):
+        def resume(self, awaiting):
+            resumed.extend(awaiting)
+
+    broker = make_broker(database_url, pki, connectors={"authority": Following("authority"), "customs": Following("customs")})
+    try:
+        stored = submit(broker, example_record())
+        broker.make_worker().drain()
+        with broker.database.transaction() as session:  # one of them answered already
+            from hub.acks.correlation import apply_ack
+
+            apply_ack(session, "customs", AckReport(outcome=Outcome.ACKNOWLEDGED, certificate_number=stored.document.certificate_number), actor="test")
+        restarted = broker.make_worker()
+        assert restarted.resume_awaiting() == 1
+        assert [(a.certificate_number, a.importing_country) for a in resumed] == [(stored.document.certificate_number, "EC")]
+        assert resumed[0].message_id == broker.connectors["authority"].received[0].id
+        assert resumed[0].receipt_id.startswith("R-")
+    finally:
+        broker.close()
 
 
 def test_transient_errors_wait_honouring_retry_after_then_succeed(broker):

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Mapping
 
-from connectors.base import Connector, DeliveryResult, OutboundMessage
+from sqlalchemy import bindparam, select
+
+from connectors.base import AwaitingAck, Connector, DeliveryResult, OutboundMessage, ResumesAwaiting
 from hub.acks.correlation import apply_ack, record_answer
 from hub.delivery.outbox import Claim, claim, held_by, transition
 from hub.delivery.retry import RetryStrategy
@@ -31,6 +33,14 @@ from hub.store.trace import add_event
 
 log = logging.getLogger("hub.worker")
 S = MessageState
+
+
+_AWAITING = (
+    select(Message.id, Message.receipt_id, Document.certificate_number, Document.issuing_country, Document.importing_country)
+    .join(Document, Message.document_id == Document.id)
+    .where(Message.destination == bindparam("destination"), Message.state == bindparam("state"), Message.receipt_id.is_not(None))
+    .order_by(Message.created_at)
+)
 
 
 def worker_name() -> str:
@@ -51,6 +61,7 @@ class Worker:
     ack_poll_interval: float = 2.0
     wake: threading.Event = field(default_factory=threading.Event)
     periodic: list[Callable[[], object]] = field(default_factory=list)
+    polls: list[Callable[[], object]] = field(default_factory=list)  # run with ack polling, every ack_poll_interval
     observe_delivery: Callable[[str, float], None] | None = None  # (destination, seconds), e.g. a histogram
     on_stop: list[Callable[[], object]] = field(default_factory=list)
 
@@ -117,9 +128,24 @@ class Worker:
 
     # --- threads ------------------------------------------------------------------------------------------------
 
+    def resume_awaiting(self) -> int:
+        """Tell each connector that follows answers in memory which of its messages still await one (after a
+        restart, or when another process delivered them). Returns how many were handed over."""
+        handed = 0
+        for name, connector in self.connectors.items():
+            if not isinstance(connector, ResumesAwaiting):
+                continue
+            with self.database.sessions() as session:
+                rows = session.execute(_AWAITING, {"destination": name, "state": S.AWAITING_ACK.value}).all()
+            awaiting = [AwaitingAck(message_id=r.id, receipt_id=r.receipt_id, certificate_number=r.certificate_number, issuing_country=r.issuing_country, importing_country=r.importing_country) for r in rows]
+            connector.resume(awaiting)
+            handed += len(awaiting)
+        return handed
+
     def start(self) -> None:
         for connector in self.connectors.values():
             connector.open()
+        self._guarded(self.resume_awaiting)
         for index in range(self.concurrency):
             thread = threading.Thread(target=self._loop, name=f"hub-delivery-{index}", daemon=True)
             thread.start()
@@ -156,6 +182,8 @@ class Worker:
             if time.monotonic() - last_poll >= self.ack_poll_interval:
                 last_poll = time.monotonic()
                 self._guarded(self.poll_acks)
+                for task in self.polls:
+                    self._guarded(task)
             for task in self.periodic:
                 self._guarded(task)
 
