@@ -71,6 +71,8 @@ def ephyto_hub_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Serve
 
 #: The development account of the TRACES-NT sandbox (config/connectors.yaml uses it by default).
 TRACES_SANDBOX_ACCOUNT = {"username": "hub-sandbox", "authentication_key": "sandbox-authentication-key", "client_id": "hub-development"}
+#: Its customs (CSW-CERTEX) account: TRACES-NT gives customs a separate one.
+TRACES_SANDBOX_CUSTOMS_ACCOUNT = {"username": "customs-sandbox", "authentication_key": "sandbox-customs-authentication-key", "client_id": "customs-development"}
 
 
 def traces_nt_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
@@ -79,8 +81,11 @@ def traces_nt_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server
     from connectors.p2p.serving import serve_sandbox
     from connectors.traces_nt.sandbox import create_traces_sandbox_app
 
-    account = TRACES_SANDBOX_ACCOUNT
-    app = create_traces_sandbox_app(accounts={account["username"]: account["authentication_key"]}, client_ids={account["username"]: account["client_id"]})
+    account, customs = TRACES_SANDBOX_ACCOUNT, TRACES_SANDBOX_CUSTOMS_ACCOUNT
+    app = create_traces_sandbox_app(
+        accounts={account["username"]: account["authentication_key"]}, client_ids={account["username"]: account["client_id"]},
+        customs_accounts={customs["username"]: customs["authentication_key"]}, customs_client_ids={customs["username"]: customs["client_id"]},
+    )
     return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False)
 
 

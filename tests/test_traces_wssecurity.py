@@ -12,8 +12,11 @@ from lxml import etree
 from zeep.wsse.username import UsernameToken
 
 from connectors.traces_nt.wssecurity import (
+    WSSE,
+    WSU,
     NonceCache,
     Unauthenticated,
+    answer_security,
     password_digest,
     security_header,
     traces_headers,
@@ -163,3 +166,9 @@ def canonical(data: bytes) -> bytes:
 def test_the_fault_is_the_saved_unauthenticated_exception():
     saved = standard_file("samples/traces-ws/UnauthenticatedException.xml").read_bytes()
     assert canonical(unauthenticated_fault()) == canonical(saved)
+
+
+def test_answers_carry_a_five_second_timestamp_only():
+    security = answer_security(now=NOW)
+    assert [child.tag for child in security] == [f"{{{WSU}}}Timestamp"] and security.tag == f"{{{WSSE}}}Security"
+    assert [e.text for e in security[0]] == ["2026-09-29T14:12:02.966Z", "2026-09-29T14:12:07.966Z"]

@@ -1,4 +1,5 @@
-"""Configuration of the EU TRACES-NT connector (one TRACES web-service account)."""
+"""Configuration of the EU TRACES-NT connector (one TRACES web-service account, and optionally the separate customs
+account of the CSW-CERTEX port)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorConfig
 from connectors.config_checks import check_http_url
+from hub.customs.certex import SERVICE as CERTEX_SERVICE
 
 #: Acceptance environment (FACTS §5); the production host is not named in the stored material.
 ACCEPTANCE_ENDPOINT = "https://webgate.acceptance.ec.europa.eu/tracesnt/ws"
@@ -24,6 +26,12 @@ class TracesNtConfig(ConnectorConfig):
     the stored material: take it from the TRACES onboarding documents. ``authentication_key`` is the account's
     key (write ``${TRACES_AUTHENTICATION_KEY}`` in ``connectors.yaml``); ``client_id`` goes in
     ``v3:WebServiceClientId``; ``authority_activity_access_identifier``, when set, adds ``v31:BodyIdentity``.
+
+    Customs (CSW-CERTEX, ``CustomsCertexChedServiceV06``) uses a separate account: ``certex_username`` and
+    ``certex_authentication_key`` (both or neither; write ``${TRACES_CERTEX_AUTHENTICATION_KEY}``),
+    ``certex_client_id`` (default: ``client_id``), ``certex_url`` (default: ``{endpoint}/CustomsCertexChedServiceV06``),
+    ``customs_office`` (the customs office reference number, e.g. ``XI000002``, used when a call names none) and
+    ``certex_requester_prefix`` (``UniqRequesterPrefix``; default: the office, as in the captures).
     """
 
     type: Literal["traces_nt"] = "traces_nt"
@@ -39,18 +47,44 @@ class TracesNtConfig(ConnectorConfig):
     ca_bundle: Path | None = Field(default=None, description="CA certificates trusted for the TRACES-NT server; default: the system's")
     timeout: float = Field(default=30.0, gt=0)
     timestamp_ttl: float = Field(default=60.0, gt=0, le=600)
+    certex_url: str | None = None
+    certex_username: str | None = Field(default=None, min_length=1)
+    certex_authentication_key: SecretStr | None = None
+    certex_client_id: str | None = Field(default=None, min_length=1)
+    certex_requester_prefix: str | None = Field(default=None, min_length=1)
+    customs_office: str | None = Field(default=None, min_length=1)
 
     @field_validator("endpoint")
     @classmethod
     def _is_url(cls, endpoint: str) -> str:
         return check_http_url(endpoint).rstrip("/")
 
-    @field_validator("authentication_key")
+    @field_validator("certex_url")
     @classmethod
-    def _key_is_set(cls, key: SecretStr) -> SecretStr:
-        if not key.get_secret_value():
+    def _certex_is_url(cls, url: str | None) -> str | None:
+        return check_http_url(url).rstrip("/") if url is not None else None
+
+    @field_validator("authentication_key", "certex_authentication_key")
+    @classmethod
+    def _key_is_set(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not key.get_secret_value():
             raise ValueError("the authentication key is empty")
         return key
+
+    @model_validator(mode="after")
+    def _certex_account_is_whole(self) -> "TracesNtConfig":
+        if (self.certex_username is None) != (self.certex_authentication_key is None):
+            raise ValueError("certex_username and certex_authentication_key go together: give both or neither")
+        return self
+
+    @property
+    def certex_enabled(self) -> bool:
+        """Whether a customs (CSW-CERTEX) account is configured."""
+        return self.certex_username is not None
+
+    def certex_endpoint(self) -> str:
+        """The URL of the CSW-CERTEX service."""
+        return self.certex_url or self.url(CERTEX_SERVICE)
 
     @field_validator("language")
     @classmethod

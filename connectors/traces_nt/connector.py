@@ -1,4 +1,5 @@
-"""The TRACES-NT connector: CHEDs submitted for decision, decisions polled with ``getChedCertificateStatus``.
+"""The TRACES-NT connector: CHEDs submitted for decision, decisions polled with ``getChedCertificateStatus``; and,
+with the separate customs account, the CSW-CERTEX quantity calls customs makes (read, reserve, clear).
 
 Every call carries the WS-Security header of :mod:`connectors.traces_nt.wssecurity`. A submission answered with a
 CHED reference is ``ACCEPTED`` (the reference is the receipt); the border decision comes later through
@@ -11,8 +12,10 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable, Sequence, TypeVar
 
 import httpx
 from lxml import etree
@@ -22,10 +25,19 @@ from connectors.http import TRANSIENT_STATUSES, status_error, transport_error
 from connectors.traces_nt import protocol
 from connectors.traces_nt.config import TracesNtConfig
 from connectors.traces_nt.wssecurity import traces_headers
-from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
+from hub.customs import certex
+from hub.customs.certex import (
+    CertexHeader,
+    ChedClearanceRequest,
+    ChedClearanceResponse,
+    ProcessedChedInformation,
+    ProcessedChedRequest,
+)
+from hub.customs.ledger import Clearance, DeclaredItem
+from hub.errors import ConfigurationError, DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
-
+_Answer = TypeVar("_Answer")
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,61 @@ class TracesNtConnector:
             raise failure
         return reports
 
+    # --- customs (CSW-CERTEX) -----------------------------------------------------------------------------------------
+
+    def certex_read(self, ched_id: str, *, office: str | None = None) -> ProcessedChedInformation:
+        """The CHED's certificate and quantities (``ProcessedChedRequest``, ``QuantityManagementIndication`` 0)."""
+        request = ProcessedChedRequest(ched_id=ched_id, office=self._office(office), language=self.config.language)
+        return self._certex(certex.processed_ched_request(request), request.office,
+                            certex.read_processed_ched_information_response)
+
+    def certex_reserve(
+        self, ched_id: str, *, declaration: str, items: Sequence[DeclaredItem], office: str | None = None
+    ) -> ProcessedChedInformation:
+        """Reserve ``items`` of declaration ``declaration`` (the MRN) against the CHED (``QuantityManagementIndication``
+        1). A refused reservation is an answer, not an error: ``reservation_accepted`` False with ``failure``."""
+        request = ProcessedChedRequest(ched_id=ched_id, office=self._office(office), declaration=declaration,
+                                       items=tuple(items), quantity_management=True, language=self.config.language)
+        return self._certex(certex.processed_ched_request(request), request.office,
+                            certex.read_processed_ched_information_response)
+
+    def certex_clear(
+        self, ched_id: str, *, declaration: str, clearance: Clearance, office: str | None = None
+    ) -> ChedClearanceResponse:
+        """Tell TRACES what became of ``declaration``: goods released (write off) or declaration invalidated (release)."""
+        request = ChedClearanceRequest(ched_id=ched_id, office=self._office(office), declaration=declaration,
+                                       clearance=clearance)
+        return self._certex(certex.ched_clearance_request(request), request.office, certex.read_ched_clearance_response)
+
+    def _office(self, office: str | None) -> str:
+        if not self.config.certex_enabled:
+            raise ConfigurationError(f"{self.name}: no customs (CSW-CERTEX) account is configured: set certex_username "
+                                     "and certex_authentication_key")
+        office = office or self.config.customs_office
+        if not office:
+            raise ConfigurationError(f"{self.name}: no customs office: pass office= or set customs_office")
+        return office
+
+    def _certex(self, body: etree._Element, office: str, read: Callable[[etree._Element], _Answer]) -> _Answer:
+        """One CSW-CERTEX call with a fresh ``MessageId``; the answer read by ``read``."""
+        config = self.config
+        header = CertexHeader(message_id=uuid.uuid4().hex, requester_prefix=config.certex_requester_prefix or office,
+                              customs_office=office)
+        headers = traces_headers(username=config.certex_username,
+                                 authentication_key=config.certex_authentication_key.get_secret_value(),
+                                 client_id=config.certex_client_id or config.client_id, language=config.language,
+                                 ttl=timedelta(seconds=config.timestamp_ttl))
+        headers[2:2] = certex.certex_headers(header)
+        request = protocol.envelope(headers, body)
+        url = config.certex_endpoint()
+        # The captures do not show the SOAPAction; an empty one lets the service dispatch on the body element.
+        element, answer = self._call(url, "", request)
+        try:
+            return read(element)
+        except InputError as exc:
+            raise PermanentDeliveryError(f"{self.name}: {url} answered what CSW-CERTEX v06 does not say: {exc}",
+                                         request=request, response=answer) from None
+
     def _envelope(self, body: etree._Element) -> bytes:
         config = self.config
         headers = traces_headers(username=config.username, authentication_key=config.authentication_key.get_secret_value(),
@@ -159,13 +226,18 @@ class TracesNtConnector:
             element = None
         found = protocol.read_fault(element) if element is not None else None
         if found is not None:
-            raise self._fault_error(url, found, request, body)
+            raise self._fault_error(url, found, request, body, element)
         if status != 200 or element is None:
             raise self._status_error(url, response, request)
         return element, body
 
-    def _fault_error(self, url: str, fault: protocol.SoapFault, request: bytes, body: bytes) -> DeliveryError:
+    def _fault_error(
+        self, url: str, fault: protocol.SoapFault, request: bytes, body: bytes, element: etree._Element
+    ) -> DeliveryError:
         said = f"{self.name}: {url} answered the SOAP fault {fault.code}/{fault.string}" + (f" ({fault.detail})" if fault.detail else "")
+        unique_info = certex.read_certex_fault(element)
+        if unique_info is not None and unique_info.error_message and unique_info.error_message != fault.string:
+            said += f": {unique_info.error_message}"
         if fault.unauthenticated:
             return PermanentDeliveryError(f"{said}: the username, authentication key or client id is refused",
                                           request=request, response=body)

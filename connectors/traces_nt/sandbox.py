@@ -2,15 +2,21 @@
 
 ::
 
+    POST   /tracesnt/ws/CustomsCertexChedServiceV06   SOAP 1.1, customs accounts only: ProcessedChedRequest |
+                                              ChedClearanceRequest (CSW-CERTEX, see connectors/traces_nt/customs.py)
     POST   /tracesnt/ws/{service}   SOAP 1.1: CreateAndSubmitChedForDecisionRequest | GetChedCertificateStatusRequest
     POST   /control                 JSON: the decision later CHEDs get, and faults for the next calls
     GET    /received                the CHEDs received, in arrival order
+    GET    /quantities[/{ref}]      each CHED's quantity ledger: lines (certified, reserved, written off, available)
+                                    and customs' movements
     DELETE /state                   forget every CHED, fault and decision (accounts and nonces stay)
 
 Every call is authenticated (:func:`~connectors.traces_nt.wssecurity.verify_security`): a wrong digest, a stale
 timestamp, a replayed nonce, an unknown user or client id are answered with the ``UnauthenticatedException`` fault
-of the saved capture. A resubmission of a CHED with the same ``SPSExchangedDocument/ID`` by the same account is the
-same CHED (same reference); the stored material does not say what TRACES does there, this is the sandbox's choice.
+of the saved capture. The customs port has its own accounts (as TRACES gives customs a separate account): a CHED
+account is refused there, and a customs account on the CHED services. A resubmission of a CHED with the same
+``SPSExchangedDocument/ID`` by the same account is the same CHED (same reference); the stored material does not say
+what TRACES does there, this is the sandbox's choice.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Literal
 
 from lxml import etree
@@ -31,16 +37,16 @@ from starlette.routing import Route
 
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from connectors.traces_nt import protocol
+from connectors.traces_nt.customs import CertexPort, ChedLedger, certified_lines
 from connectors.traces_nt.wssecurity import (
     TRACES_BASE_V3,
-    WSSE,
-    WSU,
     NonceCache,
     Unauthenticated,
-    format_instant,
+    answer_security,
     unauthenticated_fault,
     verify_security,
 )
+from hub.customs.certex import SERVICE as CERTEX_SERVICE
 from hub.errors import InputError
 from hub.namespaces import RAM, TRACES_CHED_SUBMISSION
 
@@ -54,7 +60,7 @@ class Control(FaultControl):
     the queue. ``decision`` (with its reason, measure and remarks) stays in force for later CHEDs until changed."""
 
     fault: Literal["unavailable", "server_error", "soap_fault", "refuse", "slow", "malformed", "drop", "none"] | None = None
-    target: Literal["submit", "status"] = "submit"
+    target: Literal["submit", "status", "certex"] = "submit"
     decision: Literal["accept", "partial", "reject", "not_acceptable", "pending"] | None = None
     decision_conclusion: str | None = None
     reason_code: str | None = None
@@ -72,6 +78,7 @@ class Ched:
     certificate: bytes
     status: protocol.ChedStatus
     deliveries: int = 1
+    ledger: ChedLedger = field(default_factory=lambda: ChedLedger(()))
 
     def as_json(self) -> dict:
         return {"reference": self.reference, "certificate_number": self.local_id, "username": self.username,
@@ -81,14 +88,25 @@ class Ched:
 class TracesSandbox:
     """The state and handlers behind :func:`create_traces_sandbox_app` (``app.state.sandbox``)."""
 
-    def __init__(self, *, accounts: Mapping[str, str], client_ids: Mapping[str, str] | None) -> None:
+    def __init__(
+        self,
+        *,
+        accounts: Mapping[str, str],
+        client_ids: Mapping[str, str] | None,
+        customs_accounts: Mapping[str, str] | None = None,
+        customs_client_ids: Mapping[str, str] | None = None,
+    ) -> None:
         self.accounts = dict(accounts)
         self.client_ids = dict(client_ids or {})
         self.nonces = NonceCache()
+        self.customs_accounts = dict(customs_accounts or {})
+        self.customs_client_ids = dict(customs_client_ids or {})
+        self.customs_nonces = NonceCache()
         self.reset_state()
 
     def reset_state(self) -> None:
         self.cheds: dict[str, Ched] = {}
+        self.certex = CertexPort(self.cheds)
         self.faults: list[Control] = []
         self.decision = Control(decision="accept")
         self._numbers = itertools.count(1)
@@ -118,9 +136,29 @@ class TracesSandbox:
             return self._status(element)
         return _soap(protocol.fault("Client", f"no operation takes {element.tag}"), 500)
 
-    def _authenticate(self, header: etree._Element | None) -> str:
-        username = verify_security(header, accounts=self.accounts, nonces=self.nonces)
-        expected = self.client_ids.get(username)
+    async def certex_service(self, request: Request) -> Response:
+        """The CSW-CERTEX port: faults queued for ``certex``, then a customs account, then the ledger's answer."""
+        body = await request.body()
+        try:
+            header, element = protocol.read_envelope(body)
+        except InputError as exc:
+            return _soap(protocol.fault("Client", f"unreadable SOAP request: {exc}"), 500)
+        fault = self.take_fault("certex")
+        if fault is not None and fault.fault == "slow":
+            await asyncio.sleep(fault.seconds)
+        elif fault is not None:
+            return _fault_response(fault)
+        try:
+            self._authenticate(header, customs=True)
+        except Unauthenticated:
+            return _soap(unauthenticated_fault(), 500)
+        status, answer = self.certex.answer(header, element)
+        return _soap(answer, status)
+
+    def _authenticate(self, header: etree._Element | None, *, customs: bool = False) -> str:
+        accounts, client_ids = (self.customs_accounts, self.customs_client_ids) if customs else (self.accounts, self.client_ids)
+        username = verify_security(header, accounts=accounts, nonces=self.customs_nonces if customs else self.nonces)
+        expected = client_ids.get(username)
         given = header.findtext(f"{{{TRACES_BASE_V3}}}WebServiceClientId") if header is not None else None
         if expected is not None and (given or "").strip() != expected:
             raise Unauthenticated(f"WebServiceClientId {given!r} is not the one of {username!r}")
@@ -138,7 +176,7 @@ class TracesSandbox:
             return _answer(protocol.submission_response(earlier.reference))
         reference = self._reference(document, certificate)
         self.cheds[reference] = Ched(reference, local_id, username, etree.tostring(certificate),
-                                     self._decide(reference))
+                                     self._decide(reference), ledger=ChedLedger(certified_lines(certificate)))
         return _answer(protocol.submission_response(reference))
 
     def _reference(self, document: etree._Element, certificate: etree._Element) -> str:
@@ -187,19 +225,44 @@ class TracesSandbox:
     async def received(self, request: Request) -> Response:
         return JSONResponse({"received": [ched.as_json() for ched in self.cheds.values()]})
 
+    async def quantities(self, request: Request) -> Response:
+        """Every CHED's ledger, or one CHED's (``/quantities/{reference}``; 404 when unknown)."""
+        reference = request.path_params.get("reference")
+        if reference is None:
+            return JSONResponse({"cheds": [self._quantities(ched) for ched in self.cheds.values()]})
+        ched = self.cheds.get(reference)
+        if ched is None:
+            return JSONResponse({"code": "NOT_FOUND", "detail": f"no CHED {reference}"}, 404)
+        return JSONResponse(self._quantities(ched))
+
+    @staticmethod
+    def _quantities(ched: Ched) -> dict:
+        return {"reference": ched.reference, "ched_status": ched.status.status_code, **ched.ledger.as_json()}
+
     async def reset(self, request: Request) -> Response:
         self.reset_state()
         return Response(status_code=204)
 
 
-def create_traces_sandbox_app(*, accounts: Mapping[str, str], client_ids: Mapping[str, str] | None = None) -> Starlette:
+def create_traces_sandbox_app(
+    *,
+    accounts: Mapping[str, str],
+    client_ids: Mapping[str, str] | None = None,
+    customs_accounts: Mapping[str, str] | None = None,
+    customs_client_ids: Mapping[str, str] | None = None,
+) -> Starlette:
     """The sandbox as an ASGI app. ``accounts`` maps usernames to authentication keys; ``client_ids``, when given,
-    maps usernames to the ``WebServiceClientId`` each must send."""
-    sandbox = TracesSandbox(accounts=accounts, client_ids=client_ids)
+    maps usernames to the ``WebServiceClientId`` each must send. ``customs_accounts`` and ``customs_client_ids`` are
+    the same for the CSW-CERTEX port (none: every customs call is refused as unauthenticated)."""
+    sandbox = TracesSandbox(accounts=accounts, client_ids=client_ids, customs_accounts=customs_accounts,
+                            customs_client_ids=customs_client_ids)
     app = Starlette(routes=[
+        Route(f"/tracesnt/ws/{CERTEX_SERVICE}", sandbox.certex_service, methods=["POST"]),
         Route("/tracesnt/ws/{service}", sandbox.service, methods=["POST"]),
         Route("/control", sandbox.control, methods=["POST"]),
         Route("/received", sandbox.received, methods=["GET"]),
+        Route("/quantities", sandbox.quantities, methods=["GET"]),
+        Route("/quantities/{reference}", sandbox.quantities, methods=["GET"]),
         Route("/state", sandbox.reset, methods=["DELETE"]),
     ])
     app.state.sandbox = sandbox
@@ -207,13 +270,7 @@ def create_traces_sandbox_app(*, accounts: Mapping[str, str], client_ids: Mappin
 
 
 def _answer(element: etree._Element) -> Response:
-    # Answers carry a 5-second wsu:Timestamp, as in the saved TRACES responses.
-    now = datetime.now(timezone.utc)
-    security = etree.Element(f"{{{WSSE}}}Security", nsmap={"wsse": WSSE, "wsu": WSU})
-    timestamp = etree.SubElement(security, f"{{{WSU}}}Timestamp")
-    etree.SubElement(timestamp, f"{{{WSU}}}Created").text = format_instant(now)
-    etree.SubElement(timestamp, f"{{{WSU}}}Expires").text = format_instant(now + timedelta(seconds=5))
-    return _soap(protocol.envelope([security], element), 200)
+    return _soap(protocol.envelope([answer_security()], element), 200)
 
 
 def _soap(body: bytes, status: int) -> Response:

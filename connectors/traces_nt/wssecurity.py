@@ -109,6 +109,16 @@ def traces_headers(
     return [language_code, client, security]
 
 
+def answer_security(*, now: datetime | None = None, ttl: timedelta = timedelta(seconds=5)) -> etree._Element:
+    """The ``wsse:Security`` of a TRACES-NT answer: only a ``wsu:Timestamp``, 5 seconds long as in the saved answers."""
+    now = now or datetime.now(timezone.utc)
+    security = etree.Element(f"{{{WSSE}}}Security", nsmap={"wsse": WSSE, "wsu": WSU})
+    timestamp = etree.SubElement(security, f"{{{WSU}}}Timestamp")
+    etree.SubElement(timestamp, f"{{{WSU}}}Created").text = format_instant(now)
+    etree.SubElement(timestamp, f"{{{WSU}}}Expires").text = format_instant(now + ttl)
+    return security
+
+
 class NonceCache:
     """Nonces seen recently, each forgotten once no token carrying it could still be accepted. Thread-safe."""
 

@@ -185,7 +185,8 @@ def _same_commodity(certified: str | None, declared: str | None) -> bool:
     # A declaration's CN code is usually more precise than the certificate's (040100 against 0401), or the reverse.
     if not certified or not declared:
         return True
-    return declared.startswith(certified) or certified.startswith(declared)
+    # A declared code shorter than an HS heading (4 digits) names too little to match anything.
+    return declared.startswith(certified) or (len(declared) >= 4 and certified.startswith(declared))
 
 
 def _same_unit(certified: str | None, declared: str | None) -> bool:
