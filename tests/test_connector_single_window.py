@@ -1,6 +1,7 @@
 """The single-window (IOP) connector: interop with the published WSDL and XSDs, the contract suite against its
-sandbox in-process and over mutual TLS, then what is particular to it: ERR receipts, SOAP faults, status mapping,
-the header it writes, its configuration."""
+sandbox in-process and over mutual TLS (later acknowledgements come from our border tracking operation), then what is
+particular to it: ERR receipts, SOAP faults, status mapping, the header it writes, its configuration. Tracking itself
+is tested in test_single_window_tracking.py."""
 
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ from connectors.single_window.protocol import (
     timestamp,
     transaction_id,
 )
-from connectors.single_window.sandbox import SERVICE_PATH, create_sandbox_app
+from connectors.single_window.sandbox import SERVICE_PATH, TRACKING_PATH, create_sandbox_app
+from connectors.single_window.tracking import TRACKING_WSDL, TRACKING_XSD
 from hub.errors import InputError, PermanentDeliveryError, TransientDeliveryError, UnknownDocumentError
 from hub.signing import Signer
 from tests.conftest import standard_file
-from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, client_tls
+from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, client_tls, wait_for
 
 NAME = "single_window_ec"
 HUB_URL = "http://127.0.0.1:8000"
@@ -65,7 +67,14 @@ class HttpControls:
         self.control(fault=kind, count=count, **extra)
 
     def acknowledge_with(self, mode, *, reason_code=None, reason_text=None) -> None:
-        raise NotImplementedError("the IOP service has no later acknowledgement: its receipt is synchronous")
+        """The border decides every certificate received from now on: released (with a remark for ``warn``) or
+        refused."""
+        decide = {"acknowledge": "released", "warn": "released", "reject": "refused"}[mode]
+        self.control(decide=decide, reason_code=reason_code, reason_text=reason_text)
+
+    def decide(self, **decision: object) -> dict:
+        """``POST /decision``: the event appended."""
+        return self.client.post("/decision", json=decision).raise_for_status().json()["event"]
 
     def received(self) -> list[ReceivedMessage]:
         entries = self.client.get("/received").raise_for_status().json()["received"]
@@ -86,7 +95,8 @@ class SingleWindowHarness:
 
     def connector(self, **settings) -> SingleWindowConnector:
         config = SingleWindowConfig(**{"endpoint": f"{self.base}{SERVICE_PATH}", "receipt_outcome": self.outcome,
-                                       **SETTINGS, **settings})
+                                       "tracking_endpoint": f"{self.base}{TRACKING_PATH}", "recipient_country": "EC",
+                                       "tracking_poll_interval": 0, **SETTINGS, **settings})
         transport = InProcessTransport(self.app) if self.app is not None else None  # None: real HTTPS with mTLS
         connector = SingleWindowConnector(NAME, config, transport=transport,
                                           context=ConnectorContext(certs_dir=str(self.pki.directory), public_url=HUB_URL))
@@ -98,7 +108,15 @@ class SingleWindowHarness:
         return self.certificates.message(destination=NAME, **options)
 
     def acks(self, connector, *, count, timeout=5.0):
-        raise NotImplementedError("the IOP service has no later acknowledgement: its receipt is synchronous")
+        """The acknowledgements polled (tracking steps left out), once ``count`` have come."""
+        acks = []
+
+        def enough():
+            acks.extend(report for report in connector.poll_acks() if report.kind != "tracking")
+            return len(acks) >= count
+
+        wait_for(enough, timeout=timeout, what=f"{count} acknowledgement(s)")
+        return acks
 
     def close(self) -> None:
         for connector in self.opened:
@@ -134,25 +152,23 @@ def over_tls(pki, certificates, sandbox_server):
 
 class _Contract(ConnectorContract):
     # The suite expects a receipt to be ACCEPTED (an acknowledgement follows). The IOP receipt is final, so the
-    # connector's default is ACKNOWLEDGED; the harness runs the suite with receipt_outcome="accepted", and
-    # test_an_rcb_receipt_is_final_by_default checks the default.
-
-    @pytest.mark.skip(reason="not applicable: the IOP service acknowledges synchronously (AcuseRecibo), nothing follows")
-    def test_acknowledgement_mapping(self, harness, mode, expected) -> None: ...
-
-    @pytest.mark.skip(reason="not applicable: the IOP service acknowledges synchronously (AcuseRecibo), nothing follows")
-    def test_acknowledgements_follow_their_messages(self, harness) -> None: ...
+    # connector's default is ACKNOWLEDGED; the harness runs the suite with receipt_outcome="accepted" (the border's
+    # decision, read by tracking, is the acknowledgement), and test_an_rcb_receipt_is_final_by_default checks the
+    # default.
+    pass
 
 
 class TestContractInProcess(_Contract):
     @pytest.fixture
     def harness(self, in_process):
+        in_process.controls.acknowledge_with("acknowledge")  # the border releases unless a test says otherwise
         return in_process
 
 
 class TestContractMutualTLS(_Contract):
     @pytest.fixture
     def harness(self, over_tls):
+        over_tls.controls.acknowledge_with("acknowledge")
         return over_tls
 
 
@@ -202,9 +218,10 @@ def test_a_request_our_xsds_refuse_is_a_client_fault(in_process):
 
 
 def test_our_xsds_define_what_the_published_ones_do(standards):
-    ours = {path.name for path in WSDL_DIR.glob("*.xsd")}
+    ours = {path.name for path in WSDL_DIR.glob("*.xsd")} - {TRACKING_XSD}  # tracking is ours alone
     published = {path.name for path in (standards / IOP).glob("*.xsd")}
     assert ours == published
+    assert not {TRACKING_XSD, TRACKING_WSDL} & {path.name for path in (standards / IOP).iterdir()}
     for name in sorted(ours):
         mine, theirs = xmlschema.XMLSchema(str(WSDL_DIR / name)), xmlschema.XMLSchema(str(standards / IOP / name))
         assert set(mine.maps.elements) <= set(theirs.maps.elements), name

@@ -5,14 +5,22 @@ The envelope is built with lxml by :mod:`connectors.single_window.protocol` rath
 must stay a pure function of the message (tests, traces), and the error mapping needs the raw HTTP status,
 ``Retry-After`` and body that zeep hides behind its own exceptions. Tests prove the envelope against the published
 XSDs and drive the sandbox with a zeep client built from the published WSDL.
+
+Border tracking (our ``consultaEventosSeguimiento``, :mod:`connectors.single_window.tracking`) is read by
+:meth:`SingleWindowConnector.poll_acks` when ``tracking_endpoint`` is configured.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+import uuid
+
 import httpx
 from lxml import etree
 
-from connectors.base import ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, MutualTlsClients, status_error, transport_error
 from connectors.p2p.protocol import certificate_reference
 from connectors.single_window.config import SingleWindowConfig, is_country
@@ -29,10 +37,21 @@ from connectors.single_window.protocol import (
     timestamp,
     transaction_id,
 )
+from connectors.single_window.tracking import (
+    TRACKING_SOAP_ACTION,
+    TrackingAnswer,
+    TrackingHeader,
+    TrackingQuery,
+    ack_for_event,
+    build_query,
+    parse_answer,
+)
 from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
 from hub.namespaces import RAM
 from hub.records.status import DocumentStatus
 from hub.xmlsafe import parse_xml
+
+log = logging.getLogger(__name__)
 
 #: SOAP 1.1 faultcodes saying the request itself is at fault: sending it again cannot help.
 _CLIENT_FAULTS = frozenset({"Client", "VersionMismatch", "MustUnderstand"})
@@ -44,6 +63,10 @@ class SingleWindowConnector:
     ``IDdeTransaccion`` is the hub's message id, identical on every retry: the window de-duplicates on it. A
     replacement carries ``IDdeTransaccionOriginal`` when this connector delivered the certificate it replaces
     (remembered in memory only, by certificate number).
+
+    With ``tracking_endpoint`` set, :meth:`poll_acks` reads the border's tracking events after a cursor per sender
+    country, kept in memory (after a restart the window's events are read again from the start; the hub records a
+    repeated answer without acting on it twice).
     """
 
     def __init__(
@@ -59,6 +82,11 @@ class SingleWindowConnector:
         self._transport = transport
         self._clients = MutualTlsClients(name, config, certs_dir=context.certs_dir, transport=transport)
         self._transactions: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._senders: set[str] = set()  # countries this connector delivered for: it tracks their certificates
+        self._messages: dict[str, str] = {}  # IDdeTransaccion → message id, where they differ
+        self.cursors: dict[str, int] = {}  # sender country → last tracking event sequence read
+        self._last_poll: float | None = None
 
     def open(self) -> None:
         """Check the key material; no request is sent."""
@@ -138,31 +166,142 @@ class SingleWindowConnector:
             )
         if answer.CodigoAcuseRecibo == RECEIVED:
             self._transactions[message.certificate_number] = ours
+            with self._lock:
+                self._senders.add(cabecera.PaisdeRemitente)
+                if ours != message.id:
+                    self._messages[ours] = message.id
             outcome = Outcome.ACKNOWLEDGED if self.config.receipt_outcome == "acknowledged" else Outcome.ACCEPTED
             return DeliveryResult(outcome=outcome, receipt_id=answer.Cabecera.IDdeTransaccion, request=request, response=body)
         code, text = parse_reason(answer.GlosaAcuseRecibo)
         return DeliveryResult(outcome=Outcome.REJECTED, receipt_id=answer.Cabecera.IDdeTransaccion, request=request,
                               response=body, reason_code=code or "ERR", reason_text=text or "rejected without explanation")
 
-    def _fault_failure(self, falla: MensajeFalla, request: bytes, body: bytes) -> DeliveryError:
+    def poll_acks(self) -> list[AckReport]:
+        """The border's tracking events since the last poll, as :class:`~connectors.base.AckReport` in sequence order
+        (see :func:`~connectors.single_window.tracking.ack_for_event`): intermediate steps are ``ACCEPTED`` of kind
+        ``tracking``, a release ``ACKNOWLEDGED`` (``business_response``), a refusal ``REJECTED``
+        (``border_refusal``).
+
+        Asks once per sender country (``sender_country``, else ``tracking_countries`` and the countries delivered
+        for since start), with that country's client certificate, at most once per ``tracking_poll_interval``; pages
+        while the window says more follow. A cursor moves only past events returned here. A failed query raises its
+        :class:`~hub.errors.DeliveryError` only when nothing was read: what was read is returned, the rest is asked
+        again next time. Nothing is asked without ``tracking_endpoint``.
+        """
+        if self.config.tracking_endpoint is None or not self._poll_due():
+            return []
+        reports: list[AckReport] = []
+        failure: DeliveryError | None = None
+        for country in self._tracking_countries():
+            try:
+                reports.extend(self._poll_country(country))
+            except DeliveryError as exc:
+                log.warning("%s: tracking events for %s failed: %s", self.name, country, exc)
+                failure = failure or exc
+        if failure is not None and not reports:
+            raise failure
+        return reports
+
+    def tracking_header(self, country: str) -> TrackingHeader:
+        """The header of a tracking query on behalf of ``country`` (a new transaction, stamped now)."""
+        return TrackingHeader(
+            interaction_code=self.config.interaction_code, service_id=self.config.service_id,
+            sender_id=self.config.sender_id, sender_country=country, recipient_id=self.config.recipient_id,
+            recipient_country=self.config.recipient_country, transaction_id=str(uuid.uuid4()), sent_at=timestamp(),
+        )
+
+    def _poll_due(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._last_poll is not None and now - self._last_poll < self.config.tracking_poll_interval:
+                return False
+            self._last_poll = now
+            return True
+
+    def _tracking_countries(self) -> list[str]:
+        if self.config.sender_country:
+            return [self.config.sender_country]
+        with self._lock:
+            return sorted(set(self.config.tracking_countries) | self._senders)
+
+    def _poll_country(self, country: str) -> list[AckReport]:
+        reports: list[AckReport] = []
+        while True:
+            after = self.cursors.get(country, 0)
+            try:
+                answer = self._query_events(country, after)
+            except DeliveryError as exc:
+                if not reports:
+                    raise
+                log.warning("%s: tracking events for %s after %d failed: %s", self.name, country, after, exc)
+                return reports
+            fresh = [event for event in answer.events if event.sequence > after]
+            with self._lock:
+                reports.extend(ack_for_event(event, message_id=self._messages.get(event.transaction_id)) for event in fresh)
+            if fresh:
+                self.cursors[country] = fresh[-1].sequence
+            if not (answer.more and fresh):
+                return reports
+
+    def _query_events(self, country: str, after: int) -> TrackingAnswer:
+        url = self.config.tracking_endpoint
+        header = self.tracking_header(country)
+        request = build_query(TrackingQuery(header, after=after, limit=self.config.tracking_batch))
+        headers = {"Content-Type": SOAP_MEDIA_TYPE, "SOAPAction": f'"{TRACKING_SOAP_ACTION}"'}
+        try:
+            response = self._client_for(country).post(url, content=request, headers=headers)
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc, request, url=url) from None
+        status, body = response.status_code, response.content
+        answer = None
+        if status == 200 or (status == 500 and body):
+            try:
+                answer = parse_answer(body)
+            except InputError as exc:
+                if status == 200:
+                    raise TransientDeliveryError(f"{self.name}: unreadable tracking answer from {url}: {exc}",
+                                                 request=request, response=body) from None
+        if isinstance(answer, MensajeFalla):
+            raise self._fault_failure(answer, request, body, url=url)
+        if not isinstance(answer, TrackingAnswer) or status != 200:
+            raise self._status_failure(response, request, url=url)
+        problem = _inconsistency(answer, header)
+        if problem:
+            raise TransientDeliveryError(f"{self.name}: inconsistent tracking answer from {url}: {problem}",
+                                         request=request, response=body)
+        return answer
+
+    def _fault_failure(self, falla: MensajeFalla, request: bytes, body: bytes, *, url: str | None = None) -> DeliveryError:
         details = "; ".join(f"[{code}] {text}" for code, text in falla.DetallesError) or "no DetallesError"
-        said = f"{self.name}: SOAP fault {falla.faultcode or '?'} from {self.config.endpoint}: {falla.faultstring} ({details})"
+        said = f"{self.name}: SOAP fault {falla.faultcode or '?'} from {url or self.config.endpoint}: {falla.faultstring} ({details})"
         if falla.faultcode in _CLIENT_FAULTS:
             return PermanentDeliveryError(said, request=request, response=body)
         # soap:Server, or a code SOAP 1.1 does not define: the window failed on its side; the retry budget bounds it.
         return TransientDeliveryError(said, request=request, response=body)
 
-    def _status_failure(self, response: httpx.Response, request: bytes) -> DeliveryError:
-        # A 200 that is no AcuseRecibo is the window failing on its side, not a wrong request.
-        return status_error(self.name, self.config.endpoint, response, request=request,
+    def _status_failure(self, response: httpx.Response, request: bytes, *, url: str | None = None) -> DeliveryError:
+        # A 200 that is not the operation's answer is the window failing on its side, not a wrong request.
+        return status_error(self.name, url or self.config.endpoint, response, request=request,
                             transient_statuses=TRANSIENT_STATUSES | {200})
 
-    def _transport_failure(self, exc: httpx.HTTPError, request: bytes) -> DeliveryError:
-        return transport_error(self.name, self.config.endpoint, exc, timeout=self.config.timeout, request=request,
+    def _transport_failure(self, exc: httpx.HTTPError, request: bytes, *, url: str | None = None) -> DeliveryError:
+        return transport_error(self.name, url or self.config.endpoint, exc, timeout=self.config.timeout, request=request,
                                name_timeout=False)
 
     def _client_for(self, country: str) -> httpx.Client:
         return self._clients.client_for(country)
+
+
+def _inconsistency(answer: TrackingAnswer, header: TrackingHeader) -> str | None:
+    """What makes a tracking answer unfit to move the cursor on, if anything."""
+    if answer.header.original_transaction_id != header.transaction_id:
+        return f"it answers query {answer.header.original_transaction_id!r}, not {header.transaction_id!r}"
+    sequences = [event.sequence for event in answer.events]
+    if sequences != sorted(set(sequences)):
+        return f"events out of sequence order: {sequences}"
+    if sequences and answer.last_sequence != sequences[-1]:
+        return f"UltimaSecuencia {answer.last_sequence} is not the last event's ({sequences[-1]})"
+    return None
 
 
 def _replaced_certificate(certificate: etree._Element) -> str | None:

@@ -131,12 +131,12 @@ def build_envio(cabecera: Cabecera, signed_certificate: bytes) -> bytes:
         etree.SubElement(envio, f"{{{IOP_CFS}}}SignedSPSCert").text = signed_certificate.decode("utf-8")
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"the signed certificate cannot travel as an XML string: {exc}", where="SignedSPSCert") from None
-    return _envelope(envio)
+    return soap_envelope(envio)
 
 
 def read_envio(envelope: bytes) -> tuple[Cabecera, str, etree._Element]:
     """(header, signed certificate string, the ``EnvioCertificadoFitosanitario`` element) of a request."""
-    body = _body_child(envelope, source="request")
+    body = soap_body(envelope, source="request")
     if body.tag != f"{{{IOP_CFS}}}EnvioCertificadoFitosanitario":
         raise UnknownDocumentError(f"expected iopCFS:EnvioCertificadoFitosanitario, found {body.tag}", where="/soap:Envelope/soap:Body")
     return _read_cabecera(body), body.findtext(f"{{{IOP_CFS}}}SignedSPSCert") or "", body
@@ -149,7 +149,7 @@ def build_acuse(acuse: AcuseRecibo) -> bytes:
     element.append(_cabecera_element(acuse.Cabecera))
     for name in ("CodigoAcuseRecibo", "GlosaAcuseRecibo", "FechaHoraAcuseRecibo"):
         etree.SubElement(element, f"{{{IOP_ACK}}}{name}").text = getattr(acuse, name)
-    return _envelope(element)
+    return soap_envelope(element)
 
 
 def build_falla(falla: MensajeFalla) -> bytes:
@@ -175,7 +175,7 @@ def parse_response(envelope: bytes) -> AcuseRecibo | MensajeFalla:
 
     Raises :class:`~hub.errors.InputError` (or a subclass) for bytes that are neither, naming the place.
     """
-    body = _body_child(envelope, source="response")
+    body = soap_body(envelope, source="response")
     if body.tag == f"{{{SOAP_ENV}}}Fault":
         return _read_fault(body)
     if body.tag != f"{{{IOP_ACK}}}AcuseRecibo":
@@ -223,13 +223,16 @@ def _read_cabecera(parent: etree._Element) -> Cabecera:
                        for name, value in values.items()})
 
 
-def _envelope(payload: etree._Element) -> bytes:
+def soap_envelope(payload: etree._Element) -> bytes:
+    """A SOAP 1.1 envelope whose Body carries ``payload``, serialized with an XML declaration."""
     envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV})
     etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body").append(payload)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
 
-def _body_child(envelope: bytes, *, source: str) -> etree._Element:
+def soap_body(envelope: bytes, *, source: str) -> etree._Element:
+    """The first element in a SOAP 1.1 envelope's Body. Raises :class:`~hub.errors.InputError` (or a subclass) for
+    bytes that are not XML, not a SOAP 1.1 envelope, or an envelope with an empty Body; ``source`` names them."""
     root = parse_xml(envelope, source=source)
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise UnknownDocumentError(f"expected a SOAP 1.1 soap:Envelope, found {root.tag}", where="/")
