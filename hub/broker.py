@@ -58,7 +58,7 @@ class Broker:
         self.verifier = Verifier(trust_store)
         self.retry = retry or RetryStrategy()
         self.profiles = {name: c.config.profile for name, c in self.connectors.items()}
-        self.customs = CustomsRegistry(database)
+        self.customs = CustomsRegistry(database, ched_authorities={name: c for name, c in self.connectors.items() if _keeps_ched_quantities(c)})
         self.wake = threading.Event()
         self._signers: dict[str, Signer] = {}
         self._lock = threading.Lock()
@@ -199,6 +199,11 @@ class Broker:
 
     def close(self) -> None:
         self.database.dispose()
+
+
+def _keeps_ched_quantities(connector: Connector) -> bool:
+    """A connector reaching a CHED authority's quantity ledger (TRACES-NT with a customs account)."""
+    return callable(getattr(connector, "certex_reserve", None)) and getattr(connector.config, "certex_enabled", True)
 
 
 def _visible_message(session, message_id: str, tenant: str) -> Message:

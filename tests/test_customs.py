@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -13,10 +14,11 @@ from fastapi.testclient import TestClient
 from hub.api.app import create_app
 from hub.api.auth import create_client
 from hub.customs.gun import code_for, gun_code
-from hub.customs.ledger import CertifiedLine, DeclaredItem, FailureReason, reserve
-from hub.errors import InputError
+from hub.customs.certex import ChedClearanceResponse, ProcessedChedInformation
+from hub.customs.ledger import CertifiedLine, Clearance, ClearanceOutcome, DeclaredItem, FailureReason, reserve
+from hub.errors import InputError, TransientDeliveryError
 from hub.store.models import TraceEvent
-from tests.broker_support import CHED_NUMBER, ROUTES_WITH_CHEDS, example_record, make_broker
+from tests.broker_support import CHED_NUMBER, ROUTES_WITH_CHEDS, ScriptedConnector, example_record, make_broker
 
 
 @pytest.fixture
@@ -161,3 +163,68 @@ def test_bad_input_is_named(api, ched):
     assert answer.status_code == 422 and "quantity" in answer.text
     assert api.post("/v1/customs/declarations/X/clearance", json={"code": "N853", "number": CHED_NUMBER, "clearance": "maybe"}).status_code == 422
     assert clearance(api, "26FR0009", "released").json()["outcome"] == "nothing_to_process"
+
+
+class TracesQuantities(ScriptedConnector):
+    """TRACES-NT's CSW-CERTEX ledger, scripted: records the calls; refuses a reservation when told to."""
+
+    def __init__(self) -> None:
+        super().__init__("traces_nt")
+        self.calls: list[tuple] = []
+        self.refuse: FailureReason | None = None
+        self.down = False
+
+    def certex_reserve(self, ched_id, *, declaration, items, office=None):
+        self._answer("reserve", ched_id, declaration)
+        if self.refuse:
+            return ProcessedChedInformation(reservation_accepted=False, failure=self.refuse, failed_goods_item=items[-1].goods_item, failed_line=items[-1].line)
+        return ProcessedChedInformation(reservation_accepted=True)
+
+    def certex_clear(self, ched_id, *, declaration, clearance, office=None):
+        self._answer("clear", ched_id, declaration, clearance)
+        return ChedClearanceResponse(outcome=ClearanceOutcome.PROCESSED, sending_date=datetime.now(timezone.utc))
+
+    def _answer(self, *call) -> None:
+        if self.down:
+            raise TransientDeliveryError("traces_nt: 503 Service Unavailable")
+        self.calls.append(call)
+
+
+@pytest.fixture
+def with_traces(database_url, pki):
+    traces = TracesQuantities()
+    routes = {"rules": [{"name": "cheds", "when": {"kind": ["ched"]}, "to": ["traces_nt", "customs"]}]}
+    broker = make_broker(database_url, pki, connectors={"traces_nt": traces, "customs": ScriptedConnector("customs")}, routes=routes)
+    broker.submit(json.dumps(example_record("ched-P-FR-cheese")).encode(), "application/json", tenant="FR", actor="test")
+    broker.make_worker().drain()  # TRACES-NT gave its CHED reference (the receipt id)
+    with broker.database.transaction() as session:
+        key = create_client(session, name="fr-customs", tenant="FR")[1]
+    with TestClient(create_app(broker)) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        yield client, broker, traces
+    broker.close()
+
+
+def test_ched_quantities_go_through_traces_first(with_traces):
+    api, broker, traces = with_traces
+    assert reserve_items(api, "26FR0001", item("1000")).status_code == 200
+    assert clearance(api, "26FR0001", "released").json()["outcome"] == "processed"
+    assert [c[0] for c in traces.calls] == ["reserve", "clear"]
+    assert traces.calls[0][1].startswith("R-")  # the reference TRACES-NT gave, not our number
+    assert traces.calls[1][3] is Clearance.RELEASED
+
+
+def test_a_refusal_by_traces_is_the_answer_and_nothing_is_reserved(with_traces):
+    api, broker, traces = with_traces
+    traces.refuse = FailureReason.QUANTITY_EXCEEDED  # consumed elsewhere in the EU
+    refused = reserve_items(api, "26FR0001", item("10"))
+    assert refused.status_code == 409 and refused.json()["failure"]["code"] == "04"
+    assert Decimal(line(api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}"))["reserved"]) == 0
+
+
+def test_traces_not_answering_is_a_bad_gateway_and_nothing_is_reserved(with_traces):
+    api, broker, traces = with_traces
+    traces.down = True
+    answer = reserve_items(api, "26FR0001", item("10"))
+    assert answer.status_code == 502 and "traces_nt" in answer.json()["message"]
+    assert Decimal(line(api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}"))["reserved"]) == 0

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,10 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         assert delta.post(f"/declarations/{lodged.json()['mrn']}/release").json()["status"] == "released"
         standing = api.get(f"/v1/customs/documents/N853/{number}").json()
         assert standing["lifecycle"] == "used" and standing["lines"][0]["written_off"].startswith("2400")
+        # …and TRACES-NT's own ledger for that CHED (through CSW-CERTEX, with the customs account) says the same.
+        reference = api.get(f"/v1/messages/{to_traces['id']}").json()["receipt_id"]
+        traces_ledger = httpx.get(f"{hub_env['HUB_TRACES_URL']}/quantities/{reference}", verify=ssl.create_default_context(cafile=Path(hub_env["HUB_CERTS_DIR"]) / "ca.pem")).json()
+        assert traces_ledger["lines"][0]["written_off"].startswith("2400")
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -19,6 +19,7 @@ from hub.broker import Broker
 from hub.errors import (
     ConfigurationError,
     ConflictError,
+    DeliveryError,
     HostileXMLError,
     HubError,
     InputError,
@@ -40,6 +41,7 @@ STATUS_OF: list[tuple[type[HubError], int]] = [
     (SignatureError, 422),
     (InputError, 422),
     (ConfigurationError, 503),
+    (DeliveryError, 502),  # a counterpart the answer depends on (TRACES-NT for CHED quantities) failed
 ]
 
 

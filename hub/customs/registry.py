@@ -6,12 +6,17 @@ when the goods are released and releases them when the declaration is invalidate
 written off moves to the *used* lifecycle. Each step is one transaction, traced on the document.
 
 Customs clients are API clients: a client sees the documents of its tenant and those its country imports or exports.
+
+A CHED the hub submitted to TRACES-NT has its quantities kept there too, and TRACES-NT's ledger is the EU's: when the
+TRACES-NT connector has a customs (CSW-CERTEX) account, a reservation or clearance of such a CHED goes to TRACES-NT
+first (with the CHED reference TRACES-NT gave), and is recorded here only once TRACES-NT agreed. A refusal from
+TRACES-NT is the answer; TRACES-NT not answering is a :class:`~hub.errors.DeliveryError` (the API answers 502).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Protocol, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +27,7 @@ from hub.customs.ledger import (
     Clearance,
     ClearanceOutcome,
     DeclaredItem,
+    FailureReason,
     LineBalance,
     Movement,
     MovementState,
@@ -34,7 +40,7 @@ from hub.customs.ledger import (
 )
 from hub.errors import NotFound
 from hub.store.db import Database
-from hub.store.models import Document, NonConformity, QuantityMovement, utcnow
+from hub.store.models import Document, Message, NonConformity, QuantityMovement, utcnow
 from hub.store.trace import add_event
 
 #: Lifecycles in which a document can no longer be presented to customs.
@@ -82,11 +88,21 @@ class ClearanceAnswer:
     standing: Standing
 
 
-class CustomsRegistry:
-    """The customs-facing registry over the hub's store."""
+class ChedQuantities(Protocol):
+    """A CHED authority's quantity ledger reached through CSW-CERTEX (the TRACES-NT connector's customs calls)."""
 
-    def __init__(self, database: Database) -> None:
+    def certex_reserve(self, ched_id: str, *, declaration: str, items: Sequence[DeclaredItem], office: str | None = None): ...
+
+    def certex_clear(self, ched_id: str, *, declaration: str, clearance: Clearance, office: str | None = None): ...
+
+
+class CustomsRegistry:
+    """The customs-facing registry over the hub's store; ``ched_authorities`` maps destination names to the CHED
+    quantity ledgers they reach (see the module's docstring)."""
+
+    def __init__(self, database: Database, *, ched_authorities: Mapping[str, ChedQuantities] | None = None) -> None:
         self.database = database
+        self.ched_authorities = dict(ched_authorities or {})
 
     def check(self, code: str, number: str, *, tenant: str, office: str | None = None, declaration: str | None = None) -> Standing:
         """The standing of the document ``code`` ``number``; the consultation is traced."""
@@ -99,6 +115,11 @@ class CustomsRegistry:
     def reserve(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None = None) -> ReservationAnswer:
         """Reserve ``items`` of ``declaration`` on the document, all or nothing. A document that is not valid for
         clearance reserves nothing (the answer's standing says why); a refusal is traced as well."""
+        authority = self._authority(code, number, tenant)
+        if authority is not None:
+            refused = self._reserve_with_authority(authority, code, number, tenant=tenant, declaration=declaration, items=items, office=office)
+            if refused is not None:
+                return refused
         with self.database.transaction() as session:
             document = _find(session, code, number, tenant, lock=True)
             before = _standing(session, document, code)
@@ -128,6 +149,10 @@ class CustomsRegistry:
     def clear(self, code: str, number: str, *, tenant: str, declaration: str, clearance: Clearance, office: str | None = None) -> ClearanceAnswer:
         """Write off (goods released) or release (declaration invalidated) what ``declaration`` reserved on the
         document. Repeating it changes nothing and answers :attr:`ClearanceOutcome.NOTHING_TO_PROCESS`."""
+        authority = self._authority(code, number, tenant)
+        if authority is not None:
+            connector, reference = authority
+            connector.certex_clear(reference, declaration=declaration, clearance=clearance, office=office)
         with self.database.transaction() as session:
             document = _find(session, code, number, tenant, lock=True)
             rows = _active_rows(session, document.id)
@@ -144,6 +169,35 @@ class CustomsRegistry:
                     document.lifecycle = "used"
                     add_event(session, document=document, event="document.used", actor=_actor(office), state="used", detail={"declaration": declaration})
             return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, document, code))
+
+    def _authority(self, code: str, number: str, tenant: str) -> tuple[ChedQuantities, str] | None:
+        """The CHED authority keeping this document's quantities, with its reference for it, if any."""
+        if not self.ched_authorities or gun_code(code).ched_type is None:
+            return None
+        with self.database.sessions() as session:
+            document = _find(session, code, number, tenant)
+            sent = session.execute(
+                select(Message.destination, Message.receipt_id)
+                .where(Message.document_id == document.id, Message.destination.in_(list(self.ched_authorities)), Message.receipt_id.is_not(None))
+                .order_by(Message.created_at.desc()).limit(1)
+            ).first()
+        return (self.ched_authorities[sent.destination], sent.receipt_id) if sent else None
+
+    def _reserve_with_authority(self, authority, code, number, *, tenant, declaration, items, office) -> ReservationAnswer | None:
+        """Reserve at the CHED authority first; its refusal (traced here) is the answer, else None."""
+        connector, reference = authority
+        standing = self.check(code, number, tenant=tenant, office=office, declaration=declaration)
+        if not standing.valid:
+            return None  # refused below, without asking the authority
+        info = connector.certex_reserve(reference, declaration=declaration, items=items, office=office)
+        if info.reservation_accepted is not False:
+            return None
+        failed = next((i for i in items if i.goods_item == info.failed_goods_item and (info.failed_line is None or i.line == info.failed_line)), items[0])
+        reservation = Reservation(failure=info.failure or FailureReason.QUANTITY_EXCEEDED, failed_item=failed)
+        with self.database.transaction() as session:
+            document = _find(session, code, number, tenant)
+            add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "by": reference, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": failed.goods_item, "line": failed.line})
+            return ReservationAnswer(reservation, _standing(session, document, code))
 
     def declaration(self, declaration: str, *, tenant: str) -> list[tuple[Document, Movement]]:
         """Every movement of ``declaration`` on documents ``tenant`` may see, with its document."""
