@@ -14,7 +14,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from connectors.base import ConnectorContext, OutboundMessage, Outcome, PollsAcks
+from connectors.base import AwaitingAck, ConnectorContext, OutboundMessage, Outcome, PollsAcks
 from connectors.p2p.serving import InProcessTransport
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector
 from connectors.traces_nt import protocol
@@ -312,6 +312,15 @@ def test_polling_failures_keep_the_ched_awaiting(traces):
         connector.poll_acks()
     assert raised.value.retry_after == 4 and list(connector.awaiting) == [result.receipt_id]
     assert [ack.outcome for ack in connector.poll_acks()] == [Outcome.ACKNOWLEDGED]
+
+
+def test_a_restarted_connector_follows_the_cheds_it_is_handed(traces):
+    _, message, result = decide(traces, decision="accept")
+    restarted = traces.connector()
+    assert restarted.poll_acks() == []  # it knows of nothing…
+    restarted.resume([AwaitingAck(message_id=message.id, receipt_id=result.receipt_id, certificate_number=message.certificate_number, issuing_country="FR", importing_country="FR")])
+    [ack] = restarted.poll_acks()  # …until the worker hands it what still awaits a decision
+    assert (ack.message_id, ack.outcome) == (message.id, Outcome.ACKNOWLEDGED)
 
 
 def test_an_unknown_ched_is_a_permanent_fault(traces):

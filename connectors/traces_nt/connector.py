@@ -20,7 +20,7 @@ from typing import Callable, Sequence, TypeVar
 import httpx
 from lxml import etree
 
-from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from connectors.base import AckReport, AwaitingAck, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, status_error, transport_error
 from connectors.traces_nt import protocol
 from connectors.traces_nt.config import TracesNtConfig
@@ -52,8 +52,7 @@ class TracesNtConnector:
     """EU TRACES-NT, reached with one web-service account. See the module docstring and ``README.md``.
 
     ``awaiting`` (CHED reference → :class:`AwaitingDecision`) is what :meth:`poll_acks` asks about; it is kept in
-    memory, so CHEDs submitted before a restart are only correlated by their receipt id once re-registered
-    with :meth:`await_decision`.
+    memory, and the worker refills it with :meth:`resume` when it starts, from the messages still awaiting a decision.
     """
 
     def __init__(
@@ -103,6 +102,11 @@ class TracesNtConnector:
     def await_decision(self, reference: str, *, message_id: str, certificate_number: str) -> None:
         """Ask about CHED ``reference`` at the next :meth:`poll_acks`."""
         self.awaiting[reference] = AwaitingDecision(message_id, certificate_number)
+
+    def resume(self, awaiting: list[AwaitingAck]) -> None:
+        """Follow again the CHEDs submitted before a restart (their receipt id is the CHED reference)."""
+        for waiting in awaiting:
+            self.await_decision(waiting.receipt_id, message_id=waiting.message_id, certificate_number=waiting.certificate_number)
 
     def poll_acks(self) -> list[AckReport]:
         """Ask ``getChedCertificateStatus`` for every CHED awaiting a decision; one report per decision taken.
