@@ -8,7 +8,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from connectors.base import ConnectorContext, Outcome, PollsAcks
+from connectors.base import AwaitingAck, ConnectorContext, Outcome, PollsAcks, PullsDocuments
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector, HUBTrackingInfo, ack_from_tracking
 from connectors.ephyto_hub.connector import Awaiting
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
@@ -216,6 +216,17 @@ def test_pending_envelopes_stay_awaited_and_unknown_ones_are_rejected(in_process
     assert (report.receipt_id, report.outcome, report.reason_code) == ("HUB-NO-SUCH", Outcome.REJECTED, "ENVELOPE_NOT_EXISTS")
 
 
+def test_a_restarted_connector_follows_the_envelopes_it_is_handed(in_process):
+    in_process.controls.control(tracking="Delivered")
+    message = in_process.message()
+    receipt = in_process.connector().deliver(message).receipt_id
+    restarted = in_process.connector()
+    assert restarted.poll_acks() == []
+    restarted.resume([AwaitingAck(message_id=message.id, receipt_id=receipt, certificate_number=message.certificate_number, issuing_country=message.issuing_country, importing_country=message.importing_country)])
+    [report] = restarted.poll_acks()
+    assert (report.message_id, report.receipt_id, report.outcome) == (message.id, receipt, Outcome.ACKNOWLEDGED)
+
+
 def test_tracking_is_not_asked_again_before_the_interval(in_process):
     in_process.controls.control(delivery_delay=None)
     connector = in_process.connector(tracking_poll_interval=3600)
@@ -320,10 +331,12 @@ def test_the_deliver_envelope_request_is_valid_for_the_real_hub(in_process, stan
 def test_config_defaults_and_checks(pki):
     config = EphytoHubConfig()
     assert (config.type, config.profile, config.endpoint) == ("ephyto_hub", "ephyto", "https://hub.ephytoexchange.org/hub/DeliveryService")
-    for bad in ({"endpoint": "ftp://x"}, {"from_nppo": "France"}, {"client_certificate": "a.pem"}, {"timeout": 0}, {"endpont": "x"}):
+    assert config.import_nppos == []
+    for bad in ({"endpoint": "ftp://x"}, {"from_nppo": "France"}, {"client_certificate": "a.pem"}, {"timeout": 0}, {"endpont": "x"},
+                {"import_nppos": ["fr"]}):
         with pytest.raises(ValueError):
             EphytoHubConfig(**bad)
     connector = EphytoHubConnector(NAME, config, context=_context(pki))
-    assert isinstance(connector, PollsAcks)
+    assert isinstance(connector, PollsAcks) and isinstance(connector, PullsDocuments)
     connector.open()
     connector.close()

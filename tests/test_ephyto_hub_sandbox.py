@@ -1,5 +1,6 @@
 """The sandbox Hub as clients of the REAL Hub WSDL see it: zeep built from ``ephyto-prod.wsdl`` (address pointed at
-the sandbox) delivers, lists, pulls and acknowledges envelopes, and our connector reads the tracking that results."""
+the sandbox) delivers, lists, pulls and acknowledges envelopes and answers with country responses, and our connector
+reads the tracking and the responses that result."""
 
 from __future__ import annotations
 
@@ -83,6 +84,9 @@ def test_requests_from_our_wsdl_and_the_real_one_are_the_same_bytes(standards, h
     real = zeep.Client(str(standard_file("ephyto-hub/ephyto-prod.wsdl")), transport=HttpxTransport())
     ours = zeep.Client(str(WSDL_PATH), transport=HttpxTransport())
     for operation, arguments in [("DeliverEnvelope", {"env": envelope()}), ("GetEnvelopeTrackingInfo", {"hubTrackingNumber": "H1"}),
+                                 ("GetImportEnvelopeHeaders", {"countryCode": ""}), ("PULLSingleImportEnvelope", {"hubTrackingNumber": "H1"}),
+                                 ("AcknowledgeEnvelopeReceipt", {"hubTrackingNumber": "H1"}),
+                                 ("AdvancedAcknowledgeEnvelopeReceipt", {"hubTrackingNumber": "H1", "warningMessage": "abbreviated"}),
                                  ("AcknowledgeFailedEnvelopeReceipt", {"hubTrackingNumber": "H1", "message": "unreadable"})]:
         # Bodies only: the real WSDL's wsam:Action attributes make zeep add WS-Addressing headers; ours has none.
         made = [etree.tostring(c.create_message(c.service, operation, **arguments).find(f"{{{SOAP}}}Body")) for c in (real, ours)]
@@ -117,7 +121,7 @@ def test_what_our_connector_delivers_the_real_client_pulls_and_its_verdict_comes
     assert real_hub.AcknowledgeFailedEnvelopeReceipt(hubTrackingNumber=number, message="signature does not verify") == "OK"
     [report] = connector.poll_acks()
     assert (report.outcome, report.reason_code, report.reason_text, report.message_id) == (
-        Outcome.REJECTED, "FailedDelivery", "signature does not verify", message.id,
+        Outcome.REJECTED, "DeliveredNotReadable", "signature does not verify", message.id,
     )
 
 
@@ -168,3 +172,52 @@ def test_country_response_envelope_is_taken(http):
         "From": "EC", "To": "FR", "CertificateType": 851, "CertificateStatus": 70, "NPPOCertificateNumber": "FR-1",
     })
     assert header.hubDeliveryNumber and header.To == "FR"
+
+
+def test_a_queued_norwegian_certificate_is_pulled_and_acknowledged_by_a_real_client(real_hub, http, standards):
+    sample = standard_file("samples/ephyto/NO-ephyto-SPSCertificate.xml").read_text(encoding="utf-8")
+    http.post("/control", json={"delivery_delay": 0}).raise_for_status()  # only DeliverEnvelope's envelopes settle alone
+    queued = http.post("/control/envelopes", json={"From": "NO", "To": "FR", "Content": sample})
+    assert queued.status_code == 201
+    number = queued.json()["hubDeliveryNumber"]
+    [listed] = real_hub.GetImportEnvelopeHeaders(countryCode="FR")
+    assert (listed.hubDeliveryNumber, listed.From, listed.CertificateType, listed.NPPOCertificateNumber) == (number, "NO", 851, "123ABC")
+    pulled = real_hub.PULLSingleImportEnvelope(hubTrackingNumber=number)
+    assert pulled.Content == sample and pulled.HUBTrackingInfo == "PendingDelivery"
+    assert real_hub.AdvancedAcknowledgeEnvelopeReceipt(hubTrackingNumber=number, warningMessage="botanical name abbreviated") == "OK"
+    info = real_hub.GetEnvelopeTrackingInfo(hubTrackingNumber=number)
+    assert (info.HUBTrackingInfo, info.hubDeliveryErrorMessage) == ("DeliveredWithWarnings", "botanical name abbreviated")
+    assert not real_hub.GetImportEnvelopeHeaders(countryCode="FR")
+
+
+def test_a_real_clients_country_response_reaches_our_connector(real_hub, pki, app, certificates):
+    config = EphytoHubConfig(endpoint=ADDRESS, tracking_poll_interval=3600, import_nppos=["FR"])
+    connector = EphytoHubConnector("ephyto_hub", config, transport=InProcessTransport(app),
+                                   context=ConnectorContext(certs_dir=str(pki.directory), public_url="http://hub"))
+    message = certificates.message(destination="ephyto_hub")
+    number = connector.deliver(message).receipt_id
+    real_hub.AcknowledgeEnvelopeReceipt(hubTrackingNumber=number)
+    with pytest.raises(zeep.exceptions.Fault, match="not an active NPPO"):
+        real_hub.DeliverCountryResponseEnvelope(CountryResponseEnvelope={**response_header(message, to="ZZ")})
+    answer = real_hub.DeliverCountryResponseEnvelope(CountryResponseEnvelope={
+        **response_header(message),
+        "SPSAcknowledgement": {"SPSAcknowledgementDocument": {
+            "StatusCode": 41, "ReasonInformation": {"_value_1": "consignment destroyed at the border"},
+            "ReferenceSPSReferencedDocument": [{"TypeCode": "851", "ID": message.certificate_number}],
+        }},
+    }).hubDeliveryNumber
+    [listed] = real_hub.GetImportEnvelopeHeaders(countryCode="FR")
+    assert (listed.hubDeliveryNumber, listed.From) == (answer, "EC")
+    assert parse_xml(real_hub.PULLSingleImportEnvelope(hubTrackingNumber=answer).Content.encode()).tag.endswith("}SPSAcknowledgement")
+    try:
+        [report] = [r for r in connector.poll_acks() if r.kind == "business_response"]
+        assert (report.outcome, report.certificate_number, report.reason_code, report.reason_text, report.country) == (
+            Outcome.REJECTED, message.certificate_number, None, "consignment destroyed at the border", "EC",
+        )
+    finally:
+        connector.close()
+    assert real_hub.GetEnvelopeTrackingInfo(hubTrackingNumber=answer).HUBTrackingInfo == "Delivered"
+
+
+def response_header(message, *, to="FR") -> dict:
+    return {"From": "EC", "To": to, "CertificateType": 851, "CertificateStatus": 70, "NPPOCertificateNumber": message.certificate_number}

@@ -130,6 +130,33 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         reference = api.get(f"/v1/messages/{to_traces['id']}").json()["receipt_id"]
         traces_ledger = httpx.get(f"{hub_env['HUB_TRACES_URL']}/quantities/{reference}", verify=ssl.create_default_context(cafile=Path(hub_env["HUB_CERTS_DIR"]) / "ca.pem")).json()
         assert traces_ledger["lines"][0]["written_off"].startswith("2400")
+
+        # A certificate the US NPPO sent France through the ePhyto Hub: pulled, verified, stored inbound, handed on
+        # to customs, and acknowledged to the Hub (whose tracking then says Delivered to the sender).
+        from_us = json.loads(EXAMPLE.read_text())
+        from_us["certificate_number"] = "US-2026-PC-004242"
+        from_us["consignment"].update(export_country={"id": "US"}, import_country={"id": "FR"})
+        record_file = Path(hub_env["HUB_CERTS_DIR"]).parent / "from-us.json"
+        record_file.write_text(json.dumps(from_us))
+        converted = run(hub_env, "convert", "--profile", "ephyto", str(record_file))
+        assert converted.returncode == 0, converted.stderr
+        signed = subprocess.run([*HUB, "sign", "--authority", "US", "-"], input=converted.stdout, env=hub_env, capture_output=True, text=True, cwd=PROJECT_ROOT)
+        assert signed.returncode == 0, signed.stderr
+        certs = Path(hub_env["HUB_CERTS_DIR"])
+        us_tls = ssl.create_default_context(cafile=certs / "ca.pem")
+        us_tls.load_cert_chain(certs / "tls" / "client-US.pem", certs / "tls" / "client-US.key")
+        ephyto = httpx.Client(base_url=hub_env["HUB_EPHYTO_URL"], verify=us_tls)
+        queued = ephyto.post("/control/envelopes", json={"From": "US", "To": "FR", "Content": signed.stdout})
+        assert queued.status_code == 201, queued.text
+
+        def received():
+            items = api.get("/v1/documents", params={"number": "US-2026-PC-004242", "direction": "inbound"}).json()["items"]
+            return items if items and all(m["state"] == "acknowledged" for m in items[0]["messages"]) and items[0]["messages"] else None
+
+        [inbound] = wait_for(received, timeout=30, what="the hub to pull the envelope and hand it on to customs")
+        assert (inbound["issuing_country"], [m["destination"] for m in inbound["messages"]]) == ("US", ["customs"])
+        held = {e["hubDeliveryNumber"]: e for e in ephyto.get("/received").json()["received"]}
+        assert held[queued.json()["hubDeliveryNumber"]]["HUBTrackingInfo"] == "Delivered"
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -20,7 +20,9 @@ class EphytoHubConfig(MutualTlsConfig):
     certificate of the sending NPPO, ``tls/client-<CC>.pem``/``.key`` (``CC`` = ``from_nppo``, else the message's
     issuing country). ``from_nppo`` also fills the envelope's ``From``; without it ``From`` is the issuing country.
     ``tracking_poll_interval`` is the least time, in seconds, between two ``GetEnvelopeTrackingInfo`` calls for the
-    same envelope.
+    same envelope. ``import_nppos`` are the NPPOs whose envelopes the connector imports (certificates for
+    ``pull_documents``, country responses for ``poll_acks``), each calling with its own client certificate
+    ``tls/client-<CC>.pem``; empty (the default): no import.
     """
 
     type: Literal["ephyto_hub"] = "ephyto_hub"
@@ -29,6 +31,7 @@ class EphytoHubConfig(MutualTlsConfig):
     from_nppo: str | None = None
     timeout: float = Field(default=30.0, gt=0)
     tracking_poll_interval: float = Field(default=60.0, ge=0)
+    import_nppos: list[str] = Field(default_factory=list)
 
     @field_validator("endpoint")
     @classmethod
@@ -39,3 +42,12 @@ class EphytoHubConfig(MutualTlsConfig):
     @classmethod
     def _is_country(cls, country: str | None) -> str | None:
         return check_country(country)
+
+    @field_validator("import_nppos")
+    @classmethod
+    def _are_countries(cls, countries: list[str]) -> list[str]:
+        for country in countries:
+            check_country(country)
+        if len(set(countries)) != len(countries):
+            raise ValueError(f"import_nppos names an NPPO twice: {countries}")
+        return countries

@@ -1,9 +1,12 @@
-"""The IPPC ePhyto Hub connector: ``DeliverEnvelope`` out, ``GetEnvelopeTrackingInfo`` for what became of it.
+"""The IPPC ePhyto Hub connector: ``DeliverEnvelope`` out, ``GetEnvelopeTrackingInfo`` for what became of it, and
+the import side (``GetImportEnvelopeHeaders`` → ``PULLSingleImportEnvelope`` → ``Acknowledge*EnvelopeReceipt``).
 
 The Hub is a SOAP 1.1 document/literal service (FACTS.md §3). zeep builds the requests from our own WSDL
 (``wsdl/DeliveryService.wsdl``) and reads the answers; the HTTP goes through httpx (see :mod:`.transport`). Each
 delivered envelope's ``hubDeliveryNumber`` is the receipt and is remembered in memory until its tracking info
 reaches a final value, which :meth:`EphytoHubConnector.poll_acks` turns into an :class:`~connectors.base.AckReport`.
+Envelopes addressed to the NPPOs in ``import_nppos`` are certificates (:meth:`EphytoHubConnector.pull_documents`)
+or country responses (reports of :meth:`EphytoHubConnector.poll_acks`); see :mod:`.importing`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import zeep
@@ -23,8 +27,11 @@ import zeep.exceptions
 from lxml import etree
 from zeep.wsdl import Document
 
-from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from connectors.base import (
+    AckReport, AwaitingAck, ConnectorContext, DeliveryResult, InboundDocument, InboundVerdict, OutboundMessage, Outcome,
+)
 from connectors.ephyto_hub.config import EphytoHubConfig
+from connectors.ephyto_hub.importing import EnvelopeImporter
 from connectors.ephyto_hub.transport import Exchange, HttpxTransport
 from connectors.http import BUSY_STATUSES, RETRY_AFTER_HEADER, TRANSIENT_STATUSES, MutualTlsClients, caused_by, parse_retry_after, snippet
 from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
@@ -95,11 +102,12 @@ def ack_from_tracking(
 
 
 class EphytoHubConnector:
-    """Export to the IPPC ePhyto Hub. See the module docstring and ``README.md``.
+    """Export to and import from the IPPC ePhyto Hub. See the module docstring and ``README.md``.
 
-    With ``transport`` given (tests, in-process sandboxes) every request goes through it; otherwise each sending
-    NPPO gets its own HTTPS client presenting its client certificate and trusting only the CA bundle.
-    ``awaiting`` maps hubDeliveryNumber → :class:`Awaiting` (in memory: lost on restart).
+    With ``transport`` given (tests, in-process sandboxes) every request goes through it; otherwise each sending or
+    importing NPPO gets its own HTTPS client presenting its client certificate and trusting only the CA bundle.
+    ``awaiting`` maps hubDeliveryNumber → :class:`Awaiting`, in memory; the worker refills it with :meth:`resume`
+    when it starts, from the messages still awaiting their tracking.
     """
 
     def __init__(
@@ -117,6 +125,7 @@ class EphytoHubConnector:
         self._tls = MutualTlsClients(name, config, certs_dir=context.certs_dir, transport=transport, party="NPPO")
         self._services: dict[str | None, tuple[object, HttpxTransport]] = {}
         self._lock = threading.Lock()
+        self._importer = EnvelopeImporter(name, config.import_nppos, self._result)
 
     def open(self) -> None:
         """Load the WSDL and check the key material; no request is sent."""
@@ -124,7 +133,9 @@ class EphytoHubConnector:
         self._tls.check_files()
 
     def close(self) -> None:
-        """Close every HTTP client, and the transport the connector was handed."""
+        """Acknowledge the country responses already handed over, then close every HTTP client and the transport
+        the connector was handed."""
+        self._importer.acknowledge_handed_over()
         with self._lock:
             services, self._services = list(self._services.values()), {}
         for _, transport in services:
@@ -148,12 +159,47 @@ class EphytoHubConnector:
             self.awaiting[number] = Awaiting(message.id, envelope["NPPOCertificateNumber"], envelope["To"], sender)
         return DeliveryResult(outcome=Outcome.ACCEPTED, receipt_id=number, request=exchange.request, response=response)
 
-    def poll_acks(self) -> list[AckReport]:
-        """``GetEnvelopeTrackingInfo`` for every envelope awaiting an answer (at most once per
-        ``tracking_poll_interval``); final values become reports and leave :attr:`awaiting`.
+    def resume(self, awaiting: list[AwaitingAck]) -> None:
+        """Follow again the envelopes delivered before a restart (their receipt id is the hubDeliveryNumber)."""
+        with self._lock:
+            for waiting in awaiting:
+                sender = self.config.from_nppo or waiting.issuing_country
+                self.awaiting.setdefault(waiting.receipt_id, Awaiting(waiting.message_id, waiting.certificate_number, waiting.importing_country or "", sender))
 
-        A call that fails raises its :class:`~hub.errors.DeliveryError` only when no other envelope gave anything.
+    def poll_acks(self) -> list[AckReport]:
+        """What became of our envelopes, and what importing NPPOs answered.
+
+        First the country responses handed over by the previous call are acknowledged to the Hub. Then
+        ``GetEnvelopeTrackingInfo`` for every envelope awaiting an answer (at most once per ``tracking_poll_interval``):
+        final values become reports and leave :attr:`awaiting`. Then, for each NPPO in ``import_nppos``, the country
+        responses the Hub holds become ``business_response`` reports. A call that fails raises its
+        :class:`~hub.errors.DeliveryError` only when nothing else gave a report.
         """
+        self._importer.acknowledge_handed_over()
+        reports, failure = self._tracking_reports()
+        responses, import_failure = self._importer.responses()
+        reports.extend(responses)
+        failure = failure or import_failure
+        if failure is not None and not reports:
+            raise failure
+        return reports
+
+    def pull_documents(self) -> Iterator[InboundDocument]:
+        """The certificates the Hub holds for the NPPOs in ``import_nppos``, pulled one by one: ``payload`` is the
+        envelope's Content (the SPSCertificate XML), ``counterpart_reference`` its hubDeliveryNumber,
+        ``sender_country`` its ``From``. Nothing is acknowledged here: a document not confirmed comes again at the
+        next call. Country responses are not offered (see :meth:`poll_acks`). Raises the first
+        :class:`~hub.errors.DeliveryError` met when no document could be offered."""
+        return self._importer.documents()
+
+    def confirm_document(self, document: InboundDocument, verdict: InboundVerdict) -> None:
+        """Tell the Hub the hub's verdict on a pulled document: ``AcknowledgeEnvelopeReceipt`` (accepted),
+        ``AdvancedAcknowledgeEnvelopeReceipt`` with the reason as ``warningMessage`` (accepted with warnings),
+        ``AcknowledgeFailedEnvelopeReceipt`` with the reason as ``message`` (failed). Raises
+        :class:`~hub.errors.DeliveryError` when the Hub cannot be told."""
+        self._importer.confirm(document, verdict)
+
+    def _tracking_reports(self) -> tuple[list[AckReport], DeliveryError | None]:
         now = time.monotonic()
         with self._lock:
             due = [
@@ -177,9 +223,7 @@ class EphytoHubConnector:
                 reports.append(report)
                 with self._lock:
                     self.awaiting.pop(number, None)
-        if failure is not None and not reports:
-            raise failure
-        return reports
+        return reports, failure
 
     def _envelope(self, message: OutboundMessage) -> dict:
         if not message.importing_country:
@@ -216,6 +260,9 @@ class EphytoHubConnector:
         except (zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
             raise self._unreadable(exc, operation, transport.last) from None
         return result, transport.last
+
+    def _result(self, country: str | None, operation: str, **arguments) -> object:
+        return self._call(country, operation, **arguments)[0]
 
     def _fault(self, fault: zeep.exceptions.Fault, operation: str, exchange: Exchange) -> DeliveryError:
         said = f"{self.name}: {operation}: the Hub answered a SOAP fault: {fault.message}"

@@ -6,14 +6,26 @@
                                   PULLSingleImportEnvelope, Acknowledge*/AdvancedAcknowledge*/AcknowledgeFailed*
                                   EnvelopeReceipt, DeliverCountryResponseEnvelope, ValidatePhytoXML, GetActiveNppos
     POST   /control               JSON: faults for the next calls, how deliveries end, the delivery delay
-    GET    /received              the envelopes delivered, in arrival order
+    POST   /control/envelopes     JSON: queue an envelope for an NPPO as if a foreign NPPO had delivered it
+    GET    /received              every envelope the Hub holds, in arrival order
     DELETE /state                 forget everything
 
-Envelopes stay ``PendingDelivery`` until the importing NPPO acknowledges them (``AcknowledgeEnvelopeReceipt`` and
-friends) or, when ``delivery_delay`` is set, until that many seconds have passed; they then end as ``tracking``
-says (``Delivered`` by default). Sandbox assumption, not documented Hub behaviour: an envelope delivered again with the
-same header and Content gets the same hubDeliveryNumber. The caller is identified by the ASGI TLS extension's client
-certificate when the server provides one, else by the envelope's ``From``.
+An envelope is listed by ``GetImportEnvelopeHeaders`` for the NPPO it is addressed to (``To``) while it is
+``PendingDelivery``; that NPPO pulls it (``PULLSingleImportEnvelope``) and acknowledges it, which ends the sender's
+tracking: ``AcknowledgeEnvelopeReceipt`` → ``Delivered``, ``AdvancedAcknowledgeEnvelopeReceipt`` →
+``DeliveredWithWarnings`` with the warning as ``hubDeliveryErrorMessage``, ``AcknowledgeFailedEnvelopeReceipt`` →
+``DeliveredNotReadable`` with the message (inferred: the Norwegian production client pairs that call with that value).
+``DeliverCountryResponseEnvelope`` queues the importing NPPO's ``rsm:SPSAcknowledgement`` for the exporting NPPO the
+same way, serialised as the envelope's ``Content``.
+
+Envelopes delivered with ``DeliverEnvelope`` to an NPPO nobody plays end, when ``delivery_delay`` is set, once that
+many seconds have passed, as ``tracking`` says (``Delivered`` by default); country responses and envelopes queued
+with ``/control/envelopes`` wait for their NPPO. Sandbox assumptions, not documented Hub behaviour: an envelope
+delivered again with the same header and Content gets the same hubDeliveryNumber; ``countryCode`` names the
+importing NPPO when no client certificate does (in-process), and is ignored when one does.
+
+The caller is the country (``C=``) of its TLS client certificate: from the ASGI TLS extension when the server gives
+it, else from the connection uvicorn serves; in-process there is none, and the checks that need it are skipped.
 """
 
 from __future__ import annotations
@@ -28,19 +40,26 @@ from typing import Literal
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.config_checks import COUNTRY_PATTERN
 from connectors.ephyto_hub.connector import ENTITIES_NS, HUB_NS
+from connectors.ephyto_hub.responses import SPS_ACKNOWLEDGEMENT, content_bytes
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from hub.errors import InputError
 from hub.xmlsafe import parse_xml
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 _HEADER_FIELDS = ("From", "To", "CertificateType", "CertificateStatus", "NPPOCertificateNumber")
+_TARGETS = Literal[
+    "DeliverEnvelope", "GetEnvelopeTrackingInfo", "GetImportEnvelopeHeaders", "PULLSingleImportEnvelope",
+    "AcknowledgeEnvelopeReceipt", "AdvancedAcknowledgeEnvelopeReceipt", "AcknowledgeFailedEnvelopeReceipt",
+    "DeliverCountryResponseEnvelope",
+]
 
 
 class Control(FaultControl):
@@ -49,15 +68,32 @@ class Control(FaultControl):
 
     fault: Literal["unavailable", "server_error", "slow", "malformed", "drop", "refuse", "none"] | None = None
     retry_after: float | None = None
-    target: Literal["DeliverEnvelope", "GetEnvelopeTrackingInfo"] = "DeliverEnvelope"
+    target: _TARGETS = "DeliverEnvelope"
     tracking: Literal["Delivered", "DeliveredWithWarnings", "FailedDelivery", "DeliveredNotReadable"] | None = None
     message: str | None = None
     delivery_delay: float | None = Field(default=None, ge=0)
 
 
+class QueuedEnvelope(BaseModel):
+    """What ``POST /control/envelopes`` accepts: an envelope ``From`` a (foreign) NPPO ``To`` an active one, with its
+    ``Content`` as the Hub carries it (a certificate or an ``rsm:SPSAcknowledgement``, as XML or base64). The other
+    header fields default to what the Content says (``SPSExchangedDocument`` TypeCode, StatusCode and ID, or the
+    certificate an acknowledgement references), else 851, 70 and ""."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    From: str = Field(pattern=COUNTRY_PATTERN)
+    To: str = Field(pattern=COUNTRY_PATTERN)
+    Content: str
+    CertificateType: int | None = None
+    CertificateStatus: int | None = None
+    NPPOCertificateNumber: str | None = None
+
+
 @dataclass
 class StoredEnvelope:
-    """One envelope the sandbox holds for its importing NPPO."""
+    """One envelope the sandbox holds for the NPPO it is addressed to. ``settles``: it may end after
+    ``delivery_delay`` without that NPPO acting (envelopes from ``DeliverEnvelope``)."""
 
     number: str
     header: dict[str, str]
@@ -68,6 +104,7 @@ class StoredEnvelope:
     tracking: str = "PendingDelivery"
     error_message: str | None = None
     deliveries: int = 1
+    settles: bool = True
 
     def as_json(self) -> dict:
         return {"hubDeliveryNumber": self.number, **self.header, "HUBTrackingInfo": self.tracking,
@@ -86,7 +123,9 @@ class _State:
 
     def settle(self, envelope: StoredEnvelope) -> None:
         delay = self.delivery_delay
-        if envelope.tracking == "PendingDelivery" and delay is not None and time.monotonic() - envelope.delivered_at >= delay:
+        if not envelope.settles or envelope.tracking != "PendingDelivery" or delay is None:
+            return
+        if time.monotonic() - envelope.delivered_at >= delay:
             envelope.tracking, envelope.error_message = envelope.outcome
 
 
@@ -97,10 +136,12 @@ class SoapFault(Exception):
 class _Sandbox:
     def __init__(self, *, nppos: tuple[str, ...], delivery_delay: float | None = None) -> None:
         self.nppos = nppos
+        self.delivery_delay = delivery_delay
         self.state = _State(delivery_delay=delivery_delay)
         self._numbers = itertools.count(1)
 
     async def service(self, request: Request) -> Response:
+        caller = _caller(request)  # now: a client that stops waiting takes its connection away
         body = await request.body()
         try:
             operation = parse_xml(body, source="SOAP request").find(f"{{{SOAP_NS}}}Body/*")
@@ -115,7 +156,7 @@ class _Sandbox:
                 await asyncio.sleep(fault.seconds)
             elif fault is not None:
                 return _fault_response(fault)
-            answer = handler(operation, _caller(request))
+            answer = handler(operation, caller)
         except InputError as exc:
             return _soap_fault(f"unreadable request: {exc}", client=True)
         except SoapFault as exc:
@@ -125,29 +166,23 @@ class _Sandbox:
     def op_DeliverEnvelope(self, request: etree._Element, caller: str | None) -> list:
         env = _child(request, "env")
         header = {name: _text(env, name, ENTITIES_NS, required=True) for name in _HEADER_FIELDS}
-        if caller and caller != header["From"]:
-            raise SoapFault(f"NPPO {caller} cannot send envelopes From {header['From']}")
-        if header["To"] not in self.nppos:
-            raise SoapFault(f"{header['To']} is not an active NPPO on this Hub")
+        self._check_route(header, caller)
         content = _text(env, "Content", ENTITIES_NS)
         key = tuple(header.values()) + (hashlib.sha256((content or "").encode()).hexdigest(),)
         envelope = next((e for e in self.state.envelopes.values() if e.key == key), None)
         if envelope is not None:
             envelope.deliveries += 1
         else:
-            number = f"HUB-{time.strftime('%Y%m%d')}-{next(self._numbers):06d}"
-            envelope = StoredEnvelope(number, header, content, key, time.monotonic(), self.state.tracking)
-            self.state.envelopes[number] = envelope
+            envelope = self._store(header, content, key=key)
         return [_header("DeliverEnvelopeResult", envelope, tracking=False)]
 
     def op_DeliverCountryResponseEnvelope(self, request: etree._Element, caller: str | None) -> list:
         env = _child(request, "CountryResponseEnvelope")
         header = {name: _text(env, name, ENTITIES_NS, required=True) for name in _HEADER_FIELDS}
-        others = [c for c in env.iterchildren(etree.Element) if etree.QName(c).namespace != ENTITIES_NS]
-        content = etree.tostring(others[0], encoding="unicode") if others else None
-        number = f"HUB-{time.strftime('%Y%m%d')}-{next(self._numbers):06d}"
-        envelope = StoredEnvelope(number, header, content, (number,), time.monotonic(), self.state.tracking)
-        self.state.envelopes[number] = envelope
+        self._check_route(header, caller)
+        answer = env.find(SPS_ACKNOWLEDGEMENT)
+        content = etree.tostring(answer, encoding="unicode") if answer is not None else None
+        envelope = self._store(header, content, settles=False)
         return [_header("DeliverCountryResponseEnvelopeResult", envelope, tracking=False)]
 
     def op_GetEnvelopeTrackingInfo(self, request: etree._Element, caller: str | None) -> list:
@@ -162,7 +197,7 @@ class _Sandbox:
         return [_header("GetEnvelopeTrackingInfoResult", envelope)]
 
     def op_GetImportEnvelopeHeaders(self, request: etree._Element, caller: str | None) -> list:
-        country = _text(request, "countryCode", HUB_NS) or caller
+        country = caller or _text(request, "countryCode", HUB_NS) or None
         headers = []
         for envelope in self.state.envelopes.values():
             self.state.settle(envelope)
@@ -186,7 +221,7 @@ class _Sandbox:
         return [_element("return", "OK")]
 
     def op_AcknowledgeFailedEnvelopeReceipt(self, request: etree._Element, caller: str | None) -> list:
-        self._finish(self._envelope(request, caller), "FailedDelivery", _text(request, "message", HUB_NS))
+        self._finish(self._envelope(request, caller), "DeliveredNotReadable", _text(request, "message", HUB_NS))
         return [_element("return", "OK")]
 
     def op_ValidatePhytoXML(self, request: etree._Element, caller: str | None) -> list:
@@ -210,6 +245,18 @@ class _Sandbox:
             raise SoapFault(f"no envelope {number} for this NPPO")
         return envelope
 
+    def _check_route(self, header: dict[str, str], caller: str | None) -> None:
+        if caller and caller != header["From"]:
+            raise SoapFault(f"NPPO {caller} cannot send envelopes From {header['From']}")
+        if header["To"] not in self.nppos:
+            raise SoapFault(f"{header['To']} is not an active NPPO on this Hub")
+
+    def _store(self, header: dict[str, str], content: str | None, *, key: tuple | None = None, settles: bool = True) -> StoredEnvelope:
+        number = f"HUB-{time.strftime('%Y%m%d')}-{next(self._numbers):06d}"
+        envelope = StoredEnvelope(number, header, content, key or (number,), time.monotonic(), self.state.tracking, settles=settles)
+        self.state.envelopes[number] = envelope
+        return envelope
+
     def _finish(self, envelope: StoredEnvelope, tracking: str, message: str | None) -> None:
         if envelope.tracking != "PendingDelivery":
             raise SoapFault(f"envelope {envelope.number} is already {envelope.tracking}")
@@ -227,22 +274,33 @@ class _Sandbox:
             self.state.delivery_delay = control.delivery_delay
         return JSONResponse({"faults": len(self.state.faults), "tracking": self.state.tracking[0]})
 
+    async def queue_envelope(self, request: Request) -> Response:
+        try:
+            queued = QueuedEnvelope.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return JSONResponse({"detail": str(exc)}, 400)
+        if queued.To not in self.nppos:
+            return JSONResponse({"detail": f"{queued.To} is not an active NPPO on this Hub"}, 400)
+        envelope = self._store(_queued_header(queued), queued.Content, settles=False)
+        return JSONResponse({"hubDeliveryNumber": envelope.number, **envelope.header}, 201)
+
     async def received(self, request: Request) -> Response:
         return JSONResponse({"received": [e.as_json() for e in self.state.envelopes.values()]})
 
     async def reset(self, request: Request) -> Response:
-        self.state = _State()
+        self.state = _State(delivery_delay=self.delivery_delay)
         return Response(status_code=204)
 
 
 def create_ephyto_hub_sandbox(*, nppos: tuple[str, ...] = ("FR", "US", "EC", "NO"), delivery_delay: float | None = None) -> Starlette:
     """The sandbox Hub as an ASGI app; ``nppos`` are the active NPPOs (``GetActiveNppos``, valid ``To`` values).
-    With ``delivery_delay``, an envelope no importing NPPO pulls is taken as delivered after that many seconds (what
-    ``hub serve`` uses, having no importing NPPO of its own)."""
+    With ``delivery_delay``, an envelope delivered with ``DeliverEnvelope`` that its NPPO does not acknowledge is
+    taken as delivered after that many seconds (what ``hub serve`` uses: nobody plays the importing NPPOs there)."""
     sandbox = _Sandbox(nppos=tuple(nppos), delivery_delay=delivery_delay)
     app = Starlette(routes=[
         Route("/hub/DeliveryService", sandbox.service, methods=["POST"]),
         Route("/control", sandbox.control, methods=["POST"]),
+        Route("/control/envelopes", sandbox.queue_envelope, methods=["POST"]),
         Route("/received", sandbox.received, methods=["GET"]),
         Route("/state", sandbox.reset, methods=["DELETE"]),
     ])
@@ -252,11 +310,56 @@ def create_ephyto_hub_sandbox(*, nppos: tuple[str, ...] = ("FR", "US", "EC", "NO
 
 def _caller(request: Request) -> str | None:
     chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or []
-    if not chain:
+    if chain:
+        certificate = x509.load_pem_x509_certificate(chain[0].encode() if isinstance(chain[0], str) else chain[0])
+        values = certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
+        return str(values[0].value) if values else None
+    return _uvicorn_peer_country(request)
+
+
+def _uvicorn_peer_country(request: Request) -> str | None:
+    # uvicorn does not give the ASGI TLS extension; its receive() is bound to the request cycle, which holds the
+    # connection's transport, and so the client certificate the TLS handshake verified.
+    transport = getattr(getattr(request.receive, "__self__", None), "transport", None)
+    if transport is None or transport.is_closing():
         return None
-    certificate = x509.load_pem_x509_certificate(chain[0].encode() if isinstance(chain[0], str) else chain[0])
-    values = certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
-    return str(values[0].value) if values else None
+    ssl_object = transport.get_extra_info("ssl_object")
+    certificate = ssl_object.getpeercert() if ssl_object is not None else None
+    for rdn in (certificate or {}).get("subject", ()):
+        for name, value in rdn:
+            if name == "countryName":
+                return value
+    return None
+
+
+def _queued_header(queued: QueuedEnvelope) -> dict[str, str]:
+    described_type, described_status, described_number = _described(queued.Content)
+    return {
+        "From": queued.From,
+        "To": queued.To,
+        "CertificateType": str(queued.CertificateType or described_type or 851),
+        "CertificateStatus": str(queued.CertificateStatus or described_status or 70),
+        "NPPOCertificateNumber": queued.NPPOCertificateNumber if queued.NPPOCertificateNumber is not None else (described_number or ""),
+    }
+
+
+def _described(content: str) -> tuple[str | None, str | None, str | None]:
+    """(TypeCode, StatusCode, ID) of the certificate ``content`` is, or references; None where it says nothing."""
+    try:
+        root = parse_xml(content_bytes(content), source="Content")
+    except InputError:
+        return None, None, None
+    if root.tag == SPS_ACKNOWLEDGEMENT:
+        document = root.find("{*}SPSAcknowledgementDocument")
+        references = [] if document is None else document.findall("{*}ReferenceSPSReferencedDocument")
+        found = next((r for r in references if not (r.findtext("{*}RelationshipTypeCode") or "").strip()), None)
+    else:
+        found = root.find("{*}SPSExchangedDocument")
+    if found is None:
+        return None, None, None
+    codes = [(found.findtext(f"{{*}}{tag}") or "").strip() for tag in ("TypeCode", "StatusCode")]
+    number = (found.findtext("{*}ID") or "").strip() or None
+    return (*(code if code.isdigit() else None for code in codes), number)
 
 
 def _child(parent: etree._Element, name: str) -> etree._Element:

@@ -86,7 +86,8 @@ def search(
     exporting_country: str | None = None,
     importing_country: str | None = None,
     status: str | None = Query(None, description="status the document carries (issued, replaced, withdrawn…)"),
-    lifecycle: str | None = Query(None, description="where the document is in the hub (issued, replaced, withdrawn)"),
+    lifecycle: str | None = Query(None, description="where the document is in the hub (issued, replaced, withdrawn, used)"),
+    direction: str | None = Query(None, description="outbound (issued here) or inbound (received from abroad)"),
     product: Annotated[list[str] | None, Query(description="HS code prefix or scientific name (repeatable)")] = None,
     from_: Annotated[datetime | None, Query(alias="from", description="submitted at or after")] = None,
     to: Annotated[datetime | None, Query(description="submitted before")] = None,
@@ -106,6 +107,8 @@ def search(
         query = query.where(Document.status == status)
     if lifecycle:
         query = query.where(Document.lifecycle == lifecycle)
+    if direction:
+        query = query.where(Document.direction == direction)
     if exporting_country:
         query = query.where(Document.exporting_country == exporting_country.upper())
     if importing_country:

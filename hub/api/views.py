@@ -40,6 +40,7 @@ def document_view(document: Document, *, full: bool = False) -> dict[str, Any]:
         "id": document.id,
         "correlation_id": document.correlation_id,
         "kind": document.kind,
+        "direction": document.direction,
         "certificate_number": document.certificate_number,
         "status": document.status,
         "version": document.version,
@@ -47,7 +48,10 @@ def document_view(document: Document, *, full: bool = False) -> dict[str, Any]:
         "issuing_country": document.issuing_country,
         "exporting_country": document.exporting_country,
         "importing_country": document.importing_country,
-        "products": [{"hs_code": p.hs_code, "scientific_name": p.scientific_name, "common_name": p.common_name} for p in document.products],
+        "products": [
+            {"line": p.line, "hs_code": p.hs_code, "scientific_name": p.scientific_name, "common_name": p.common_name, "quantity": str(p.quantity) if p.quantity is not None else None, "unit": p.unit}
+            for p in document.products
+        ],
         "replaces": document.refers_to_number,
         "created_at": _iso(document.created_at),
         "messages": [message_summary(m) for m in document.messages],
