@@ -32,6 +32,7 @@ class ServeOptions:
     ephyto_sandbox_port: int = 8444
     traces_sandbox_port: int = 8445
     delta_sandbox_port: int = 8446
+    single_window_sandbox_port: int = 8447
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
 
@@ -89,6 +90,15 @@ def traces_nt_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server
     return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False)
 
 
+def single_window_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+    """A national single window (IOP ``EnvioCertificadoFitosanitario``) over HTTPS with mutual TLS: it receipts each
+    certificate (RCB/ERR) and shows its border steps through ``consultaEventosSeguimiento``; decide with /decision."""
+    from connectors.p2p.serving import serve_sandbox
+    from connectors.single_window.sandbox import create_sandbox_from_pki
+
+    return serve_sandbox(create_sandbox_from_pki(settings.certs_dir), port=port, certs_dir=Path(settings.certs_dir))
+
+
 def sandbox_customs_key(broker: Broker) -> str:
     """A key for the DELTA-G sandbox when there is no development key (a database of its own): a customs client of
     tenant FR made for this run."""
@@ -105,7 +115,13 @@ def delta_sandbox_server(settings: Settings, *, port: int, api_key: str) -> uvic
     return uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
 
 
-SANDBOXES = {"p2p": sandbox_server, "ephyto_hub": ephyto_hub_sandbox_server, "traces_nt": traces_nt_sandbox_server, "delta": delta_sandbox_server}
+SANDBOXES = {
+    "p2p": sandbox_server,
+    "ephyto_hub": ephyto_hub_sandbox_server,
+    "traces_nt": traces_nt_sandbox_server,
+    "single_window": single_window_sandbox_server,
+    "delta": delta_sandbox_server,
+}
 
 
 async def _serve(broker: Broker, options: ServeOptions, *, customs_key: str | None = None) -> None:
@@ -115,6 +131,7 @@ async def _serve(broker: Broker, options: ServeOptions, *, customs_key: str | No
         servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
         servers.append(ephyto_hub_sandbox_server(broker.settings, port=options.ephyto_sandbox_port))
         servers.append(traces_nt_sandbox_server(broker.settings, port=options.traces_sandbox_port))
+        servers.append(single_window_sandbox_server(broker.settings, port=options.single_window_sandbox_port))
         servers.append(delta_sandbox_server(broker.settings, port=options.delta_sandbox_port, api_key=customs_key or sandbox_customs_key(broker)))
     for extra in servers[1:]:
         extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
@@ -149,6 +166,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
             print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)")
             print(f"  sandbox  https://127.0.0.1:{options.ephyto_sandbox_port}/hub/DeliveryService   (IPPC ePhyto Hub, mutual TLS)")
             print(f"  sandbox  https://127.0.0.1:{options.traces_sandbox_port}/tracesnt/ws   (TRACES-NT, WS-Security)")
+            print(f"  sandbox  https://127.0.0.1:{options.single_window_sandbox_port}/iop/EnvioCertificadoFitosanitario   (a national single window, mutual TLS)")
             print(f"  sandbox  http://127.0.0.1:{options.delta_sandbox_port}/declarations   (DELTA-G customs clearance)\n")
     try:
         asyncio.run(_serve(broker, options, customs_key=key))

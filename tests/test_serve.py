@@ -32,7 +32,7 @@ def free_port() -> int:
 @pytest.fixture
 def hub_env(tmp_path: Path) -> dict[str, str]:
     pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
-    sandbox_port, ephyto_port, traces_port, delta_port = free_port(), free_port(), free_port(), free_port()
+    sandbox_port, ephyto_port, traces_port, delta_port, window_port = (free_port() for _ in range(5))
     return {
         **os.environ,
         "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
@@ -44,6 +44,8 @@ def hub_env(tmp_path: Path) -> dict[str, str]:
         "HUB_TRACES_URL": f"https://127.0.0.1:{traces_port}",
         "TRACES_PORT": str(traces_port),
         "DELTA_PORT": str(delta_port),
+        "HUB_SINGLE_WINDOW_URL": f"https://127.0.0.1:{window_port}",
+        "SINGLE_WINDOW_PORT": str(window_port),
     }
 
 
@@ -59,7 +61,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     key = added.stdout.strip()
     port = free_port()
     server = subprocess.Popen(
-        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"], "--delta-sandbox-port", hub_env["DELTA_PORT"]],
+        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"], "--delta-sandbox-port", hub_env["DELTA_PORT"], "--single-window-sandbox-port", hub_env["SINGLE_WINDOW_PORT"]],
         env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -107,6 +109,27 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         hub_messages = wait_for(acknowledged, timeout=30, what="the ePhyto Hub to report the envelope delivered")
         through_hub = next(m for m in hub_messages if m["destination"] == "ephyto_hub")
         assert api.get(f"/v1/messages/{through_hub['id']}").json()["receipt_id"]  # the hubDeliveryNumber
+
+        # A phytosanitary certificate for Peru goes to its single window: RCB, then the border's steps are followed
+        # until the window releases the consignment.
+        to_pe = json.loads(EXAMPLE.read_text())
+        to_pe["certificate_number"] = "FR-2026-PC-000888"
+        to_pe["consignment"]["import_country"] = {"id": "PE", "name": "Peru"}
+        answer = api.post("/v1/documents", content=json.dumps(to_pe), headers={"Content-Type": "application/json"})
+        assert sorted(m["destination"] for m in answer.json()["messages"]) == ["customs", "single_window"], answer.text
+        document = answer.json()
+        window = next(m for m in answer.json()["messages"] if m["destination"] == "single_window")
+
+        def tracked():
+            events = [e["event"] for e in api.get(f"/v1/messages/{window['id']}/trace").json()["events"]]
+            return events if "tracking.documentary_check" in events else None
+
+        wait_for(tracked, timeout=30, what="the single window's tracking events")
+        window_tls = ssl.create_default_context(cafile=Path(hub_env["HUB_CERTS_DIR"]) / "ca.pem")
+        window_tls.load_cert_chain(Path(hub_env["HUB_CERTS_DIR"]) / "tls" / "client-FR.pem", Path(hub_env["HUB_CERTS_DIR"]) / "tls" / "client-FR.key")
+        decided = httpx.post(f"{hub_env['HUB_SINGLE_WINDOW_URL']}/decision", json={"certificate_number": "FR-2026-PC-000888", "event": "released"}, verify=window_tls)
+        assert decided.status_code == 201, decided.text
+        wait_for(acknowledged, timeout=30, what="the single window's release to acknowledge the message")
 
         # A CHED goes to TRACES-NT (WS-Security) for the border decision, and to customs.
         ched = (PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "ched-P-FR-cheese.record.json").read_bytes()

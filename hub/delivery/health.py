@@ -80,9 +80,12 @@ def _health(name: str, kind: str, states, attempts) -> DestinationHealth:
 
 def format_table(rows: Iterable[DestinationHealth]) -> str:
     """The health as ``hub connectors`` prints it."""
-    lines = [f"{'destination':<20}{'type':<12}{'last success':<34}{'backlog':>8}{'dead':>6}{'errors/1h':>11}"]
+    rows = list(rows)
+    name = max([len("destination"), *(len(r.destination) for r in rows)]) + 2
+    kind = max([len("type"), *(len(r.connector_type) for r in rows)]) + 2
+    lines = [f"{'destination':<{name}}{'type':<{kind}}{'last success':<28}{'backlog':>8}{'dead':>6}{'errors/1h':>11}"]
     for row in rows:
         rate = f"{row.error_rate:.0%} of {row.attempts}" if row.error_rate is not None else "-"
         last = row.last_success.isoformat(timespec="seconds") if row.last_success else "never"
-        lines.append(f"{row.destination:<20}{row.connector_type:<12}{last:<34}{row.backlog:>8}{row.dead_letters:>6}{rate:>11}")
+        lines.append(f"{row.destination:<{name}}{row.connector_type:<{kind}}{last:<28}{row.backlog:>8}{row.dead_letters:>6}{rate:>11}")
     return "\n".join(lines)
