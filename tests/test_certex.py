@@ -26,6 +26,7 @@ from hub.customs.ledger import (
     FailureReason,
     Movement,
     MovementState,
+    format_quantity,
     reserve,
 )
 from hub.errors import HostileXMLError, InputError
@@ -286,7 +287,7 @@ def test_instants_are_written_without_loss(value, text):
 
 @pytest.mark.parametrize(("value", "text"), [("600", "600"), ("0.001", "0.001"), ("0.0010", "0.001"), ("1E+3", "1000"), ("2400.50", "2400.5")])
 def test_quantities_are_written_plainly(value, text):
-    assert certex.format_quantity(Decimal(value)) == text
+    assert format_quantity(Decimal(value)) == text
 
 
 # --- bad input ------------------------------------------------------------------------------------------------------

@@ -412,6 +412,7 @@ def test_the_default_deployment_config_loads():
     assert configs["ephyto_hub"].endpoint == "https://127.0.0.1:8444/hub/DeliveryService"
     assert configs.pop("traces_nt").url("x") == "https://127.0.0.1:8445/tracesnt/ws/x"
     configs.pop("ephyto_hub")
+    assert configs.pop("single_window").recipient_country == "PE"
     assert configs["foreign_authority"].endpoints == {"*": "https://127.0.0.1:8443/p2p/authority"}
     assert configs["customs"].endpoints == {"*": "https://127.0.0.1:8443/p2p/customs"}
     assert all(isinstance(c, P2PConfig) and c.profile == "full" and c.acks == "push" for c in configs.values())

@@ -85,7 +85,7 @@ def test_check_tells_validity_and_what_remains(api, ched):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["valid"] and body["document_id"] == ched.id and body["lifecycle"] == "issued"
-    assert body["lines"] == [{"line": 1, "class_code": "04069021", "unit": "KGM", "certified": "2400.000000", "reserved": "0", "written_off": "0", "available": "2400.000000"}]
+    assert body["lines"] == [{"line": 1, "class_code": "04069021", "unit": "KGM", "certified": "2400", "reserved": "0", "written_off": "0", "available": "2400"}]
     assert api.get(f"/v1/customs/documents/C640/{CHED_NUMBER}").status_code == 404  # a CHED-P is not a CHED-A
     assert api.get(f"/v1/customs/documents/X123/{CHED_NUMBER}").json()["where"] == "code"
     # Another country's customs does not see a French import.

@@ -296,7 +296,7 @@ def test_facts_from_records():
 
 def test_default_table_routes_the_worked_examples():
     default = RoutingTable.load(DEFAULT_ROUTES)
-    assert default.destinations == {"foreign_authority", "customs", "ephyto_hub", "traces_nt"}
+    assert default.destinations == {"foreign_authority", "customs", "ephyto_hub", "traces_nt", "single_window"}
     assert default.require_route(RoutingFacts.from_record(record(PHYTO_RECORD))).destinations == ["foreign_authority", "customs"]
     assert default.route(RoutingFacts.from_record(record(PHYTO_RECORD, status="withdrawn"))).destinations == [
         "foreign_authority", "customs"]
@@ -308,6 +308,11 @@ def test_default_table_routes_the_worked_examples():
     assert default.route(facts(kind="phytosanitary", exporting_country="FR", importing_country="US")).destinations == [
         "ephyto_hub", "customs"]
     assert default.route(facts(kind="veterinary", exporting_country="FR", importing_country="US")).destinations == [
+        "foreign_authority", "customs"]
+    # Peru's single window takes phytosanitary certificates; veterinary ones still go point-to-point.
+    assert default.route(facts(kind="phytosanitary", exporting_country="FR", importing_country="PE")).destinations == [
+        "single_window", "customs"]
+    assert default.route(facts(kind="veterinary", exporting_country="FR", importing_country="PE")).destinations == [
         "foreign_authority", "customs"]
 
 
@@ -391,7 +396,7 @@ def test_cli_show_prints_the_rules(runner):
     assert lines[2].split()[:3] == ["1", "export-to-foreign-authority", "kind:"]
     assert lines[2].rstrip().endswith("foreign_authority")
     assert lines[3].strip() == "cross_border: yes"
-    assert any(line.split()[:2] == ["5", "ched-to-traces-and-customs"] for line in lines)
+    assert any(line.split()[:2] == ["6", "ched-to-traces-and-customs"] for line in lines)
 
 
 def test_rules_route_outbound_documents_unless_they_say_inbound():

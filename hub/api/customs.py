@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker
 from hub.broker import Broker
-from hub.customs.ledger import Clearance, DeclaredItem, FailureReason, Movement
+from hub.customs.ledger import Clearance, DeclaredItem, FailureReason, Movement, format_quantity
 from hub.customs.registry import ReservationAnswer, Standing
 
 router = APIRouter(prefix="/v1/customs", tags=["customs"])
@@ -72,7 +72,8 @@ def standing_view(standing: Standing) -> dict[str, Any]:
         "lines": [
             {
                 "line": b.line.line, "class_code": b.line.class_code, "unit": b.line.unit,
-                "certified": str(b.line.quantity), "reserved": str(b.reserved), "written_off": str(b.written_off), "available": str(b.available),
+                "certified": format_quantity(b.line.quantity), "reserved": format_quantity(b.reserved),
+                "written_off": format_quantity(b.written_off), "available": format_quantity(b.available),
             }
             for b in standing.balances
         ],
@@ -83,7 +84,7 @@ def standing_view(standing: Standing) -> dict[str, Any]:
 def movement_view(movement: Movement) -> dict[str, Any]:
     return {
         "declaration": movement.declaration, "goods_item": movement.goods_item, "line": movement.line,
-        "quantity": str(movement.quantity), "state": movement.state.value, "office": movement.office,
+        "quantity": format_quantity(movement.quantity), "state": movement.state.value, "office": movement.office,
         "at": movement.at.isoformat() if movement.at else None,
     }
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.api.events_filter import event_data
+from hub.customs.ledger import format_quantity
 from hub.store.models import Acknowledgement, DeliveryAttempt, Document, Message, NonConformity, TraceEvent
 
 
@@ -49,7 +50,7 @@ def document_view(document: Document, *, full: bool = False) -> dict[str, Any]:
         "exporting_country": document.exporting_country,
         "importing_country": document.importing_country,
         "products": [
-            {"line": p.line, "hs_code": p.hs_code, "scientific_name": p.scientific_name, "common_name": p.common_name, "quantity": str(p.quantity) if p.quantity is not None else None, "unit": p.unit}
+            {"line": p.line, "hs_code": p.hs_code, "scientific_name": p.scientific_name, "common_name": p.common_name, "quantity": format_quantity(p.quantity) if p.quantity is not None else None, "unit": p.unit}
             for p in document.products
         ],
         "replaces": document.refers_to_number,

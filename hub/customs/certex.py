@@ -39,6 +39,7 @@ from hub.customs.ledger import (
     MovementState,
     Reservation,
     balances,
+    format_quantity,
 )
 from hub.errors import InputError
 from hub.namespaces import SOAP11_ENV
@@ -489,12 +490,6 @@ def format_instant(instant: datetime) -> str:
         instant = instant.replace(tzinfo=timezone.utc)
     precise = instant.microsecond % 1000 == 0 and instant.microsecond
     return instant.isoformat(timespec="milliseconds" if precise else "auto").replace("+00:00", "Z")
-
-
-def format_quantity(quantity: Decimal) -> str:
-    """A quantity without exponent or trailing zeros (``600``, ``0.001``)."""
-    text = format(quantity, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # --- reading helpers --------------------------------------------------------------------------------------------------

@@ -181,6 +181,12 @@ def fully_consumed(lines: Sequence[CertifiedLine], movements: Sequence[Movement]
     return bool(lines) and all(b.written_off >= b.line.quantity for b in balances(lines, movements))
 
 
+def format_quantity(quantity: Decimal) -> str:
+    """A quantity as customs writes it: no exponent, no trailing zeros (``600``, ``0.001``)."""
+    text = format(quantity, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _same_commodity(certified: str | None, declared: str | None) -> bool:
     # A declaration's CN code is usually more precise than the certificate's (040100 against 0401), or the reverse.
     if not certified or not declared:

@@ -34,6 +34,7 @@ from hub.customs.ledger import (
     Reservation,
     balances,
     clear,
+    format_quantity,
     fully_consumed,
     reserve,
     superseded,
@@ -186,7 +187,8 @@ class CustomsRegistry:
     def _reserve_with_authority(self, authority, code, number, *, tenant, declaration, items, office) -> ReservationAnswer | None:
         """Reserve at the CHED authority first; its refusal (traced here) is the answer, else None."""
         connector, reference = authority
-        standing = self.check(code, number, tenant=tenant, office=office, declaration=declaration)
+        with self.database.sessions() as session:
+            standing = _standing(session, _find(session, code, number, tenant), code)
         if not standing.valid:
             return None  # refused below, without asking the authority
         info = connector.certex_reserve(reference, declaration=declaration, items=items, office=office)
@@ -272,8 +274,9 @@ def _standing(session: Session, document: Document, code: str) -> Standing:
 
 
 def _item_detail(movement: Movement) -> dict:
-    return {"goods_item": movement.goods_item, "line": movement.line, "quantity": str(movement.quantity), "state": movement.state.value}
+    return {"goods_item": movement.goods_item, "line": movement.line, "quantity": format_quantity(movement.quantity), "state": movement.state.value}
+
 
 
 def _actor(office: str | None) -> str:
-    return _ACTOR.format(office=office or "unknown")
+    return _ACTOR.format(office=office) if office else "customs"
