@@ -23,16 +23,22 @@ HUB = [sys.executable, "-m", "hub"]
 EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (the probes stay bound together, so none is handed out twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 @pytest.fixture
 def hub_env(tmp_path: Path) -> dict[str, str]:
     pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
-    sandbox_port, ephyto_port, traces_port, delta_port, window_port = (free_port() for _ in range(5))
+    sandbox_port, ephyto_port, traces_port, delta_port, window_port, api_port = free_ports(6)
     return {
         **os.environ,
         "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
@@ -46,6 +52,7 @@ def hub_env(tmp_path: Path) -> dict[str, str]:
         "DELTA_PORT": str(delta_port),
         "HUB_SINGLE_WINDOW_URL": f"https://127.0.0.1:{window_port}",
         "SINGLE_WINDOW_PORT": str(window_port),
+        "API_PORT": str(api_port),
     }
 
 
@@ -59,7 +66,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     added = run(hub_env, "clients", "add", "exporter", "--tenant", "FR")
     assert added.returncode == 0, added.stderr
     key = added.stdout.strip()
-    port = free_port()
+    port = int(hub_env["API_PORT"])
     server = subprocess.Popen(
         [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"], "--delta-sandbox-port", hub_env["DELTA_PORT"], "--single-window-sandbox-port", hub_env["SINGLE_WINDOW_PORT"]],
         env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
