@@ -50,5 +50,15 @@ def broker(database_url, pki):
     broker.close()
 
 
+@pytest.fixture
+def ched_broker(database_url, pki):
+    """A broker that also routes CHEDs to customs: the customs registry's tests."""
+    from tests.broker_support import ROUTES_WITH_CHEDS, make_broker
+
+    broker = make_broker(database_url, pki, routes=ROUTES_WITH_CHEDS)
+    yield broker
+    broker.close()
+
+
 # Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/databases.py.
 pytest_plugins = ["tests.databases"]

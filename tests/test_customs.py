@@ -18,14 +18,12 @@ from hub.customs.certex import ChedClearanceResponse, ProcessedChedInformation
 from hub.customs.ledger import CertifiedLine, Clearance, ClearanceOutcome, DeclaredItem, FailureReason, reserve
 from hub.errors import InputError, TransientDeliveryError
 from hub.store.models import TraceEvent
-from tests.broker_support import CHED_NUMBER, ROUTES_WITH_CHEDS, ScriptedConnector, example_record, make_broker
+from tests.broker_support import CHED_NUMBER, ScriptedConnector, example_record, make_broker
 
 
 @pytest.fixture
-def broker(database_url, pki):
-    broker = make_broker(database_url, pki, routes=ROUTES_WITH_CHEDS)
-    yield broker
-    broker.close()
+def broker(ched_broker):
+    return ched_broker
 
 
 @pytest.fixture

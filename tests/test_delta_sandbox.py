@@ -13,14 +13,12 @@ from fastapi.testclient import TestClient
 from connectors.delta.sandbox import create_delta_sandbox
 from hub.api.app import create_app
 from hub.api.auth import create_client
-from tests.broker_support import CHED_NUMBER, ROUTES_WITH_CHEDS, example_record, make_broker
+from tests.broker_support import CHED_NUMBER, example_record
 
 
 @pytest.fixture
-def broker(database_url, pki):
-    broker = make_broker(database_url, pki, routes=ROUTES_WITH_CHEDS)
-    yield broker
-    broker.close()
+def broker(ched_broker):
+    return ched_broker
 
 
 @pytest.fixture

@@ -144,19 +144,8 @@ class SingleWindowConnector:
         )
 
     def _result(self, cabecera: Cabecera, message: OutboundMessage, request: bytes, response: httpx.Response) -> DeliveryResult:
-        status, body = response.status_code, response.content
-        answer = None
-        if status == 200 or (status == 500 and body):
-            try:
-                answer = parse_response(body)
-            except InputError as exc:
-                if status == 200:
-                    raise TransientDeliveryError(f"{self.name}: unreadable answer from {self.config.endpoint}: {exc}",
-                                                 request=request, response=body) from None
-        if isinstance(answer, MensajeFalla):
-            raise self._fault_failure(answer, request, body)
-        if not isinstance(answer, AcuseRecibo) or status != 200:
-            raise self._status_failure(response, request)
+        answer = self._answer(response, request, parse=parse_response, expected=AcuseRecibo, what="answer")
+        body = response.content
         ours = cabecera.IDdeTransaccion
         if ours not in (answer.Cabecera.IDdeTransaccionOriginal, answer.Cabecera.IDdeTransaccion):
             raise TransientDeliveryError(
@@ -252,23 +241,29 @@ class SingleWindowConnector:
             response = self._client_for(country).post(url, content=request, headers=headers)
         except httpx.HTTPError as exc:
             raise self._transport_failure(exc, request, url=url) from None
-        status, body = response.status_code, response.content
-        answer = None
-        if status == 200 or (status == 500 and body):
-            try:
-                answer = parse_answer(body)
-            except InputError as exc:
-                if status == 200:
-                    raise TransientDeliveryError(f"{self.name}: unreadable tracking answer from {url}: {exc}",
-                                                 request=request, response=body) from None
-        if isinstance(answer, MensajeFalla):
-            raise self._fault_failure(answer, request, body, url=url)
-        if not isinstance(answer, TrackingAnswer) or status != 200:
-            raise self._status_failure(response, request, url=url)
+        answer = self._answer(response, request, parse=parse_answer, expected=TrackingAnswer, what="tracking answer", url=url)
+        body = response.content
         problem = _inconsistency(answer, header)
         if problem:
             raise TransientDeliveryError(f"{self.name}: inconsistent tracking answer from {url}: {problem}",
                                          request=request, response=body)
+        return answer
+
+    def _answer(self, response: httpx.Response, request: bytes, *, parse, expected: type, what: str, url: str | None = None):
+        """The SOAP answer of type ``expected``; an IOP fault, another status or an unreadable 200 raise typed errors."""
+        status, body = response.status_code, response.content
+        answer = None
+        if status == 200 or (status == 500 and body):
+            try:
+                answer = parse(body)
+            except InputError as exc:
+                if status == 200:
+                    raise TransientDeliveryError(f"{self.name}: unreadable {what} from {url or self.config.endpoint}: {exc}",
+                                                 request=request, response=body) from None
+        if isinstance(answer, MensajeFalla):
+            raise self._fault_failure(answer, request, body, url=url)
+        if not isinstance(answer, expected) or status != 200:
+            raise self._status_failure(response, request, url=url)
         return answer
 
     def _fault_failure(self, falla: MensajeFalla, request: bytes, body: bytes, *, url: str | None = None) -> DeliveryError:

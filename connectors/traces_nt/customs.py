@@ -51,12 +51,8 @@ class ChedLedger:
 
     def as_json(self) -> dict:
         return {
-            "lines": [{"line": b.line.line, "class_code": b.line.class_code, "unit": b.line.unit,
-                       "certified": str(b.line.quantity), "reserved": str(b.reserved), "written_off": str(b.written_off),
-                       "available": str(b.available)} for b in ledger.balances(self.lines, self.movements)],
-            "movements": [{"declaration": m.declaration, "goods_item": m.goods_item, "line": m.line,
-                           "quantity": str(m.quantity), "state": m.state.value, "office": m.office,
-                           "at": m.at.isoformat() if m.at else None} for m in self.movements],
+            "lines": [b.as_json() for b in ledger.balances(self.lines, self.movements)],
+            "movements": [m.as_json() for m in self.movements],
         }
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker
 from hub.broker import Broker
-from hub.customs.ledger import Clearance, DeclaredItem, FailureReason, Movement, format_quantity
+from hub.customs.ledger import Clearance, DeclaredItem, FailureReason
 from hub.customs.registry import ReservationAnswer, Standing
 
 router = APIRouter(prefix="/v1/customs", tags=["customs"])
@@ -69,23 +69,8 @@ def standing_view(standing: Standing) -> dict[str, Any]:
         "lifecycle": standing.lifecycle,
         "valid": standing.valid,
         "reasons": list(standing.reasons),
-        "lines": [
-            {
-                "line": b.line.line, "class_code": b.line.class_code, "unit": b.line.unit,
-                "certified": format_quantity(b.line.quantity), "reserved": format_quantity(b.reserved),
-                "written_off": format_quantity(b.written_off), "available": format_quantity(b.available),
-            }
-            for b in standing.balances
-        ],
-        "declarations": [movement_view(m) for m in standing.movements],
-    }
-
-
-def movement_view(movement: Movement) -> dict[str, Any]:
-    return {
-        "declaration": movement.declaration, "goods_item": movement.goods_item, "line": movement.line,
-        "quantity": format_quantity(movement.quantity), "state": movement.state.value, "office": movement.office,
-        "at": movement.at.isoformat() if movement.at else None,
+        "lines": [b.as_json() for b in standing.balances],
+        "declarations": [m.as_json() for m in standing.movements],
     }
 
 
@@ -113,14 +98,14 @@ async def clearance(declaration: str, body: ClearanceIn, client: Client = Depend
     """The declaration is decided: ``released`` writes its reservations off (the document becomes *used* once
     nothing remains), ``invalidated`` gives them back. A repeat answers ``nothing_to_process``."""
     answer = await run_in_threadpool(broker.customs.clear, body.code, body.number, tenant=client.scope, declaration=declaration, clearance=_CLEARANCES[body.clearance], office=body.office)
-    return {"outcome": answer.outcome.name.lower(), "outcome_code": answer.outcome.value, "changed": [movement_view(m) for m in answer.changed], "standing": standing_view(answer.standing)}
+    return {"outcome": answer.outcome.name.lower(), "outcome_code": answer.outcome.value, "changed": [m.as_json() for m in answer.changed], "standing": standing_view(answer.standing)}
 
 
 @router.get("/declarations/{declaration}")
 async def declaration_movements(declaration: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """What ``declaration`` reserved and wrote off, document by document."""
     rows = await run_in_threadpool(broker.customs.declaration, declaration, tenant=client.scope)
-    return {"declaration": declaration, "movements": [{"document_id": d.id, "certificate_number": d.certificate_number, **movement_view(m)} for d, m in rows]}
+    return {"declaration": declaration, "movements": [{"document_id": d.id, "certificate_number": d.certificate_number, **m.as_json()} for d, m in rows]}
 
 
 def _refusal(answer: ReservationAnswer, body: ReservationIn) -> JSONResponse:

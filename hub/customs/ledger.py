@@ -91,6 +91,14 @@ class Movement:
     office: str | None = None
     at: datetime | None = None
 
+    def as_json(self) -> dict:
+        """The movement as customs APIs show it."""
+        return {
+            "declaration": self.declaration, "goods_item": self.goods_item, "line": self.line,
+            "quantity": format_quantity(self.quantity), "state": self.state.value, "office": self.office,
+            "at": self.at.isoformat() if self.at else None,
+        }
+
 
 @dataclass(frozen=True)
 class LineBalance:
@@ -103,6 +111,14 @@ class LineBalance:
     @property
     def available(self) -> Decimal:
         return self.line.quantity - self.reserved - self.written_off
+
+    def as_json(self) -> dict:
+        """The balance as customs APIs show it."""
+        return {
+            "line": self.line.line, "class_code": self.line.class_code, "unit": self.line.unit,
+            "certified": format_quantity(self.line.quantity), "reserved": format_quantity(self.reserved),
+            "written_off": format_quantity(self.written_off), "available": format_quantity(self.available),
+        }
 
 
 @dataclass(frozen=True)
