@@ -26,6 +26,7 @@ from connectors.p2p.protocol import (
     parse_acknowledgement,
 )
 from connectors.http import MutualTlsClients, status_error, transport_error
+from connectors.polling import poll_each
 from hub.errors import (
     DeliveryError,
     InputError,
@@ -112,17 +113,7 @@ class P2PConnector:
         if self.config.acks != "poll":
             return []  # the counterpart pushes its acknowledgements to the hub
         self._ensure_open()
-        reports: list[AckReport] = []
-        failure: DeliveryError | None = None
-        for endpoint in dict.fromkeys(self.config.endpoints.values()):
-            try:
-                reports.extend(self._poll(endpoint))
-            except DeliveryError as exc:
-                log.warning("%s: polling %s failed: %s", self.name, endpoint, exc)
-                failure = failure or exc
-        if failure is not None and not reports:
-            raise failure
-        return reports
+        return poll_each(self.name, dict.fromkeys(self.config.endpoints.values()), self._poll, what="polling")
 
     def parse_inbound(self, body: bytes, headers: Mapping[str, str]) -> list[AckReport]:
         """A pushed acknowledgement (``POST /v1/inbound/{name}``), verified then read.

@@ -23,6 +23,7 @@ from lxml import etree
 from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, MutualTlsClients, status_error, transport_error
 from connectors.p2p.protocol import certificate_reference
+from connectors.polling import poll_each
 from connectors.single_window.config import SingleWindowConfig, is_country
 from connectors.single_window.protocol import (
     RECEIVED,
@@ -179,17 +180,7 @@ class SingleWindowConnector:
         """
         if self.config.tracking_endpoint is None or not self._poll_due():
             return []
-        reports: list[AckReport] = []
-        failure: DeliveryError | None = None
-        for country in self._tracking_countries():
-            try:
-                reports.extend(self._poll_country(country))
-            except DeliveryError as exc:
-                log.warning("%s: tracking events for %s failed: %s", self.name, country, exc)
-                failure = failure or exc
-        if failure is not None and not reports:
-            raise failure
-        return reports
+        return poll_each(self.name, self._tracking_countries(), self._poll_country, what="tracking events for")
 
     def tracking_header(self, country: str) -> TrackingHeader:
         """The header of a tracking query on behalf of ``country`` (a new transaction, stamped now)."""
