@@ -106,7 +106,10 @@ class Connector(Protocol):
 
 @runtime_checkable
 class PollsAcks(Protocol):
-    """A connector that can fetch acknowledgements (pull); ``isinstance(connector, PollsAcks)`` tells."""
+    """A connector that can fetch acknowledgements (pull); ``isinstance(connector, PollsAcks)`` tells.
+
+    The worker records what one call returns before it calls again, so a connector may acknowledge what it read to
+    the counterpart at its next call (the ePhyto Hub's country responses): a crash in between loses nothing."""
 
     def poll_acks(self) -> Iterable[AckReport]: ...
 

@@ -41,19 +41,19 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
         name="traces_nt",
         config_model=TracesNtConfig,
         factory=TracesNtConnector,
-        description="EU TRACES-NT: CHEDs submitted for decision over SOAP with WS-Security, decisions polled",
+        description="EU TRACES-NT: CHEDs submitted for decision over SOAP with WS-Security, decisions polled; CSW-CERTEX quantities",
     ),
     "ephyto_hub": ConnectorType(
         name="ephyto_hub",
         config_model=EphytoHubConfig,
         factory=EphytoHubConnector,
-        description="the IPPC ePhyto Hub: DeliverEnvelope over SOAP with a TLS client certificate, tracking polled",
+        description="the IPPC ePhyto Hub: DeliverEnvelope over SOAP with a TLS client certificate, tracking polled; import pulled",
     ),
     "single_window": ConnectorType(
         name="single_window",
         config_model=SingleWindowConfig,
         factory=SingleWindowConnector,
-        description="a national single window: IOP EnvioCertificadoFitosanitario over SOAP 1.1 with mutual TLS",
+        description="a national single window: IOP EnvioCertificadoFitosanitario over SOAP 1.1 with mutual TLS, border tracking polled",
     ),
 }
 

@@ -1,5 +1,6 @@
 """The broker: what the API, the worker and the command line share — settings, database, routing table, connectors,
-signing keys — and the operations that change state (submit, resend, receive an answer, report a non-conformity).
+signing keys, the customs registry — and the operations that change state (submit, resend, receive an answer,
+receive a document from abroad, report a non-conformity).
 """
 
 from __future__ import annotations
