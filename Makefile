@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/broker.py
+	$(BIN)/python bench/customs.py
 
 codelists: $(STAMP)
 	$(BIN)/python scripts/build_codelists.py

@@ -16,9 +16,10 @@ TRACES-NT is the answer; TRACES-NT not answering is a :class:`~hub.errors.Delive
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Mapping, Protocol, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.customs.gun import gun_code
@@ -53,7 +54,7 @@ _ACTOR = "customs:{office}"
 @dataclass(frozen=True)
 class Standing:
     """What the registry knows of one document for customs: validity (with the reasons it is not), quantities per
-    line and the declarations that took some."""
+    line, and the reservations declarations hold on it (what they wrote off is in the balances and the trace)."""
 
     code: str
     document_id: str
@@ -124,17 +125,17 @@ class CustomsRegistry:
         with self.database.transaction() as session:
             document = _find(session, code, number, tenant, lock=True)
             before = _standing(session, document, code)
-            rows = _active_rows(session, document.id)
+            own = _reserved_rows(session, document.id, declaration)
             if not before.valid:
                 add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "reasons": list(before.reasons)})
                 return ReservationAnswer(None, before)
-            current = [_movement(r) for r in rows]
+            current = _sums(session, document.id, excluding=declaration) + [_movement(r) for r in own]
             reservation = reserve(_lines(document), current, declaration=declaration, items=items, office=office, at=utcnow())
             if not reservation.accepted:
                 item = reservation.failed_item
                 add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": item.goods_item if item else None, "line": item.line if item else None})
                 return ReservationAnswer(reservation, before)
-            by_movement = dict(zip(current, rows))
+            by_movement = {_movement(r): r for r in own}
             for old in superseded(current, declaration=declaration, items=items):
                 by_movement[old].state = MovementState.RELEASED.value
             units = {b.line.line: b.line.unit for b in before.balances}
@@ -156,17 +157,17 @@ class CustomsRegistry:
             connector.certex_clear(reference, declaration=declaration, clearance=clearance, office=office)
         with self.database.transaction() as session:
             document = _find(session, code, number, tenant, lock=True)
-            rows = _active_rows(session, document.id)
-            current = [_movement(r) for r in rows]
+            own = _reserved_rows(session, document.id, declaration)
+            current = [_movement(r) for r in own]
             outcome, changes = clear(current, declaration=declaration, clearance=clearance, at=utcnow())
-            by_movement = dict(zip(current, rows))
+            by_movement = dict(zip(current, own))
             for old, new in changes:
                 by_movement[old].state = new.state.value
             session.flush()
             if changes:
                 event = "customs.written_off" if clearance is Clearance.RELEASED else "customs.released"
                 add_event(session, document=document, event=event, actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "items": [_item_detail(new) for _, new in changes]})
-                if clearance is Clearance.RELEASED and fully_consumed(_lines(document), [_movement(r) for r in rows]):
+                if clearance is Clearance.RELEASED and fully_consumed(_lines(document), _sums(session, document.id)):
                     document.lifecycle = "used"
                     add_event(session, document=document, event="document.used", actor=_actor(office), state="used", detail={"declaration": declaration})
             return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, document, code))
@@ -235,12 +236,25 @@ def _lines(document: Document) -> list[CertifiedLine]:
     return [CertifiedLine(line=p.line, class_code=p.hs_code, unit=p.unit, quantity=p.quantity) for p in document.products if p.quantity is not None]
 
 
-def _active_rows(session: Session, document_id: str) -> list[QuantityMovement]:
-    return list(session.scalars(
-        select(QuantityMovement)
+def _sums(session: Session, document_id: str, *, excluding: str | None = None) -> list[Movement]:
+    """What the document's lines hold, summed per line and state (one row each however many declarations took
+    some), leaving out the reservations of ``excluding`` (which a new reservation of that declaration replaces)."""
+    query = (
+        select(QuantityMovement.line, QuantityMovement.state, func.sum(QuantityMovement.quantity))
         .where(QuantityMovement.document_id == document_id, QuantityMovement.state != MovementState.RELEASED.value)
-        .order_by(QuantityMovement.id)
-    ))
+        .group_by(QuantityMovement.line, QuantityMovement.state)
+    )
+    if excluding is not None:
+        query = query.where(~((QuantityMovement.declaration == excluding) & (QuantityMovement.state == MovementState.RESERVED.value)))
+    return [Movement(declaration="", goods_item=0, line=line, quantity=Decimal(total), state=MovementState(state)) for line, state, total in session.execute(query)]
+
+
+def _reserved_rows(session: Session, document_id: str, declaration: str | None = None) -> list[QuantityMovement]:
+    """The reservations held on the document (by ``declaration`` only, when given)."""
+    query = select(QuantityMovement).where(QuantityMovement.document_id == document_id, QuantityMovement.state == MovementState.RESERVED.value)
+    if declaration is not None:
+        query = query.where(QuantityMovement.declaration == declaration)
+    return list(session.scalars(query.order_by(QuantityMovement.id)))
 
 
 def _movement(row: QuantityMovement) -> Movement:
@@ -248,7 +262,6 @@ def _movement(row: QuantityMovement) -> Movement:
 
 
 def _standing(session: Session, document: Document, code: str) -> Standing:
-    movements = [_movement(r) for r in _active_rows(session, document.id)]
     lines = _lines(document)
     reasons = []
     if document.lifecycle in _CLOSED_LIFECYCLES:
@@ -268,8 +281,8 @@ def _standing(session: Session, document: Document, code: str) -> Standing:
         lifecycle=document.lifecycle,
         valid=not reasons,
         reasons=tuple(reasons),
-        balances=tuple(balances(lines, movements)),
-        movements=tuple(movements),
+        balances=tuple(balances(lines, _sums(session, document.id))),
+        movements=tuple(_movement(r) for r in _reserved_rows(session, document.id)),
     )
 
 
