@@ -42,6 +42,7 @@ def sandbox(
     port: int = typer.Option(8443, help="port (HTTPS with the development PKI; delta: plain HTTP on loopback)"),
     hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="the hub: where to push acknowledgements, and the registry delta asks"),
     api_key: Optional[str] = typer.Option(None, envvar="HUB_API_KEY", help="delta: the customs API key (default: var/dev-api-key)"),
+    plain_http: bool = typer.Option(False, "--plain-http", help="plain HTTP on loopback, for debugging with any SOAP client (callers are then named in the message, not by certificate)"),
 ) -> None:
     """Run a counterpart sandbox on its own (``hub serve`` runs it in-process by default)."""
     import asyncio
@@ -62,8 +63,8 @@ def sandbox(
         server = SANDBOXES[name](settings, port=port, api_key=key)
         typer.echo(f"sandbox delta on http://127.0.0.1:{port}/declarations, asking {hub_url}")
     else:
-        server = SANDBOXES[name](settings, port=port)
-        typer.echo(f"sandbox {name} on https://127.0.0.1:{port}")
+        server = SANDBOXES[name](settings, port=port, plain_http=plain_http)
+        typer.echo(f"sandbox {name} on {'http' if plain_http else 'https'}://127.0.0.1:{port}")
     try:
         asyncio.run(server.serve())
     except KeyboardInterrupt:

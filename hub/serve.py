@@ -50,7 +50,7 @@ def development_key(broker: Broker, key_file: Path = DEV_KEY_FILE) -> str:
     return key
 
 
-def sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+def sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
     """The point-to-point sandbox (a foreign authority and a customs endpoint) over HTTPS with mutual TLS, pushing
     its signed acknowledgements back to this hub's inbound endpoint."""
     from connectors.p2p.sandbox import create_sandbox_from_pki
@@ -58,16 +58,16 @@ def sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
 
     inbound = f"{settings.public_url}/v1/inbound"
     app = create_sandbox_from_pki(Path(settings.certs_dir), push_url={"authority": f"{inbound}/foreign_authority", "customs": f"{inbound}/customs"})
-    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir))
+    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
 
 
-def ephyto_hub_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+def ephyto_hub_sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
     """The IPPC ePhyto Hub sandbox over HTTPS with client certificates; an envelope counts as delivered to the
     importing NPPO one second after it arrives."""
     from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
     from connectors.p2p.serving import serve_sandbox
 
-    return serve_sandbox(create_ephyto_hub_sandbox(delivery_delay=1.0), port=port, certs_dir=Path(settings.certs_dir))
+    return serve_sandbox(create_ephyto_hub_sandbox(delivery_delay=1.0), port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
 
 
 #: The development account of the TRACES-NT sandbox (config/connectors.yaml uses it by default).
@@ -76,7 +76,7 @@ TRACES_SANDBOX_ACCOUNT = {"username": "hub-sandbox", "authentication_key": "sand
 TRACES_SANDBOX_CUSTOMS_ACCOUNT = {"username": "customs-sandbox", "authentication_key": "sandbox-customs-authentication-key", "client_id": "customs-development"}
 
 
-def traces_nt_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+def traces_nt_sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
     """The TRACES-NT sandbox over HTTPS (callers authenticate by WS-Security, not by client certificate); CHEDs are
     accepted at the border unless told otherwise through its /control endpoint."""
     from connectors.p2p.serving import serve_sandbox
@@ -87,16 +87,16 @@ def traces_nt_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server
         accounts={account["username"]: account["authentication_key"]}, client_ids={account["username"]: account["client_id"]},
         customs_accounts={customs["username"]: customs["authentication_key"]}, customs_client_ids={customs["username"]: customs["client_id"]},
     )
-    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False)
+    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False, plain_http=plain_http)
 
 
-def single_window_sandbox_server(settings: Settings, *, port: int) -> uvicorn.Server:
+def single_window_sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
     """A national single window (IOP ``EnvioCertificadoFitosanitario``) over HTTPS with mutual TLS: it receipts each
     certificate (RCB/ERR) and shows its border steps through ``consultaEventosSeguimiento``; decide with /decision."""
     from connectors.p2p.serving import serve_sandbox
     from connectors.single_window.sandbox import create_sandbox_from_pki
 
-    return serve_sandbox(create_sandbox_from_pki(settings.certs_dir), port=port, certs_dir=Path(settings.certs_dir))
+    return serve_sandbox(create_sandbox_from_pki(settings.certs_dir), port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
 
 
 def sandbox_customs_key(broker: Broker) -> str:

@@ -31,13 +31,17 @@ log = logging.getLogger(__name__)
 
 
 def serve_sandbox(
-    app, *, host: str = "127.0.0.1", port: int = 8443, certs_dir: Path | str, log_level: str = "warning", client_certificates: bool = True
+    app, *, host: str = "127.0.0.1", port: int = 8443, certs_dir: Path | str, log_level: str = "warning", client_certificates: bool = True,
+    plain_http: bool = False,
 ) -> uvicorn.Server:
     """A uvicorn server for ``app`` over HTTPS that requires a client certificate issued by the dev PKI's CA
     (unless ``client_certificates`` is False: for counterparts that authenticate callers in the message instead).
 
     Uses ``tls/server.pem``/``.key`` (valid for localhost, 127.0.0.1, ::1) and ``ca.pem`` under ``certs_dir``.
+    ``plain_http`` serves plain HTTP on loopback instead, for debugging with any client (never on another host).
     """
+    if plain_http:
+        return uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level=log_level, access_log=False, timeout_graceful_shutdown=2))
     certs_dir = Path(certs_dir)
     files = [certs_dir / "tls" / "server.pem", certs_dir / "tls" / "server.key", certs_dir / "ca.pem"]
     missing = [str(path) for path in files if not path.is_file()]
