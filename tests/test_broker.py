@@ -119,6 +119,11 @@ def test_tracking_events_are_traced_without_moving_the_message(broker):
     with broker.database.sessions() as session:
         events = [e.event for e in session.scalars(select(TraceEvent).where(TraceEvent.message_id == message_id).order_by(TraceEvent.id))]
     assert events[-1] == "tracking.documentary_check"
+    with broker.database.transaction() as session:  # read again after a restart: not traced twice
+        apply_ack(session, "authority", AckReport(outcome=Outcome.ACCEPTED, kind="tracking", reason_code="documentary_check", message_id=message_id), actor="test")
+    with broker.database.sessions() as session:
+        again = [e.event for e in session.scalars(select(TraceEvent).where(TraceEvent.message_id == message_id).order_by(TraceEvent.id))]
+    assert again == events
 
 
 def test_a_starting_worker_hands_connectors_the_messages_still_awaiting_an_answer(database_url, pki):

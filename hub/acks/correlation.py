@@ -70,6 +70,10 @@ def record_answer(
 ) -> Acknowledgement:
     """Store one answer of ``counterpart`` about ``message``, move the message if the answer allows it, and open a
     non-conformity on a rejection. Returns the stored acknowledgement."""
+    if kind == TRACKING:
+        repeat = _same_step(session, message.id, counterpart, reason_code, reason_text)
+        if repeat is not None:
+            return repeat  # a step read again (a poll cursor restarted): already on the trace
     digest = put_payload(session, payload, media_type) if payload else None
     ack = Acknowledgement(
         message_id=message.id,
@@ -114,6 +118,15 @@ def record_answer(
             actor=actor,
         )
     return ack
+
+
+def _same_step(session: Session, message_id: str, counterpart: str, reason_code: str | None, reason_text: str | None) -> Acknowledgement | None:
+    return session.scalars(
+        select(Acknowledgement).where(
+            Acknowledgement.message_id == message_id, Acknowledgement.counterpart == counterpart, Acknowledgement.kind == TRACKING,
+            Acknowledgement.reason_code == reason_code, Acknowledgement.reason_text == reason_text,
+        ).limit(1)
+    ).first()
 
 
 def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: str) -> Acknowledgement:
