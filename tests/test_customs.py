@@ -226,3 +226,9 @@ def test_traces_not_answering_is_a_bad_gateway_and_nothing_is_reserved(with_trac
     answer = reserve_items(api, "26FR0001", item("10"))
     assert answer.status_code == 502 and "traces_nt" in answer.json()["message"]
     assert Decimal(line(api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}"))["reserved"]) == 0
+
+
+def test_what_traces_reserved_is_given_back_when_the_registry_refuses(with_traces):
+    api, broker, traces = with_traces  # TRACES-NT accepts anything; here 3000 kg exceed the 2400 certified
+    assert reserve_items(api, "26FR0001", item("3000")).status_code == 409
+    assert [(c[0], c[-1]) for c in traces.calls] == [("reserve", "26FR0001"), ("clear", Clearance.INVALIDATED)]

@@ -118,10 +118,20 @@ class CustomsRegistry:
         """Reserve ``items`` of ``declaration`` on the document, all or nothing. A document that is not valid for
         clearance reserves nothing (the answer's standing says why); a refusal is traced as well."""
         authority = self._authority(code, number, tenant)
+        reserved_there = False
         if authority is not None:
-            refused = self._reserve_with_authority(authority, code, number, tenant=tenant, declaration=declaration, items=items, office=office)
+            refused, reserved_there = self._reserve_with_authority(authority, code, number, tenant=tenant, declaration=declaration, items=items, office=office)
             if refused is not None:
                 return refused
+        answer = self._reserve_here(code, number, tenant=tenant, declaration=declaration, items=items, office=office)
+        if reserved_there and not answer.accepted:
+            # A race with another declaration (or a change of the document) in between: give back what the
+            # authority reserved, so that both ledgers hold the same.
+            connector, reference = authority
+            connector.certex_clear(reference, declaration=declaration, clearance=Clearance.INVALIDATED, office=office)
+        return answer
+
+    def _reserve_here(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None) -> ReservationAnswer:
         with self.database.transaction() as session:
             document = _find(session, code, number, tenant, lock=True)
             before = _standing(session, document, code)
@@ -185,22 +195,23 @@ class CustomsRegistry:
             ).first()
         return (self.ched_authorities[sent.destination], sent.receipt_id) if sent else None
 
-    def _reserve_with_authority(self, authority, code, number, *, tenant, declaration, items, office) -> ReservationAnswer | None:
-        """Reserve at the CHED authority first; its refusal (traced here) is the answer, else None."""
+    def _reserve_with_authority(self, authority, code, number, *, tenant, declaration, items, office) -> tuple[ReservationAnswer | None, bool]:
+        """Reserve at the CHED authority first: its refusal (traced here) is the answer; else (None, whether it
+        reserved)."""
         connector, reference = authority
         with self.database.sessions() as session:
             standing = _standing(session, _find(session, code, number, tenant), code)
         if not standing.valid:
-            return None  # refused below, without asking the authority
+            return None, False  # refused here, without asking the authority
         info = connector.certex_reserve(reference, declaration=declaration, items=items, office=office)
         if info.reservation_accepted is not False:
-            return None
+            return None, True
         failed = next((i for i in items if i.goods_item == info.failed_goods_item and (info.failed_line is None or i.line == info.failed_line)), items[0])
         reservation = Reservation(failure=info.failure or FailureReason.QUANTITY_EXCEEDED, failed_item=failed)
         with self.database.transaction() as session:
             document = _find(session, code, number, tenant)
             add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "by": reference, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": failed.goods_item, "line": failed.line})
-            return ReservationAnswer(reservation, _standing(session, document, code))
+            return ReservationAnswer(reservation, _standing(session, document, code)), False
 
     def declaration(self, declaration: str, *, tenant: str) -> list[tuple[Document, Movement]]:
         """Every movement of ``declaration`` on documents ``tenant`` may see, with its document."""
