@@ -22,7 +22,7 @@ from connectors.traces_nt.sandbox import create_traces_sandbox_app
 from connectors.traces_nt.wssecurity import traces_headers
 from hub.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
-from hub.namespaces import RSM_SPS_CERTIFICATE, SOAP11_ENV, TRACES_CHED_SUBMISSION
+from hub.namespaces import RAM, RSM_SPS_CERTIFICATE, SOAP11_ENV, TRACES_CHED_SUBMISSION
 from hub.signing import Signer
 from hub.standards import PROJECT_ROOT
 from tests.conftest import standard_file
@@ -132,7 +132,9 @@ class TracesHarness:
 
 @pytest.fixture
 def traces(pki):
-    app = create_traces_sandbox_app(accounts={USERNAME: KEY}, client_ids={USERNAME: CLIENT_ID})
+    # TRACES signs with a development identity other than the hub's own (FR), so the tests tell the two apart.
+    app = create_traces_sandbox_app(accounts={USERNAME: KEY}, client_ids={USERNAME: CLIENT_ID},
+                                    signing_key_provider=pki.key_provider("US"))
     harness = TracesHarness(app, Signer(pki.key_provider("FR")))
     yield harness
     harness.close()
@@ -252,7 +254,9 @@ def test_acceptance_is_acknowledged(traces):
     [ack] = connector.poll_acks()
     assert (ack.outcome, ack.kind, ack.receipt_id, ack.message_id) == (
         Outcome.ACKNOWLEDGED, "business_response", result.receipt_id, message.id)
-    assert b"<v2:StatusCode>70</v2:StatusCode>" in ack.payload
+    # The evidence is TRACES's signed CHED (tests/test_traces_ched_certificate.py verifies it).
+    signed = etree.fromstring(ack.payload)
+    assert signed.findtext(f"{{{RSM_SPS_CERTIFICATE}}}SPSExchangedDocument/{{{RAM}}}StatusCode") == "70"
     assert connector.poll_acks() == [] and connector.awaiting == {}
 
 
@@ -271,7 +275,7 @@ def test_a_not_acceptable_measure_is_a_rejection(traces, measure):
     connector, _, _ = decide(traces, decision="not_acceptable", measure=measure)
     [ack] = connector.poll_acks()
     assert (ack.outcome, ack.reason_code) == (Outcome.REJECTED, measure)
-    assert b"<v2:DecisionConclusion>NOT_ACCEPTABLE</v2:DecisionConclusion>" in ack.payload
+    assert b"<ram:Content>NOT_ACCEPTABLE</ram:Content>" in ack.payload
     assert "NOT_ACCEPTABLE" in code_list("samples/traces-ws/ched_decision_clause.json")
 
 

@@ -21,11 +21,14 @@ class TracesNtConfig(ConnectorConfig):
     """Where TRACES-NT listens and the web-service account the hub uses there.
 
     ``endpoint`` is the base of the services (``…/tracesnt/ws``); a service's URL is ``{endpoint}/{service}``.
-    ``certificate_service`` answers ``getChedCertificateStatus`` (``ChedCertificateServiceV2`` in FACTS §5);
+    ``certificate_service`` answers ``getChedCertificateStatus``, ``getChedCertificate`` and
+    ``getChedSignedXmlCertificate`` (``ChedCertificateServiceV2`` in FACTS §5);
     ``submission_service`` takes ``CreateAndSubmitChedForDecision`` and has no default because its name is not in
     the stored material: take it from the TRACES onboarding documents. ``authentication_key`` is the account's
     key (write ``${TRACES_AUTHENTICATION_KEY}`` in ``connectors.yaml``); ``client_id`` goes in
     ``v3:WebServiceClientId``; ``authority_activity_access_identifier``, when set, adds ``v31:BodyIdentity``.
+    ``fetch_signed_ched``: when a decision is polled, fetch TRACES's signed CHED and keep it as the acknowledgement's
+    payload (the evidence of the decision); off, or when the fetch fails, the status answer is kept.
 
     Customs (CSW-CERTEX, ``CustomsCertexChedServiceV06``) uses a separate account: ``certex_username`` and
     ``certex_authentication_key`` (both or neither; write ``${TRACES_CERTEX_AUTHENTICATION_KEY}``),
@@ -47,6 +50,7 @@ class TracesNtConfig(ConnectorConfig):
     ca_bundle: Path | None = Field(default=None, description="CA certificates trusted for the TRACES-NT server; default: the system's")
     timeout: float = Field(default=30.0, gt=0)
     timestamp_ttl: float = Field(default=60.0, gt=0, le=600)
+    fetch_signed_ched: bool = True
     certex_url: str | None = None
     certex_username: str | None = Field(default=None, min_length=1)
     certex_authentication_key: SecretStr | None = None

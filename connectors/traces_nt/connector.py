@@ -1,10 +1,11 @@
-"""The TRACES-NT connector: CHEDs submitted for decision, decisions polled with ``getChedCertificateStatus``; and,
-with the separate customs account, the CSW-CERTEX quantity calls customs makes (read, reserve, clear).
+"""The TRACES-NT connector: CHEDs submitted for decision, decisions polled with ``getChedCertificateStatus``, the
+CHED read back (``getChedCertificate``, ``getChedSignedXmlCertificate``); and, with the separate customs account,
+the CSW-CERTEX quantity calls customs makes (read, reserve, clear).
 
 Every call carries the WS-Security header of :mod:`connectors.traces_nt.wssecurity`. A submission answered with a
 CHED reference is ``ACCEPTED`` (the reference is the receipt); the border decision comes later through
-:meth:`TracesNtConnector.poll_acks`. Faults and HTTP failures become typed :class:`~hub.errors.DeliveryError` s with
-the raw exchange kept.
+:meth:`TracesNtConnector.poll_acks`, with TRACES's signed CHED as its evidence. Faults and HTTP failures become typed
+:class:`~hub.errors.DeliveryError` s with the raw exchange kept.
 """
 
 from __future__ import annotations
@@ -111,20 +112,17 @@ class TracesNtConnector:
     def poll_acks(self) -> list[AckReport]:
         """Ask ``getChedCertificateStatus`` for every CHED awaiting a decision; one report per decision taken.
 
-        A CHED whose question fails stays awaiting; the first failure is raised only when no decision was read, so
-        that decisions already taken off ``awaiting`` are not lost with the error.
+        The report's payload is TRACES's signed CHED (``getChedSignedXmlCertificate``) when ``fetch_signed_ched`` is
+        set and it can be had, else the status answer. A CHED whose question fails stays awaiting; the first failure
+        is raised only when no decision was read, so that decisions already taken off ``awaiting`` are not lost with
+        the error.
         """
         reports: list[AckReport] = []
         failure: DeliveryError | None = None
-        url = self.config.url(self.config.certificate_service)
         for reference, waiting in list(self.awaiting.items()):
-            request = self._envelope(protocol.status_body(reference))
             try:
-                response, answer = self._call(url, protocol.STATUS_OPERATION, request)
-                status = protocol.read_status_response(response)
-            except InputError as exc:
-                failure = failure or TransientDeliveryError(f"{self.name}: unreadable status of {reference}: {exc}")
-                continue
+                status, answer = self._ask(protocol.STATUS_OPERATION, protocol.status_body(reference),
+                                           protocol.read_status_response)
             except DeliveryError as exc:
                 log.warning("%s: status of %s: %s", self.name, reference, exc)
                 failure = failure or exc
@@ -132,6 +130,7 @@ class TracesNtConnector:
             outcome = status.outcome
             if outcome is None:
                 continue
+            evidence = self._signed_decision(reference) if self.config.fetch_signed_ched else None
             del self.awaiting[reference]
             reports.append(AckReport(
                 outcome=outcome,
@@ -141,11 +140,59 @@ class TracesNtConnector:
                 certificate_number=waiting.certificate_number,
                 reason_code=status.reason_code,
                 reason_text=status.reason_text,
-                payload=answer,
+                payload=evidence or answer,
+                media_type="application/xml",
             ))
         if failure is not None and not reports:
             raise failure
         return reports
+
+    def _signed_decision(self, reference: str) -> bytes | None:
+        """TRACES's signed CHED as evidence of its decision; None (logged) when it cannot be had now, so that the
+        decision is reported with the status answer rather than lost or delayed."""
+        try:
+            return self.get_ched_signed_xml(reference)
+        except DeliveryError as exc:
+            log.warning("%s: the signed CHED %s could not be fetched, its status answer is kept as the evidence of the "
+                        "decision instead: %s", self.name, reference, exc)
+            return None
+
+    # --- the CHED as TRACES holds it ----------------------------------------------------------------------------------
+
+    def get_ched_certificate(self, reference: str) -> etree._Element:
+        """The CHED ``reference`` as TRACES holds it (``getChedCertificate``): its ``rsm:SPSCertificate``, with the
+        decision once taken, as a tree of its own.
+
+        Raises :class:`~hub.errors.PermanentDeliveryError` for an unknown CHED (``ChedCertificateNotFoundException``)
+        or one this account may not see (``ChedCertificatePermissionDeniedException``), and
+        :class:`~hub.errors.TransientDeliveryError` for network failures, 5xx and unreadable answers.
+        """
+        certificate, _ = self._ask(protocol.CERTIFICATE_OPERATION, protocol.certificate_body(reference),
+                                   protocol.read_certificate_response)
+        return certificate
+
+    def get_ched_signed_xml(self, reference: str) -> bytes:
+        """The CHED ``reference`` signed by TRACES (``getChedSignedXmlCertificate``, XML-DSig), byte for byte as
+        signed: check it with :meth:`hub.signing.Verifier.verify`.
+
+        Raises :class:`~hub.errors.TransientDeliveryError` while TRACES has no signed CHED yet
+        (``SignedChedNotAvailableException``: not decided) and for network failures, 5xx and unreadable answers;
+        :class:`~hub.errors.PermanentDeliveryError` for an unknown CHED or one this account may not see.
+        """
+        signed, _ = self._ask(protocol.SIGNED_XML_OPERATION, protocol.signed_xml_body(reference),
+                              protocol.read_signed_xml_response)
+        return signed
+
+    def _ask(self, operation: str, body: etree._Element, read: Callable[[etree._Element], _Answer]) -> tuple[_Answer, bytes]:
+        """One call to the CHED certificate service: (the answer read by ``read``, the raw answer)."""
+        url = self.config.url(self.config.certificate_service)
+        request = self._envelope(body)
+        element, answer = self._call(url, operation, request)
+        try:
+            return read(element), answer
+        except InputError as exc:
+            raise TransientDeliveryError(f"{self.name}: unreadable answer to {operation} from {url}: {exc}",
+                                         request=request, response=answer) from None
 
     # --- customs (CSW-CERTEX) -----------------------------------------------------------------------------------------
 
@@ -239,6 +286,8 @@ class TracesNtConnector:
         self, url: str, fault: protocol.SoapFault, request: bytes, body: bytes, element: etree._Element
     ) -> DeliveryError:
         said = f"{self.name}: {url} answered the SOAP fault {fault.code}/{fault.string}" + (f" ({fault.detail})" if fault.detail else "")
+        if fault.certificate_identifier:
+            said += f" for CHED {fault.certificate_identifier}"
         unique_info = certex.read_certex_fault(element)
         if unique_info is not None and unique_info.error_message and unique_info.error_message != fault.string:
             said += f": {unique_info.error_message}"
@@ -247,6 +296,9 @@ class TracesNtConnector:
                                           request=request, response=body)
         if fault.code == "Server" and fault.detail is None:
             return TransientDeliveryError(said, request=request, response=body)
+        if fault.detail == protocol.SIGNED_CHED_NOT_AVAILABLE:
+            return TransientDeliveryError(f"{said}: TRACES has not signed the CHED yet (no decision)", request=request,
+                                          response=body)
         # Client faults and declared exceptions (not found, permission denied, illegal language…) recur on resend.
         return PermanentDeliveryError(said, request=request, response=body)
 

@@ -2,18 +2,25 @@
 
 Submission (``v01`` = ``http://ec.europa.eu/tracesnt/certificate/ched/submission/v01``), as the saved
 ``CreateAndSubmitChedForDecision-*.xml`` requests: ``v01:CreateAndSubmitChedForDecisionRequest/rsm:SPSCertificate``
-(CHED: TypeCode 636, StatusCode 70). Status (``v2`` = ``http://ec.europa.eu/tracesnt/certificate/ched/v2``):
-``getChedCertificateStatus`` of ChedCertificateServiceV2 (SOAPAction = operation name).
+(CHED: TypeCode 636, StatusCode 70). ChedCertificateServiceV2 (``v2`` = ``http://ec.europa.eu/tracesnt/certificate/ched/v2``,
+SOAPAction = operation name): ``getChedCertificateStatus``, ``getChedCertificate`` (the CHED as TRACES holds it) and
+``getChedSignedXmlCertificate`` (the same, signed with XML-DSig).
 
-The stored material has neither the submission *response* nor the status request/response, so those shapes are
+The stored material has neither the submission *response* nor these requests and responses, so those shapes are
 ours (see README.md): the CHED reference travels in ``CertificateIdentifier`` (the name TRACES uses for it in
 ``ChedCertificatePermissionDeniedException``), the state in ``StatusCode`` (``status_code.json``), the decision in
 ``DecisionConclusion`` (``ched_decision_clause.json``), ``RefusalReason`` (``refusal_reason.json``),
-``NotAcceptableMeasure`` (``ched_not_acceptable_measure.json``) and free-text ``Remarks``.
+``NotAcceptableMeasure`` (``ched_not_acceptable_measure.json``) and free-text ``Remarks``. ``GetChedCertificateResponse``
+holding ``SPSCertificate`` is named by the saved ``traces-message-config.json``; the signed CHED travels Base64
+encoded in ``SignedXmlCertificate`` so that its bytes, and with them its signature, arrive unchanged. Faults of the
+service are shaped as the saved ``GetChedCertificateResponse.PERMISSION_DENIED.xml`` (:func:`ched_fault`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -21,13 +28,22 @@ from lxml import etree
 from connectors.base import Outcome
 from hub.errors import InputError, UnknownDocumentError
 from hub.mapping.envelopes import unwrap
-from hub.namespaces import RSM_SPS_CERTIFICATE, SOAP11_ENV, TRACES_CHED_SUBMISSION
+from hub.namespaces import RSM_SPS_CERTIFICATE, SOAP11_ENV, TRACES_CHED_SUBMISSION, XMLDSIG
 from hub.xmlsafe import parse_xml
 
 CHED_V2 = "http://ec.europa.eu/tracesnt/certificate/ched/v2"
 BODY_V3 = "http://ec.europa.eu/tracesnt/body/v3"
 SUBMIT_OPERATION = "createAndSubmitChedForDecision"
 STATUS_OPERATION = "getChedCertificateStatus"
+CERTIFICATE_OPERATION = "getChedCertificate"
+SIGNED_XML_OPERATION = "getChedSignedXmlCertificate"
+STATUS_REQUEST = f"{{{CHED_V2}}}GetChedCertificateStatusRequest"
+CERTIFICATE_REQUEST = f"{{{CHED_V2}}}GetChedCertificateRequest"
+SIGNED_XML_REQUEST = f"{{{CHED_V2}}}GetChedSignedXmlCertificateRequest"
+#: Faults of ChedCertificateServiceV2 (FACTS §5), each with ``CertificateIdentifier`` in its detail.
+NOT_FOUND = "ChedCertificateNotFoundException"
+PERMISSION_DENIED = "ChedCertificatePermissionDeniedException"
+SIGNED_CHED_NOT_AVAILABLE = "SignedChedNotAvailableException"
 SOAP_MEDIA_TYPE = "text/xml; charset=utf-8"
 
 #: status_code.json: decided favourably (validated, or authorised for onward movement of some kind).
@@ -49,11 +65,13 @@ _SPS = f"{{{RSM_SPS_CERTIFICATE}}}SPSCertificate"
 @dataclass(frozen=True)
 class SoapFault:
     """A SOAP 1.1 fault: ``faultcode`` without its prefix (``Client``/``Server``), ``faultstring``, and the local name
-    of the first ``detail`` child (e.g. ``ChedCertificatePermissionDeniedException``), if any."""
+    of the first ``detail`` child (e.g. ``ChedCertificatePermissionDeniedException``), if any, and the
+    ``CertificateIdentifier`` that child names."""
 
     code: str
     string: str
     detail: str | None = None
+    certificate_identifier: str | None = None
 
     @property
     def unauthenticated(self) -> bool:
@@ -131,9 +149,31 @@ def submission_body(certificate: bytes | etree._Element) -> etree._Element:
 
 def status_body(reference: str) -> etree._Element:
     """``v2:GetChedCertificateStatusRequest`` for one CHED reference."""
-    request = etree.Element(f"{{{CHED_V2}}}GetChedCertificateStatusRequest", nsmap={"v2": CHED_V2})
+    return _reference_request(STATUS_REQUEST, reference)
+
+
+def certificate_body(reference: str) -> etree._Element:
+    """``v2:GetChedCertificateRequest`` for one CHED reference."""
+    return _reference_request(CERTIFICATE_REQUEST, reference)
+
+
+def signed_xml_body(reference: str) -> etree._Element:
+    """``v2:GetChedSignedXmlCertificateRequest`` for one CHED reference."""
+    return _reference_request(SIGNED_XML_REQUEST, reference)
+
+
+def _reference_request(tag: str, reference: str) -> etree._Element:
+    request = etree.Element(tag, nsmap={"v2": CHED_V2})
     etree.SubElement(request, f"{{{CHED_V2}}}CertificateIdentifier").text = reference
     return request
+
+
+def read_reference_request(element: etree._Element) -> str:
+    """The CHED reference a ChedCertificateServiceV2 request asks about (``CertificateIdentifier``)."""
+    reference = (element.findtext(f"{{{CHED_V2}}}CertificateIdentifier") or "").strip()
+    if not reference:
+        raise InputError("no CertificateIdentifier", where=f"/Envelope/Body/{etree.QName(element).localname}")
+    return reference
 
 
 def read_envelope(data: bytes) -> tuple[etree._Element | None, etree._Element]:
@@ -154,10 +194,12 @@ def read_fault(element: etree._Element) -> SoapFault | None:
     code = (element.findtext("faultcode") or "").strip()
     detail = element.find("detail")
     first = next(iter(detail.iterchildren(etree.Element)), None) if detail is not None else None
+    identifier = (first.findtext("{*}CertificateIdentifier") or "").strip() if first is not None else ""
     return SoapFault(
         code=code.rpartition(":")[2],
         string=(element.findtext("faultstring") or "").strip(),
         detail=etree.QName(first).localname if first is not None else None,
+        certificate_identifier=identifier or None,
     )
 
 
@@ -188,6 +230,40 @@ def read_status_response(element: etree._Element) -> ChedStatus:
                       refusal_reasons=reasons, measure=text("NotAcceptableMeasure"), remarks=text("Remarks"))
 
 
+def read_certificate_response(element: etree._Element) -> etree._Element:
+    """The ``rsm:SPSCertificate`` of a ``GetChedCertificateResponse``, as a tree of its own."""
+    where = "/Envelope/Body/GetChedCertificateResponse"
+    if element.tag != f"{{{CHED_V2}}}GetChedCertificateResponse":
+        raise UnknownDocumentError(f"expected GetChedCertificateResponse, found {element.tag}", where="/Envelope/Body")
+    certificate = element.find(_SPS)
+    if certificate is None:
+        raise InputError("no rsm:SPSCertificate", where=where)
+    return copy.deepcopy(certificate)
+
+
+def read_signed_xml_response(element: etree._Element) -> bytes:
+    """The signed CHED of a ``GetChedSignedXmlCertificateResponse``, byte for byte as TRACES signed it.
+
+    Checked to be a safely parsable ``rsm:SPSCertificate`` carrying a ``ds:Signature``; whether that signature is
+    good is for the caller's :class:`~hub.signing.Verifier` to say.
+    """
+    where = "/Envelope/Body/GetChedSignedXmlCertificateResponse/SignedXmlCertificate"
+    if element.tag != f"{{{CHED_V2}}}GetChedSignedXmlCertificateResponse":
+        raise UnknownDocumentError(f"expected GetChedSignedXmlCertificateResponse, found {element.tag}", where="/Envelope/Body")
+    try:
+        signed = base64.b64decode("".join((element.findtext(f"{{{CHED_V2}}}SignedXmlCertificate") or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("SignedXmlCertificate is not Base64", where=where) from None
+    if not signed:
+        raise InputError("no SignedXmlCertificate", where=where)
+    root = parse_xml(signed, source="signed CHED")
+    if root.tag != _SPS:
+        raise UnknownDocumentError(f"the signed CHED is not an rsm:SPSCertificate but {root.tag}", where=where)
+    if root.find(f"{{{XMLDSIG}}}Signature") is None:
+        raise InputError("the CHED carries no ds:Signature", where=where)
+    return signed
+
+
 def submission_response(reference: str) -> etree._Element:
     """The sandbox's answer to a submission."""
     response = etree.Element(f"{{{TRACES_CHED_SUBMISSION}}}CreateAndSubmitChedForDecisionResponse",
@@ -208,6 +284,21 @@ def status_response(status: ChedStatus) -> etree._Element:
     return response
 
 
+def certificate_response(certificate: etree._Element) -> etree._Element:
+    """The sandbox's answer to ``getChedCertificate``: a copy of ``certificate`` (an ``rsm:SPSCertificate``)."""
+    response = etree.Element(f"{{{CHED_V2}}}GetChedCertificateResponse", nsmap={"v2": CHED_V2})
+    response.append(copy.deepcopy(certificate))
+    return response
+
+
+def signed_xml_response(reference: str, signed: bytes) -> etree._Element:
+    """The sandbox's answer to ``getChedSignedXmlCertificate``: the signed CHED's bytes, Base64 encoded."""
+    response = etree.Element(f"{{{CHED_V2}}}GetChedSignedXmlCertificateResponse", nsmap={"v2": CHED_V2})
+    etree.SubElement(response, f"{{{CHED_V2}}}CertificateIdentifier").text = reference
+    etree.SubElement(response, f"{{{CHED_V2}}}SignedXmlCertificate").text = base64.b64encode(signed).decode("ascii")
+    return response
+
+
 def fault(code: str, string: str, *, detail: etree._Element | None = None) -> bytes:
     """A SOAP 1.1 fault envelope (``code`` is ``Client`` or ``Server``)."""
     root = etree.Element(f"{{{SOAP11_ENV}}}Envelope", nsmap={"env": SOAP11_ENV})
@@ -220,8 +311,15 @@ def fault(code: str, string: str, *, detail: etree._Element | None = None) -> by
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def not_found_detail(reference: str) -> etree._Element:
-    """``ChedCertificateNotFoundException`` detail, shaped like the saved ``…PermissionDeniedException`` one."""
-    detail = etree.Element(f"{{{CHED_V2}}}ChedCertificateNotFoundException", nsmap={None: CHED_V2})
+def ched_fault(exception: str, reference: str, string: str) -> bytes:
+    """A fault of ChedCertificateServiceV2, shaped exactly as the saved ``GetChedCertificateResponse.PERMISSION_DENIED``
+    capture: no Header, ``s:Client``, ``faultstring``, ``detail/{exception}/CertificateIdentifier`` in the ``v2``
+    namespace. ``exception`` is :data:`NOT_FOUND`, :data:`PERMISSION_DENIED` (whose capture says
+    "Permission denied") or :data:`SIGNED_CHED_NOT_AVAILABLE`."""
+    root = etree.Element(f"{{{SOAP11_ENV}}}Envelope", nsmap={"s": SOAP11_ENV})
+    element = etree.SubElement(etree.SubElement(root, f"{{{SOAP11_ENV}}}Body"), f"{{{SOAP11_ENV}}}Fault")
+    etree.SubElement(element, "faultcode").text = "s:Client"
+    etree.SubElement(element, "faultstring").text = string
+    detail = etree.SubElement(etree.SubElement(element, "detail"), f"{{{CHED_V2}}}{exception}", nsmap={None: CHED_V2})
     etree.SubElement(detail, f"{{{CHED_V2}}}CertificateIdentifier").text = reference
-    return detail
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")

@@ -4,7 +4,9 @@
 
     POST   /tracesnt/ws/CustomsCertexChedServiceV06   SOAP 1.1, customs accounts only: ProcessedChedRequest |
                                               ChedClearanceRequest (CSW-CERTEX, see connectors/traces_nt/customs.py)
-    POST   /tracesnt/ws/{service}   SOAP 1.1: CreateAndSubmitChedForDecisionRequest | GetChedCertificateStatusRequest
+    POST   /tracesnt/ws/{service}   SOAP 1.1: CreateAndSubmitChedForDecisionRequest | GetChedCertificateStatusRequest |
+                                    GetChedCertificateRequest | GetChedSignedXmlCertificateRequest (the last three:
+                                    see connectors/traces_nt/certificates.py)
     POST   /control                 JSON: the decision later CHEDs get, and faults for the next calls
     GET    /received                the CHEDs received, in arrival order
     GET    /quantities[/{ref}]      each CHED's quantity ledger: lines (certified, reserved, written off, available)
@@ -14,9 +16,11 @@
 Every call is authenticated (:func:`~connectors.traces_nt.wssecurity.verify_security`): a wrong digest, a stale
 timestamp, a replayed nonce, an unknown user or client id are answered with the ``UnauthenticatedException`` fault
 of the saved capture. The customs port has its own accounts (as TRACES gives customs a separate account): a CHED
-account is refused there, and a customs account on the CHED services. A resubmission of a CHED with the same
-``SPSExchangedDocument/ID`` by the same account is the same CHED (same reference); the stored material does not say
-what TRACES does there, this is the sandbox's choice.
+account is refused there, and a customs account on the CHED services. An account sees only the CHEDs it submitted
+(another's is answered with ``ChedCertificatePermissionDeniedException``, as captured); the signed CHED is signed
+with the key the sandbox is given (``signing_key_provider``, a development PKI identity). A resubmission of a CHED
+with the same ``SPSExchangedDocument/ID`` by the same account is the same CHED (same reference); the stored material
+does not say what TRACES does there, this is the sandbox's choice.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from starlette.routing import Route
 
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from connectors.traces_nt import protocol
+from connectors.traces_nt.certificates import REQUESTS as CERTIFICATE_REQUESTS
+from connectors.traces_nt.certificates import ChedCertificatePort
 from connectors.traces_nt.customs import CertexPort, ChedLedger, certified_lines
 from connectors.traces_nt.wssecurity import (
     TRACES_BASE_V3,
@@ -49,18 +55,21 @@ from connectors.traces_nt.wssecurity import (
 from hub.customs.certex import SERVICE as CERTEX_SERVICE
 from hub.errors import InputError
 from hub.namespaces import RAM, TRACES_CHED_SUBMISSION
+from hub.signing import KeyProvider, Signer
 
 _SUBMIT = f"{{{TRACES_CHED_SUBMISSION}}}CreateAndSubmitChedForDecisionRequest"
-_STATUS = f"{{{protocol.CHED_V2}}}GetChedCertificateStatusRequest"
+_TARGETS = {_SUBMIT: "submit", protocol.CERTIFICATE_REQUEST: "certificate", protocol.SIGNED_XML_REQUEST: "certificate"}
 _XML = "text/xml; charset=utf-8"
 
 
 class Control(FaultControl):
-    """What ``POST /control`` accepts. A fault is queued for the next ``count`` calls to ``target``; ``"none"`` clears
-    the queue. ``decision`` (with its reason, measure and remarks) stays in force for later CHEDs until changed."""
+    """What ``POST /control`` accepts. A fault is queued for the next ``count`` calls to ``target`` (``certificate``:
+    ``getChedCertificate`` and ``getChedSignedXmlCertificate``; ``status``: the other calls but submissions);
+    ``"none"`` clears the queue. ``decision`` (with its reason, measure and remarks) stays in force for later CHEDs
+    until changed."""
 
     fault: Literal["unavailable", "server_error", "soap_fault", "refuse", "slow", "malformed", "drop", "none"] | None = None
-    target: Literal["submit", "status", "certex"] = "submit"
+    target: Literal["submit", "status", "certificate", "certex"] = "submit"
     decision: Literal["accept", "partial", "reject", "not_acceptable", "pending"] | None = None
     decision_conclusion: str | None = None
     reason_code: str | None = None
@@ -95,8 +104,10 @@ class TracesSandbox:
         client_ids: Mapping[str, str] | None,
         customs_accounts: Mapping[str, str] | None = None,
         customs_client_ids: Mapping[str, str] | None = None,
+        signing_key_provider: KeyProvider | None = None,
     ) -> None:
         self.accounts = dict(accounts)
+        self.signer = Signer(signing_key_provider) if signing_key_provider is not None else None
         self.client_ids = dict(client_ids or {})
         self.nonces = NonceCache()
         self.customs_accounts = dict(customs_accounts or {})
@@ -107,6 +118,7 @@ class TracesSandbox:
     def reset_state(self) -> None:
         self.cheds: dict[str, Ched] = {}
         self.certex = CertexPort(self.cheds)
+        self.certificates = ChedCertificatePort(self.cheds, signer=self.signer)
         self.faults: list[Control] = []
         self.decision = Control(decision="accept")
         self._numbers = itertools.count(1)
@@ -120,7 +132,7 @@ class TracesSandbox:
             header, element = protocol.read_envelope(body)
         except InputError as exc:
             return _soap(protocol.fault("Client", f"unreadable SOAP request: {exc}"), 500)
-        target = "submit" if element.tag == _SUBMIT else "status"
+        target = _TARGETS.get(element.tag, "status")
         fault = self.take_fault(target)
         if fault is not None and fault.fault == "slow":
             await asyncio.sleep(fault.seconds)
@@ -132,8 +144,9 @@ class TracesSandbox:
             return _soap(unauthenticated_fault(), 500)
         if element.tag == _SUBMIT:
             return self._submit(username, element)
-        if element.tag == _STATUS:
-            return self._status(element)
+        if element.tag in CERTIFICATE_REQUESTS:
+            status, answer = self.certificates.answer(username, element)
+            return _soap(answer, status)
         return _soap(protocol.fault("Client", f"no operation takes {element.tag}"), 500)
 
     async def certex_service(self, request: Request) -> Response:
@@ -204,13 +217,6 @@ class TracesSandbox:
         return protocol.ChedStatus(reference, "41", "NOT_ACCEPTABLE", refusal_reasons=(control.reason_code or "FAILED_PHYSICAL_CHECK",),
                                    measure=control.measure, remarks=control.reason_text)
 
-    def _status(self, request: etree._Element) -> Response:
-        reference = (request.findtext(f"{{{protocol.CHED_V2}}}CertificateIdentifier") or "").strip()
-        ched = self.cheds.get(reference)
-        if ched is None:
-            return _soap(protocol.fault("Client", "Certificate not found", detail=protocol.not_found_detail(reference)), 500)
-        return _answer(protocol.status_response(ched.status))
-
     async def control(self, request: Request) -> Response:
         try:
             control = Control.model_validate_json(await request.body())
@@ -250,12 +256,15 @@ def create_traces_sandbox_app(
     client_ids: Mapping[str, str] | None = None,
     customs_accounts: Mapping[str, str] | None = None,
     customs_client_ids: Mapping[str, str] | None = None,
+    signing_key_provider: KeyProvider | None = None,
 ) -> Starlette:
     """The sandbox as an ASGI app. ``accounts`` maps usernames to authentication keys; ``client_ids``, when given,
     maps usernames to the ``WebServiceClientId`` each must send. ``customs_accounts`` and ``customs_client_ids`` are
-    the same for the CSW-CERTEX port (none: every customs call is refused as unauthenticated)."""
+    the same for the CSW-CERTEX port (none: every customs call is refused as unauthenticated).
+    ``signing_key_provider`` signs what ``getChedSignedXmlCertificate`` hands out (e.g. ``DevPki.key_provider("FR")``);
+    without it that call is answered with a ``Server`` fault."""
     sandbox = TracesSandbox(accounts=accounts, client_ids=client_ids, customs_accounts=customs_accounts,
-                            customs_client_ids=customs_client_ids)
+                            customs_client_ids=customs_client_ids, signing_key_provider=signing_key_provider)
     app = Starlette(routes=[
         Route(f"/tracesnt/ws/{CERTEX_SERVICE}", sandbox.certex_service, methods=["POST"]),
         Route("/tracesnt/ws/{service}", sandbox.service, methods=["POST"]),
