@@ -81,11 +81,15 @@ def traces_nt_sandbox_server(settings: Settings, *, port: int, plain_http: bool 
     accepted at the border unless told otherwise through its /control endpoint."""
     from connectors.p2p.serving import serve_sandbox
     from connectors.traces_nt.sandbox import create_traces_sandbox_app
+    from hub.signing import PemKeyProvider
 
     account, customs = TRACES_SANDBOX_ACCOUNT, TRACES_SANDBOX_CUSTOMS_ACCOUNT
+    signing = Path(settings.certs_dir) / "signing"
     app = create_traces_sandbox_app(
         accounts={account["username"]: account["authentication_key"]}, client_ids={account["username"]: account["client_id"]},
         customs_accounts={customs["username"]: customs["authentication_key"]}, customs_client_ids={customs["username"]: customs["client_id"]},
+        # Decided CHEDs are signed as the member state's authority would (the FR key of the development PKI).
+        signing_key_provider=PemKeyProvider(signing / "FR.key", signing / "FR.pem"),
     )
     return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False, plain_http=plain_http)
 

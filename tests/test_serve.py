@@ -146,7 +146,11 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         document = answer.json()
         ched_messages = wait_for(acknowledged, timeout=30, what="TRACES-NT to decide on the CHED")
         to_traces = next(m for m in ched_messages if m["destination"] == "traces_nt")
-        assert api.get(f"/v1/messages/{to_traces['id']}").json()["receipt_id"].startswith("CHED")
+        traced = api.get(f"/v1/messages/{to_traces['id']}").json()
+        assert traced["receipt_id"].startswith("CHED")
+        decision = next(a for a in traced["acknowledgements"] if a["kind"] == "business_response")
+        evidence = api.get(f"/v1/payloads/{decision['payload_digest']}").content  # TRACES-NT's signed CHED
+        assert b"SPSCertificate" in evidence and b"SignatureValue" in evidence
 
         # DELTA-G clears a declaration against the CHED: the hub reserves, then writes off at release.
         delta = httpx.Client(base_url=f"http://127.0.0.1:{hub_env['DELTA_PORT']}", timeout=10)
