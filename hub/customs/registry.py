@@ -41,12 +41,11 @@ from hub.customs.ledger import (
     superseded,
 )
 from hub.errors import NotFound
+from hub.records.lifecycle import CLOSED, Lifecycle, move
 from hub.store.db import Database
 from hub.store.models import Document, Message, NonConformity, QuantityMovement, utcnow
 from hub.store.trace import add_event
 
-#: Lifecycles in which a document can no longer be presented to customs.
-_CLOSED_LIFECYCLES = ("replaced", "withdrawn", "cancelled", "expired", "used")
 _CLOSED_STATUSES = ("withdrawn", "rejected", "cancelled")
 _ACTOR = "customs:{office}"
 
@@ -178,8 +177,8 @@ class CustomsRegistry:
                 event = "customs.written_off" if clearance is Clearance.RELEASED else "customs.released"
                 add_event(session, document=document, event=event, actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "items": [_item_detail(new) for _, new in changes]})
                 if clearance is Clearance.RELEASED and fully_consumed(_lines(document), _sums(session, document.id)):
-                    document.lifecycle = "used"
-                    add_event(session, document=document, event="document.used", actor=_actor(office), state="used", detail={"declaration": declaration})
+                    document.lifecycle = move(document.lifecycle, Lifecycle.USED).value
+                    add_event(session, document=document, event="document.used", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration})
             return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, document, code))
 
     def _authority(self, code: str, number: str, tenant: str) -> tuple[ChedQuantities, str] | None:
@@ -275,7 +274,7 @@ def _movement(row: QuantityMovement) -> Movement:
 def _standing(session: Session, document: Document, code: str) -> Standing:
     lines = _lines(document)
     reasons = []
-    if document.lifecycle in _CLOSED_LIFECYCLES:
+    if Lifecycle(document.lifecycle) in CLOSED:
         reasons.append(f"the document is {document.lifecycle}")
     if document.status in _CLOSED_STATUSES:
         reasons.append(f"the document's status is {document.status}")

@@ -25,6 +25,7 @@ from hub.delivery.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
 from hub.mapping.sps_certificate import record_from_data, to_xml
 from hub.namespaces import XMLDSIG
+from hub.records.lifecycle import ALLOWED, Lifecycle
 from hub.records.sps import SPSCertificateRecord
 from hub.records.status import DocumentStatus
 from hub.routing.table import RoutingFacts, RoutingTable
@@ -246,7 +247,7 @@ def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_
         certificate_number=prepared.certificate_number,
         status=facts.status,
         version=prepared.version,
-        lifecycle="withdrawn" if record.status is DocumentStatus.WITHDRAWN else "issued",
+        lifecycle=(Lifecycle.WITHDRAWN if record.status is DocumentStatus.WITHDRAWN else Lifecycle.ISSUED).value,
         refers_to_number=prepared.refers_to_number,
         product_codes=list(dict.fromkeys(code for line in lines for code in line.hs_codes())),
         source_format=prepared.source_format,
@@ -328,20 +329,21 @@ _PREDECESSOR = (
 def _update_lifecycles(session: Session, document: Document, actor: str) -> None:
     """A withdrawal withdraws the earlier versions; a replacement replaces the certificate it names, and becomes the
     replacement of that certificate's open non-conformities."""
-    targets: list[tuple[str, str]] = []
+    targets: list[tuple[str, Lifecycle]] = []
     if document.status == DocumentStatus.WITHDRAWN.value:
-        targets.append((document.certificate_number, "withdrawn"))
+        targets.append((document.certificate_number, Lifecycle.WITHDRAWN))
     if document.refers_to_number:
-        targets.append((document.refers_to_number, "replaced"))
+        targets.append((document.refers_to_number, Lifecycle.REPLACED))
     for number, lifecycle in targets:
         earlier = session.scalars(
             select(Document).where(Document.issuing_country == document.issuing_country, Document.certificate_number == number, Document.id != document.id)
         ).all()
         for old in earlier:
-            if old.lifecycle != lifecycle:
-                old.lifecycle = lifecycle
-                add_event(session, document=old, event=f"document.{lifecycle}", actor=actor, state=lifecycle, detail={"by": document.id, "certificate_number": document.certificate_number})
-            if lifecycle == "replaced":
+            # A document already used, expired or cancelled keeps that lifecycle: the new version is traced on it.
+            if lifecycle in ALLOWED[Lifecycle(old.lifecycle)]:
+                old.lifecycle = lifecycle.value
+                add_event(session, document=old, event=f"document.{lifecycle.value}", actor=actor, state=lifecycle.value, detail={"by": document.id, "certificate_number": document.certificate_number})
+            if lifecycle is Lifecycle.REPLACED:
                 for nc in session.scalars(select(NonConformity).where(NonConformity.document_id == old.id, NonConformity.replacement_document_id.is_(None))).all():
                     nc.replacement_document_id = document.id
                     add_event(session, document=old, event="non_conformity.replaced", actor=actor, detail={"non_conformity": nc.id, "replacement": document.id})
