@@ -7,11 +7,10 @@ already turned the XML into one), so the same rules serve documents from issuing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 from pydantic import BaseModel
 
@@ -20,69 +19,25 @@ from hub.records.sps import DocumentKind, Note, SPSCertificateRecord
 from hub.records.values import DateTime, Measure, Text
 from hub.validation.codelists import load_code_list
 from hub.validation.report import Area, Finding, Severity
+from hub.validation.ruleset import RuleContext, RuleSet
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A named check: code, severity, area, and message templates (``{value}``, ``{field}`` … filled per finding)."""
-
-    code: str
-    severity: Severity
-    area: Area
-    message_en: str
-    message_fr: str
-    check: Callable[["RuleContext"], Iterable[tuple[str, dict]]]
-
-
-@dataclass
-class RuleContext:
-    """What a rule sees: the record, where each of its fields came from, and the time of the check."""
-
-    record: SPSCertificateRecord
-    xpath_of: FieldLocations
-    now: datetime
-
-    def xpath(self, field: str) -> str:
-        """The XPath a field was read from, or that of its nearest parent field."""
-        return self.xpath_of.nearest(field)
+class SPSRuleContext(RuleContext):
+    """What an SPS rule sees (see :class:`~hub.validation.ruleset.RuleContext`), and whether it is an ePhyto."""
 
     @property
     def is_ephyto(self) -> bool:
         return self.record.kind in (DocumentKind.PHYTOSANITARY, DocumentKind.PHYTOSANITARY_REEXPORT)
 
 
-RULES: list[Rule] = []
-
-
-def rule(code: str, severity: Severity, area: Area, en: str, fr: str):
-    """Register a check as a rule; the check yields ``(field path, message arguments)`` for each failure."""
-
-    def register(check: Callable[[RuleContext], Iterable[tuple[str, dict]]]) -> Callable:
-        RULES.append(Rule(code, severity, area, en, fr, check))
-        return check
-
-    return register
+SPS_RULES = RuleSet("SPS certificates", context=SPSRuleContext)
+RULES = SPS_RULES.rules
+rule = SPS_RULES.rule
 
 
 def run_rules(record: SPSCertificateRecord, xpath_of: FieldLocations, *, now: datetime | None = None) -> list[Finding]:
-    """Every finding of every rule on ``record``."""
-    context = RuleContext(record=record, xpath_of=xpath_of, now=now or datetime.now(timezone.utc))
-    findings = []
-    for r in RULES:
-        for field, args in r.check(context):
-            args = {"field": field, **args}
-            findings.append(
-                Finding(
-                    xpath=context.xpath(field),
-                    field=field,
-                    rule=r.code,
-                    severity=r.severity,
-                    area=r.area,
-                    message_en=r.message_en.format(**args),
-                    message_fr=r.message_fr.format(**args),
-                )
-            )
-    return findings
+    """Every finding of every SPS rule on ``record``."""
+    return SPS_RULES.run(record, xpath_of, now=now)
 
 
 # ------------------------------------------------------------------------------------------- mandatory elements
@@ -95,33 +50,33 @@ def _blank(value: object) -> bool:
 
 
 @rule("BR-CERTIFICATE-NUMBER", S, M, "the certificate has no number (ram:ID)", "le certificat n'a pas de numéro (ram:ID)")
-def _certificate_number(ctx: RuleContext):
+def _certificate_number(ctx: SPSRuleContext):
     if _blank(ctx.record.certificate_number) and ctx.record.kind is not DocumentKind.CHED:
         yield "certificate_number", {}
 
 
 @rule("BR-ISSUE-DATE", S, M, "the certificate has no issue date", "le certificat n'a pas de date de délivrance")
-def _issue_date(ctx: RuleContext):
+def _issue_date(ctx: SPSRuleContext):
     if _blank(ctx.record.issue_date_time):
         yield "issue_date_time", {}
 
 
 @rule("BR-EPHYTO-CONSIGNOR", S, M, "an ePhyto needs a consignor with a name", "un ePhyto exige un expéditeur nommé")
-def _consignor(ctx: RuleContext):
+def _consignor(ctx: SPSRuleContext):
     party = ctx.record.consignment.consignor
     if ctx.is_ephyto and (party is None or _blank(party.name)):
         yield "consignment.consignor", {}
 
 
 @rule("BR-EPHYTO-CONSIGNEE", S, M, "an ePhyto needs a consignee with a name", "un ePhyto exige un destinataire nommé")
-def _consignee(ctx: RuleContext):
+def _consignee(ctx: SPSRuleContext):
     party = ctx.record.consignment.consignee
     if ctx.is_ephyto and (party is None or _blank(party.name)):
         yield "consignment.consignee", {}
 
 
 @rule("BR-COUNTRIES", S, M, "the {which} country is missing", "le pays {which_fr} est absent")
-def _countries(ctx: RuleContext):
+def _countries(ctx: SPSRuleContext):
     for which, which_fr, field in (("export", "d'exportation", "export_country"), ("import", "d'importation", "import_country")):
         country = getattr(ctx.record.consignment, field)
         if country is None or _blank(country.id):
@@ -129,7 +84,7 @@ def _countries(ctx: RuleContext):
 
 
 @rule("BR-LINE-ITEM", S, M, "the consignment has no trade line item", "l'envoi ne comporte aucune ligne de marchandise")
-def _line_items(ctx: RuleContext):
+def _line_items(ctx: SPSRuleContext):
     if not ctx.record.line_items():
         yield "consignment.items", {}
 
@@ -141,7 +96,7 @@ def _line_items(ctx: RuleContext):
     "trade line item {number} has no scientific name",
     "la ligne de marchandise {number} n'a pas de nom scientifique",
 )
-def _scientific_names(ctx: RuleContext):
+def _scientific_names(ctx: SPSRuleContext):
     if not ctx.is_ephyto:
         return
     for field, line in _lines(ctx):
@@ -149,7 +104,7 @@ def _scientific_names(ctx: RuleContext):
             yield f"{field}.scientific_names", {"number": line.sequence_number if line.sequence_number is not None else "?"}
 
 
-def _lines(ctx: RuleContext) -> Iterator[tuple[str, object]]:
+def _lines(ctx: SPSRuleContext) -> Iterator[tuple[str, object]]:
     for i, item in enumerate(ctx.record.consignment.items):
         for j, line in enumerate(item.line_items):
             yield f"consignment.items[{i}].line_items[{j}]", line
@@ -167,7 +122,7 @@ B = Area.BUSINESS_RULE
     "exporting and importing country are both {value}",
     "les pays d'exportation et d'importation sont tous deux {value}",
 )
-def _countries_differ(ctx: RuleContext):
+def _countries_differ(ctx: SPSRuleContext):
     export, import_ = ctx.record.consignment.export_country, ctx.record.consignment.import_country
     if export and import_ and export.id and import_.id and export.id.value and export.id.value == import_.id.value:
         yield "consignment.import_country.id", {"value": export.id.value}
@@ -180,7 +135,7 @@ def _countries_differ(ctx: RuleContext):
     "a replacement certificate must give the number of the certificate it replaces (note ADRPN), other than its own",
     "un certificat de remplacement doit indiquer le numéro du certificat remplacé (note ADRPN), différent du sien",
 )
-def _replacement(ctx: RuleContext):
+def _replacement(ctx: SPSRuleContext):
     notes = ctx.record.notes
     flagged = [i for i, n in enumerate(notes) if n.subject in ("ADRP", "ADRPR", "ADRD")]
     if not flagged:
@@ -196,7 +151,7 @@ def _note_text(note: Note) -> str:
 
 
 @rule("BR-DATE-FUTURE", S, B, "{what} {value} lies in the future", "{what_fr} {value} est dans le futur")
-def _future_dates(ctx: RuleContext):
+def _future_dates(ctx: SPSRuleContext):
     limit = ctx.now + timedelta(days=1)
     for field, value, what, what_fr in (
         ("issue_date_time", ctx.record.issue_date_time, "the issue date", "la date de délivrance"),
@@ -214,7 +169,7 @@ def _future_dates(ctx: RuleContext):
     "the treatment ends ({end}) before it starts ({start})",
     "le traitement se termine ({end}) avant de commencer ({start})",
 )
-def _treatment_period(ctx: RuleContext):
+def _treatment_period(ctx: SPSRuleContext):
     for field, line in _lines(ctx):
         for k, process in enumerate(line.applied_processes):
             period = process.period
@@ -224,27 +179,27 @@ def _treatment_period(ctx: RuleContext):
 
 
 @rule("BR-DATE-EMPTY", W, B, "the date element {field} is empty", "l'élément de date {field} est vide")
-def _empty_dates(ctx: RuleContext):
+def _empty_dates(ctx: SPSRuleContext):
     for field, value in (("issue_date_time", ctx.record.issue_date_time), ("signatory.actual_date_time", ctx.record.signatory.actual_date_time if ctx.record.signatory else None)):
         if value is not None and value.value.strip() == "":
             yield field, {}
 
 
 @rule("BR-MEASURE-UNIT", S, B, "the quantity {value} has no unit", "la quantité {value} n'a pas d'unité")
-def _measure_units(ctx: RuleContext):
+def _measure_units(ctx: SPSRuleContext):
     for field, measure in _measures(ctx):
         if measure.unit is None and not field.endswith("item_quantity"):
             yield field, {"value": measure.value}
 
 
 @rule("BR-MEASURE-NEGATIVE", S, B, "the quantity {value} is negative", "la quantité {value} est négative")
-def _measure_sign(ctx: RuleContext):
+def _measure_sign(ctx: SPSRuleContext):
     for field, measure in _measures(ctx):
         if Decimal(measure.value) < 0:
             yield field, {"value": measure.value}
 
 
-def _measures(ctx: RuleContext) -> Iterator[tuple[str, Measure]]:
+def _measures(ctx: SPSRuleContext) -> Iterator[tuple[str, Measure]]:
     for field, line in _lines(ctx):
         for name in ("net_weight", "gross_weight", "net_volume", "gross_volume"):
             if getattr(line, name) is not None:
@@ -273,7 +228,7 @@ def _in_list(list_id: str, code: str) -> bool:
 
 
 @rule("CL-COUNTRY", S, C, "{value} is not an ISO 3166-1 alpha-2 country code", "{value} n'est pas un code pays ISO 3166-1 alpha-2")
-def _country_codes(ctx: RuleContext):
+def _country_codes(ctx: SPSRuleContext):
     c = ctx.record.consignment
     places = [("consignment.export_country.id", c.export_country), ("consignment.import_country.id", c.import_country)]
     places += [(f"consignment.transit_countries[{i}].id", country) for i, country in enumerate(c.transit_countries)]
@@ -285,14 +240,14 @@ def _country_codes(ctx: RuleContext):
 
 
 @rule("CL-TRANSPORT-MODE", S, C, "{value} is not a UN/ECE Rec 19 transport mode", "{value} n'est pas un mode de transport de la Rec. 19 CEE-ONU")
-def _transport_modes(ctx: RuleContext):
+def _transport_modes(ctx: SPSRuleContext):
     for i, movement in enumerate(ctx.record.consignment.transport_movements):
         if movement.mode_code is not None and not _in_list("Rec19", movement.mode_code.value.strip()):
             yield f"consignment.transport_movements[{i}].mode_code", {"value": movement.mode_code.value}
 
 
 @rule("CL-PACKAGE-TYPE", S, C, "{value} is not a UN/ECE Rec 21 package type", "{value} n'est pas un type d'emballage de la Rec. 21 CEE-ONU")
-def _package_types(ctx: RuleContext):
+def _package_types(ctx: SPSRuleContext):
     for field, line in _lines(ctx):
         for k, package in enumerate(line.packages):
             if package.type_code is not None and package.type_code.value.strip() and not _in_list("Rec21", package.type_code.value.strip()):
@@ -306,14 +261,14 @@ def _package_types(ctx: RuleContext):
     "{value} is not a UN/ECE Rec 20 unit the hub knows (its Rec 20 list is partial)",
     "{value} n'est pas une unité de la Rec. 20 CEE-ONU connue du hub (sa liste est partielle)",
 )
-def _units(ctx: RuleContext):
+def _units(ctx: SPSRuleContext):
     for field, measure in _measures(ctx):
         if measure.unit is not None and not _in_list("Rec20", measure.unit):
             yield field, {"value": measure.unit}
 
 
 @rule("CL-LANGUAGE", W, C, "{value} is not an ISO 639-1 language code", "{value} n'est pas un code de langue ISO 639-1")
-def _languages(ctx: RuleContext):
+def _languages(ctx: SPSRuleContext):
     for field, language in _languages_in(ctx.record, ""):
         if not _in_list("ISO639", language):
             yield field, {"value": language}
