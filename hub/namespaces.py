@@ -21,6 +21,13 @@ XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 
 CITES_EPERMIT = "urn:un:unece:uncefact:data:standard:CITESEPermit:2"
 CITES_RAM_DRAFT = "urn:un:unece:uncefact:data:draft:ReusableAggregateBusinessInformationEntity:1"
+#: Toolkit v1 permits (root ``CBFShip``), which the hub does not read.
+CITES_CBFSHIP_V1 = "urn:un:unece:uncefact:data:draft:CBFShip:1"
+#: The EPIX hub's SOAP interface (toolkit v2 messages), whose responses carry the permit.
+CITES_DATA_EXCHANGE_V2 = "urn:CitesDataExchange/v2/"
 
 #: Prefixes the hub writes for SPSCertificate 17 documents.
 SPS_PREFIXES: dict[str, str] = {"rsm": RSM_SPS_CERTIFICATE, "ram": RAM, "udt": UDT, "qdt": QDT}
+
+#: Prefixes the hub writes for CITESEPermit 2 documents.
+CITES_PREFIXES: dict[str, str] = {"rsm": CITES_EPERMIT, "ram": CITES_RAM_DRAFT}

@@ -43,7 +43,7 @@ class Parsed:
 def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore: Iterable[str] = ()) -> Rendered:
     """Render record ``data`` as a tree rooted at the spec's root element, following ``profile_name``."""
     profile = spec.profile(profile_name)
-    root = etree.Element(spec.root.clark, nsmap=dict(spec.namespaces))
+    root = etree.Element(spec.root_for(profile_name).clark, nsmap=dict(spec.namespaces))
     state = _RenderState(spec=spec, profile=profile)
     state.render_nodes(root, spec.nodes, data, "", set(ignore))
     findings = [
@@ -78,11 +78,10 @@ class _RenderState:
 
     def render_nodes(self, parent: etree._Element, nodes: tuple[Node, ...], data: dict[str, Any], prefix: str, ignore: set[str] | None) -> None:
         """Render ``nodes`` from ``data`` below ``parent``; with ``ignore`` None, leftover keys are the caller's to check."""
-        mapped = {n.field for n in nodes if n.field} | (ignore or set())
+        mapped = _fields(nodes) | (ignore or set())
         for node in nodes:
             if node.field is None:
-                self.render_nodes(self._container(parent, node.steps_for(self.profile.name)), node.children, data, prefix, None)
-                mapped |= {c.field for c in node.children if c.field}
+                self._render_inline(parent, node, data, prefix)
                 continue
             value = data.get(node.field)
             path = f"{prefix}.{node.field}" if prefix else node.field
@@ -116,6 +115,8 @@ class _RenderState:
                         self.problems.append(self._problem(parent, steps, item_path, "MAP-PROFILE-INTEGER", "the {profile} profile needs an integer in {field}", "le profil {profile} exige un entier dans {field}"))
                 else:
                     self.render_nodes(element, node.children, item, item_path, set())
+                    if not node.selects(element):
+                        self.problems.append(self._problem(parent, steps, item_path, "MAP-SELECTOR", "{field} does not carry the code that reads it back as {field}", "{field} ne porte pas le code qui le relit comme {field}"))
         if ignore is None:
             return
         for key, value in data.items():
@@ -127,11 +128,30 @@ class _RenderState:
             for key in sorted(set(item) - carried_keys(leaf_type)):
                 self.dropped.append((parent, steps, f"{path}.{key}", item[key]))
 
+    def _render_inline(self, parent: etree._Element, node: Node, data: dict[str, Any], prefix: str) -> None:
+        """Render an inline node's fields into its container element, which is left out when nothing fills it."""
+        steps = node.steps_for(self.profile.name)
+        container = self._container(parent, steps)
+        self.render_nodes(container, node.children, data, prefix, None)
+        if len(container) == 0 and not container.text and not container.attrib:
+            top = container
+            for _ in steps[1:]:
+                top = top.getparent()
+            parent.remove(top)
+
     @staticmethod
     def _container(parent: etree._Element, steps: tuple[Step, ...]) -> etree._Element:
         for step in steps:
             parent = etree.SubElement(parent, step.clark)
         return parent
+
+
+def _fields(nodes: tuple[Node, ...]) -> set[str]:
+    """The record keys ``nodes`` map at this level, looking through inline nodes (which merge into their parent)."""
+    fields: set[str] = set()
+    for node in nodes:
+        fields |= {node.field} if node.field else _fields(node.children)
+    return fields
 
 
 def _dropped_finding(spec: MappingSpec, profile: Profile, parent: etree._Element, steps: tuple[Step, ...], field_path: str, value: Any) -> Finding:
@@ -148,12 +168,17 @@ def _dropped_finding(spec: MappingSpec, profile: Profile, parent: etree._Element
     )
 
 
+def to_xml(root: etree._Element) -> bytes:
+    """Serialise a rendered document (UTF-8, with declaration)."""
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
 # ----------------------------------------------------------------------------------------------------- parse
 
 
 def parse(spec: MappingSpec, root: etree._Element) -> Parsed:
     """Parse a tree rooted at the spec's root element into record data; report what the spec does not represent."""
-    if root.tag != spec.root.clark:
+    if root.tag not in spec.root_tags:
         raise UnknownDocumentError(
             f"expected {spec.root.prefixed} in {spec.root.namespace}, found {qualified_name(root.tag, spec.prefix_of, root)}",
             where="/",
@@ -234,7 +259,7 @@ def _match(parent: etree._Element, children: dict[str, list[etree._Element]], no
             if not candidates:
                 break
             candidates = [child for child in candidates[0] if child.tag == step.clark]
-        matches = [element for element in candidates if element not in consumed]
+        matches = [element for element in candidates if element not in consumed and node.selects(element)]
         if matches:
             for ancestor in _intermediates(parent, matches[0]):
                 consumed.add(ancestor)

@@ -8,6 +8,7 @@ Hub's typed ``ePhytoEnvelope``), or as an XML *string* inside a counterpart's en
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from lxml import etree
 
@@ -26,24 +27,31 @@ class Unwrapped:
     wrappers: tuple[str, ...]
 
 
-def unwrap(root: etree._Element, document_tag: str, *, source: str = "document") -> Unwrapped:
-    """Find the element ``document_tag`` (Clark notation) in ``root``, in a SOAP body or in an embedded XML string."""
-    return _unwrap(root, document_tag, source, (), 0)
+def unwrap(root: etree._Element, document_tag: str | Iterable[str], *, source: str = "document") -> Unwrapped:
+    """Find the element ``document_tag`` (Clark notation) in ``root``, in a SOAP body or in an embedded XML string.
+
+    ``document_tag`` may name several tags (a CITES permit's root is unqualified inside the EPIX SOAP responses);
+    the first one is the one error messages name.
+    """
+    tags = (document_tag,) if isinstance(document_tag, str) else tuple(document_tag)
+    return _unwrap(root, tags, source, (), 0)
 
 
-def _unwrap(root: etree._Element, tag: str, source: str, wrappers: tuple[str, ...], depth: int) -> Unwrapped:
-    if root.tag == tag:
+def _unwrap(root: etree._Element, tags: tuple[str, ...], source: str, wrappers: tuple[str, ...], depth: int) -> Unwrapped:
+    if root.tag in tags:
         return Unwrapped(root, wrappers)
-    found = next(root.iter(tag), None)
+    found = next(root.iter(*tags), None)
     if found is not None:
         return Unwrapped(found, wrappers + (etree.QName(root).localname,))
     if depth < MAX_NESTING:
+        names = {etree.QName(tag).localname for tag in tags}
         for element in root.iter(etree.Element):
             text = (element.text or "").strip()
-            if len(element) == 0 and text.startswith("<") and etree.QName(tag).localname in text:
+            if len(element) == 0 and text.startswith("<") and any(name in text for name in names):
                 inner = parse_xml(text.encode("utf-8"), source=f"{source} ({etree.QName(element).localname} content)")
                 wrapper = f"{etree.QName(root).localname}/{etree.QName(element).localname}"
-                return _unwrap(inner, tag, source, wrappers + (wrapper,), depth + 1)
+                return _unwrap(inner, tags, source, wrappers + (wrapper,), depth + 1)
+    tag = tags[0]
     raise UnknownDocumentError(
         f"no {etree.QName(tag).localname} ({etree.QName(tag).namespace}) found; the root element is {root.tag}",
         where=source,

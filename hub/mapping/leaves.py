@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from lxml import etree
 
-from hub.errors import InputError
+from hub.errors import InputError, MappingError
 from hub.namespaces import UDT
 
 #: XML attribute → record key, per leaf type.
@@ -18,6 +18,7 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
     "string": {},
     "integer": {},
     "enum": {},
+    "indicator": {},
     "text": {"languageID": "language"},
     "code": {
         "name": "name",
@@ -36,6 +37,9 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
     "binary": {"filename": "filename", "mimeCode": "mime_code"},
     "datetime": {},
 }
+
+#: xs:boolean lexical forms of an indicator (``CopyIndicator``); rendering writes ``true`` / ``false``.
+INDICATOR_VALUES = {"true": True, "1": True, "false": False, "0": False}
 
 DATE_ELEMENTS = {"DateTimeString": f"{{{UDT}}}DateTimeString", "DateTime": f"{{{UDT}}}DateTime"}
 _DATE_TAGS = {tag: name for name, tag in DATE_ELEMENTS.items()}
@@ -57,6 +61,11 @@ def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] |
             return int(text.strip())
         except ValueError:
             raise InputError(f"{text!r} is not an integer", where=xpath_of(element)) from None
+    if leaf_type == "indicator":
+        try:
+            return INDICATOR_VALUES[text.strip()]
+        except KeyError:
+            raise InputError(f"{text!r} is not an indicator (true or false)", where=xpath_of(element)) from None
     if leaf_type == "enum":
         assert enum is not None
         for value, code in enum.items():
@@ -92,6 +101,12 @@ def write_leaf(element: etree._Element, leaf_type: str, value: Any, enum: Mappin
         return
     if leaf_type in ("string", "integer"):
         element.text = str(value["value"] if isinstance(value, dict) else value)
+        return
+    if leaf_type == "indicator":
+        flag = value if isinstance(value, bool) else INDICATOR_VALUES.get(str(value).strip())
+        if flag is None:
+            raise MappingError(f"{value!r} is not an indicator (true or false)")
+        element.text = "true" if flag else "false"
         return
     data = value if isinstance(value, dict) else {"value": value}
     if leaf_type == "datetime":

@@ -1,8 +1,9 @@
 """Mapping specs: the declarative description of how a record kind maps to a standard XML document.
 
 A spec is a YAML file under ``mappings/<document>/<version>/spec.yaml`` (see the comment at the top of the SPS spec
-for its grammar). :func:`load_spec` reads and checks it once, resolving reusable groups and enum tables, into an
-immutable tree of :class:`Node` that the engine walks in both directions.
+for its grammar, and at the top of the CITESEPermit spec for ``when`` selectors, profile roots and the ``indicator``
+type). :func:`load_spec` reads and checks it once, resolving reusable groups and enum tables, into an immutable tree
+of :class:`Node` that the engine walks in both directions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hub.standards import PROJECT_ROOT
 
 MAPPINGS_DIR = PROJECT_ROOT / "mappings"
 
-LEAF_TYPES = frozenset({"string", "integer", "text", "code", "identifier", "measure", "datetime", "binary", "enum"})
+LEAF_TYPES = frozenset({"string", "integer", "text", "code", "identifier", "measure", "datetime", "binary", "enum", "indicator"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Node:
     profile_steps: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
     profile_types: Mapping[str, str] = field(default_factory=dict)
     required_by: frozenset[str] = frozenset()
+    when: tuple[tuple[tuple[Step, ...], str], ...] = ()
 
     @property
     def is_leaf(self) -> bool:
@@ -68,6 +70,18 @@ class Node:
     def written_by(self, profile: str) -> bool:
         return self.profiles is None or profile in self.profiles
 
+    def selects(self, element: Any) -> bool:
+        """Whether ``element`` carries the code values of ``when`` (always, for a node without ``when``)."""
+        for steps, expected in self.when:
+            found = element
+            for step in steps:
+                found = next((child for child in found if child.tag == step.clark), None)
+                if found is None:
+                    return False
+            if (found.text or "").strip() != expected:
+                return False
+        return True
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -75,6 +89,7 @@ class Profile:
     description: str
     date_element: str
     force_date_element: bool
+    root: Step | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,19 @@ class MappingSpec:
     def prefix_of(self) -> dict[str, str]:
         return {uri: prefix for prefix, uri in self.namespaces.items()}
 
+    def root_for(self, profile: str) -> Step:
+        """The root element ``profile`` writes: its own ``root`` when it has one, else the spec's."""
+        return self.profile(profile).root or self.root
+
+    @cached_property
+    def root_tags(self) -> frozenset[str]:
+        """Every root element (Clark notation) a document of this spec may have, whichever profile wrote it."""
+        return frozenset({self.root.clark, *(p.root.clark for p in self.profiles.values() if p.root)})
+
+    def profile_for_root(self, tag: str) -> str | None:
+        """The first profile that writes the root element ``tag`` (so a parsed document renders back the same)."""
+        return next((name for name in self.profiles if self.root_for(name).clark == tag), None)
+
 
 @cache
 def load_spec(document: str, version: str) -> MappingSpec:
@@ -115,15 +143,6 @@ def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
     namespaces: dict[str, str] = dict(raw["namespaces"])
     enums = {name: _import_table(ref, source) for name, ref in (raw.get("enums") or {}).items()}
     groups: dict[str, list[dict[str, Any]]] = raw.get("groups") or {}
-    profiles = {
-        name: Profile(
-            name=name,
-            description=p.get("description", ""),
-            date_element=p.get("date_element", "DateTime"),
-            force_date_element=bool(p.get("force_date_element", False)),
-        )
-        for name, p in raw["profiles"].items()
-    }
 
     def steps(path: str, where: str) -> tuple[Step, ...]:
         result = []
@@ -133,6 +152,17 @@ def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
                 raise MappingError(f"{source}: {where}: unknown prefix {prefix!r} in path {path!r}")
             result.append(Step(namespaces[prefix] if prefix else None, local, prefix or None))
         return tuple(result)
+
+    profiles = {
+        name: Profile(
+            name=name,
+            description=p.get("description", ""),
+            date_element=p.get("date_element", "DateTime"),
+            force_date_element=bool(p.get("force_date_element", False)),
+            root=steps(p["root"], f"profiles.{name}.root")[0] if "root" in p else None,
+        )
+        for name, p in raw["profiles"].items()
+    }
 
     def node(item: dict[str, Any], where: str, seen: tuple[str, ...]) -> Node:
         name = item.get("field")
@@ -155,6 +185,8 @@ def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
             children = tuple(node(child, where, seen) for child in item["children"])
         else:
             raise MappingError(f"{source}: {where}: a node needs `type`, `group` or `children`")
+        if item.get("when") and leaf_type is not None:
+            raise MappingError(f"{source}: {where}: `when` selects aggregates by a child's code; a leaf cannot have it")
         profile_types = dict(item.get("types") or {})
         if set(profile_types.values()) - LEAF_TYPES:
             raise MappingError(f"{source}: {where}: unknown type in `types` {profile_types}")
@@ -174,6 +206,7 @@ def _build(raw: dict[str, Any], source: Path) -> MappingSpec:
             profile_steps={p: steps(path, where) for p, path in (item.get("paths") or {}).items()},
             profile_types=profile_types,
             required_by=frozenset(item.get("required") or ()),
+            when=tuple((steps(path, where), str(value)) for path, value in (item.get("when") or {}).items()),
         )
 
     return MappingSpec(

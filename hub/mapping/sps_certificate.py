@@ -8,13 +8,15 @@ from lxml import etree
 from pydantic import ValidationError
 
 from hub.errors import FieldProblem, RecordError
-from hub.mapping.engine import FieldLocations, Parsed, Rendered, parse, render
+from hub.mapping.engine import FieldLocations, Parsed, Rendered, parse, render, to_xml
 from hub.mapping.envelopes import unwrap
 from hub.mapping.spec import MappingSpec, load_spec
 from hub.records import compact, field_path
 from hub.records.sps import SPS_RECORD_ADAPTER, DocumentKind, SPSCertificateRecord
 from hub.validation.report import Finding
 from hub.xmlsafe import parse_xml
+
+__all__ = ["PROFILES", "ParsedCertificate", "parse_certificate", "record_from_data", "render_certificate", "sps_spec", "to_xml"]
 
 PROFILES = ("full", "ephyto")
 _KINDS = frozenset(kind.value for kind in DocumentKind)
@@ -44,11 +46,6 @@ def render_certificate(record: SPSCertificateRecord, profile: str = "full") -> R
     """Render a record as an ``rsm:SPSCertificate`` tree; findings list what the profile could not carry."""
     data = compact(record.model_dump(mode="json", exclude_none=True))
     return render(sps_spec(), data, profile, ignore=("ched_type",))
-
-
-def to_xml(root: etree._Element) -> bytes:
-    """Serialise a rendered document (UTF-8, with declaration)."""
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 @dataclass

@@ -1,4 +1,9 @@
-"""Internal record models: what issuing systems hand the hub and what it makes of documents from abroad."""
+"""Internal record models: what issuing systems hand the hub and what it makes of documents from abroad.
+
+One module per document family, each mapped by a spec under ``mappings/``: :mod:`hub.records.sps` (SPS certificates,
+SPSCertificate 17) and :mod:`hub.records.cites` (CITES permits, CITESEPermit 2); :mod:`hub.records.values` holds the
+value types they share, :mod:`hub.records.status` the status models.
+"""
 
 from __future__ import annotations
 

@@ -92,6 +92,21 @@ class Measure(_Attributed):
         return value
 
 
+class Quantity(Measure):
+    """A quantity with its unit, as a CITES permit box holds it: ``{"value": "12", "unit": "PCS"}``.
+
+    Like :class:`Measure`, except that an empty value is kept: EPIX documents carry empty quantity elements (an
+    export endorsement not yet made, a quota that does not apply). Validation reports them; the record keeps them.
+    """
+
+    @field_validator("value")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        if value.strip() and not _DECIMAL.match(value):
+            raise ValueError(f"{value!r} is not a decimal number")
+        return value
+
+
 class BinaryObject(_Attributed):
     """A base64-encoded attachment (e.g. the PDF of the paper certificate), with its file name and MIME type."""
 

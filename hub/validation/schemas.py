@@ -4,6 +4,8 @@
 compiles every ``xs:schema`` embedded in a WSDL's ``wsdl:types`` into one schema (the IPPC Hub's own restricted
 SPSCertificate profile and envelope); ``schema_findings`` validates an element and turns every schema error into a
 :class:`~hub.validation.report.Finding` with a prefixed XPath (``rsm``/``ram``/``udt``), English and French text.
+``cites_permit_findings`` does the same for a CITES ePermit (CITESEPermit 2), whether its root is in the
+CITESEPermit namespace (as the hub renders it) or in none (as the EPIX hub writes it).
 Nothing here reaches the network: imports resolve to local files or to schemas held in memory.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 from lxml import etree
 
 from hub.errors import ConfigurationError
-from hub.namespaces import QDT, RAM, RSM_SPS_ACKNOWLEDGEMENT, RSM_SPS_CERTIFICATE, UDT
+from hub.namespaces import CITES_EPERMIT, CITES_RAM_DRAFT, QDT, RAM, RSM_SPS_ACKNOWLEDGEMENT, RSM_SPS_CERTIFICATE, UDT
 from hub.standards import PROJECT_ROOT
 from hub.validation.report import Area, Finding, Severity
 from hub.xmlpath import element_xpath
@@ -31,6 +33,10 @@ SCHEMA_FILES: dict[str, str] = {
     "SPSCertificate": "SPSCertificate_17p0.xsd",
     "SPSAcknowledgement": "SPSAcknowledgement_17p0.xsd",
     "HubEnvelope": "ephyto-hub/HUB.Entities.xsd",
+    # CITES toolkit v2 ePermit: the namespaced root only (what the hub renders), and the same plus EPIX's
+    # un-namespaced root (what the EPIX hub sends). Versioned: toolkit v1 (CBFShip) and v3 are other schemas.
+    "CITESEPermit2": "CITESEPermit_2p0.xsd",
+    "CITESEPermit2EPIX": "CITESEPermit_2p0_epix_root.xsd",
 }
 
 #: Prefixes used in finding XPaths and messages (URI → prefix).
@@ -40,7 +46,13 @@ FINDING_PREFIXES: dict[str, str] = {
     RAM: "ram",
     UDT: "udt",
     QDT: "qdt",
+    CITES_EPERMIT: "rsm",
+    CITES_RAM_DRAFT: "ram",
 }
+
+#: The root of a CITES permit as the hub renders it, and as the EPIX hub writes it (no namespace).
+CITES_PERMIT_ROOT = f"{{{CITES_EPERMIT}}}CITESEPermit"
+EPIX_CITES_PERMIT_ROOT = "CITESEPermit"
 
 _XS = "http://www.w3.org/2001/XMLSchema"
 _WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -69,7 +81,8 @@ _per_thread = threading.local()
 
 
 def load_schema(name: str) -> etree.XMLSchema:
-    """The hub's own compiled schema called ``name`` ("SPSCertificate", "SPSAcknowledgement" or "HubEnvelope").
+    """The hub's own compiled schema called ``name`` (a key of :data:`SCHEMA_FILES`: "SPSCertificate",
+    "SPSAcknowledgement", "HubEnvelope", "CITESEPermit2" or "CITESEPermit2EPIX").
 
     Compiled from ``xsd/`` once per thread: an lxml schema keeps its error log on itself, so threads must not share
     one, and libxml2 may not compile the same schema in two threads at once. Imports between our files resolve
@@ -210,6 +223,21 @@ def schema_findings(schema: etree.XMLSchema, root_element: etree._Element | etre
     return findings
 
 
+def cites_permit_findings(permit: etree._Element | etree._ElementTree) -> list[Finding]:
+    """Validate a CITES ePermit (toolkit v2) against the hub's CITESEPermit 2 profile; findings as :func:`schema_findings`.
+
+    ``permit`` is the ``rsm:CITESEPermit`` element the hub renders, or the EPIX form whose root ``CITESEPermit`` has
+    no namespace (its children are in the CITESEPermit 2 namespace all the same); it may sit inside a SOAP body.
+    The namespaced root is judged by the ``CITESEPermit2`` schema alone; any other root by ``CITESEPermit2EPIX``,
+    which also declares the un-namespaced root, so that a root that is neither is reported as such. XPaths start at
+    the permit and keep its own root name: ``/CITESEPermit/rsm:HeaderExchangedDocument/ram:TypeCode`` for EPIX's
+    form, ``/rsm:CITESEPermit/...`` for the hub's.
+    """
+    root = permit.getroot() if isinstance(permit, etree._ElementTree) else permit
+    name = "CITESEPermit2" if root.tag == CITES_PERMIT_ROOT else "CITESEPermit2EPIX"
+    return schema_findings(load_schema(name), root)
+
+
 _ELEMENT_IN_MESSAGE = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?")
 _CLARK = re.compile(r"\{([^}]*)\}([\w.-]+)")
 
@@ -274,6 +302,7 @@ _FRENCH = (
     ("Expected is", "Attendu :"),
     ("is not a valid value of the atomic type", "n'est pas une valeur valide du type atomique"),
     ("is not a valid value of the local atomic type", "n'est pas une valeur valide du type atomique local"),
+    ("is not a valid value of the union type", "n'est pas une valeur valide du type union"),
     ("is not an element of the set", "ne fait pas partie de l'ensemble"),
     ("is not allowed.", "n'est pas autorisé."),
     ("The attribute", "L'attribut"),

@@ -1,0 +1,100 @@
+"""CITES permit records ⇄ CITESEPermit 2 XML (ePermit toolkit v2), through the spec in ``mappings/CITESEPermit/2``.
+
+A permit arrives bare (root ``rsm:CITESEPermit``) or as the EPIX hub hands it: inside a SOAP
+``GetNonFinalCitesCertificateResponse`` / ``GetFinalCitesCertificateResponse`` (``urn:CitesDataExchange/v2/``), its
+root element unqualified. Parsing remembers which form it read (the profile), so the permit renders back the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+from pydantic import ValidationError
+
+from hub.errors import FieldProblem, RecordError, UnknownDocumentError
+from hub.mapping.engine import FieldLocations, Rendered, parse, render, to_xml
+from hub.mapping.envelopes import unwrap
+from hub.mapping.spec import MappingSpec, load_spec
+from hub.namespaces import CITES_CBFSHIP_V1, CITES_DATA_EXCHANGE_V2
+from hub.records import compact, field_path
+from hub.records.cites import CITESPermit
+from hub.validation.report import Finding
+from hub.xmlsafe import parse_xml
+
+__all__ = ["PROFILES", "ParsedPermit", "cites_spec", "parse_permit", "permit_from_data", "render_permit", "to_xml"]
+
+PROFILES = ("standard", "epix")
+
+#: The EPIX v2 responses that carry a permit.
+EPIX_RESPONSES = frozenset(
+    f"{{{CITES_DATA_EXCHANGE_V2}}}{name}" for name in ("GetNonFinalCitesCertificateResponse", "GetFinalCitesCertificateResponse")
+)
+
+
+def cites_spec() -> MappingSpec:
+    """The CITESEPermit 2 mapping spec (loaded once)."""
+    return load_spec("CITESEPermit", "2")
+
+
+def permit_from_data(data: dict) -> CITESPermit:
+    """Validate record data (JSON-ready dict) into a permit; :class:`RecordError` names each bad field's path."""
+    try:
+        return CITESPermit.model_validate(data)
+    except ValidationError as exc:
+        raise RecordError([FieldProblem(path=field_path(tuple(e["loc"])), message=e["msg"]) for e in exc.errors()]) from None
+
+
+def render_permit(record: CITESPermit, profile: str = "standard") -> Rendered:
+    """Render a permit as a ``CITESEPermit`` tree: ``standard`` (namespaced root) or ``epix`` (unqualified root)."""
+    data = compact(record.model_dump(mode="json", exclude_none=True))
+    return render(cites_spec(), data, profile, ignore=("kind",))
+
+
+@dataclass
+class ParsedPermit:
+    """A permit read from XML: the record, what it could not represent, and where and how it was found.
+
+    ``profile`` is the profile that writes the root element as it came; ``response`` the EPIX response that carried
+    it (``GetFinalCitesCertificateResponse`` …), if any.
+    """
+
+    record: CITESPermit
+    findings: list[Finding]
+    element: etree._Element
+    wrappers: tuple[str, ...]
+    xpath_of: FieldLocations
+    profile: str
+    response: str | None
+
+
+def parse_permit(document: bytes | etree._Element, *, source: str = "document") -> ParsedPermit:
+    """Parse a bare or SOAP-wrapped CITESEPermit into a permit record.
+
+    Bytes go through the hub's safe parser (DTDs and entities refused). Record problems (a permit type code that is
+    not E, I, R or O, a malformed date …) raise :class:`RecordError` whose paths are the offending elements' XPaths.
+    """
+    root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
+    if next(root.iter(f"{{{CITES_CBFSHIP_V1}}}CBFShip"), None) is not None:
+        raise UnknownDocumentError("a CITES ePermit toolkit v1 CBFShip document; the hub reads toolkit v2 CITESEPermit", where=source)
+    spec = cites_spec()
+    found = unwrap(root, (spec.root.clark, *sorted(spec.root_tags - {spec.root.clark})), source=source)
+    parsed = parse(spec, found.document)
+    try:
+        record = CITESPermit.model_validate(parsed.data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            path = field_path(tuple(error["loc"]))
+            problems.append(FieldProblem(path=parsed.xpath_of.nearest(path), message=f"{error['msg']} (record field {path})"))
+        raise RecordError(problems) from None
+    carrier = found.document.getparent()
+    return ParsedPermit(
+        record=record,
+        findings=parsed.findings,
+        element=found.document,
+        wrappers=found.wrappers,
+        xpath_of=parsed.xpath_of,
+        profile=spec.profile_for_root(found.document.tag) or PROFILES[0],
+        response=etree.QName(carrier).localname if carrier is not None and carrier.tag in EPIX_RESPONSES else None,
+    )
