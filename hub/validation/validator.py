@@ -1,4 +1,5 @@
-"""One validation report for an SPS certificate: XSD, mapping, mandatory elements, business rules and code lists.
+"""One validation report for an SPS certificate or a CITES permit: XSD, mapping, mandatory elements, business rules
+and code lists.
 
 Every check runs and every finding is kept (not only the first). Hostile or malformed XML is not a finding: it is
 refused with :class:`~hub.errors.HostileXMLError` / :class:`~hub.errors.MalformedXMLError` before any check runs.
@@ -11,13 +12,16 @@ from datetime import datetime
 
 from lxml import etree
 
-from hub.errors import InputError, RecordError
+from hub.errors import FieldProblem, InputError, RecordError
+from hub.mapping.cites_permit import ParsedPermit, cites_spec, parse_permit, render_permit
 from hub.mapping.envelopes import unwrap
 from hub.mapping.sps_certificate import ParsedCertificate, parse_certificate, render_certificate, sps_spec
+from hub.records.cites import CITESPermit
 from hub.records.sps import SPSCertificateRecord
+from hub.validation.cites_rules import CITES_RULES
 from hub.validation.report import Area, Finding, Severity, ValidationReport
 from hub.validation.rules import run_rules
-from hub.validation.schemas import load_schema, schema_findings
+from hub.validation.schemas import cites_permit_findings, load_schema, schema_findings
 from hub.xmlsafe import parse_xml
 
 
@@ -52,6 +56,43 @@ def validate_certificate(document: bytes | etree._Element, *, source: str = "doc
     report.extend(parsed.findings)
     report.extend(run_rules(parsed.record, parsed.xpath_of, now=now))
     return Validated(report, parsed, element)
+
+
+@dataclass
+class ValidatedPermit:
+    """The report, and the CITES permit as parsed (None when it could not be read into a record)."""
+
+    report: ValidationReport
+    permit: ParsedPermit | None
+    element: etree._Element
+
+
+def validate_permit(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None) -> ValidatedPermit:
+    """Validate a CITESEPermit (bare, in either root form, or inside its EPIX SOAP response) and return every finding."""
+    root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
+    spec = cites_spec()
+    element = unwrap(root, (spec.root.clark, *sorted(spec.root_tags - {spec.root.clark})), source=source).document
+    report = ValidationReport()
+    schema = cites_permit_findings(element)
+    try:
+        parsed = parse_permit(element, source=source)
+    except (RecordError, InputError) as exc:
+        report.extend(schema)
+        problems = exc.problems if isinstance(exc, RecordError) else [FieldProblem(exc.where or "/", exc.message)]
+        report.extend(_severe("RECORD", problem.path, problem.message, None) for problem in problems)
+        return ValidatedPermit(report, None, element)
+    report.extend(schema)
+    report.extend(parsed.findings)
+    report.extend(CITES_RULES.run(parsed.record, parsed.xpath_of, now=now))
+    return ValidatedPermit(report, parsed, element)
+
+
+def validate_permit_record(record: CITESPermit, *, profile: str = "standard", now: datetime | None = None) -> tuple[etree._Element, ValidationReport]:
+    """Render a permit record and validate the result."""
+    rendered = render_permit(record, profile)
+    validated = validate_permit(rendered.root, now=now)
+    validated.report.findings[:0] = rendered.findings
+    return rendered.root, validated.report
 
 
 def validate_record(record: SPSCertificateRecord, *, profile: str = "full", now: datetime | None = None) -> tuple[etree._Element, ValidationReport]:
