@@ -309,6 +309,8 @@ def test_default_table_routes_the_worked_examples():
         "ephyto_hub", "customs"]
     assert default.route(facts(kind="veterinary", exporting_country="FR", importing_country="US")).destinations == [
         "foreign_authority", "customs"]
+    # CITES export permits and re-export certificates go point-to-point to the importing management authority.
+    assert default.route(facts(kind="cites_reexport", exporting_country="FR", importing_country="JP")).destinations == ["foreign_authority"]
     # Peru's single window takes phytosanitary certificates; veterinary ones still go point-to-point.
     assert default.route(facts(kind="phytosanitary", exporting_country="FR", importing_country="PE")).destinations == [
         "single_window", "customs"]
@@ -391,7 +393,7 @@ def test_cli_show_prints_the_rules(runner):
     result = runner.invoke(routes_app, ["show", "--routes", str(DEFAULT_ROUTES)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "7 rules, destinations customs, ephyto_hub, foreign_authority, single_window, traces_nt" in lines[0]
+    assert "8 rules, destinations customs, ephyto_hub, foreign_authority, single_window, traces_nt" in lines[0]
     assert lines[1].split() == ["#", "RULE", "WHEN", "TO", "FINAL"]
     assert lines[2].split()[:3] == ["1", "export-to-foreign-authority", "kind:"]
     assert lines[2].rstrip().endswith("foreign_authority")

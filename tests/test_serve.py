@@ -152,6 +152,15 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         evidence = api.get(f"/v1/payloads/{decision['payload_digest']}").content  # TRACES-NT's signed CHED
         assert b"SPSCertificate" in evidence and b"SignatureValue" in evidence
 
+        # A CITES re-export certificate goes, signed, to the importing country's management authority (point-to-point).
+        reexport = json.loads((PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json").read_text())
+        reexport["validity"] = {"start": "2026-11-20T10:00:00+01:00", "end": "2027-05-19T23:59:59+02:00"}
+        answer = api.post("/v1/documents", content=json.dumps(reexport), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 202, answer.text
+        assert [m["destination"] for m in answer.json()["messages"]] == ["foreign_authority"]
+        document = answer.json()
+        wait_for(acknowledged, timeout=30, what="the management authority to acknowledge the permit")
+
         # DELTA-G clears a declaration against the CHED: the hub reserves, then writes off at release.
         delta = httpx.Client(base_url=f"http://127.0.0.1:{hub_env['DELTA_PORT']}", timeout=10)
         number = json.loads(ched)["certificate_number"]

@@ -21,7 +21,7 @@ from lxml import etree
 from connectors.base import AckReport, Outcome
 from connectors.http import RETRY_AFTER_HEADER, parse_retry_after  # noqa: F401  (re-exported: part of the protocol)
 from hub.errors import InputError, UnknownDocumentError
-from hub.namespaces import RAM, RSM_SPS_ACKNOWLEDGEMENT, UDT
+from hub.namespaces import CITES_EPERMIT, CITES_RAM_DRAFT, RAM, RSM_SPS_ACKNOWLEDGEMENT, UDT
 from hub.xmlsafe import parse_xml
 
 MESSAGE_ID_HEADER = "Message-ID"
@@ -138,12 +138,16 @@ def parse_acknowledgement(document: bytes | etree._Element) -> AckReport:
 
 
 def certificate_reference(root: etree._Element) -> tuple[str | None, str | None]:
-    """(TypeCode, ID) of an ``rsm:SPSCertificate``'s exchanged document, as far as they can be read."""
+    """(TypeCode, ID) of an ``rsm:SPSCertificate``'s exchanged document, or of a ``CITESEPermit``'s header document,
+    as far as they can be read."""
     found = root.find("{*}SPSExchangedDocument")
+    namespace = RAM
+    if found is None:
+        found, namespace = root.find(f"{{{CITES_EPERMIT}}}HeaderExchangedDocument"), CITES_RAM_DRAFT
     if found is None:
         return None, None
-    type_code = (found.findtext(f"{{{RAM}}}TypeCode") or "").strip() or None
-    number = (found.findtext(f"{{{RAM}}}ID") or "").strip() or None
+    type_code = (found.findtext(f"{{{namespace}}}TypeCode") or "").strip() or None
+    number = (found.findtext(f"{{{namespace}}}ID") or "").strip() or None
     return type_code, number
 
 

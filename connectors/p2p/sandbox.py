@@ -42,8 +42,9 @@ from connectors.p2p.protocol import (
 )
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from hub.errors import InputError, SignatureError, SignatureMissing
+from hub.mapping.cites_permit import is_permit
 from hub.signing import KeyProvider, PemKeyProvider, Signer, TrustStore, Verifier
-from hub.validation.validator import validate_certificate
+from hub.validation.validator import validate_certificate, validate_permit
 from hub.xmlsafe import MAX_DOCUMENT_BYTES, parse_xml
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,8 @@ class _Sandbox:
         except SignatureError as exc:
             return None, ("SIGNATURE_INVALID", str(exc))
         try:
-            validated = validate_certificate(verified.signed_root, source="signed document")
+            validate = validate_permit if is_permit(verified.signed_root) else validate_certificate
+            validated = validate(verified.signed_root, source="signed document")
         except InputError as exc:
             return verified.signed_root, ("UNKNOWN_DOCUMENT", str(exc))
         severe = validated.report.severe

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from lxml import etree
@@ -25,8 +25,10 @@ from hub.delivery.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
 from hub.mapping.sps_certificate import record_from_data, to_xml
 from hub.namespaces import XMLDSIG
+from hub.delivery.families import Described, Record, describe, routing_facts
+from hub.mapping.cites_permit import is_permit, permit_from_data
+from hub.records.cites import CITESPermit
 from hub.records.lifecycle import ALLOWED, Lifecycle
-from hub.records.sps import SPSCertificateRecord
 from hub.records.status import DocumentStatus
 from hub.routing.table import RoutingFacts, RoutingTable
 from hub.signing import Verifier
@@ -34,7 +36,7 @@ from hub.store.models import Document, DocumentProduct, Message, NonConformity, 
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
 from hub.validation.report import ValidationReport
-from hub.validation.validator import validate_certificate, validate_record
+from hub.validation.validator import validate_certificate, validate_permit, validate_permit_record, validate_record
 from hub.xmlsafe import parse_xml
 
 JSON_TYPES = ("application/json",)
@@ -45,7 +47,7 @@ XML_TYPES = ("application/xml", "text/xml")
 class Prepared:
     """A submission made ready to store: the record, its report, where it goes, and the signed bytes per destination."""
 
-    record: SPSCertificateRecord
+    record: Record
     report: ValidationReport
     facts: RoutingFacts
     destinations: list[str]
@@ -58,14 +60,17 @@ class Prepared:
     signer_subject: str | None = None
     origin: dict[str, Any] = field(default_factory=dict)  # where a received document came from, for its trace
 
+    @cached_property
+    def described(self) -> Described:
+        return describe(self.record)
+
     @property
     def certificate_number(self) -> str:
-        return self.record.certificate_number.value  # checked by prepare()
+        return self.described.number  # checked by prepare()
 
     @property
     def refers_to_number(self) -> str | None:
-        numbers = [" ".join(c.value for c in note.content).strip() for note in self.record.notes_with_subject("ADRPN")]
-        return next((n for n in numbers if n and n != self.certificate_number), None)
+        return self.described.refers_to
 
 
 def prepare(
@@ -105,6 +110,8 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
         raise InputError(f"the body is not JSON: {exc}", where="body") from exc
     if not isinstance(data, dict):
         raise InputError("the body must be a JSON object (a certificate record)", where="body")
+    if str(data.get("kind", "")).startswith("cites_"):
+        return _prepare_permit_record(data, tenant=tenant, routing=routing, signer_for=signer_for, version=version, now=now)
     record = record_from_data(data)
     facts, destinations, matched = _route(record, tenant, routing)
     reports: dict[str, tuple[etree._Element, ValidationReport]] = {}
@@ -130,6 +137,31 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     )
 
 
+def _prepare_permit_record(data: dict, *, tenant, routing, signer_for, version, now) -> Prepared:
+    """A CITES permit record: rendered (CITESEPermit 2, the hub's namespaced root), validated, signed."""
+    permit = permit_from_data(data)
+    root, report = validate_permit_record(permit, now=now)
+    if not report.valid:
+        raise ValidationFailed(report)
+    facts, destinations, matched = _route(permit, tenant, routing)
+    signer = signer_for(facts.issuing_country)
+    signed = signer.sign(to_xml(root))
+    canonical_json = json.dumps(permit.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    return Prepared(
+        record=permit,
+        report=report,
+        facts=facts,
+        destinations=destinations,
+        matched_rules=matched,
+        source_format="record",
+        canonical=signed,
+        payloads={d: signed for d in destinations},
+        request_digest=digest_of(f"record:{version}:".encode() + canonical_json.encode()),
+        version=version,
+        signer_subject=signer.signer_subject,
+    )
+
+
 def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now, direction="outbound") -> Prepared:
     root = parse_xml(body, source="body")
     signed_by = None
@@ -137,14 +169,20 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         verified = verifier.verify(body)
         signed_by = verified.signer_subject
         root = verified.signed_root
-    validated = validate_certificate(root, source="body", now=now)
-    if not validated.report.valid or validated.certificate is None:
-        raise ValidationFailed(validated.report)
-    record = validated.certificate.record
+    if is_permit(root):
+        validated = validate_permit(root, source="body", now=now)
+        if not validated.report.valid or validated.permit is None:
+            raise ValidationFailed(validated.report)
+        record, element = validated.permit.record, validated.element
+    else:
+        validated = validate_certificate(root, source="body", now=now)
+        if not validated.report.valid or validated.certificate is None:
+            raise ValidationFailed(validated.report)
+        record, element = validated.certificate.record, validated.element
     facts, destinations, matched = _route(record, tenant, routing, direction=direction)
     if signed_by is None:
         signer = signer_for(facts.issuing_country)
-        payload = signer.sign(to_xml(validated.element))
+        payload = signer.sign(to_xml(element))
         signed_by = signer.signer_subject
     else:
         payload = body
@@ -163,10 +201,11 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
     )
 
 
-def _route(record: SPSCertificateRecord, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str]]:
-    if record.certificate_number is None or not record.certificate_number.value.strip():
-        raise RecordError([FieldProblem("certificate_number", "a submitted certificate needs its number")])
-    facts = RoutingFacts.from_record(record, direction=direction)
+def _route(record: Record, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str]]:
+    if describe(record).number is None:
+        field = "permit_number" if isinstance(record, CITESPermit) else "certificate_number"
+        raise RecordError([FieldProblem(field, "a submitted document needs its number")])
+    facts = routing_facts(record, direction=direction)
     if not facts.issuing_country:
         raise InputError("the issuing country cannot be told: give the issuer's address country or the export country", where="consignment.export_country.id")
     if tenant != "*" and facts.issuing_country != tenant:
@@ -233,8 +272,7 @@ def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idem
 
 def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_key, correlation_id) -> Document:
     now = utcnow()
-    record, facts = prepared.record, prepared.facts
-    lines = record.line_items()
+    record, facts, described = prepared.record, prepared.facts, prepared.described
     document = Document(
         id=str(uuid.uuid4()),
         tenant=tenant,
@@ -247,31 +285,24 @@ def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_
         certificate_number=prepared.certificate_number,
         status=facts.status,
         version=prepared.version,
-        lifecycle=(Lifecycle.WITHDRAWN if record.status is DocumentStatus.WITHDRAWN else Lifecycle.ISSUED).value,
+        lifecycle=(Lifecycle.WITHDRAWN if described.withdrawn else Lifecycle.ISSUED).value,
         refers_to_number=prepared.refers_to_number,
-        product_codes=list(dict.fromkeys(code for line in lines for code in line.hs_codes())),
+        product_codes=described.product_codes,
         source_format=prepared.source_format,
         record=record.model_dump(mode="json", exclude_none=True),
         report=prepared.report.model_dump(mode="json"),
         payload_digest=put_payload(session, prepared.canonical),
         request_digest=prepared.request_digest,
         idempotency_key=idempotency_key,
-        issued_at=record.issue_date_time.as_datetime() if record.issue_date_time else None,
+        issued_at=described.issued_at,
         created_at=now,
         updated_at=now,
     )
-    for index, line in enumerate(lines, start=1):
-        hs = line.hs_codes()
-        document.products.append(
-            DocumentProduct(
-                line=line.sequence_number or index,
-                hs_code=hs[0] if hs else None,
-                scientific_name=line.scientific_names[0].value if line.scientific_names else None,
-                common_name=line.common_names[0].value if line.common_names else None,
-                quantity=Decimal(line.net_weight.value) if line.net_weight else None,
-                unit=line.net_weight.unit if line.net_weight else None,
-            )
-        )
+    for product in described.products:
+        document.products.append(DocumentProduct(
+            line=product.line, hs_code=product.hs_code, scientific_name=product.scientific_name,
+            common_name=product.common_name, quantity=product.quantity, unit=product.unit,
+        ))
     session.add(document)
     session.flush()
     received = {"format": prepared.source_format, "version": prepared.version, "certificate_number": document.certificate_number, "status": document.status, "direction": facts.direction, **prepared.origin}

@@ -22,7 +22,7 @@ from hub.records.cites import CITESPermit
 from hub.validation.report import Finding
 from hub.xmlsafe import parse_xml
 
-__all__ = ["PROFILES", "ParsedPermit", "cites_spec", "parse_permit", "permit_from_data", "render_permit", "to_xml"]
+__all__ = ["PROFILES", "ParsedPermit", "cites_spec", "is_permit", "parse_permit", "permit_from_data", "permit_root_tags", "render_permit", "to_xml"]
 
 PROFILES = ("standard", "epix")
 
@@ -68,6 +68,17 @@ class ParsedPermit:
     response: str | None
 
 
+def permit_root_tags() -> tuple[str, ...]:
+    """The root elements a permit may have: the hub's namespaced one first, then EPIX's unqualified one."""
+    spec = cites_spec()
+    return (spec.root.clark, *sorted(spec.root_tags - {spec.root.clark}))
+
+
+def is_permit(root: etree._Element) -> bool:
+    """Whether ``root`` is a CITESEPermit, bare or inside a SOAP envelope (either root form)."""
+    return any(root.tag == tag or next(root.iter(tag), None) is not None for tag in permit_root_tags())
+
+
 def parse_permit(document: bytes | etree._Element, *, source: str = "document") -> ParsedPermit:
     """Parse a bare or SOAP-wrapped CITESEPermit into a permit record.
 
@@ -78,7 +89,7 @@ def parse_permit(document: bytes | etree._Element, *, source: str = "document") 
     if next(root.iter(f"{{{CITES_CBFSHIP_V1}}}CBFShip"), None) is not None:
         raise UnknownDocumentError("a CITES ePermit toolkit v1 CBFShip document; the hub reads toolkit v2 CITESEPermit", where=source)
     spec = cites_spec()
-    found = unwrap(root, (spec.root.clark, *sorted(spec.root_tags - {spec.root.clark})), source=source)
+    found = unwrap(root, permit_root_tags(), source=source)
     parsed = parse(spec, found.document)
     try:
         record = CITESPermit.model_validate(parsed.data)

@@ -31,11 +31,13 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from hub.errors import ConfigurationError, InputError
+from hub.records.cites import PermitKind
 from hub.records.sps import DocumentKind
 from hub.records.status import DocumentStatus
 from hub.routing.zones import CountrySelector, Zone, load_zones, parse_country_list
 
 SPS_KINDS = tuple(kind.value for kind in DocumentKind)
+KINDS = SPS_KINDS + tuple(kind.value for kind in PermitKind)
 STATUSES = tuple(status.value for status in DocumentStatus)
 COUNTRY_FIELDS = ("issuing_country", "exporting_country", "importing_country")
 CONDITION_FIELDS = ("kind", "status", *COUNTRY_FIELDS, "hs_prefix", "cross_border", "direction")
@@ -298,16 +300,17 @@ def _parse_condition(field: str, value: Any, *, zones: Mapping[str, Zone], where
 
 
 def _check_kind(kind: str, *, where: str) -> None:
-    # Any kind is accepted (CITES permit kinds come later), but one that looks like an SPS kind is surely a typo.
-    if kind in SPS_KINDS:
+    # Any kind is accepted (a deployment may carry documents of its own), but one that looks like a kind the hub
+    # knows is surely a typo.
+    if kind in KINDS:
         return
     folded = kind.lower().replace("-", "_").replace(" ", "_")
-    close = difflib.get_close_matches(folded, SPS_KINDS, n=1, cutoff=0.75)
-    prefixed = [k for k in SPS_KINDS if len(folded) >= 3 and (k.startswith(folded) or folded.startswith(k))]
+    close = difflib.get_close_matches(folded, KINDS, n=1, cutoff=0.75)
+    prefixed = [k for k in KINDS if len(folded) >= 3 and (k.startswith(folded) or folded.startswith(k))]
     suggestion = close[0] if close else prefixed[0] if prefixed else None
     if suggestion:
         raise ConfigurationError(
-            f"{where}: unknown kind {kind!r} in kind (did you mean {suggestion!r}?); SPS kinds: {', '.join(SPS_KINDS)}"
+            f"{where}: unknown kind {kind!r} in kind (did you mean {suggestion!r}?); kinds: {', '.join(KINDS)}"
         )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from lxml import etree
 
 from hub.errors import FieldProblem, InputError, RecordError
-from hub.mapping.cites_permit import ParsedPermit, cites_spec, parse_permit, render_permit
+from hub.mapping.cites_permit import ParsedPermit, parse_permit, permit_root_tags, render_permit
 from hub.mapping.envelopes import unwrap
 from hub.mapping.sps_certificate import ParsedCertificate, parse_certificate, render_certificate, sps_spec
 from hub.records.cites import CITESPermit
@@ -70,8 +70,7 @@ class ValidatedPermit:
 def validate_permit(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None) -> ValidatedPermit:
     """Validate a CITESEPermit (bare, in either root form, or inside its EPIX SOAP response) and return every finding."""
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
-    spec = cites_spec()
-    element = unwrap(root, (spec.root.clark, *sorted(spec.root_tags - {spec.root.clark})), source=source).document
+    element = unwrap(root, permit_root_tags(), source=source).document
     report = ValidationReport()
     schema = cites_permit_findings(element)
     try:

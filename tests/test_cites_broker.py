@@ -1,0 +1,78 @@
+"""CITES permits through the broker: a permit record submitted is rendered, validated, signed, routed and stored
+with its specimens; customs writes its quantity off through DELTA-G's GUN code C401, which makes it used."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from hub.errors import ValidationFailed
+from hub.namespaces import CITES_EPERMIT
+from hub.customs.ledger import Clearance, DeclaredItem
+from hub.standards import PROJECT_ROOT
+from hub.store.models import Payload
+from tests.broker_support import ROUTES, make_broker
+
+EXAMPLE = PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"
+ROUTES_WITH_PERMITS = {"rules": ROUTES["rules"] + [{"name": "permits", "when": {"kind": ["cites_export", "cites_reexport"]}, "to": ["authority"]}]}
+NUMBER = "FR2607512345-R"
+
+
+def permit(**changes) -> dict:
+    data = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    data["validity"] = {"start": "2026-11-20T10:00:00+01:00", "end": "2027-05-19T23:59:59+02:00"}
+    data.update(copy.deepcopy(changes))
+    return data
+
+
+@pytest.fixture
+def broker(database_url, pki):
+    broker = make_broker(database_url, pki, routes=ROUTES_WITH_PERMITS)
+    yield broker
+    broker.close()
+
+
+def submit(broker, data: dict):
+    return broker.submit(json.dumps(data).encode(), "application/json", tenant="FR", actor="test")
+
+
+def test_a_permit_record_is_signed_routed_and_stored_with_its_specimens(broker):
+    document = submit(broker, permit()).document
+    assert (document.kind, document.issuing_country, document.exporting_country, document.importing_country) == ("cites_reexport", "FR", "FR", "JP")
+    assert [m.destination for m in document.messages] == ["authority"]
+    with broker.database.sessions() as session:
+        signed = session.get(Payload, document.payload_digest).content
+        products = [(p.line, p.scientific_name, p.quantity, p.unit) for p in session.merge(document).products]
+    assert etree.fromstring(signed).tag == f"{{{CITES_EPERMIT}}}CITESEPermit"
+    assert "FR" in broker.verifier.verify(signed).signer_subject
+    assert products == [(1, "Malayopython reticulatus", Decimal("12"), "PCS")]
+    broker.make_worker().drain()
+    assert broker.connectors["authority"].received[0].certificate_number == NUMBER
+
+
+def test_a_permit_breaking_a_rule_is_refused_and_not_stored(broker):
+    bad = permit(validity={"start": "2026-11-20T10:00:00+01:00", "end": "2027-06-30T00:00:00+02:00"})
+    with pytest.raises(ValidationFailed) as refused:
+        submit(broker, bad)
+    assert [f.rule for f in refused.value.report.severe] == ["CITES-VALIDITY-6M"]
+
+
+def test_a_permit_submitted_as_xml_is_signed_by_its_authority(broker):
+    from hub.mapping.cites_permit import permit_from_data, render_permit, to_xml
+
+    xml = to_xml(render_permit(permit_from_data(permit())).root)
+    document = broker.submit(xml, "application/xml", tenant="FR", actor="test").document
+    assert document.kind == "cites_reexport" and document.source_format == "xml"
+
+
+def test_customs_writes_off_a_reexport_certificate_under_gun_c401_and_it_becomes_used(broker):
+    submit(broker, permit())
+    assert broker.customs.check("C401", NUMBER, tenant="FR").valid
+    broker.customs.reserve("C401", NUMBER, tenant="FR", declaration="26FR00069000000042", items=[DeclaredItem(1, 1, Decimal("12"), unit="PCS")], office="FR000690")
+    broker.customs.clear("C401", NUMBER, tenant="FR", declaration="26FR00069000000042", clearance=Clearance.RELEASED, office="FR000690")
+    standing = broker.customs.check("C401", NUMBER, tenant="FR")
+    assert standing.lifecycle == "used" and not standing.valid
