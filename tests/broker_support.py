@@ -12,6 +12,7 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from connectors.base import ConnectorConfig, DeliveryResult, OutboundMessage, Outcome
@@ -36,6 +37,12 @@ ROUTES = {
 ROUTES_WITH_CHEDS = {"rules": ROUTES["rules"] + [{"name": "cheds", "when": {"kind": ["ched"]}, "to": ["customs"]}]}
 #: The worked CHED example: one line, CN 04069021, 2400 KGM.
 CHED_NUMBER = "CHEDP.FR.2026.0001234"
+
+
+def current_validity() -> dict:
+    """A CITES validity period around today: the permit is in force whenever the tests run."""
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    return {"start": start.isoformat(timespec="seconds"), "end": (start + timedelta(days=150)).isoformat(timespec="seconds")}
 
 
 def example_record(name: str = "phyto-FR-apples", **changes) -> dict:

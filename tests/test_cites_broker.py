@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ from hub.namespaces import CITES_EPERMIT
 from hub.customs.ledger import Clearance, DeclaredItem
 from hub.standards import PROJECT_ROOT
 from hub.store.models import Payload
-from tests.broker_support import ROUTES, make_broker
+from tests.broker_support import ROUTES, current_validity, make_broker
 
 EXAMPLE = PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"
 ROUTES_WITH_PERMITS = {"rules": ROUTES["rules"] + [{"name": "permits", "when": {"kind": ["cites_export", "cites_reexport"]}, "to": ["authority"]}]}
@@ -24,7 +25,7 @@ NUMBER = "FR2607512345-R"
 
 def permit(**changes) -> dict:
     data = json.loads(EXAMPLE.read_text(encoding="utf-8"))
-    data["validity"] = {"start": "2026-11-20T10:00:00+01:00", "end": "2027-05-19T23:59:59+02:00"}
+    data["validity"] = current_validity()
     data.update(copy.deepcopy(changes))
     return data
 
@@ -55,7 +56,8 @@ def test_a_permit_record_is_signed_routed_and_stored_with_its_specimens(broker):
 
 
 def test_a_permit_breaking_a_rule_is_refused_and_not_stored(broker):
-    bad = permit(validity={"start": "2026-11-20T10:00:00+01:00", "end": "2027-06-30T00:00:00+02:00"})
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    bad = permit(validity={"start": start.isoformat(timespec="seconds"), "end": (start + timedelta(days=200)).isoformat(timespec="seconds")})
     with pytest.raises(ValidationFailed) as refused:
         submit(broker, bad)
     assert [f.rule for f in refused.value.report.severe] == ["CITES-VALIDITY-6M"]
@@ -76,3 +78,9 @@ def test_customs_writes_off_a_reexport_certificate_under_gun_c401_and_it_becomes
     broker.customs.clear("C401", NUMBER, tenant="FR", declaration="26FR00069000000042", clearance=Clearance.RELEASED, office="FR000690")
     standing = broker.customs.check("C401", NUMBER, tenant="FR")
     assert standing.lifecycle == "used" and not standing.valid
+
+
+def test_an_expired_permit_is_not_valid_for_clearance(broker):
+    submit(broker, permit(validity={"start": "2026-03-12T10:15:00+01:00", "end": "2026-09-11T23:59:59+02:00"}))
+    standing = broker.customs.check("C401", NUMBER, tenant="FR")
+    assert not standing.valid and standing.reasons == ("its validity ended on 2026-09-11T23:59:59+02:00",)

@@ -17,6 +17,7 @@ import pytest
 
 from hub.signing.pki import init_dev_pki
 from hub.standards import PROJECT_ROOT
+from tests.broker_support import current_validity
 from tests.contract.suite import wait_for
 
 HUB = [sys.executable, "-m", "hub"]
@@ -154,7 +155,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
 
         # A CITES re-export certificate goes, signed, to the importing country's management authority (point-to-point).
         reexport = json.loads((PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json").read_text())
-        reexport["validity"] = {"start": "2026-11-20T10:00:00+01:00", "end": "2027-05-19T23:59:59+02:00"}
+        reexport["validity"] = current_validity()
         answer = api.post("/v1/documents", content=json.dumps(reexport), headers={"Content-Type": "application/json"})
         assert answer.status_code == 202, answer.text
         assert [m["destination"] for m in answer.json()["messages"]] == ["foreign_authority"]
