@@ -27,6 +27,8 @@ def serve(
     traces_sandbox_port: int = typer.Option(8445, help="HTTPS port of the TRACES-NT sandbox"),
     delta_sandbox_port: int = typer.Option(8446, help="HTTP port (loopback) of the DELTA-G customs sandbox"),
     single_window_sandbox_port: int = typer.Option(8447, help="HTTPS port of the national single-window sandbox"),
+    cites_exchange_port: int = typer.Option(8448, help="HTTPS port (mutual TLS) of the hub's CITES permit exchange"),
+    cites_sandbox_port: int = typer.Option(8449, help="HTTPS port of the foreign CITES management authority sandbox"),
     database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL", help="default: SQLite file var/hub.db"),
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
 ) -> None:
@@ -34,11 +36,11 @@ def serve(
     from hub.serve import ServeOptions, serve as run
 
     settings = Settings.from_env(database_url=database_url, public_url=public_url or f"http://127.0.0.1:{port}")
-    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port, traces_sandbox_port=traces_sandbox_port, delta_sandbox_port=delta_sandbox_port, single_window_sandbox_port=single_window_sandbox_port))
+    run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port, traces_sandbox_port=traces_sandbox_port, delta_sandbox_port=delta_sandbox_port, single_window_sandbox_port=single_window_sandbox_port, cites_exchange_port=cites_exchange_port, cites_sandbox_port=cites_sandbox_port))
 
 
 def sandbox(
-    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs), ephyto_hub, traces_nt, single_window or delta (customs clearance)"),
+    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs), ephyto_hub, traces_nt, single_window, cites_authority or delta (customs clearance)"),
     port: int = typer.Option(8443, help="port (HTTPS with the development PKI; delta: plain HTTP on loopback)"),
     hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="the hub: where to push acknowledgements, and the registry delta asks"),
     api_key: Optional[str] = typer.Option(None, envvar="HUB_API_KEY", help="delta: the customs API key (default: var/dev-api-key)"),

@@ -197,7 +197,7 @@ def verify(
 @certs_app.command("init")
 def certs_init(
     directory: Path = typer.Option(DEFAULT_CERTS_DIR, "--dir", help="where to write the PKI"),
-    authority: list[str] = typer.Option(["FR", "EC", "NL", "US"], help="issuing authorities (ISO country) to make keys for"),
+    authority: list[str] = typer.Option(["FR", "EC", "NL", "US", "JP"], help="issuing authorities (ISO country) to make keys for (JP: the CITES sandbox's management authority)"),
     if_missing: bool = typer.Option(False, "--if-missing", help="keep an existing complete PKI"),
 ) -> None:
     """Make the development PKI: a CA, a signing certificate per authority, TLS server and client certificates."""

@@ -20,9 +20,11 @@
     │   └── SignatureInvalid           digest or signature value does not match; wrapping attempts end here
     ├── KeyMaterialError               a key or certificate that cannot be loaded
     ├── ConfigurationError             settings that cannot work, found at start-up
-    └── DeliveryError                  raised by connectors
-        ├── TransientDeliveryError     try again later (retry_after seconds, when the counterpart said)
-        └── PermanentDeliveryError     retrying cannot help
+    ├── DeliveryError                  raised by connectors
+    │   ├── TransientDeliveryError     try again later (retry_after seconds, when the counterpart said)
+    │   └── PermanentDeliveryError     retrying cannot help
+    └── EpixFault                      a fault of the CITES permit exchange, with its EPIX error name
+                                       (hub/cites/epix.py, where the exchange's SOAP lives)
 
 Retryability is in the type. Third-party exceptions (lxml, signxml, cryptography, zeep) are translated into this
 tree where they cross into the hub.

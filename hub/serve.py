@@ -33,6 +33,8 @@ class ServeOptions:
     traces_sandbox_port: int = 8445
     delta_sandbox_port: int = 8446
     single_window_sandbox_port: int = 8447
+    cites_exchange_port: int = 8448
+    cites_sandbox_port: int = 8449
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
 
@@ -103,6 +105,27 @@ def single_window_sandbox_server(settings: Settings, *, port: int, plain_http: b
     return serve_sandbox(create_sandbox_from_pki(settings.certs_dir), port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
 
 
+def cites_exchange_server(broker: Broker, *, port: int) -> uvicorn.Server:
+    """The hub's own CITES permit exchange (EPIX style) over HTTPS with mutual TLS: foreign management authorities
+    fetch permits by number and confirm the quantities they inspected; the caller is its client certificate's C=."""
+    from connectors.p2p.serving import serve_sandbox
+    from hub.cites.service import create_exchange_app
+
+    app = create_exchange_app(broker.database, certs_dir=broker.settings.certs_dir, signer_for=broker.signer_for)
+    return serve_sandbox(app, port=port, certs_dir=Path(broker.settings.certs_dir))
+
+
+def cites_authority_sandbox_server(settings: Settings, *, port: int, exchange_port: int = 8448, plain_http: bool = False) -> uvicorn.Server:
+    """A foreign CITES management authority (Japan) that fetches permits from the hub's exchange and confirms the
+    quantities it inspected, on request through its /control endpoints."""
+    from connectors.cites_p2p.sandbox import AuthoritySandboxConfig, create_cites_authority_sandbox
+    from connectors.p2p.serving import serve_sandbox
+
+    config = AuthoritySandboxConfig(country="JP", exchange_url=f"https://127.0.0.1:{exchange_port}/cites/v2/CitesDataExchange", callee="FR")
+    app = create_cites_authority_sandbox(config, certs_dir=settings.certs_dir)
+    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
+
+
 def sandbox_customs_key(broker: Broker) -> str:
     """A key for the DELTA-G sandbox when there is no development key (a database of its own): a customs client of
     tenant FR made for this run."""
@@ -124,6 +147,7 @@ SANDBOXES = {
     "ephyto_hub": ephyto_hub_sandbox_server,
     "traces_nt": traces_nt_sandbox_server,
     "single_window": single_window_sandbox_server,
+    "cites_authority": cites_authority_sandbox_server,
     "delta": delta_sandbox_server,
 }
 
@@ -131,11 +155,13 @@ SANDBOXES = {
 async def _serve(broker: Broker, options: ServeOptions, *, customs_key: str | None = None) -> None:
     app = create_app(broker)
     servers = [uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info", access_log=False))]
+    servers.append(cites_exchange_server(broker, port=options.cites_exchange_port))
     if options.sandboxes:
         servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
         servers.append(ephyto_hub_sandbox_server(broker.settings, port=options.ephyto_sandbox_port))
         servers.append(traces_nt_sandbox_server(broker.settings, port=options.traces_sandbox_port))
         servers.append(single_window_sandbox_server(broker.settings, port=options.single_window_sandbox_port))
+        servers.append(cites_authority_sandbox_server(broker.settings, port=options.cites_sandbox_port, exchange_port=options.cites_exchange_port))
         servers.append(delta_sandbox_server(broker.settings, port=options.delta_sandbox_port, api_key=customs_key or sandbox_customs_key(broker)))
     for extra in servers[1:]:
         extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
@@ -171,7 +197,9 @@ def serve(settings: Settings, options: ServeOptions) -> None:
             print(f"  sandbox  https://127.0.0.1:{options.ephyto_sandbox_port}/hub/DeliveryService   (IPPC ePhyto Hub, mutual TLS)")
             print(f"  sandbox  https://127.0.0.1:{options.traces_sandbox_port}/tracesnt/ws   (TRACES-NT, WS-Security)")
             print(f"  sandbox  https://127.0.0.1:{options.single_window_sandbox_port}/iop/EnvioCertificadoFitosanitario   (a national single window, mutual TLS)")
-            print(f"  sandbox  http://127.0.0.1:{options.delta_sandbox_port}/declarations   (DELTA-G customs clearance)\n")
+            print(f"  sandbox  https://127.0.0.1:{options.cites_sandbox_port}/control/fetch   (a foreign CITES management authority, JP, mutual TLS)")
+            print(f"  sandbox  http://127.0.0.1:{options.delta_sandbox_port}/declarations   (DELTA-G customs clearance)")
+        print(f"  CITES    https://127.0.0.1:{options.cites_exchange_port}/cites/v2/CitesDataExchange   (permit exchange, mutual TLS)\n")
     try:
         asyncio.run(_serve(broker, options, customs_key=key))
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once everything has stopped

@@ -38,8 +38,8 @@ def free_ports(count: int) -> list[int]:
 
 @pytest.fixture
 def hub_env(tmp_path: Path) -> dict[str, str]:
-    pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
-    sandbox_port, ephyto_port, traces_port, delta_port, window_port, api_port = free_ports(6)
+    pki = init_dev_pki(tmp_path / "certs", authorities=("FR", "US", "JP"), rsa_key_bits=2048)
+    sandbox_port, ephyto_port, traces_port, delta_port, window_port, api_port, exchange_port, cites_port = free_ports(8)
     return {
         **os.environ,
         "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
@@ -54,6 +54,8 @@ def hub_env(tmp_path: Path) -> dict[str, str]:
         "HUB_SINGLE_WINDOW_URL": f"https://127.0.0.1:{window_port}",
         "SINGLE_WINDOW_PORT": str(window_port),
         "API_PORT": str(api_port),
+        "CITES_EXCHANGE_PORT": str(exchange_port),
+        "CITES_SANDBOX_PORT": str(cites_port),
     }
 
 
@@ -69,7 +71,8 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     key = added.stdout.strip()
     port = int(hub_env["API_PORT"])
     server = subprocess.Popen(
-        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"], "--delta-sandbox-port", hub_env["DELTA_PORT"], "--single-window-sandbox-port", hub_env["SINGLE_WINDOW_PORT"]],
+        [*HUB, "serve", "--port", str(port), "--sandbox-port", hub_env["SANDBOX_PORT"], "--ephyto-sandbox-port", hub_env["EPHYTO_PORT"], "--traces-sandbox-port", hub_env["TRACES_PORT"], "--delta-sandbox-port", hub_env["DELTA_PORT"], "--single-window-sandbox-port", hub_env["SINGLE_WINDOW_PORT"],
+         "--cites-exchange-port", hub_env["CITES_EXCHANGE_PORT"], "--cites-sandbox-port", hub_env["CITES_SANDBOX_PORT"]],
         env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -161,6 +164,15 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
         assert [m["destination"] for m in answer.json()["messages"]] == ["foreign_authority"]
         document = answer.json()
         wait_for(acknowledged, timeout=30, what="the management authority to acknowledge the permit")
+        # Japan's management authority fetches it from the hub's exchange (EPIX style, by its client certificate)
+        # and confirms the quantity it inspected.
+        jp_tls = ssl.create_default_context(cafile=Path(hub_env["HUB_CERTS_DIR"]) / "ca.pem")
+        jp_tls.load_cert_chain(Path(hub_env["HUB_CERTS_DIR"]) / "tls" / "client-JP.pem", Path(hub_env["HUB_CERTS_DIR"]) / "tls" / "client-JP.key")
+        japan = httpx.Client(base_url=f"https://127.0.0.1:{hub_env['CITES_SANDBOX_PORT']}", verify=jp_tls, timeout=20)
+        fetched = japan.post("/control/fetch", json={"number": reexport["permit_number"], "final": True}).json()
+        assert fetched["outcome"] == "received" and fetched["signer_country"] == "FR", fetched
+        confirmed = japan.post("/control/confirm", json={"number": reexport["permit_number"], "positions": [{"id": "A", "quantity": "12", "unit": "PCS"}]}).json()
+        assert confirmed["outcome"] == "confirmed", confirmed
 
         # DELTA-G clears a declaration against the CHED: the hub reserves, then writes off at release.
         delta = httpx.Client(base_url=f"http://127.0.0.1:{hub_env['DELTA_PORT']}", timeout=10)

@@ -37,8 +37,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -50,6 +48,7 @@ from connectors.config_checks import COUNTRY_PATTERN
 from connectors.ephyto_hub.connector import ENTITIES_NS, HUB_NS
 from connectors.ephyto_hub.responses import SPS_ACKNOWLEDGEMENT, content_bytes
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
+from connectors.tls_peer import client_country
 from hub.errors import InputError
 from hub.xmlsafe import parse_xml
 
@@ -141,7 +140,7 @@ class _Sandbox:
         self._numbers = itertools.count(1)
 
     async def service(self, request: Request) -> Response:
-        caller = _caller(request)  # now: a client that stops waiting takes its connection away
+        caller = client_country(request)  # now: a client that stops waiting takes its connection away
         body = await request.body()
         try:
             operation = parse_xml(body, source="SOAP request").find(f"{{{SOAP_NS}}}Body/*")
@@ -306,30 +305,6 @@ def create_ephyto_hub_sandbox(*, nppos: tuple[str, ...] = ("FR", "US", "EC", "NO
     ])
     app.state.sandbox = sandbox
     return app
-
-
-def _caller(request: Request) -> str | None:
-    chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or []
-    if chain:
-        certificate = x509.load_pem_x509_certificate(chain[0].encode() if isinstance(chain[0], str) else chain[0])
-        values = certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
-        return str(values[0].value) if values else None
-    return _uvicorn_peer_country(request)
-
-
-def _uvicorn_peer_country(request: Request) -> str | None:
-    # uvicorn does not give the ASGI TLS extension; its receive() is bound to the request cycle, which holds the
-    # connection's transport, and so the client certificate the TLS handshake verified.
-    transport = getattr(getattr(request.receive, "__self__", None), "transport", None)
-    if transport is None or transport.is_closing():
-        return None
-    ssl_object = transport.get_extra_info("ssl_object")
-    certificate = ssl_object.getpeercert() if ssl_object is not None else None
-    for rdn in (certificate or {}).get("subject", ()):
-        for name, value in rdn:
-            if name == "countryName":
-                return value
-    return None
 
 
 def _queued_header(queued: QueuedEnvelope) -> dict[str, str]:
