@@ -14,13 +14,13 @@ record holds one value; a document repeating it is parsed with the repetition re
 from __future__ import annotations
 
 from enum import Enum
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from hub.records.common import Country, Location, Person
+from hub.records.common import RecordModel as _Record
 from hub.records.values import Code, DateTime, Identifier, Quantity, Text
 
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class PermitKind(str, Enum):
@@ -88,20 +88,6 @@ class Period(_Record):
     end: DateTime | None = Field(default=None, description="EndDateTime")
 
 
-class Location(_Record):
-    """A ``…LogisticsLocation``: an ID (UN/LOCODE for a port) and a name."""
-
-    id: Identifier | None = None
-    name: Text | None = None
-
-
-class Country(_Record):
-    """A ``…TradeCountry``: ISO 3166-1 alpha-2 code and name."""
-
-    id: Identifier | None = None
-    name: Text | None = None
-
-
 class Address(_Record):
     """A ``PostalTradeAddress`` (v2 gives the country as ``CountryID`` / ``CountryName`` directly)."""
 
@@ -112,12 +98,6 @@ class Address(_Record):
     country_id: Identifier | None = Field(default=None, description="CountryID (ISO 3166-1 alpha-2)")
     country_name: Text | None = Field(default=None, description="CountryName")
     country_subdivision_name: Text | None = Field(default=None, description="CountrySubDivisionName")
-
-
-class Person(_Record):
-    """A named person (``SpecifiedRepresentativePerson``, ``SpecifiedAuthoritativeSignatoryPerson``)."""
-
-    name: Text | None = None
 
 
 class Party(_Record):

@@ -12,14 +12,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
+from hub.records.common import Country, Location, Person
+from hub.records.common import RecordModel as _Record
 from hub.records.status import DocumentStatus
 from hub.records.values import BinaryObject, Code, DateTime, Identifier, Measure, Text
 
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class DocumentKind(str, Enum):
@@ -52,20 +51,6 @@ class Note(_Record):
     content: list[Text] = Field(default_factory=list)
 
 
-class Location(_Record):
-    """A place: an ID (UN/LOCODE or the counterpart's scheme) and a name."""
-
-    id: Identifier | None = None
-    name: Text | None = None
-
-
-class Country(_Record):
-    """A country by its ISO 3166-1 alpha-2 code, with an optional name."""
-
-    id: Identifier | None = None
-    name: Text | None = None
-
-
 class Address(_Record):
     """A postal address (``SpecifiedSPSAddress``)."""
 
@@ -79,12 +64,6 @@ class Address(_Record):
     country_id: Identifier | None = None
     country_name: Text | None = None
     country_subdivision_name: Text | None = None
-
-
-class Person(_Record):
-    """A named person (``SpecifiedSPSPerson``)."""
-
-    name: Text | None = None
 
 
 class Party(_Record):
