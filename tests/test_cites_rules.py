@@ -54,6 +54,11 @@ def test_validity_of_an_export_or_reexport_is_six_months_at_most():
     assert "CITES-VALIDITY-6M" not in findings({**data, "kind": "cites_import", "type_code": "I"})  # not for import permits
 
 
+def test_validity_given_as_dates_compares_with_date_times():
+    assert "CITES-VALIDITY-6M" in findings(example(validity={"start": "2026-03-12", "end": "2026-12-31T00:00:00+01:00"}))
+    assert "CITES-VALIDITY-6M" not in findings(example(validity={"start": "2026-03-12T10:15:00+01:00", "end": "2026-09-01"}))
+
+
 def test_a_permit_needs_its_last_day_of_validity():
     assert findings(example(validity={"start": "2026-03-12T10:15:00+01:00"}))["CITES-VALIDITY-END"][0].field == "validity.end"
 

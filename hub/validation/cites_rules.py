@@ -5,7 +5,7 @@ with the permit lifecycle.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from hub.records.cites import CITESPermit, PermitKind
@@ -56,7 +56,7 @@ def _validity_six_months(ctx: RuleContext):
     first = permit.validity.start if not _blank(permit.validity.start) else permit.issue_date_time
     if _blank(first):
         return
-    start, end = first.as_datetime(), permit.validity.end.as_datetime()
+    start, end = _aware(first.as_datetime()), _aware(permit.validity.end.as_datetime())
     if end > _months_after(start, VALIDITY_MONTHS):
         yield "validity.end", {"start": first.value, "end": permit.validity.end.value}
 
@@ -136,6 +136,11 @@ _code_rule("CITES-APPENDIX", S, "CITESAppendix", "appendix", "Appendix (I, II or
 _code_rule("CITES-SOURCE", S, "CITESSource", "source", "source code", "code de source", "Box 10")
 _code_rule("CITES-PURPOSE", S, "CITESPurpose", "purpose_code", "purpose code", "code de but de la transaction", "Box 5a")
 _code_rule("CITES-TERM", W, "CITESTerm", "term_code", "term code", "code de description des spécimens", "Box 9")
+
+
+def _aware(moment: datetime) -> datetime:
+    # A date alone (or a time without offset) is read as UTC, so that it compares with one that has an offset.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _months_after(moment: datetime, months: int) -> datetime:
