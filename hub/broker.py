@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -17,6 +18,7 @@ from hub.acks.correlation import apply_ack
 from hub.acks.nonconformities import open_non_conformity
 from hub.config import Settings
 from hub.customs.registry import CustomsRegistry
+from hub.delivery.lifecycles import MANUAL, change_lifecycle, duplicate_request, expire_permits
 from hub.delivery.outbox import transition
 from hub.delivery.reception import prepare_inbound, refusal, verdict_for
 from hub.delivery.retry import RetryStrategy
@@ -25,6 +27,7 @@ from hub.delivery.submission import Stored, prepare, store
 from hub.delivery.webhooks import WebhookDispatcher
 from hub.delivery.worker import Worker
 from hub.errors import ConfigurationError, ConflictError, HubError, InputError, KeyMaterialError, NotFound, SignatureError, ValidationFailed
+from hub.records.lifecycle import Lifecycle
 from hub.routing.table import RoutingTable
 from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier
 from hub.store.db import Database
@@ -32,6 +35,7 @@ from hub.store.models import Acknowledgement, Document, Message, NonConformity, 
 from hub.store.payloads import put_payload
 
 log = logging.getLogger(__name__)
+EXPIRY_INTERVAL = 60.0  # seconds between two looks for permits whose validity has ended
 
 
 class Broker:
@@ -62,6 +66,7 @@ class Broker:
         self.customs = CustomsRegistry(database, ched_authorities={name: c for name, c in self.connectors.items() if _keeps_ched_quantities(c)})
         self.wake = threading.Event()
         self._signers: dict[str, Signer] = {}
+        self._expired_at = float("-inf")
         self._lock = threading.Lock()
 
     @classmethod
@@ -184,6 +189,35 @@ class Broker:
             _ = nc.products
             return nc
 
+    def expire_permits(self, *, every: float = EXPIRY_INTERVAL) -> int:
+        """Expire the permits whose validity has ended; the worker calls this with its polls, and it looks at most
+        once per ``every`` seconds."""
+        if time.monotonic() - self._expired_at < every:
+            return 0
+        self._expired_at = time.monotonic()
+        with self.database.transaction() as session:
+            return len(expire_permits(session))
+
+    def change_lifecycle(self, document_id: str, target: str, *, tenant: str, actor: str, reason: str | None = None) -> Document:
+        """The issuing authority moves its document by hand (expired, cancellation requested, cancelled)."""
+        try:
+            target = Lifecycle(target)
+        except ValueError:
+            target = None
+        if target not in MANUAL:
+            manual = ", ".join(sorted(lifecycle.value for lifecycle in MANUAL))
+            raise InputError(f"a document can be moved by hand to {manual}; the other lifecycles follow from what happens to it", where="lifecycle")
+        with self.database.transaction() as session:
+            document = _own_document(session, document_id, tenant)
+            change_lifecycle(session, document, target, actor=actor, reason=reason)
+            _ = document.messages, document.products
+            return document
+
+    def duplicate_request(self, document_id: str, *, tenant: str) -> dict:
+        """A new permit request from an expired permit (see :func:`hub.delivery.lifecycles.duplicate_request`)."""
+        with self.database.sessions() as session:
+            return duplicate_request(_own_document(session, document_id, tenant))
+
     def make_worker(self, *, webhooks: bool = True, **options) -> Worker:
         """A delivery worker over this broker's outbox; with ``webhooks`` it also pushes events to subscribers."""
         settings = self.settings
@@ -195,7 +229,7 @@ class Broker:
             dispatcher = WebhookDispatcher(self.database, name=f"{worker.name}:webhooks")
             worker.periodic.append(dispatcher.run_once)
             worker.on_stop.append(dispatcher.close)
-        worker.polls.append(self.pull_documents)
+        worker.polls.extend([self.pull_documents, self.expire_permits])
         return worker
 
     def close(self) -> None:
@@ -205,6 +239,13 @@ class Broker:
 def _keeps_ched_quantities(connector: Connector) -> bool:
     """A connector reaching a CHED authority's quantity ledger (TRACES-NT with a customs account)."""
     return callable(getattr(connector, "certex_reserve", None)) and getattr(connector.config, "certex_enabled", True)
+
+
+def _own_document(session, document_id: str, tenant: str) -> Document:
+    document = session.get(Document, document_id)
+    if document is None or (tenant != "*" and document.tenant != tenant):
+        raise NotFound(f"no document {document_id}", where="document_id")
+    return document
 
 
 def _visible_message(session, message_id: str, tenant: str) -> Message:

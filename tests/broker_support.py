@@ -35,6 +35,11 @@ ROUTES = {
 }
 #: The default routes plus CHEDs to customs (the customs registry's tests).
 ROUTES_WITH_CHEDS = {"rules": ROUTES["rules"] + [{"name": "cheds", "when": {"kind": ["ched"]}, "to": ["customs"]}]}
+#: The default routes plus CITES exports and re-exports to the foreign authority (the CITES tests).
+ROUTES_WITH_PERMITS = {"rules": ROUTES["rules"] + [{"name": "permits", "when": {"kind": ["cites_export", "cites_reexport"]}, "to": ["authority"]}]}
+#: The worked CITES example: a French re-export certificate, one line of 12 PCS.
+PERMIT_NUMBER = "FR2607512345-R"
+PERMIT_EXAMPLE = Path(__file__).resolve().parents[1] / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"
 #: The worked CHED example: one line, CN 04069021, 2400 KGM.
 CHED_NUMBER = "CHEDP.FR.2026.0001234"
 
@@ -43,6 +48,14 @@ def current_validity() -> dict:
     """A CITES validity period around today: the permit is in force whenever the tests run."""
     start = datetime.now(timezone.utc) - timedelta(days=1)
     return {"start": start.isoformat(timespec="seconds"), "end": (start + timedelta(days=150)).isoformat(timespec="seconds")}
+
+
+def permit_record(**changes) -> dict:
+    """The worked CITES re-export certificate, in force today, with ``changes``."""
+    data = json.loads(PERMIT_EXAMPLE.read_text(encoding="utf-8"))
+    data["validity"] = current_validity()
+    data.update(copy.deepcopy(changes))
+    return data
 
 
 def example_record(name: str = "phyto-FR-apples", **changes) -> dict:

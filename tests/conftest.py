@@ -60,5 +60,15 @@ def ched_broker(database_url, pki):
     broker.close()
 
 
+@pytest.fixture
+def permit_broker(database_url, pki):
+    """A broker that also routes CITES exports and re-exports: the CITES tests."""
+    from tests.broker_support import ROUTES_WITH_PERMITS, make_broker
+
+    broker = make_broker(database_url, pki, routes=ROUTES_WITH_PERMITS)
+    yield broker
+    broker.close()
+
+
 # Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/databases.py.
 pytest_plugins = ["tests.databases"]

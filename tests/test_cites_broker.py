@@ -3,7 +3,6 @@ with its specimens; customs writes its quantity off through DELTA-G's GUN code C
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -14,27 +13,16 @@ from lxml import etree
 from hub.errors import ValidationFailed
 from hub.namespaces import CITES_EPERMIT
 from hub.customs.ledger import Clearance, DeclaredItem
-from hub.standards import PROJECT_ROOT
 from hub.store.models import Payload
-from tests.broker_support import ROUTES, current_validity, make_broker
+from tests.broker_support import PERMIT_NUMBER, permit_record
 
-EXAMPLE = PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"
-ROUTES_WITH_PERMITS = {"rules": ROUTES["rules"] + [{"name": "permits", "when": {"kind": ["cites_export", "cites_reexport"]}, "to": ["authority"]}]}
-NUMBER = "FR2607512345-R"
-
-
-def permit(**changes) -> dict:
-    data = json.loads(EXAMPLE.read_text(encoding="utf-8"))
-    data["validity"] = current_validity()
-    data.update(copy.deepcopy(changes))
-    return data
+NUMBER = PERMIT_NUMBER
+permit = permit_record
 
 
 @pytest.fixture
-def broker(database_url, pki):
-    broker = make_broker(database_url, pki, routes=ROUTES_WITH_PERMITS)
-    yield broker
-    broker.close()
+def broker(permit_broker):
+    return permit_broker
 
 
 def submit(broker, data: dict):

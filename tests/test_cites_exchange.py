@@ -4,7 +4,6 @@ sample; the sandbox authority that does all this when told to."""
 
 from __future__ import annotations
 
-import copy
 import json
 import ssl
 from decimal import Decimal
@@ -39,15 +38,12 @@ from hub.namespaces import CITES_DATA_EXCHANGE_V2, CITES_EPERMIT, SOAP11_ENV
 from hub.records import compact, dump_record
 from hub.signing import Verifier
 from hub.signing.pki import init_dev_pki
-from hub.standards import PROJECT_ROOT
 from hub.store.models import Acknowledgement, Document, Payload, TraceEvent
-from tests.broker_support import ROUTES, make_broker
+from tests.broker_support import PERMIT_NUMBER, permit_record
 from tests.conftest import standard_file
 
-EXAMPLE = PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"
 EPIX_SAMPLE = "samples/cites/epix-v2-GetNonFinalCitesCertificateResponse.xml"
-ROUTES_WITH_PERMITS = {"rules": ROUTES["rules"] + [{"name": "permits", "when": {"kind": ["cites_export", "cites_reexport"]}, "to": ["authority"]}]}
-NUMBER = "FR2607512345-R"  # a re-export certificate of FR for JP: one line, ID A, 12 PCS
+NUMBER = PERMIT_NUMBER  # a re-export certificate of FR for JP: one line, ID A, 12 PCS
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +53,12 @@ def pki(tmp_path_factory):
 
 
 @pytest.fixture
-def broker(database_url, pki):
-    broker = make_broker(database_url, pki, routes=ROUTES_WITH_PERMITS)
-    yield broker
-    broker.close()
+def broker(permit_broker):
+    return permit_broker
 
 
 def submit(broker, **changes) -> Document:
-    data = json.loads(EXAMPLE.read_text(encoding="utf-8"))
-    data["validity"] = {"start": "2026-11-20T10:00:00+01:00", "end": "2027-05-19T23:59:59+02:00"}
-    data.update(copy.deepcopy(changes))
-    return broker.submit(json.dumps(data).encode(), "application/json", tenant="FR", actor="test").document
+    return broker.submit(json.dumps(permit_record(**changes)).encode(), "application/json", tenant="FR", actor="test").document
 
 
 @pytest.fixture
@@ -291,7 +282,7 @@ def test_confirmed_quantities_are_recorded_on_the_permit(broker, permit, client_
 
 
 def test_a_line_without_an_id_is_named_by_its_number(broker, client_of):
-    data = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    data = permit_record()
     item = {k: v for k, v in data["consignment"]["items"][0].items() if k != "id"}
     submit(broker, permit_number="FR2607512346-R", consignment={**data["consignment"], "items": [item]})
     answer = client_of("JP").confirm_quantities("FR2607512346-R", [CitesPosition("1", Decimal("12"))])

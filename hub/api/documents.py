@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -67,6 +68,28 @@ def _visible(session: Session, document_id: str, client: Client) -> Document:
 def read(document_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
     """One document with its record, validation report, lifecycle and messages."""
     return document_view(_visible(session, document_id, client), full=True)
+
+
+class LifecycleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lifecycle: str = Field(description="expired, cancellation_requested (the holder asked) or cancelled (the original sheets are back)")
+    reason: str | None = None
+
+
+@router.post("/{document_id}/lifecycle")
+async def change_lifecycle(document_id: str, body: LifecycleChange, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+    """The issuing authority moves its document: ``409`` for a move the lifecycle does not allow (a used permit
+    cannot be cancelled), ``422`` for a lifecycle only events set (used, replaced…)."""
+    document = await run_in_threadpool(broker.change_lifecycle, document_id, body.lifecycle, tenant=client.scope, actor=client.actor, reason=body.reason)
+    return document_view(document)
+
+
+@router.post("/{document_id}/duplicate")
+async def duplicate(document_id: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+    """A new permit request from an expired permit: its record without number, dates and signatures, referring to
+    the expired one; complete it and submit it with ``POST /v1/documents``. ``409`` unless the permit expired."""
+    return {"record": await run_in_threadpool(broker.duplicate_request, document_id, tenant=client.scope)}
 
 
 @router.get("/{document_id}/xml", response_class=Response, responses={200: {"content": {"application/xml": {}}}})

@@ -16,7 +16,6 @@ TRACES-NT is the answer; TRACES-NT not answering is a :class:`~hub.errors.Delive
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Mapping, Protocol, Sequence
 
@@ -41,9 +40,9 @@ from hub.customs.ledger import (
     reserve,
     superseded,
 )
+from hub.delivery.lifecycles import valid_until
 from hub.errors import NotFound
 from hub.records.lifecycle import CLOSED, Lifecycle, move
-from hub.records.values import DateTime
 from hub.store.db import Database
 from hub.store.models import Document, Message, NonConformity, QuantityMovement, utcnow
 from hub.store.trace import add_event
@@ -284,7 +283,7 @@ def _standing(session: Session, document: Document, code: str) -> Standing:
     reasons += [f"refused by {nc.counterpart}: {nc.cause_code}" + (f" ({nc.cause_text})" if nc.cause_text else "") for nc in refusals]
     if not lines:
         reasons.append("the document certifies no quantity")
-    ends = _valid_until(document)
+    ends = valid_until(document)
     if ends is not None and ends < utcnow():
         reasons.append(f"its validity ended on {ends.isoformat()}")
     return Standing(
@@ -299,15 +298,6 @@ def _standing(session: Session, document: Document, code: str) -> Standing:
         balances=tuple(balances(lines, _sums(session, document.id))),
         movements=tuple(_movement(r) for r in _reserved_rows(session, document.id)),
     )
-
-
-def _valid_until(document: Document) -> datetime | None:
-    """The last moment a CITES permit may be used (Box 2); None for documents without a validity period."""
-    if not document.kind.startswith("cites_"):
-        return None
-    text = ((document.record or {}).get("validity") or {}).get("end")
-    end = DateTime(value=text).as_datetime() if isinstance(text, str) and text.strip() else None
-    return end if end is None or end.tzinfo else end.replace(tzinfo=timezone.utc)
 
 
 def _item_detail(movement: Movement) -> dict:

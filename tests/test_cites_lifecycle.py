@@ -1,0 +1,94 @@
+"""The permit lifecycle in the broker: permits past their validity expire by themselves; the authority requests and
+confirms cancellation; an expired permit is duplicated into a new request that refers to it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hub.api.app import create_app
+from hub.api.auth import create_client
+from hub.delivery.lifecycles import DUPLICATED_DOCUMENT_CODE
+from hub.store.models import Document, TraceEvent
+from tests.broker_support import current_validity
+from tests.broker_support import PERMIT_NUMBER as NUMBER
+from tests.broker_support import permit_record as permit
+
+
+@pytest.fixture
+def broker(permit_broker):
+    return permit_broker
+
+
+@pytest.fixture
+def api(broker):
+    with broker.database.transaction() as session:
+        fr, nl = create_client(session, name="fr-cites", tenant="FR")[1], create_client(session, name="nl-cites", tenant="NL")[1]
+    with TestClient(create_app(broker)) as client:
+        client.headers["Authorization"] = f"Bearer {fr}"
+        client.nl_key = nl
+        yield client
+
+
+def submit(broker, data):
+    return broker.submit(json.dumps(data).encode(), "application/json", tenant="FR", actor="test").document
+
+
+def past_validity() -> dict:
+    start = datetime.now(timezone.utc) - timedelta(days=200)
+    return {"start": start.isoformat(timespec="seconds"), "end": (start + timedelta(days=150)).isoformat(timespec="seconds")}
+
+
+def lifecycle_of(broker, document_id: str) -> str:
+    with broker.database.sessions() as session:
+        return session.get(Document, document_id).lifecycle
+
+
+def test_permits_past_their_validity_expire_and_others_do_not(broker):
+    old = submit(broker, permit(permit_number="FR2507500001-R", validity=past_validity()))
+    current = submit(broker, permit())
+    assert broker.expire_permits(every=0) == 1
+    assert (lifecycle_of(broker, old.id), lifecycle_of(broker, current.id)) == ("expired", "issued")
+    with broker.database.sessions() as session:
+        event = session.scalars(select(TraceEvent).where(TraceEvent.document_id == old.id, TraceEvent.event == "document.expired")).one()
+    assert event.actor == "hub" and "validity ended" in event.detail["reason"]
+    assert broker.expire_permits(every=0) == 0  # once
+    assert broker.expire_permits() == 0  # and not looked at again within the minute
+
+
+def test_cancellation_is_requested_then_confirmed_when_the_sheets_are_back(api, broker):
+    document = submit(broker, permit())
+    asked = api.post(f"/v1/documents/{document.id}/lifecycle", json={"lifecycle": "cancellation_requested", "reason": "sale abandoned"})
+    assert asked.status_code == 200 and asked.json()["lifecycle"] == "cancellation_requested"
+    assert api.post(f"/v1/documents/{document.id}/lifecycle", json={"lifecycle": "cancelled"}).json()["lifecycle"] == "cancelled"
+    assert api.post(f"/v1/documents/{document.id}/lifecycle", json={"lifecycle": "expired"}).status_code == 409
+
+
+@pytest.mark.parametrize("target, status", [("cancelled", 409), ("used", 422), ("sold", 422)])
+def test_moves_the_lifecycle_does_not_allow_by_hand_are_refused(api, broker, target, status):
+    document = submit(broker, permit())
+    answer = api.post(f"/v1/documents/{document.id}/lifecycle", json={"lifecycle": target})
+    assert answer.status_code == status and answer.json()["where"] == "lifecycle"
+    assert lifecycle_of(broker, document.id) == "issued"
+
+
+def test_another_authority_cannot_move_a_permit(api, broker):
+    document = submit(broker, permit())
+    answer = api.post(f"/v1/documents/{document.id}/lifecycle", json={"lifecycle": "expired"}, headers={"Authorization": f"Bearer {api.nl_key}"})
+    assert answer.status_code == 404
+
+
+def test_an_expired_permit_is_duplicated_into_a_request_referring_to_it(api, broker):
+    old = submit(broker, permit(validity=past_validity()))
+    assert api.post(f"/v1/documents/{old.id}/duplicate").status_code == 409  # not expired yet
+    broker.expire_permits(every=0)
+    record = api.post(f"/v1/documents/{old.id}/duplicate").json()["record"]
+    assert "permit_number" not in record and "validity" not in record and "first_signatory" not in record
+    assert record["referenced_documents"][-1]["id"] == NUMBER and record["referenced_documents"][-1]["type_code"] == DUPLICATED_DOCUMENT_CODE
+    record.update(permit_number="FR2607599999-R", validity=current_validity(), first_signatory=permit()["first_signatory"])
+    answer = api.post("/v1/documents", content=json.dumps(record), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 202, answer.text
