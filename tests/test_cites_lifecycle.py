@@ -92,3 +92,14 @@ def test_an_expired_permit_is_duplicated_into_a_request_referring_to_it(api, bro
     record.update(permit_number="FR2607599999-R", validity=current_validity(), first_signatory=permit()["first_signatory"])
     answer = api.post("/v1/documents", content=json.dumps(record), headers={"Content-Type": "application/json"})
     assert answer.status_code == 202, answer.text
+
+
+def test_a_use_customs_did_not_write_back_is_entered_by_hand(api, broker):
+    document = submit(broker, permit())
+    url = f"/v1/customs/documents/C401/{NUMBER}/write-offs"
+    too_much = api.post(url, json={"purchase_date": "2026-11-21", "items": [{"goods_item": 1, "line": 1, "quantity": "13", "unit": "PCS"}]})
+    assert too_much.status_code == 409 and too_much.json()["where"] == "items[0].quantity"
+    entered = api.post(url, json={"purchase_date": "2026-11-21", "items": [{"goods_item": 1, "line": 1, "quantity": "12", "unit": "PCS"}]})
+    assert entered.status_code == 200, entered.text
+    assert entered.json()["standing"]["lifecycle"] == "used" and entered.json()["changed"][0]["declaration"] == "EXA:inconnu:2026-11-21"
+    assert lifecycle_of(broker, document.id) == "used"

@@ -8,6 +8,7 @@ quantity left on each line), reserves the declared quantities, and once the decl
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -101,6 +102,29 @@ async def clearance(declaration: str, body: ClearanceIn, client: Client = Depend
     return {"outcome": answer.outcome.name.lower(), "outcome_code": answer.outcome.value, "changed": [m.as_json() for m in answer.changed], "standing": standing_view(answer.standing)}
 
 
+class ManualWriteOffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document_type: str = Field("EXA", description="the customs document type of the declaration (EXA: export declaration)")
+    declaration: str = Field("inconnu", description="the declaration's number; inconnu when the holder does not know it")
+    purchase_date: date = Field(description="the date of the sale (or of the export)")
+    items: list[DeclaredItemIn] = Field(min_length=1)
+
+
+@router.post("/documents/{code}/{number:path}/write-offs", responses={409: {"description": "not valid, or more than remains"}, 422: {"description": "a goods item does not match its line"}})
+async def write_off_by_hand(code: str, number: str, body: ManualWriteOffIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> Any:
+    """The issuing authority enters what customs did not write back (a permit used without DELTA's write-off):
+    declaration type and number (``EXA`` / ``inconnu``), the purchase date and the quantities, written off at once."""
+    items = [DeclaredItem(goods_item=i.goods_item, line=i.line, quantity=i.quantity, class_code=i.class_code, unit=i.unit) for i in body.items]
+    reserved, cleared = await run_in_threadpool(
+        broker.customs.write_off_by_hand, code, number, tenant=client.scope, items=items,
+        purchase_date=body.purchase_date.isoformat(), document_type=body.document_type, declaration=body.declaration,
+    )
+    if cleared is None:
+        return _refusal(reserved, body)
+    return {"outcome": cleared.outcome.name.lower(), "changed": [m.as_json() for m in cleared.changed], "standing": standing_view(cleared.standing)}
+
+
 @router.get("/declarations/{declaration}")
 async def declaration_movements(declaration: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """What ``declaration`` reserved and wrote off, document by document."""
@@ -108,7 +132,7 @@ async def declaration_movements(declaration: str, client: Client = Depends(curre
     return {"declaration": declaration, "movements": [{"document_id": d.id, "certificate_number": d.certificate_number, **m.as_json()} for d, m in rows]}
 
 
-def _refusal(answer: ReservationAnswer, body: ReservationIn) -> JSONResponse:
+def _refusal(answer: ReservationAnswer, body: ReservationIn | ManualWriteOffIn) -> JSONResponse:
     standing = standing_view(answer.standing)
     if answer.reservation is None:
         message = f"{answer.standing.certificate_number} is not valid for clearance: " + "; ".join(answer.standing.reasons)

@@ -182,6 +182,17 @@ class CustomsRegistry:
                     add_event(session, document=document, event="document.used", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration})
             return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, document, code))
 
+    def write_off_by_hand(self, code: str, number: str, *, tenant: str, items: Sequence[DeclaredItem], purchase_date: str, document_type: str = "EXA", declaration: str = "inconnu") -> tuple[ReservationAnswer, ClearanceAnswer | None]:
+        """What customs did not write back, entered by the issuing authority: the declaration's document type (EXA),
+        its number (``inconnu`` when unknown), the purchase date and the quantities, written off at once (the document
+        becomes *used* once nothing remains). Returns the reservation's answer, and the clearance's when it was
+        accepted; a refusal (more than remains, no such line, not valid) writes nothing off."""
+        reference = f"{document_type}:{declaration}:{purchase_date}"
+        reserved = self._reserve_here(code, number, tenant=tenant, declaration=reference, items=items, office=None)
+        if not reserved.accepted:
+            return reserved, None
+        return reserved, self.clear(code, number, tenant=tenant, declaration=reference, clearance=Clearance.RELEASED, office=None)
+
     def _authority(self, code: str, number: str, tenant: str) -> tuple[ChedQuantities, str] | None:
         """The CHED authority keeping this document's quantities, with its reference for it, if any."""
         if not self.ched_authorities or gun_code(code).ched_type is None:
