@@ -27,7 +27,7 @@ def serve(
     traces_sandbox_port: int = typer.Option(8445, help="HTTPS port of the TRACES-NT sandbox"),
     delta_sandbox_port: int = typer.Option(8446, help="HTTP port (loopback) of the DELTA-G customs sandbox"),
     single_window_sandbox_port: int = typer.Option(8447, help="HTTPS port of the national single-window sandbox"),
-    cites_exchange_port: int = typer.Option(8448, help="HTTPS port (mutual TLS) of the hub's CITES permit exchange"),
+    cites_exchange_port: int = typer.Option(8448, help="HTTPS port (mutual TLS) of the hub's CITES permit exchange (0: not served; it needs tls/server.pem in the certs dir)"),
     cites_sandbox_port: int = typer.Option(8449, help="HTTPS port of the foreign CITES management authority sandbox"),
     database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL", help="default: SQLite file var/hub.db"),
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),

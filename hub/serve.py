@@ -155,7 +155,10 @@ SANDBOXES = {
 async def _serve(broker: Broker, options: ServeOptions, *, customs_key: str | None = None) -> None:
     app = create_app(broker)
     servers = [uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info", access_log=False))]
-    servers.append(cites_exchange_server(broker, port=options.cites_exchange_port))
+    if options.cites_exchange_port and (Path(broker.settings.certs_dir) / "tls" / "server.pem").is_file():
+        servers.append(cites_exchange_server(broker, port=options.cites_exchange_port))
+    else:
+        log.warning("the CITES permit exchange is not served: port 0, or no TLS server certificate in %s/tls", broker.settings.certs_dir)
     if options.sandboxes:
         servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
         servers.append(ephyto_hub_sandbox_server(broker.settings, port=options.ephyto_sandbox_port))
