@@ -5,9 +5,12 @@ receive a document from abroad, report a non-conformity).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
@@ -16,6 +19,7 @@ import httpx
 from connectors.base import Connector, ConnectorContext, InboundDocument, InboundVerdict, PullsDocuments
 from hub.acks.correlation import apply_ack
 from hub.acks.nonconformities import open_non_conformity
+from hub.cites import pssm
 from hub.config import Settings
 from hub.customs.registry import CustomsRegistry
 from hub.delivery.lifecycles import MANUAL, change_lifecycle, duplicate_request, expire_permits
@@ -31,11 +35,21 @@ from hub.records.lifecycle import Lifecycle
 from hub.routing.table import RoutingTable
 from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier
 from hub.store.db import Database
-from hub.store.models import Acknowledgement, Document, Message, NonConformity, utcnow
+from hub.store.models import Acknowledgement, CITESApproval, Document, Message, NonConformity, utcnow
 from hub.store.payloads import put_payload
+from hub.store.trace import add_event
+from hub.validation.report import Finding
 
 log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 60.0  # seconds between two looks for permits whose validity has ended
+
+
+@dataclass
+class Completed:
+    """A simplified-procedure certificate completed: the new version stored, and the alerts of the completion."""
+
+    stored: Stored
+    warnings: list[Finding]
 
 
 class Broker:
@@ -212,6 +226,56 @@ class Broker:
             change_lifecycle(session, document, target, actor=actor, reason=reason)
             _ = document.messages, document.products
             return document
+
+    # --- CITES simplified re-export procedure (PSSM) ---------------------------------------------------------------
+
+    def create_approval(self, *, tenant: str, **approval) -> CITESApproval:
+        """Record an approval of the simplified procedure for ``tenant`` (see :func:`hub.cites.pssm.create_approval`)."""
+        with self.database.transaction() as session:
+            return pssm.create_approval(session, tenant=tenant, **approval)
+
+    def list_approvals(self, *, tenant: str) -> list[CITESApproval]:
+        """The simplified-procedure approvals of ``tenant`` (every tenant's for ``*``)."""
+        with self.database.sessions() as session:
+            return list(pssm.list_approvals(session, tenant=tenant))
+
+    def complete_permit(self, document_id: str, completion: pssm.Completion, *, tenant: str, actor: str, now: datetime | None = None) -> Completed:
+        """The boxes of a simplified-procedure re-export certificate reported at the sale: the completed record is
+        validated, signed, routed and stored as the permit's next version, and the permit becomes completed, in one
+        transaction. A completion changing a box filled at issue is refused (:class:`~hub.cites.pssm.BoxesChanged`)
+        and the attempt flagged as a possible fraud, the flag committed on its own; one reported more than 24 hours
+        after the sale is accepted with a WARNING and a ``permit.completion_late`` event."""
+        now = now or utcnow()
+        with self.database.sessions() as session:
+            document = _own_document(session, document_id, tenant)
+            latest = pssm.latest_version(session, document)
+            if latest.id != document.id:
+                raise ConflictError(f"document {document_id} is version {document.version}; complete the latest, version {latest.version} ({latest.id})", where="document_id")
+            issued = pssm.completable(document)
+            owner, version = document.tenant, document.version
+        completed = pssm.completed_record(issued, completion, now=now)
+        changed = pssm.changed_boxes(issued, completed)
+        if changed:
+            with self.database.transaction() as session:
+                pssm.flag_fraud(session, session.get(Document, document_id), changed, actor=actor, country=completed.importing_country())
+            raise pssm.BoxesChanged(changed)
+        body = json.dumps(completed.model_dump(mode="json", exclude_none=True)).encode()
+        prepared = prepare(body, "application/json", tenant=owner, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version + 1, now=now)
+        late = pssm.late_finding(completed, now=now)
+        if late is not None:
+            prepared.report.extend([late])
+        with self.database.transaction() as session:
+            stored = store(session, prepared, tenant=owner, actor=actor)
+            if stored.created:
+                sale_date = completed.simplified_procedure.sale_date.value
+                for done in (session.get(Document, document_id), stored.document):
+                    change_lifecycle(session, done, Lifecycle.COMPLETED, actor=actor, reason=f"boxes reported for the sale of {sale_date} (version {version + 1})")
+                if late is not None:
+                    add_event(session, document=stored.document, event="permit.completion_late", actor="hub", detail={"sale_date": sale_date, "reported_at": now.isoformat(), "message": late.message_en})
+            _ = stored.document.messages, stored.document.report
+        if stored.created:
+            self.wake.set()
+        return Completed(stored=stored, warnings=[late] if late is not None else [])
 
     def duplicate_request(self, document_id: str, *, tenant: str) -> dict:
         """A new permit request from an expired permit (see :func:`hub.delivery.lifecycles.duplicate_request`)."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from hub.store.models import Document, NonConformity, NonConformityProduct, utcnow
 from hub.store.trace import add_event
 
-SOURCES = ("acknowledgement", "business_response", "border_refusal", "exporter")
+SOURCES = ("acknowledgement", "business_response", "border_refusal", "exporter", "fraud_suspected")
 GROUPS = {
     "country": NonConformity.country,
     "counterpart": NonConformity.counterpart,

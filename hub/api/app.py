@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from hub.api import connectors, customs, documents, events, inbound, messages, metrics, nonconformities, verify, webhooks
+from hub.api import cites, connectors, customs, documents, events, inbound, messages, metrics, nonconformities, verify, webhooks
 from hub.api.auth import Unauthenticated
 from hub.broker import Broker
 from hub.errors import (
@@ -93,7 +93,7 @@ def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "database": broker.database.dialect, "connectors": sorted(broker.connectors)})
 
-    for module in (documents, messages, nonconformities, inbound, events, webhooks, metrics, verify, connectors, customs):
+    for module in (documents, messages, nonconformities, inbound, events, webhooks, metrics, verify, connectors, customs, cites):
         app.include_router(module.router)
     app.include_router(messages.payloads_router)
     metrics.install_metrics(app)

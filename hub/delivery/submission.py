@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.cites.pssm import check_approval
 from hub.delivery.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
 from hub.mapping.sps_certificate import record_from_data, to_xml
@@ -259,6 +260,9 @@ def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idem
     existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key, prepared=prepared)
     if existing is not None:
         return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
+    if isinstance(prepared.record, CITESPermit) and prepared.record.simplified_procedure is not None:
+        # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
+        check_approval(session, prepared.record, tenant=tenant if tenant != "*" else prepared.facts.issuing_country, report=prepared.report)
     try:
         with session.begin_nested():
             document = _insert(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)

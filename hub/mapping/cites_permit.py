@@ -22,7 +22,10 @@ from hub.records.cites import CITESPermit
 from hub.validation.report import Finding
 from hub.xmlsafe import parse_xml
 
-__all__ = ["PROFILES", "ParsedPermit", "cites_spec", "is_permit", "parse_permit", "permit_from_data", "permit_root_tags", "render_permit", "to_xml"]
+__all__ = [
+    "NATIONAL_FIELDS", "NATIONAL_ITEM_FIELDS", "PROFILES", "ParsedPermit", "cites_spec", "is_permit", "parse_permit", "permit_from_data",
+    "permit_root_tags", "render_permit", "to_xml", "with_national_data",
+]
 
 PROFILES = ("standard", "epix")
 
@@ -45,10 +48,37 @@ def permit_from_data(data: dict) -> CITESPermit:
         raise RecordError([FieldProblem(path=field_path(tuple(e["loc"])), message=e["msg"]) for e in exc.errors()]) from None
 
 
+#: National data the certificate abroad does not carry (the simplified re-export procedure): kept in the stored record,
+#: never written to the XML, so never read back from it.
+NATIONAL_FIELDS = ("simplified_procedure",)
+NATIONAL_ITEM_FIELDS = ("eu_annex", "specimen_code")
+
+
 def render_permit(record: CITESPermit, profile: str = "standard") -> Rendered:
-    """Render a permit as a ``CITESEPermit`` tree: ``standard`` (namespaced root) or ``epix`` (unqualified root)."""
+    """Render a permit as a ``CITESEPermit`` tree: ``standard`` (namespaced root) or ``epix`` (unqualified root).
+    The national data (:data:`NATIONAL_FIELDS`, and each line's :data:`NATIONAL_ITEM_FIELDS`) is left out."""
     data = compact(record.model_dump(mode="json", exclude_none=True))
-    return render(cites_spec(), data, profile, ignore=("kind",))
+    for item in (data.get("consignment") or {}).get("items", []):
+        for key in NATIONAL_ITEM_FIELDS:
+            item.pop(key, None)
+    return render(cites_spec(), data, profile, ignore=("kind", *NATIONAL_FIELDS))
+
+
+def with_national_data(permit: CITESPermit, source: CITESPermit | None) -> CITESPermit:
+    """``permit`` (as read back from its XML) with the national data of ``source`` (the record it was rendered from),
+    line by line; ``permit`` itself when ``source`` is None or carries none."""
+    if source is None:
+        return permit
+    items = permit.consignment.items
+    national = [
+        {key: getattr(line, key) for key in NATIONAL_ITEM_FIELDS if getattr(line, key) is not None}
+        for line in source.consignment.items
+    ]
+    if source.simplified_procedure is None and not any(national):
+        return permit
+    lines = [item.model_copy(update=extra) if index < len(national) and (extra := national[index]) else item for index, item in enumerate(items)]
+    consignment = permit.consignment.model_copy(update={"items": lines})
+    return permit.model_copy(update={"simplified_procedure": source.simplified_procedure, "consignment": consignment})
 
 
 @dataclass

@@ -166,6 +166,8 @@ class PermitItem(_Record):
     annual_quota: Quantity | None = Field(default=None, description="Box 11a annual export quota (AnnualQuotaQuantity)")
     acquisition_date_time: DateTime | None = Field(default=None, description="Box 12b date of acquisition (AcquisitionDateTime)")
     previous_documents: list[ReferencedDocument] = Field(default_factory=list, description="PreviousReferencedDocument of the procedure")
+    eu_annex: Code | None = Field(default=None, description="national data, not in the XML: the Annex of Regulation (EC) 338/97 (A, B, C, D; code list EUAnnex)")
+    specimen_code: str | None = Field(default=None, description="national data, not in the XML: the specimen code of the simplified procedure's approval")
 
     @field_validator("origin_permit", mode="after")
     @classmethod
@@ -187,6 +189,22 @@ def _typed(document: ReferencedDocument | None, code: str, what: str) -> Referen
     if document.type_code.value.strip() != code:
         raise ValueError(f"{what} is document type {code}, not {document.type_code.value!r}")
     return document
+
+
+class SimplifiedProcedure(_Record):
+    """The French simplified re-export procedure (PSSM) a re-export certificate is issued under: national data the
+    certificate abroad does not carry (kept in the stored record, never written to the XML).
+
+    The approval holds for one entity (an account, or one of its sub-accounts) and one specimen code. The certificate
+    may leave the importer, the country of import, the quantities and the descriptions blank at issue; they are
+    reported at the sale, whose date ``sale_date`` then records (blank until the certificate is completed).
+    """
+
+    approval_number: str = Field(description="the number of the approval the certificate is issued under")
+    holder_account: str = Field(description="the account holding the approval")
+    holder_sub_account: str | None = Field(default=None, description="the sub-account holding the approval, if the approval is for one")
+    specimen_code: str = Field(description="the specimen code the approval is for")
+    sale_date: DateTime | None = Field(default=None, description="the date of the sale, given when the blank boxes are reported (completion)")
 
 
 class Consignment(_Record):
@@ -229,6 +247,7 @@ class CITESPermit(_Record):
     third_signatory: Signatory | None = Field(default=None, description="Box 13 signatory of the issuing authority; TypeCode C")
     fourth_signatory: Signatory | None = Field(default=None, description="FourthSignatoryDocumentAuthentication, TypeCode D")
     consignment: Consignment = Field(default_factory=Consignment, description="boxes 3, 4, 7 to 12b, 14 and 15")
+    simplified_procedure: SimplifiedProcedure | None = Field(default=None, description="national data, not in the XML: the simplified re-export procedure (PSSM) approval it is issued under")
 
     @field_validator("business_process_context", mode="after")
     @classmethod

@@ -15,6 +15,7 @@
         non_conformity_products
     trace_events         append-only: every hop, one correlation id per document
     webhook_subscriptions  who is told of events, and how far they have been told
+    cites_approvals      approvals of the CITES simplified re-export procedure (PSSM), per tenant
 """
 
 from __future__ import annotations
@@ -303,4 +304,22 @@ class WebhookSubscription(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CITESApproval(Base):
+    """An approval of the CITES simplified re-export procedure (PSSM): one entity (an account, or one of its
+    sub-accounts), one specimen code, a period (see :mod:`hub.cites.pssm`)."""
+
+    __tablename__ = "cites_approvals"
+    __table_args__ = (UniqueConstraint("tenant", "approval_number", name="uq_cites_approvals_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(20), index=True)
+    approval_number: Mapped[str] = mapped_column(String(100))
+    holder_account: Mapped[str] = mapped_column(String(100))
+    holder_sub_account: Mapped[str | None] = mapped_column(String(100))
+    specimen_code: Mapped[str] = mapped_column(String(100))
+    valid_from: Mapped[datetime] = mapped_column()
+    valid_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

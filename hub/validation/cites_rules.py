@@ -95,8 +95,14 @@ def _reexport_origin(ctx: RuleContext):
     "la quantité (case 11) doit être un nombre positif avec son unité : {quantity}",
 )
 def _quantity(ctx: RuleContext):
-    for index, item in enumerate(_permit(ctx).consignment.items):
+    permit = _permit(ctx)
+    procedure = permit.simplified_procedure
+    # Simplified re-export procedure: the quantity may be blank at issue, and is required once reported at the sale.
+    blank_allowed = procedure is not None and _blank(procedure.sale_date)
+    for index, item in enumerate(permit.consignment.items):
         quantity = item.quantity
+        if quantity is None and blank_allowed:
+            continue
         value = quantity.value.strip() if quantity is not None else ""
         if not value or Decimal(value) <= 0 or _blank(quantity.unit):
             shown = f"{value or '(none)'} {quantity.unit or '(no unit)'}" if quantity is not None else "(none)"

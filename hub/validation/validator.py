@@ -13,12 +13,13 @@ from datetime import datetime
 from lxml import etree
 
 from hub.errors import FieldProblem, InputError, RecordError
-from hub.mapping.cites_permit import ParsedPermit, parse_permit, permit_root_tags, render_permit
+from hub.mapping.cites_permit import ParsedPermit, parse_permit, permit_root_tags, render_permit, with_national_data
 from hub.mapping.envelopes import unwrap
 from hub.mapping.sps_certificate import ParsedCertificate, parse_certificate, render_certificate, sps_spec
 from hub.records.cites import CITESPermit
 from hub.records.sps import SPSCertificateRecord
 from hub.validation.cites_rules import CITES_RULES
+from hub.validation.pssm_rules import PSSM_RULES
 from hub.validation.report import Area, Finding, Severity, ValidationReport
 from hub.validation.rules import run_rules
 from hub.validation.schemas import cites_permit_findings, load_schema, schema_findings
@@ -67,8 +68,12 @@ class ValidatedPermit:
     element: etree._Element
 
 
-def validate_permit(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None) -> ValidatedPermit:
-    """Validate a CITESEPermit (bare, in either root form, or inside its EPIX SOAP response) and return every finding."""
+def validate_permit(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None, national: CITESPermit | None = None) -> ValidatedPermit:
+    """Validate a CITESEPermit (bare, in either root form, or inside its EPIX SOAP response) and return every finding.
+
+    ``national`` is the record the document was rendered from: its national data, which the XML does not carry (the
+    simplified re-export procedure), is judged with the rest (:func:`~hub.mapping.cites_permit.with_national_data`).
+    """
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
     element = unwrap(root, permit_root_tags(), source=source).document
     report = ValidationReport()
@@ -82,14 +87,16 @@ def validate_permit(document: bytes | etree._Element, *, source: str = "document
         return ValidatedPermit(report, None, element)
     report.extend(schema)
     report.extend(parsed.findings)
-    report.extend(CITES_RULES.run(parsed.record, parsed.xpath_of, now=now))
+    judged = with_national_data(parsed.record, national)
+    report.extend(CITES_RULES.run(judged, parsed.xpath_of, now=now))
+    report.extend(PSSM_RULES.run(judged, parsed.xpath_of, now=now))
     return ValidatedPermit(report, parsed, element)
 
 
 def validate_permit_record(record: CITESPermit, *, profile: str = "standard", now: datetime | None = None) -> tuple[etree._Element, ValidationReport]:
-    """Render a permit record and validate the result."""
+    """Render a permit record and validate the result (with the record's national data, which is not rendered)."""
     rendered = render_permit(record, profile)
-    validated = validate_permit(rendered.root, now=now)
+    validated = validate_permit(rendered.root, now=now, national=record)
     validated.report.findings[:0] = rendered.findings
     return rendered.root, validated.report
 
