@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import select
@@ -17,12 +18,13 @@ from hub.api.app import create_app
 from hub.api.auth import create_client
 from hub.errors import ValidationFailed
 from hub.mapping.cites_permit import permit_from_data, render_permit, to_xml
+from hub.standards import PROJECT_ROOT
 from hub.store.models import Document, NonConformity, TraceEvent
 from hub.validation.pssm_rules import Approval, approval_findings
 from hub.validation.report import Severity
 from hub.validation.validator import validate_permit_record
 from tests.broker_support import PERMIT_NUMBER as NUMBER
-from tests.broker_support import permit_record
+from tests.broker_support import ScriptedConnector, make_broker, permit_record
 
 APPROVAL = "PSSM-75-2026-001"
 ACCOUNT, SUB_ACCOUNT, SPECIMEN = "FR-CITES-004217", "PARIS-04", "PYRE-SAC-01"
@@ -321,3 +323,22 @@ def test_only_an_issued_simplified_procedure_certificate_of_ones_own_is_complete
     assert api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(), headers=api.nl).status_code == 404
     future = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat(timespec="seconds")
     assert api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(sale_date=future)).status_code == 422
+
+
+def test_with_the_default_routes_a_certificate_awaiting_its_sale_is_kept_and_goes_abroad_once_completed(database_url, pki):
+    routes = yaml.safe_load((PROJECT_ROOT / "config" / "routes.yaml").read_text(encoding="utf-8"))
+    destinations = {d for rule in routes["rules"] for d in rule["to"]}
+    broker = make_broker(database_url, pki, connectors={name: ScriptedConnector(name) for name in destinations}, routes=routes)
+    try:
+        with broker.database.transaction() as session:
+            key = create_client(session, name="fr-cites-default", tenant="FR")[1]
+        with TestClient(create_app(broker)) as api:
+            api.headers["Authorization"] = f"Bearer {key}"
+            add_approval(api)
+            issued = submit(broker, pssm())
+            assert issued.messages == []  # no country of import yet: stored, sent nowhere
+            answer = api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion())
+            assert answer.status_code in (200, 201), answer.text
+            assert [m["destination"] for m in answer.json()["messages"]] == ["foreign_authority"]
+    finally:
+        broker.close()

@@ -211,9 +211,14 @@ def _route(record: Record, tenant: str, routing: RoutingTable, *, direction: str
         raise InputError("the issuing country cannot be told: give the issuer's address country or the export country", where="consignment.export_country.id")
     if tenant != "*" and facts.issuing_country != tenant:
         raise PermissionDenied(f"this API key belongs to the issuing authority of {tenant}; it cannot submit a certificate issued by {facts.issuing_country}")
-    # A received document no rule hands on is still kept for its receiving authority, customs and verification.
-    routed = routing.require_route(facts) if direction == "outbound" else routing.route(facts)
+    # A received document no rule hands on is still kept for its receiving authority, customs and verification; so
+    # is a simplified-procedure certificate until its sale names the country it goes to.
+    routed = routing.require_route(facts) if direction == "outbound" and not _awaiting_sale(record) else routing.route(facts)
     return facts, list(routed.destinations), list(routed.matched)
+
+
+def _awaiting_sale(record: Record) -> bool:
+    return isinstance(record, CITESPermit) and record.simplified_procedure is not None and record.importing_country() is None
 
 
 @dataclass
