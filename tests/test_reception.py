@@ -155,3 +155,22 @@ def test_a_store_failure_confirms_nothing(setup, monkeypatch):
     with pytest.raises(RuntimeError):
         broker.pull_documents()
     assert counterpart.confirmed == [] and len(counterpart.held) == 1
+
+
+def test_a_cites_permit_from_abroad_is_verified_validated_and_stored_for_the_importing_country(setup):
+    from hub.mapping.cites_permit import permit_from_data, render_permit, to_xml
+    from tests.broker_support import permit_record
+
+    broker, _ = setup
+    data = permit_record(permit_number="US-2026-CITES-0007", kind="cites_export")
+    data.pop("type_code", None)
+    data["first_signatory"]["provider"]["address"]["country_id"] = "US"
+    data["consignment"]["consignor"]["address"]["country_id"] = "US"
+    data["consignment"]["consignee"]["address"]["country_id"] = "FR"
+    body = broker.signer_for("US").sign(to_xml(render_permit(permit_from_data(data)).root))
+    verdict = broker.receive_document("nppo_us", InboundDocument(body, "EPIX-1", sender_country="US"))
+    assert verdict.outcome is InboundOutcome.ACCEPTED, verdict.reason
+    with broker.database.sessions() as session:
+        document = session.get(Document, verdict.document_id)
+        assert (document.kind, document.direction, document.tenant, document.issuing_country) == ("cites_export", "inbound", "FR", "US")
+        assert [(p.scientific_name, p.quantity) for p in document.products] == [("Malayopython reticulatus", 12)]
