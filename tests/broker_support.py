@@ -36,7 +36,10 @@ ROUTES = {
 #: The default routes plus CHEDs to customs (the customs registry's tests).
 ROUTES_WITH_CHEDS = {"rules": ROUTES["rules"] + [{"name": "cheds", "when": {"kind": ["ched"]}, "to": ["customs"]}]}
 #: The default routes plus CITES exports and re-exports to the foreign authority (the CITES tests).
-ROUTES_WITH_PERMITS = {"rules": ROUTES["rules"] + [{"name": "permits", "when": {"kind": ["cites_export", "cites_reexport"]}, "to": ["authority"]}]}
+ROUTES_WITH_PERMITS = {"rules": ROUTES["rules"] + [
+    {"name": "permits", "when": {"kind": ["cites_export", "cites_reexport"]}, "to": ["authority"]},
+    {"name": "import-permits", "when": {"kind": ["cites_import"]}, "to": ["customs"]},
+]}
 #: The worked CITES example: a French re-export certificate, one line of 12 PCS.
 PERMIT_NUMBER = "FR2607512345-R"
 PERMIT_EXAMPLE = Path(__file__).resolve().parents[1] / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"

@@ -393,7 +393,7 @@ def test_cli_show_prints_the_rules(runner):
     result = runner.invoke(routes_app, ["show", "--routes", str(DEFAULT_ROUTES)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "8 rules, destinations customs, ephyto_hub, foreign_authority, single_window, traces_nt" in lines[0]
+    assert "9 rules, destinations customs, ephyto_hub, foreign_authority, single_window, traces_nt" in lines[0]
     assert lines[1].split() == ["#", "RULE", "WHEN", "TO", "FINAL"]
     assert lines[2].split()[:3] == ["1", "export-to-foreign-authority", "kind:"]
     assert lines[2].rstrip().endswith("foreign_authority")

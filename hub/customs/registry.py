@@ -22,6 +22,7 @@ from typing import Mapping, Protocol, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.customs.cites_checks import export_permit_reasons
 from hub.customs.gun import gun_code
 from hub.customs.ledger import (
     CertifiedLine,
@@ -297,6 +298,7 @@ def _standing(session: Session, document: Document, code: str) -> Standing:
     ends = valid_until(document)
     if ends is not None and ends < utcnow():
         reasons.append(f"its validity ended on {ends.isoformat()}")
+    reasons += export_permit_reasons(session, document)
     return Standing(
         code=gun_code(code).code,
         document_id=document.id,
