@@ -227,6 +227,19 @@ class Broker:
             _ = document.messages, document.products
             return document
 
+    def fetch_permit(self, url: str, number: str, *, country: str, callee: str | None = None, final: bool = True) -> InboundVerdict:
+        """Fetch a partner authority's permit through its EPIX-style exchange at ``url`` (as ``country``, by that
+        country's TLS client certificate) and receive it like any document from abroad: verified, validated, stored
+        for its importing country. Raises :class:`~hub.cites.epix.EpixFault` when the partner refuses."""
+        from connectors.cites_p2p.client import CitesExchangeClient
+
+        client = CitesExchangeClient(url, country=country, certs_dir=self.settings.certs_dir, callee=callee)
+        try:
+            answer = client.get_final(number) if final else client.get_non_final(number)
+        finally:
+            client.close()
+        return self.receive_document(f"cites:{callee or 'partner'}", InboundDocument(answer.permit, number, sender_country=callee))
+
     # --- CITES simplified re-export procedure (PSSM) ---------------------------------------------------------------
 
     def create_approval(self, *, tenant: str, **approval) -> CITESApproval:

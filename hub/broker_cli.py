@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import or_, select
 
 from hub.config import Settings
+from hub.errors import HubError
 
 clients_app = typer.Typer(help="API clients: one API key per client, bound to a tenant (the issuing authority).", no_args_is_help=True)
 
@@ -94,6 +95,30 @@ def worker(
             time.sleep(1)
     except KeyboardInterrupt:
         delivery.stop()
+
+
+def fetch_permit(
+    number: str = typer.Argument(..., help="the permit or certificate number"),
+    url: str = typer.Option(..., "--from", help="the partner's exchange, e.g. https://…/cites/v2/CitesDataExchange"),
+    callee: str = typer.Option(..., help="the partner authority's country (IsoCountryCode)"),
+    country: str = typer.Option("FR", "--as", help="our country: whose TLS client certificate calls"),
+    non_final: bool = typer.Option(False, "--non-final", help="GetNonFinalCitesCertificate instead of the final one"),
+    database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL"),
+) -> None:
+    """Fetch a partner authority's CITES permit through its exchange and receive it (verified, validated, stored)."""
+    from hub.broker import Broker
+
+    broker = Broker.from_settings(_settings(database_url))
+    try:
+        verdict = broker.fetch_permit(url, number, country=country.upper(), callee=callee.upper(), final=not non_final)
+    except HubError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    finally:
+        broker.close()
+    typer.echo(f"{verdict.outcome.value}: document {verdict.document_id}" + (f" ({verdict.reason})" if verdict.reason else ""))
+    if verdict.document_id is None:
+        raise typer.Exit(1)
 
 
 def connectors(database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL")) -> None:

@@ -26,7 +26,7 @@ app.add_typer(certs_app, name="certs")
 
 
 def _register_broker_commands() -> None:
-    from hub.broker_cli import clients_app, connectors, sandbox, serve, trace, worker
+    from hub.broker_cli import clients_app, connectors, fetch_permit, sandbox, serve, trace, worker
     from hub.routing.cli import routes_app
     from hub.store.cli import db_app
 
@@ -35,6 +35,7 @@ def _register_broker_commands() -> None:
     app.command(help="Print the timeline of a document or message.")(trace)
     app.command(help="Run a counterpart sandbox on its own.")(sandbox)
     app.command(help="List the counterparts with their health.")(connectors)
+    app.command("fetch-permit", help="Fetch a partner authority's CITES permit through its exchange.")(fetch_permit)
     app.add_typer(clients_app, name="clients")
     app.add_typer(routes_app, name="routes", help="The routing table: show it, explain a document's destinations.")
     app.add_typer(db_app, name="db", help="The database: migrate, show the revision.")

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from connectors.cites_p2p.client import CitesExchangeClient
 from connectors.cites_p2p.sandbox import AuthoritySandboxConfig, create_cites_authority_sandbox
+from connectors.base import InboundOutcome
 from connectors.p2p.serving import InProcessTransport, running_sandbox
 from hub.cites.epix import (
     CertificateRequest,
@@ -339,3 +340,30 @@ def test_the_sandbox_authority_fetches_verifies_and_confirms_when_told(broker, p
         ("GetFinalCitesCertificate", "received"), ("GetNonFinalCitesCertificate", "fault"), ("ConfirmQuantities", "confirmed"), ("ServiceState", "answered"),
     ]
     assert len(events(broker, "permit.quantities_confirmed")) == 1
+
+
+def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_from_abroad(broker, pki, tmp_path):
+    from hub.store.migrate import upgrade
+    from tests.broker_support import ROUTES_WITH_PERMITS, make_broker
+
+    japan_url = f"sqlite:///{tmp_path / 'japan.db'}"
+    upgrade(japan_url)
+    japan = make_broker(japan_url, pki, routes=ROUTES_WITH_PERMITS)  # Japan's own hub, holding its export permit for France
+    try:
+        data = permit_record(permit_number="JP-2026-CITES-0042", kind="cites_export")
+        data["first_signatory"]["provider"]["address"]["country_id"] = "JP"
+        data["consignment"]["consignor"]["address"]["country_id"] = "JP"
+        data["consignment"]["consignee"]["address"]["country_id"] = "FR"
+        japan.submit(json.dumps(data).encode(), "application/json", tenant="JP", actor="test")
+        app = create_exchange_app(japan.database, certs_dir=pki.directory, signer_for=japan.signer_for)
+        with running_sandbox(app, certs_dir=pki.directory) as running:
+            verdict = broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-0042", country="FR", callee="JP")
+            with pytest.raises(EpixFault) as refused:
+                broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-9999", country="FR", callee="JP")
+    finally:
+        japan.close()
+    assert verdict.outcome is not InboundOutcome.FAILED, verdict.reason
+    assert refused.value.error == "CertificateMissing"
+    with broker.database.sessions() as session:
+        stored = session.get(Document, verdict.document_id)
+        assert (stored.direction, stored.tenant, stored.issuing_country, stored.kind) == ("inbound", "FR", "JP", "cites_export")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub.signing import init_dev_pki
+from hub.standards import PROJECT_ROOT
 from tests.conftest import standard_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,3 +87,15 @@ def test_schema_prints_the_json_schema_of_each_kind():
     schema = json.loads(result.stdout)
     assert "ched_type" in schema["properties"] and "consignment" in schema["properties"]
     assert hub("schema", "invoice").returncode == 2
+
+
+def test_fetch_permit_names_an_unreachable_partner_and_fails(tmp_path):
+    from hub.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    upgrade(url)
+    result = subprocess.run(
+        [sys.executable, "-m", "hub", "fetch-permit", "JP-1", "--from", "https://127.0.0.1:9/cites/v2/CitesDataExchange", "--callee", "JP"],
+        env={**os.environ, "HUB_DATABASE_URL": url}, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 1 and "AdapterNotAvailable" in result.stderr
