@@ -36,7 +36,8 @@ GUN_CODES: dict[str, GunCode] = {
         GunCode("C678", "CHED-D, food and feed of non-animal origin", ("ched",), "D"),
         GunCode("N853", "CHED-P, products of animal origin", ("ched",), "P"),
         GunCode("C085", "CHED-PP, plants and plant products", ("ched",), "PP"),
-        # The CITES kinds are the hub's CITES permit records (issue 5); until they exist these codes find nothing.
+        # The CITES kinds are the hub's permit kinds (hub.records.cites.PermitKind); the hub issues no EU import
+        # notification, so C639 finds only what a deployment stores under that kind.
         GunCode("C638", "CITES import permit", ("cites_import",)),
         GunCode("C639", "CITES import notification", ("cites_import_notification",)),
         GunCode("C401", "CITES export permit or re-export certificate", ("cites_export", "cites_reexport")),
