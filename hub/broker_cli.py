@@ -108,7 +108,11 @@ def fetch_permit(
     """Fetch a partner authority's CITES permit through its exchange and receive it (verified, validated, stored)."""
     from hub.broker import Broker
 
-    broker = Broker.from_settings(_settings(database_url))
+    try:
+        broker = Broker.from_settings(_settings(database_url))
+    except HubError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
     try:
         verdict = broker.fetch_permit(url, number, country=country.upper(), callee=callee.upper(), final=not non_final)
     except HubError as exc:

@@ -89,13 +89,15 @@ def test_schema_prints_the_json_schema_of_each_kind():
     assert hub("schema", "invoice").returncode == 2
 
 
-def test_fetch_permit_names_an_unreachable_partner_and_fails(tmp_path):
+def test_fetch_permit_names_an_unreachable_partner_and_fails(tmp_path, pki):
     from hub.store.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     upgrade(url)
-    result = subprocess.run(
-        [sys.executable, "-m", "hub", "fetch-permit", "JP-1", "--from", "https://127.0.0.1:9/cites/v2/CitesDataExchange", "--callee", "JP"],
-        env={**os.environ, "HUB_DATABASE_URL": url}, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
-    )
+    command = [sys.executable, "-m", "hub", "fetch-permit", "JP-1", "--from", "https://127.0.0.1:9/cites/v2/CitesDataExchange", "--callee", "JP"]
+    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CERTS_DIR": str(pki.directory)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
     assert result.returncode == 1 and "AdapterNotAvailable" in result.stderr
+    # Without key material, it says which file is missing instead of a traceback.
+    result = subprocess.run(command, env={**env, "HUB_CERTS_DIR": str(tmp_path / "none")}, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert result.returncode == 2 and "ca.pem" in result.stderr and "Traceback" not in result.stderr
