@@ -70,5 +70,21 @@ def permit_broker(database_url, pki):
     broker.close()
 
 
+@pytest.fixture
+def permit_api(permit_broker):
+    """The API over ``permit_broker``, as France's CITES authority; ``.nl`` holds the headers of another authority."""
+    from fastapi.testclient import TestClient
+
+    from hub.api.app import create_app
+    from hub.api.auth import create_client
+
+    with permit_broker.database.transaction() as session:
+        fr, nl = create_client(session, name="fr-cites", tenant="FR")[1], create_client(session, name="nl-cites", tenant="NL")[1]
+    with TestClient(create_app(permit_broker)) as client:
+        client.headers["Authorization"] = f"Bearer {fr}"
+        client.nl = {"Authorization": f"Bearer {nl}"}
+        yield client
+
+
 # Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/databases.py.
 pytest_plugins = ["tests.databases"]

@@ -7,11 +7,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.api.app import create_app
-from hub.api.auth import create_client
 from hub.delivery.lifecycles import DUPLICATED_DOCUMENT_CODE
 from hub.store.models import Document, TraceEvent
 from tests.broker_support import current_validity
@@ -25,13 +22,8 @@ def broker(permit_broker):
 
 
 @pytest.fixture
-def api(broker):
-    with broker.database.transaction() as session:
-        fr, nl = create_client(session, name="fr-cites", tenant="FR")[1], create_client(session, name="nl-cites", tenant="NL")[1]
-    with TestClient(create_app(broker)) as client:
-        client.headers["Authorization"] = f"Bearer {fr}"
-        client.nl_key = nl
-        yield client
+def api(permit_api):
+    return permit_api
 
 
 def submit(broker, data):
@@ -78,7 +70,7 @@ def test_moves_the_lifecycle_does_not_allow_by_hand_are_refused(api, broker, tar
 
 def test_another_authority_cannot_move_a_permit(api, broker):
     document = submit(broker, permit())
-    answer = api.post(f"/v1/documents/{document.id}/lifecycle", json={"lifecycle": "expired"}, headers={"Authorization": f"Bearer {api.nl_key}"})
+    answer = api.post(f"/v1/documents/{document.id}/lifecycle", json={"lifecycle": "expired"}, headers=api.nl)
     assert answer.status_code == 404
 
 

@@ -168,13 +168,8 @@ def broker(permit_broker):
 
 
 @pytest.fixture
-def api(broker):
-    with broker.database.transaction() as session:
-        fr, nl = create_client(session, name="fr-pssm", tenant="FR")[1], create_client(session, name="nl-pssm", tenant="NL")[1]
-    with TestClient(create_app(broker)) as client:
-        client.headers["Authorization"] = f"Bearer {fr}"
-        client.nl = {"Authorization": f"Bearer {nl}"}
-        yield client
+def api(permit_api):
+    return permit_api
 
 
 def add_approval(api, **changes):
