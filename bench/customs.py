@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.base import ConnectorConfig, DeliveryResult, Outcome  # noqa: E402
+from hub.connector import ConnectorConfig, DeliveryResult, Outcome  # noqa: E402
 from hub.broker import Broker  # noqa: E402
 from hub.config import Settings  # noqa: E402
 from hub.customs.ledger import CertifiedLine, Clearance, DeclaredItem, Movement, MovementState, clear, reserve  # noqa: E402

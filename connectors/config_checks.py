@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import model_validator
 
-from connectors.base import ConnectorConfig
+from hub.connector import ConnectorConfig
 
 #: An http(s) URL with a host (the pattern also works as a pydantic ``Field(pattern=…)``).
 HTTP_URL_PATTERN = r"^https?://[^/\s]+"

@@ -23,7 +23,7 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from connectors.base import Connector, ConnectorConfig, ConnectorContext, ConnectorType
+from hub.connector import Connector, ConnectorConfig, ConnectorContext, ConnectorType
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector

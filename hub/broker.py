@@ -16,19 +16,19 @@ from typing import Mapping
 
 import httpx
 
-from connectors.base import Connector, ConnectorContext, InboundDocument, InboundVerdict, PullsDocuments
+from hub.connector import Connector, ConnectorContext, InboundDocument, InboundVerdict, PullsDocuments, ReceivesInbound
 from hub.acks.correlation import apply_ack
 from hub.acks.nonconformities import open_non_conformity
 from hub.cites import pssm
 from hub.config import Settings
-from hub.customs.registry import CustomsRegistry
-from hub.delivery.lifecycles import MANUAL, change_lifecycle, duplicate_request, expire_permits
-from hub.delivery.outbox import transition
-from hub.delivery.reception import prepare_inbound, refusal, verdict_for
+from hub.customs.registry import ChedQuantities, CustomsRegistry
+from hub.store.lifecycle import MANUAL, change_lifecycle, duplicate_request, expire_permits
+from hub.store.states import transition
+from hub.intake.reception import prepare_inbound, refusal, verdict_for
 from hub.delivery.retry import RetryStrategy
-from hub.delivery.states import MessageState
-from hub.delivery.submission import Stored, prepare, store
-from hub.delivery.webhooks import WebhookDispatcher
+from hub.store.states import MessageState
+from hub.intake.submission import Stored, prepare, store
+from hub.notify.webhooks import WebhookDispatcher
 from hub.delivery.worker import Worker
 from hub.errors import ConfigurationError, ConflictError, HubError, InputError, KeyMaterialError, NotFound, SignatureError, ValidationFailed
 from hub.records.lifecycle import Lifecycle
@@ -38,7 +38,7 @@ from hub.store.db import Database
 from hub.store.models import Acknowledgement, CITESApproval, Document, Message, NonConformity, utcnow
 from hub.store.payloads import put_payload
 from hub.store.trace import add_event
-from hub.validation.report import Finding
+from hub.report import Finding
 
 log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 60.0  # seconds between two looks for permits whose validity has ended
@@ -145,10 +145,9 @@ class Broker:
         """An answer pushed by a counterpart to ``POST /v1/inbound/{connector}``: parsed (and its signature checked)
         by the connector, then correlated. Nothing is stored if any part of it cannot be applied."""
         connector = self.connectors.get(connector_name)
-        parse = getattr(connector, "parse_inbound", None)
-        if parse is None:
+        if not isinstance(connector, ReceivesInbound):
             raise NotFound(f"no connector {connector_name!r} takes pushed acknowledgements", where="connector")
-        reports = parse(body, headers)
+        reports = connector.parse_inbound(body, headers)
         with self.database.transaction() as session:
             return [apply_ack(session, connector_name, report, actor=f"counterpart:{connector_name}") for report in reports]
 
@@ -230,7 +229,7 @@ class Broker:
     def fetch_permit(self, url: str, number: str, *, country: str, callee: str | None = None, final: bool = True) -> InboundVerdict:
         """Fetch a partner authority's permit through its EPIX-style exchange at ``url`` (as ``country``, by that
         country's TLS client certificate) and receive it like any document from abroad: verified, validated, stored
-        for its importing country. Raises :class:`~hub.cites.epix.EpixFault` when the partner refuses."""
+        for its importing country. Raises :class:`~connectors.cites_p2p.epix.EpixFault` when the partner refuses."""
         from connectors.cites_p2p.client import CitesExchangeClient
 
         client = CitesExchangeClient(url, country=country, certs_dir=self.settings.certs_dir, callee=callee)
@@ -291,7 +290,7 @@ class Broker:
         return Completed(stored=stored, warnings=[late] if late is not None else [])
 
     def duplicate_request(self, document_id: str, *, tenant: str) -> dict:
-        """A new permit request from an expired permit (see :func:`hub.delivery.lifecycles.duplicate_request`)."""
+        """A new permit request from an expired permit (see :func:`hub.store.lifecycle.duplicate_request`)."""
         with self.database.sessions() as session:
             return duplicate_request(_own_document(session, document_id, tenant))
 
@@ -315,7 +314,7 @@ class Broker:
 
 def _keeps_ched_quantities(connector: Connector) -> bool:
     """A connector reaching a CHED authority's quantity ledger (TRACES-NT with a customs account)."""
-    return callable(getattr(connector, "certex_reserve", None)) and getattr(connector.config, "certex_enabled", True)
+    return isinstance(connector, ChedQuantities) and connector.keeps_ched_quantities
 
 
 def _own_document(session, document_id: str, tenant: str) -> Document:

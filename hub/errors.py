@@ -24,7 +24,7 @@
     │   ├── TransientDeliveryError     try again later (retry_after seconds, when the counterpart said)
     │   └── PermanentDeliveryError     retrying cannot help
     └── EpixFault                      a fault of the CITES permit exchange, with its EPIX error name
-                                       (hub/cites/epix.py, where the exchange's SOAP lives)
+                                       (connectors/cites_p2p/epix.py, where the exchange's SOAP lives)
 
 Retryability is in the type. Third-party exceptions (lxml, signxml, cryptography, zeep) are translated into this
 tree where they cross into the hub.

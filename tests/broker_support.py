@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from connectors.base import ConnectorConfig, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import ConnectorConfig, DeliveryResult, OutboundMessage, Outcome
 from hub.broker import Broker
 from hub.config import Settings
 from hub.delivery.retry import RetryStrategy

@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.base import Outcome
+from hub.connector import Outcome
 from hub.api.app import create_app
 from hub.api.auth import create_client
 from tests.broker_support import example_record, permanent, replacement_of

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from connectors.base import AckReport, Outcome
-from hub.delivery.states import MessageState
+from hub.connector import AckReport, Outcome
+from hub.store.states import MessageState
 from hub.errors import ConflictError, PermissionDenied, ValidationFailed
 from hub.routing.table import NoRouteError
 from hub.store.models import DeliveryAttempt, Document, Message, NonConformity, Payload, TraceEvent, utcnow

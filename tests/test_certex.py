@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from hub.customs import certex
-from hub.customs.certex import (
+from connectors.traces_nt import certex, certex_values
+from connectors.traces_nt.certex import (
     AvailableQuantity,
     CertexHeader,
     ChedClearanceRequest,
@@ -282,7 +282,7 @@ def test_the_fault_round_trips():
     (datetime(2026, 6, 30, 8, 0, 53), "2026-06-30T08:00:53Z"),
 ])
 def test_instants_are_written_without_loss(value, text):
-    assert certex.format_instant(value) == text
+    assert certex_values.format_instant(value) == text
 
 
 @pytest.mark.parametrize(("value", "text"), [("600", "600"), ("0.001", "0.001"), ("0.0010", "0.001"), ("1E+3", "1000"), ("2400.50", "2400.5")])

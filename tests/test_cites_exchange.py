@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from connectors.cites_p2p.client import CitesExchangeClient
 from connectors.cites_p2p.sandbox import AuthoritySandboxConfig, create_cites_authority_sandbox
-from connectors.base import InboundOutcome
+from hub.connector import InboundOutcome
 from connectors.p2p.serving import InProcessTransport, running_sandbox
-from hub.cites.epix import (
+from connectors.cites_p2p.epix import (
     CertificateRequest,
     CertificateResponse,
     CitesPosition,
@@ -32,8 +32,8 @@ from hub.cites.epix import (
     read_request,
     read_response,
 )
-from hub.cites.exchange import QUANTITIES_CONFIRMED, epix_form
-from hub.cites.service import SERVICE_PATH, SigningKeys, create_exchange_app
+from connectors.cites_p2p.exchange import QUANTITIES_CONFIRMED, epix_form
+from connectors.cites_p2p.service import SERVICE_PATH, SigningKeys, create_exchange_app
 from hub.mapping.cites_permit import parse_permit
 from hub.namespaces import CITES_DATA_EXCHANGE_V2, CITES_EPERMIT, SOAP11_ENV
 from hub.records import compact, dump_record

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from connectors.base import InboundDocument, InboundOutcome
+from hub.connector import InboundDocument, InboundOutcome
 from hub.mapping.cites_permit import permit_from_data, render_permit, to_xml
 from tests.broker_support import permit_record
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from hub.delivery.lifecycles import DUPLICATED_DOCUMENT_CODE
+from hub.store.lifecycle import DUPLICATED_DOCUMENT_CODE
 from hub.store.models import Document, TraceEvent
 from tests.broker_support import current_validity
 from tests.broker_support import PERMIT_NUMBER as NUMBER

@@ -21,7 +21,7 @@ from hub.mapping.cites_permit import permit_from_data, render_permit, to_xml
 from hub.standards import PROJECT_ROOT
 from hub.store.models import Document, NonConformity, TraceEvent
 from hub.validation.pssm_rules import Approval, approval_findings
-from hub.validation.report import Severity
+from hub.report import Severity
 from hub.validation.validator import validate_permit_record
 from tests.broker_support import PERMIT_NUMBER as NUMBER
 from tests.broker_support import ScriptedConnector, make_broker, permit_record

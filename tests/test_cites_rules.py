@@ -10,7 +10,7 @@ import pytest
 
 from hub.mapping.cites_permit import permit_from_data
 from hub.standards import PROJECT_ROOT
-from hub.validation.report import Severity
+from hub.report import Severity
 from hub.validation.validator import validate_permit, validate_permit_record
 from tests.conftest import standard_file
 

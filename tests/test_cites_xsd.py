@@ -14,7 +14,7 @@ from lxml import etree
 
 from hub.namespaces import CITES_EPERMIT, CITES_RAM_DRAFT
 from hub.standards import PROJECT_ROOT
-from hub.validation.codelists import (
+from hub.codelists import (
     CITES_CODE_LIST_DIR,
     CodeList,
     UnknownCodeError,
@@ -24,7 +24,7 @@ from hub.validation.codelists import (
     load_cites_code_list,
     load_code_list,
 )
-from hub.validation.report import Area, Severity
+from hub.report import Area, Severity
 from hub.validation.schemas import (
     CITES_PERMIT_ROOT,
     EPIX_CITES_PERMIT_ROOT,

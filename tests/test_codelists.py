@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub.standards import PROJECT_ROOT
-from hub.validation.codelists import (
+from hub.codelists import (
     CODE_LIST_DIR,
     CodeList,
     UnknownCodeError,

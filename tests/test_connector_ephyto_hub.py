@@ -8,7 +8,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from connectors.base import AwaitingAck, ConnectorContext, Outcome, PollsAcks, PullsDocuments
+from hub.connector import AwaitingAck, ConnectorContext, Outcome, PollsAcks, PullsDocuments
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector, HUBTrackingInfo, ack_from_tracking
 from connectors.ephyto_hub.connector import Awaiting
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox

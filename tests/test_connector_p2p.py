@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.base import AckReport, Connector, ConnectorContext, Outcome, PollsAcks, ReceivesInbound
+from hub.connector import AckReport, Connector, ConnectorContext, Outcome, PollsAcks, ReceivesInbound
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.p2p.protocol import (
     AckStatus,

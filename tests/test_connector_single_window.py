@@ -16,7 +16,7 @@ import zeep
 from lxml import etree
 from pydantic import ValidationError
 
-from connectors.base import Connector, ConnectorContext, Outcome
+from hub.connector import Connector, ConnectorContext, Outcome
 from connectors.p2p.serving import InProcessTransport, running_sandbox
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
 from connectors.single_window.protocol import (

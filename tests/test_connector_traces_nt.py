@@ -14,7 +14,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from connectors.base import AwaitingAck, ConnectorContext, OutboundMessage, Outcome, PollsAcks
+from hub.connector import AwaitingAck, ConnectorContext, OutboundMessage, Outcome, PollsAcks
 from connectors.p2p.serving import InProcessTransport
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector
 from connectors.traces_nt import protocol
@@ -339,7 +339,7 @@ def test_an_unknown_ched_is_a_permanent_fault(traces):
 
 def test_config_reads_the_key_from_the_environment(tmp_path, monkeypatch):
     from connectors import registry
-    from connectors.base import ConnectorType
+    from hub.connector import ConnectorType
 
     monkeypatch.setitem(registry.CONNECTOR_TYPES, "traces_nt", ConnectorType("traces_nt", TracesNtConfig, TracesNtConnector))
     path = tmp_path / "connectors.yaml"

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from hub.api.app import create_app
 from hub.api.auth import create_client
 from hub.customs.gun import code_for, gun_code
-from hub.customs.certex import ChedClearanceResponse, ProcessedChedInformation
+from connectors.traces_nt.certex import ChedClearanceResponse, ProcessedChedInformation
 from hub.customs.ledger import CertifiedLine, Clearance, ClearanceOutcome, DeclaredItem, FailureReason, reserve
 from hub.errors import InputError, TransientDeliveryError
 from hub.store.models import TraceEvent
@@ -171,6 +171,8 @@ class TracesQuantities(ScriptedConnector):
         self.calls: list[tuple] = []
         self.refuse: FailureReason | None = None
         self.down = False
+
+    keeps_ched_quantities = True
 
     def certex_reserve(self, ched_id, *, declaration, items, office=None):
         self._answer("reserve", ched_id, declaration)

@@ -14,7 +14,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
-from connectors.base import ConnectorContext, InboundOutcome, InboundVerdict, Outcome, PullsDocuments
+from hub.connector import ConnectorContext, InboundOutcome, InboundVerdict, Outcome, PullsDocuments
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.ephyto_hub.responses import build_country_response
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox

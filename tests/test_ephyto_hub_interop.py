@@ -9,7 +9,7 @@ import pytest
 
 from hub.mapping.sps_certificate import parse_certificate, record_from_data, render_certificate
 from hub.records.values import Code
-from hub.validation.report import Severity
+from hub.report import Severity
 from hub.validation.schemas import schema_findings, schema_from_wsdl
 from tests.conftest import standard_file
 

@@ -9,7 +9,7 @@ import pytest
 import zeep
 import zeep.exceptions
 
-from connectors.base import ConnectorContext, Outcome
+from hub.connector import ConnectorContext, Outcome
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.ephyto_hub.connector import WSDL_PATH
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from hub.api import events
 from hub.api.auth import Unauthenticated, create_client
 from hub.api.events import StreamTiming
-from hub.api.events_filter import EventFilters, read_events
+from hub.store.events import EventFilters, read_events
 from hub.config import Settings
 from hub.errors import HubError, InputError, NotFound, PermissionDenied
 from hub.store.models import Document, TraceEvent

@@ -10,8 +10,8 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from connectors.base import InboundDocument, InboundOutcome, InboundVerdict
-from hub.delivery.submission import prepare
+from hub.connector import InboundDocument, InboundOutcome, InboundVerdict
+from hub.intake.submission import prepare
 from hub.namespaces import XMLDSIG
 from hub.store.models import Document, Message, TraceEvent
 from tests.broker_support import ROUTES, ScriptedConnector, example_record, make_broker

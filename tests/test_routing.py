@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from hub.errors import ConfigurationError, InputError
 from hub.mapping.sps_certificate import record_from_data
-from hub.routing import NoRouteError, RoutingFacts, RoutingTable, builtin_zones
-from hub.routing.cli import routes_app
+from hub.families import RoutingFacts, routing_facts
+from hub.routing import NoRouteError, RoutingTable, builtin_zones
+from hub.cli.routes import routes_app
 from hub.standards import PROJECT_ROOT
 
 EXAMPLES = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples"
@@ -283,24 +284,24 @@ def test_toml_and_yaml_load_the_same_table(tmp_path):
 
 
 def test_facts_from_records():
-    phyto = RoutingFacts.from_record(record(PHYTO_RECORD))
+    phyto = routing_facts(record(PHYTO_RECORD))
     assert phyto == RoutingFacts(kind="phytosanitary", status="issued", issuing_country="FR", exporting_country="FR",
                                  importing_country="EC", hs_codes=("080810",))
-    ched = RoutingFacts.from_record(record(CHED_RECORD))
+    ched = routing_facts(record(CHED_RECORD))
     assert (ched.kind, ched.exporting_country, ched.importing_country) == ("ched", "CH", "FR")
     assert ched.issuing_country == "FR", "a CHED is issued in the member state of entry, not the exporting country"
     assert ched.hs_codes and ched.hs_codes[0].startswith("0406")
-    issued_by_nl = RoutingFacts.from_record(record(PHYTO_RECORD, issuer={"name": "NVWA", "address": {"country_id": "NL"}}))
+    issued_by_nl = routing_facts(record(PHYTO_RECORD, issuer={"name": "NVWA", "address": {"country_id": "NL"}}))
     assert (issued_by_nl.issuing_country, issued_by_nl.exporting_country) == ("NL", "FR")
 
 
 def test_default_table_routes_the_worked_examples():
     default = RoutingTable.load(DEFAULT_ROUTES)
     assert default.destinations == {"foreign_authority", "customs", "ephyto_hub", "traces_nt", "single_window"}
-    assert default.require_route(RoutingFacts.from_record(record(PHYTO_RECORD))).destinations == ["foreign_authority", "customs"]
-    assert default.route(RoutingFacts.from_record(record(PHYTO_RECORD, status="withdrawn"))).destinations == [
+    assert default.require_route(routing_facts(record(PHYTO_RECORD))).destinations == ["foreign_authority", "customs"]
+    assert default.route(routing_facts(record(PHYTO_RECORD, status="withdrawn"))).destinations == [
         "foreign_authority", "customs"]
-    assert default.require_route(RoutingFacts.from_record(record(CHED_RECORD))).destinations == ["traces_nt", "customs"]
+    assert default.require_route(routing_facts(record(CHED_RECORD))).destinations == ["traces_nt", "customs"]
     # A veterinary certificate from Spain to Morocco: the foreign authority, but not French customs.
     assert default.route(facts(kind="veterinary", exporting_country="ES", importing_country="MA")).destinations == [
         "foreign_authority"]

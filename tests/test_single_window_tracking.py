@@ -17,7 +17,7 @@ from lxml import etree
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from connectors.base import ConnectorContext, Outcome
+from hub.connector import ConnectorContext, Outcome
 from connectors.p2p.serving import InProcessTransport, running_sandbox
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
 from connectors.single_window.protocol import WSDL_DIR, timestamp

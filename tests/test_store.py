@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from hub.store import Database, get_payload, put_payload
-from hub.store.cli import db_app
+from hub.cli.db import db_app
 from hub.store.embedded_postgres import EmbeddedPostgres
 from hub.store.migrate import current, downgrade, head, render_item, upgrade
 from hub.store.models import Base, Document, Payload

@@ -15,14 +15,14 @@ import pytest
 from lxml import etree
 from pydantic import ValidationError
 
-from connectors.base import ConnectorContext, OutboundMessage
+from hub.connector import ConnectorContext, OutboundMessage
 from connectors.p2p.serving import InProcessTransport
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector, protocol
 from connectors.traces_nt.customs import certified_lines
 from connectors.traces_nt.sandbox import create_traces_sandbox_app
 from connectors.traces_nt.wssecurity import traces_headers
-from hub.customs import certex
-from hub.customs.certex import AvailableQuantity, CertexHeader, ProcessedChedRequest
+from connectors.traces_nt import certex
+from connectors.traces_nt.certex import AvailableQuantity, CertexHeader, ProcessedChedRequest
 from hub.customs.ledger import CertifiedLine, Clearance, ClearanceOutcome, DeclaredItem, FailureReason, MovementState
 from hub.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml

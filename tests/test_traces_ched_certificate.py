@@ -11,7 +11,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from connectors.base import ConnectorContext, Outcome
+from hub.connector import ConnectorContext, Outcome
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector, protocol
 from connectors.traces_nt.certificates import DECISION_CLAUSE_SCHEME, held_certificate
 from connectors.traces_nt.sandbox import create_traces_sandbox_app

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.mapping.sps_certificate import record_from_data
-from hub.validation.report import Severity
+from hub.report import Severity
 from hub.validation.validator import validate_certificate, validate_record
 from tests.conftest import standard_file
 

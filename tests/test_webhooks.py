@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from hub.api import webhooks
-from hub.delivery.webhooks import WebhookDispatcher, sign, verify_signature
+from hub.notify.webhooks import WebhookDispatcher, sign, verify_signature
 from hub.store.models import WebhookSubscription, utcnow
 from tests.test_events import add_events, api_key, make_app
 

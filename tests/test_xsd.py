@@ -10,7 +10,7 @@ from lxml import etree
 
 from hub.errors import ConfigurationError
 from hub.namespaces import RAM, RSM_SPS_CERTIFICATE
-from hub.validation.report import Area, Severity
+from hub.report import Area, Severity
 from hub.validation.schemas import SCHEMA_FILES, XSD_DIR, load_schema, schema_findings, schema_from_wsdl
 from hub.xmlsafe import parse_xml
 from tests.conftest import standard_file

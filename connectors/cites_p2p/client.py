@@ -1,7 +1,7 @@
 """A client of the EPIX-style CITES data exchange, as a foreign management authority calls it: SOAP 1.1 over HTTPS
 with the development PKI's TLS client certificate of its country (``tls/client-<CC>.pem``/``.key``).
 
-Every answer that is not the operation's response raises :class:`~hub.cites.epix.EpixFault`: the peer's SOAP fault
+Every answer that is not the operation's response raises :class:`~connectors.cites_p2p.epix.EpixFault`: the peer's SOAP fault
 (``remote=True``, with the HTTP status it came with), or ``AdapterNotAvailable`` raised here when the peer cannot be
 reached or answers something that is not the exchange's.
 """
@@ -15,7 +15,7 @@ from typing import Iterable
 import httpx
 
 from connectors.http import MutualTlsClients, snippet
-from hub.cites.epix import (
+from connectors.cites_p2p.epix import (
     CertificateRequest,
     CertificateResponse,
     CitesPosition,

@@ -34,8 +34,8 @@ from starlette.routing import Route
 
 from connectors.cites_p2p.client import CitesExchangeClient
 from connectors.config_checks import COUNTRY_PATTERN
-from hub.cites.epix import CertificateResponse, CitesPosition, EpixFault
-from hub.delivery.families import routing_facts
+from connectors.cites_p2p.epix import CertificateResponse, CitesPosition, EpixFault
+from hub.families import routing_facts
 from hub.errors import HubError
 from hub.mapping.cites_permit import parse_permit
 from hub.records import dump_record

@@ -4,7 +4,7 @@ the import side (``GetImportEnvelopeHeaders`` → ``PULLSingleImportEnvelope`` �
 The Hub is a SOAP 1.1 document/literal service (FACTS.md §3). zeep builds the requests from our own WSDL
 (``wsdl/DeliveryService.wsdl``) and reads the answers; the HTTP goes through httpx (see :mod:`.transport`). Each
 delivered envelope's ``hubDeliveryNumber`` is the receipt and is remembered in memory until its tracking info
-reaches a final value, which :meth:`EphytoHubConnector.poll_acks` turns into an :class:`~connectors.base.AckReport`.
+reaches a final value, which :meth:`EphytoHubConnector.poll_acks` turns into an :class:`~hub.connector.AckReport`.
 Envelopes addressed to the NPPOs in ``import_nppos`` are certificates (:meth:`EphytoHubConnector.pull_documents`)
 or country responses (reports of :meth:`EphytoHubConnector.poll_acks`); see :mod:`.importing`.
 """
@@ -27,7 +27,7 @@ import zeep.exceptions
 from lxml import etree
 from zeep.wsdl import Document
 
-from connectors.base import (
+from hub.connector import (
     AckReport, AwaitingAck, ConnectorContext, DeliveryResult, InboundDocument, InboundVerdict, OutboundMessage, Outcome,
 )
 from connectors.ephyto_hub.config import EphytoHubConfig

@@ -3,9 +3,9 @@
 For each NPPO in ``import_nppos`` (calling with that NPPO's client certificate): ``GetImportEnvelopeHeaders`` lists
 what the Hub holds until it is acknowledged, ``PULLSingleImportEnvelope`` fetches one envelope. Its Content sorts it:
 
-* a certificate becomes an :class:`~connectors.base.InboundDocument` (``pull_documents``); it is acknowledged only
+* a certificate becomes an :class:`~hub.connector.InboundDocument` (``pull_documents``); it is acknowledged only
   by ``confirm_document`` once the broker has stored it, so one the broker never confirms is offered again;
-* a country response (``rsm:SPSAcknowledgement``) becomes an :class:`~connectors.base.AckReport` handed over by
+* a country response (``rsm:SPSAcknowledgement``) becomes an :class:`~hub.connector.AckReport` handed over by
   ``poll_acks``; it is acknowledged to the Hub at the next ``poll_acks`` (or ``close``), after the caller has taken
   the reports, and never reported twice meanwhile. A crash in between leaves it on the Hub, to be read again.
 
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from connectors.base import AckReport, InboundDocument, InboundOutcome, InboundVerdict
+from hub.connector import AckReport, InboundDocument, InboundOutcome, InboundVerdict
 from connectors.ephyto_hub.responses import content_bytes, country_response_report, country_response_root
 from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
 

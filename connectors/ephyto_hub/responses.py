@@ -25,13 +25,13 @@ from datetime import datetime, timezone
 
 from lxml import etree
 
-from connectors.base import AckReport, Outcome
+from hub.connector import AckReport, Outcome
 from connectors.p2p.protocol import PREVIOUS_MESSAGE_RELATIONSHIP, WARNING_CODE_PREFIX, AckStatus, format_reason, parse_reason
 from hub.errors import InputError
 from hub.namespaces import RAM, RSM_SPS_ACKNOWLEDGEMENT, UDT
 from hub.xmlsafe import parse_xml
 
-#: The kind of :class:`~connectors.base.AckReport` a country response becomes.
+#: The kind of :class:`~hub.connector.AckReport` a country response becomes.
 BUSINESS_RESPONSE = "business_response"
 SPS_ACKNOWLEDGEMENT = f"{{{RSM_SPS_ACKNOWLEDGEMENT}}}SPSAcknowledgement"
 
@@ -107,7 +107,7 @@ def read_country_response(root: etree._Element) -> CountryResponse:
 def country_response_report(
     root: etree._Element, payload: bytes, *, header_certificate_number: str | None, country: str | None
 ) -> AckReport:
-    """The :class:`~connectors.base.AckReport` (kind ``business_response``) for a country response, correlated by
+    """The :class:`~hub.connector.AckReport` (kind ``business_response``) for a country response, correlated by
     the hubDeliveryNumber it answers (``receipt_id``) when it names one, and by the certificate number (its own
     reference, else the envelope header's ``NPPOCertificateNumber``). ``country`` is the answering NPPO."""
     response = read_country_response(root)

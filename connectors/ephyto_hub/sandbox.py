@@ -48,7 +48,7 @@ from connectors.config_checks import COUNTRY_PATTERN
 from connectors.ephyto_hub.connector import ENTITIES_NS, HUB_NS
 from connectors.ephyto_hub.responses import SPS_ACKNOWLEDGEMENT, content_bytes
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
-from connectors.tls_peer import client_country
+from hub.tls_peer import client_country
 from hub.errors import InputError
 from hub.xmlsafe import parse_xml
 

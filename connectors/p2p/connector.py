@@ -1,7 +1,7 @@
 """The point-to-point connector: signed certificates POSTed over mutual TLS, acknowledgements pushed or polled.
 
 The wire protocol is in ``README.md`` beside this module. Every synchronous answer becomes a
-:class:`~connectors.base.DeliveryResult` or a typed :class:`~hub.errors.DeliveryError`, always with the raw
+:class:`~hub.connector.DeliveryResult` or a typed :class:`~hub.errors.DeliveryError`, always with the raw
 request and response bytes; asynchronous acknowledgements are verified against the trust store before they are read.
 """
 
@@ -16,7 +16,7 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.p2p.config import P2PConfig
 from connectors.p2p.protocol import (
     CORRELATION_ID_HEADER,

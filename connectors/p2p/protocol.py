@@ -18,7 +18,7 @@ from enum import Enum
 
 from lxml import etree
 
-from connectors.base import AckReport, Outcome
+from hub.connector import AckReport, Outcome
 from connectors.http import RETRY_AFTER_HEADER, parse_retry_after  # noqa: F401  (re-exported: part of the protocol)
 from hub.errors import InputError, UnknownDocumentError
 from hub.namespaces import CITES_EPERMIT, CITES_RAM_DRAFT, RAM, RSM_SPS_ACKNOWLEDGEMENT, UDT

@@ -1,5 +1,5 @@
 """The single-window connector: each signed certificate sent as one SOAP 1.1 ``EnvioCertificadoFitosanitario``
-over mutual TLS, the synchronous ``AcuseRecibo`` read into a :class:`~connectors.base.DeliveryResult`.
+over mutual TLS, the synchronous ``AcuseRecibo`` read into a :class:`~hub.connector.DeliveryResult`.
 
 The envelope is built with lxml by :mod:`connectors.single_window.protocol` rather than by a zeep client: the request
 must stay a pure function of the message (tests, traces), and the error mapping needs the raw HTTP status,
@@ -20,7 +20,7 @@ import uuid
 import httpx
 from lxml import etree
 
-from connectors.base import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, MutualTlsClients, status_error, transport_error
 from connectors.p2p.protocol import certificate_reference
 from connectors.polling import poll_each
@@ -167,7 +167,7 @@ class SingleWindowConnector:
                               response=body, reason_code=code or "ERR", reason_text=text or "rejected without explanation")
 
     def poll_acks(self) -> list[AckReport]:
-        """The border's tracking events since the last poll, as :class:`~connectors.base.AckReport` in sequence order
+        """The border's tracking events since the last poll, as :class:`~hub.connector.AckReport` in sequence order
         (see :func:`~connectors.single_window.tracking.ack_for_event`): intermediate steps are ``ACCEPTED`` of kind
         ``tracking``, a release ``ACKNOWLEDGED`` (``business_response``), a refusal ``REJECTED``
         (``border_refusal``).

@@ -1,5 +1,5 @@
 """Border tracking events as pure functions: the hub's ``consultaEventosSeguimiento`` operation, built and read, and
-each event turned into an :class:`~connectors.base.AckReport`. No I/O.
+each event turned into an :class:`~hub.connector.AckReport`. No I/O.
 
 **Ours, not the IOP's**: the published IOP service has no tracking operation. This one follows its conventions
 (a header in the style of ``iopC:Cabecera``, Spanish element names, the IOP simple types and error details) in its
@@ -25,7 +25,7 @@ from enum import Enum
 
 from lxml import etree
 
-from connectors.base import AckReport, Outcome
+from hub.connector import AckReport, Outcome
 from connectors.single_window.protocol import (
     GLOSA_MAX,
     IOP_ERROR,

@@ -9,9 +9,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from connectors.base import ConnectorConfig
+from hub.connector import ConnectorConfig
 from connectors.config_checks import check_http_url
-from hub.customs.certex import SERVICE as CERTEX_SERVICE
+from connectors.traces_nt.certex import SERVICE as CERTEX_SERVICE
 
 #: Acceptance environment (FACTS §5); the production host is not named in the stored material.
 ACCEPTANCE_ENDPOINT = "https://webgate.acceptance.ec.europa.eu/tracesnt/ws"

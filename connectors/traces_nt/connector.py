@@ -21,13 +21,13 @@ from typing import Callable, Sequence, TypeVar
 import httpx
 from lxml import etree
 
-from connectors.base import AckReport, AwaitingAck, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import AckReport, AwaitingAck, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, status_error, transport_error
 from connectors.traces_nt import protocol
 from connectors.traces_nt.config import TracesNtConfig
 from connectors.traces_nt.wssecurity import traces_headers
-from hub.customs import certex
-from hub.customs.certex import (
+from connectors.traces_nt import certex
+from connectors.traces_nt.certex import (
     CertexHeader,
     ChedClearanceRequest,
     ChedClearanceResponse,
@@ -195,6 +195,11 @@ class TracesNtConnector:
                                          request=request, response=answer) from None
 
     # --- customs (CSW-CERTEX) -----------------------------------------------------------------------------------------
+
+    @property
+    def keeps_ched_quantities(self) -> bool:
+        """Whether this TRACES-NT account reaches CSW-CERTEX (a customs account is configured)."""
+        return self.config.certex_enabled
 
     def certex_read(self, ched_id: str, *, office: str | None = None) -> ProcessedChedInformation:
         """The CHED's certificate and quantities (``ProcessedChedRequest``, ``QuantityManagementIndication`` 0)."""

@@ -4,7 +4,7 @@ and releases quantities of the CHEDs the sandbox received, with the rules of :mo
 Each CHED's ledger is built from its certificate when it is submitted (:func:`certified_lines`). Answers carry the
 headers of the saved answers (``Message``, ``wsse:Security`` with a 5-second timestamp, ``CertexHeader`` echoed);
 whatever TRACES would refuse is answered with the fault ``ExceptionWithUniqueInfoType``
-(:func:`hub.customs.certex.certex_fault`).
+(:func:`connectors.traces_nt.certex.certex_fault`).
 
 Choices of the sandbox, where the stored material is silent:
 
@@ -28,11 +28,12 @@ from typing import Mapping
 
 from lxml import etree
 
-from connectors.base import Outcome
+from hub.connector import Outcome
 from connectors.traces_nt import protocol
 from connectors.traces_nt.wssecurity import answer_security
-from hub.customs import certex, ledger
-from hub.customs.certex import CertexHeader, ChedClearanceRequest, ProcessedChedRequest
+from connectors.traces_nt import certex
+from hub.customs import ledger
+from connectors.traces_nt.certex import CertexHeader, ChedClearanceRequest, ProcessedChedRequest
 from hub.customs.ledger import CertifiedLine, Movement, MovementState
 from hub.errors import InputError
 from hub.namespaces import RAM, RSM_SPS_CERTIFICATE

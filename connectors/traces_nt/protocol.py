@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from connectors.base import Outcome
+from hub.connector import Outcome
 from hub.errors import InputError, UnknownDocumentError
 from hub.mapping.envelopes import unwrap
 from hub.namespaces import RSM_SPS_CERTIFICATE, SOAP11_ENV, TRACES_CHED_SUBMISSION, XMLDSIG

@@ -52,7 +52,7 @@ from connectors.traces_nt.wssecurity import (
     unauthenticated_fault,
     verify_security,
 )
-from hub.customs.certex import SERVICE as CERTEX_SERVICE
+from connectors.traces_nt.certex import SERVICE as CERTEX_SERVICE
 from hub.errors import InputError
 from hub.namespaces import RAM, TRACES_CHED_SUBMISSION
 from hub.signing import KeyProvider, Signer

@@ -11,10 +11,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import AckReport, Outcome
+from hub.connector import AckReport, Outcome
 from hub.acks.nonconformities import open_non_conformity
-from hub.delivery.outbox import transition
-from hub.delivery.states import ALLOWED_TRANSITIONS, MessageState
+from hub.store.states import transition
+from hub.store.states import ALLOWED_TRANSITIONS, MessageState
 from hub.errors import NotFound
 from hub.store.models import Acknowledgement, Document, Message, utcnow
 from hub.store.payloads import put_payload

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker, read_session
 from hub.broker import Broker
-from hub.delivery.health import destination_health
+from hub.notify.health import destination_health
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
 

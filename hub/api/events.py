@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import Client, current_client
-from hub.api.events_filter import EventFilters, EventPage, event_data, read_events
+from hub.store.events import EventFilters, EventPage, event_data, read_events
 from hub.errors import InputError
 from hub.store.db import Database
 from hub.store.models import TraceEvent

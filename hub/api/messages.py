@@ -14,7 +14,7 @@ from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker, read_session
 from hub.api.views import acknowledgement_view, attempt_view, event_view, message_view
 from hub.broker import Broker
-from hub.delivery.states import MessageState
+from hub.store.states import MessageState
 from hub.errors import NotFound
 from hub.store.models import Acknowledgement, DeliveryAttempt, Document, Message, TraceEvent
 from hub.store.payloads import get_payload

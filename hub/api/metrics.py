@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.api.auth import Client, current_client
-from hub.delivery.states import MessageState
+from hub.store.states import MessageState
 from hub.errors import PermissionDenied
 from hub.store.db import Database
 from hub.store.models import Document, Message, NonConformity, WebhookSubscription, utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hub.api.events_filter import event_data
+from hub.store.events import event_data
 from hub.customs.ledger import format_quantity
 from hub.store.models import Acknowledgement, DeliveryAttempt, Document, Message, NonConformity, TraceEvent
 

@@ -1,4 +1,4 @@
-"""``/v1/webhooks``: subscriptions that push trace events to a URL (see :mod:`hub.delivery.webhooks` for what is
+"""``/v1/webhooks``: subscriptions that push trace events to a URL (see :mod:`hub.notify.webhooks` for what is
 sent, how it is signed and retried).
 
 A subscription belongs to the caller's tenant and only ever receives that tenant's events (an operator's receives
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker, read_session
-from hub.api.events_filter import EventFilters, latest_event_id
+from hub.store.events import EventFilters, latest_event_id
 from hub.broker import Broker
 from hub.errors import NotFound
 from hub.store.models import WebhookSubscription, utcnow

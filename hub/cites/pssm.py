@@ -31,7 +31,7 @@ from hub.records.values import DateTime
 from hub.store.models import CITESApproval, Document, NonConformity, utcnow
 from hub.store.trace import add_event
 from hub.validation.pssm_rules import Approval, approval_findings
-from hub.validation.report import Area, Finding, Severity, ValidationReport
+from hub.report import Area, Finding, Severity, ValidationReport
 
 #: The holder reports the blank boxes within 24 hours of the sale; later, the completion is accepted with an alert.
 REPORTING_DELAY = timedelta(hours=24)
@@ -99,11 +99,11 @@ def find_approval_row(session: Session, *, tenant: str, number: str) -> CITESApp
     return session.scalars(select(CITESApproval).where(CITESApproval.tenant == tenant, CITESApproval.approval_number == number)).first()
 
 
-def check_approval(session: Session, permit: CITESPermit, *, tenant: str, report: ValidationReport, now: datetime | None = None) -> None:
+def check_approval(session: Session, permit: object, *, tenant: str, report: ValidationReport, now: datetime | None = None) -> None:
     """At submission, in its transaction: the approval a simplified-procedure certificate names exists for the
     issuing ``tenant``, is in force at issue, and is the re-exporter's and the lines' (the approval rules). Their
-    findings join ``report``; a SEVERE one raises :class:`ValidationFailed` with it. Nothing for other permits."""
-    if permit.simplified_procedure is None:
+    findings join ``report``; a SEVERE one raises :class:`ValidationFailed` with it. Nothing for other documents."""
+    if not isinstance(permit, CITESPermit) or permit.simplified_procedure is None:
         return
     row = find_approval_row(session, tenant=tenant, number=permit.simplified_procedure.approval_number)
     findings = approval_findings(permit, approval_of(row) if row is not None else None, tenant=tenant, now=now)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.delivery.lifecycles import valid_until
+from hub.store.lifecycle import valid_until
 from hub.records.lifecycle import CLOSED, Lifecycle
 from hub.store.models import Document, utcnow
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Mapping, Protocol, Sequence
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ from hub.customs.ledger import (
     reserve,
     superseded,
 )
-from hub.delivery.lifecycles import valid_until
+from hub.store.lifecycle import valid_until
 from hub.errors import NotFound
 from hub.records.lifecycle import CLOSED, Lifecycle, move
 from hub.store.db import Database
@@ -91,8 +91,13 @@ class ClearanceAnswer:
     standing: Standing
 
 
+@runtime_checkable
 class ChedQuantities(Protocol):
-    """A CHED authority's quantity ledger reached through CSW-CERTEX (the TRACES-NT connector's customs calls)."""
+    """A CHED authority's quantity ledger reached through CSW-CERTEX (the TRACES-NT connector's customs calls);
+    ``isinstance(connector, ChedQuantities)`` tells, and ``keeps_ched_quantities`` whether it is configured to."""
+
+    @property
+    def keeps_ched_quantities(self) -> bool: ...
 
     def certex_reserve(self, ched_id: str, *, declaration: str, items: Sequence[DeclaredItem], office: str | None = None): ...
 

@@ -19,7 +19,7 @@ from typing import Sequence
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from hub.delivery.states import DELIVERED_STATES, MessageState, check_transition
+from hub.store.states import DELIVERED_STATES, MessageState
 from hub.store.models import Message, utcnow
 from hub.store.trace import add_event
 
@@ -94,33 +94,6 @@ def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1
         add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.sending", actor=worker, state=S.SENDING.value, detail={"attempt": row.attempts + 1})
         claims.append(Claim(message_id=row.id, attempt=row.attempts + 1, lease_expires_at=lease, redelivery=redelivery))
     return claims
-
-
-def transition(
-    session: Session,
-    message: Message,
-    new_state: MessageState,
-    *,
-    actor: str,
-    event: str | None = None,
-    detail: dict | None = None,
-    payload_digest: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Move ``message`` to ``new_state`` (checked against the allowed transitions) and trace it."""
-    now = now or utcnow()
-    check_transition(message.state, new_state)
-    message.state = new_state.value
-    message.updated_at = now
-    if new_state in DELIVERED_STATES and message.delivered_at is None:
-        message.delivered_at = now
-    if new_state in (S.ACKNOWLEDGED, S.ACKNOWLEDGED_WITH_WARNINGS, S.REJECTED):
-        message.acknowledged_at = message.acknowledged_at or now
-    if new_state is not S.SENDING:
-        message.lease_owner = None
-        message.lease_expires_at = None
-    document = message.document
-    add_event(session, document=document, message_id=message.id, destination=message.destination, event=event or f"message.{new_state.value}", actor=actor, state=new_state.value, detail=detail, payload_digest=payload_digest)
 
 
 def held_by(session: Session, message_id: str, worker: str) -> Message | None:

@@ -20,11 +20,12 @@ from typing import Callable, Mapping
 
 from sqlalchemy import bindparam, select
 
-from connectors.base import AwaitingAck, Connector, DeliveryResult, OutboundMessage, ResumesAwaiting
+from hub.connector import AwaitingAck, Connector, DeliveryResult, OutboundMessage, PollsAcks, ResumesAwaiting
 from hub.acks.correlation import apply_ack, record_answer
-from hub.delivery.outbox import Claim, claim, held_by, transition
+from hub.delivery.outbox import Claim, claim, held_by
+from hub.store.states import transition
 from hub.delivery.retry import RetryStrategy
-from hub.delivery.states import MessageState
+from hub.store.states import MessageState
 from hub.errors import DeliveryError, HubError, PermanentDeliveryError, TransientDeliveryError
 from hub.store.db import Database
 from hub.store.models import DeliveryAttempt, Document, Message, utcnow
@@ -109,11 +110,10 @@ class Worker:
         """Ask every connector that offers ``poll_acks`` for answers, and correlate them."""
         count = 0
         for name, connector in self.connectors.items():
-            poll = getattr(connector, "poll_acks", None)
-            if poll is None:
+            if not isinstance(connector, PollsAcks):
                 continue
             try:
-                reports = list(poll())
+                reports = list(connector.poll_acks())
             except HubError as exc:
                 log.warning("polling acknowledgements from %s failed: %s", name, exc)
                 continue

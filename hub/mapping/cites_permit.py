@@ -19,7 +19,7 @@ from hub.mapping.spec import MappingSpec, load_spec
 from hub.namespaces import CITES_CBFSHIP_V1, CITES_DATA_EXCHANGE_V2
 from hub.records import compact, field_path
 from hub.records.cites import CITESPermit
-from hub.validation.report import Finding
+from hub.report import Finding
 from hub.xmlsafe import parse_xml
 
 __all__ = [

@@ -15,7 +15,7 @@ from lxml import etree
 from hub.errors import MappingError, UnknownDocumentError
 from hub.mapping.leaves import carried_keys, read_leaf, write_leaf
 from hub.mapping.spec import MappingSpec, Node, Profile, Step
-from hub.validation.report import Area, Finding, Severity
+from hub.report import Area, Finding, Severity
 from hub.xmlpath import element_xpath, qualified_name
 
 

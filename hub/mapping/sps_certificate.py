@@ -13,7 +13,7 @@ from hub.mapping.envelopes import unwrap
 from hub.mapping.spec import MappingSpec, load_spec
 from hub.records import compact, field_path
 from hub.records.sps import SPS_RECORD_ADAPTER, DocumentKind, SPSCertificateRecord
-from hub.validation.report import Finding
+from hub.report import Finding
 from hub.xmlsafe import parse_xml
 
 __all__ = ["PROFILES", "ParsedCertificate", "parse_certificate", "record_from_data", "render_certificate", "sps_spec", "to_xml"]

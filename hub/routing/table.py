@@ -14,7 +14,7 @@ destinations (in rule order, without duplicates), and a rule with ``final: true`
         final: true
 
 Conditions: ``kind``, ``status``, ``issuing_country``, ``exporting_country``, ``importing_country`` (country codes,
-zone names, negations; see :mod:`hub.routing.zones`), ``hs_prefix`` (any HS code of the document starts with one) and
+zone names, negations; see :mod:`hub.zones`), ``hs_prefix`` (any HS code of the document starts with one) and
 ``cross_border`` (true: the importing country is not the exporting country). An absent condition matches anything.
 A table is checked entirely when loaded; what it cannot use raises :class:`ConfigurationError` naming the file and
 the rule, so a hub refuses to start rather than misroute.
@@ -31,65 +31,16 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from hub.errors import ConfigurationError, InputError
-from hub.records.cites import PermitKind
-from hub.records.sps import DocumentKind
+from hub.families import KINDS, RoutingFacts
+from hub.families.base import COUNTRY_FIELDS
 from hub.records.status import DocumentStatus
-from hub.routing.zones import CountrySelector, Zone, load_zones, parse_country_list
+from hub.zones import CountrySelector, Zone, load_zones, parse_country_list
 
-SPS_KINDS = tuple(kind.value for kind in DocumentKind)
-KINDS = SPS_KINDS + tuple(kind.value for kind in PermitKind)
 STATUSES = tuple(status.value for status in DocumentStatus)
-COUNTRY_FIELDS = ("issuing_country", "exporting_country", "importing_country")
 CONDITION_FIELDS = ("kind", "status", *COUNTRY_FIELDS, "hs_prefix", "cross_border", "direction")
 DIRECTIONS = ("outbound", "inbound")
 _TABLE_KEYS = ("description", "zones", "rules")
 _RULE_KEYS = ("name", "description", "when", "to", "final")
-
-
-@dataclass(frozen=True)
-class RoutingFacts:
-    """What routing looks at in a document: its kind and status, its countries and its HS codes."""
-
-    kind: str
-    status: str
-    issuing_country: str | None = None
-    exporting_country: str | None = None
-    importing_country: str | None = None
-    hs_codes: tuple[str, ...] = ()
-    direction: str = "outbound"
-
-    @classmethod
-    def from_record(cls, record: Any, *, direction: str = "outbound") -> "RoutingFacts":
-        """The facts of an SPS certificate record.
-
-        The issuing country is the issuer's address country; without one it is the exporting country, except for a
-        CHED, which the authority of the EU member state of entry issues: the importing country.
-        """
-        consignment = record.consignment
-        exporting = _value(consignment.export_country and consignment.export_country.id)
-        importing = _value(consignment.import_country and consignment.import_country.id)
-        address = record.issuer.address if record.issuer else None
-        issued_where = importing if record.kind.value == "ched" else exporting
-        hs_codes = dict.fromkeys(code for line in record.line_items() for code in line.hs_codes())
-        return cls(
-            kind=record.kind.value,
-            status=record.status.value,
-            issuing_country=_value(address and address.country_id) or issued_where,
-            exporting_country=exporting,
-            importing_country=importing,
-            hs_codes=tuple(hs_codes),
-            direction=direction,
-        )
-
-    def describe(self) -> str:
-        """The facts in one line, as error messages and explanations print them."""
-        countries = ", ".join(f"{name} {getattr(self, name) or 'absent'}" for name in COUNTRY_FIELDS)
-        hs = f"HS codes {', '.join(self.hs_codes)}" if self.hs_codes else "no HS codes"
-        return f"kind {self.kind}, status {self.status}, {countries}, {hs}, {self.direction}"
-
-
-def _value(identifier: Any) -> str | None:
-    return (identifier.value or None) if identifier else None
 
 
 class NoRouteError(InputError):

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from hub.records.cites import CITESPermit, PermitKind
-from hub.validation.codelists import load_cites_code_list
-from hub.validation.report import Area, Severity
+from hub.codelists import load_cites_code_list
+from hub.report import Area, Severity
 from hub.validation.ruleset import RuleContext, RuleSet
 
 CITES_RULES = RuleSet("CITES permits")

@@ -8,7 +8,7 @@ importer's country is never an EU member state.
 
 Two sets: :data:`PSSM_RULES` judge the record alone and run with every permit validation; :data:`PSSM_APPROVAL_RULES`
 need the approval from the store and run at submission (:func:`approval_findings`, called by
-:mod:`hub.delivery.submission` inside its transaction). None of them applies to a permit without
+:mod:`hub.intake.submission` inside its transaction). None of them applies to a permit without
 ``simplified_procedure``.
 """
 
@@ -20,8 +20,8 @@ from functools import lru_cache, partial
 
 from hub.records.cites import CITESPermit, PermitKind
 from hub.validation.cites_rules import _aware, _blank
-from hub.validation.codelists import load_cites_code_list
-from hub.validation.report import Area, Finding, Severity
+from hub.codelists import load_cites_code_list
+from hub.report import Area, Finding, Severity
 from hub.validation.ruleset import RuleContext, RuleSet
 
 PSSM_RULES = RuleSet("CITES simplified re-export procedure")
@@ -35,8 +35,8 @@ ANNEX_B = "B"
 
 @lru_cache(maxsize=1)
 def eu_members() -> frozenset[str]:
-    """The EU member states (the ``EU`` zone of :mod:`hub.routing.zones`)."""
-    from hub.routing.zones import builtin_zones
+    """The EU member states (the ``EU`` zone of :mod:`hub.zones`)."""
+    from hub.zones import builtin_zones
 
     return builtin_zones()["EU"].members
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from hub.mapping.engine import FieldLocations
 from hub.records.sps import DocumentKind, Note, SPSCertificateRecord
 from hub.records.values import DateTime, Measure, Text
-from hub.validation.codelists import load_code_list
-from hub.validation.report import Area, Finding, Severity
+from hub.codelists import load_code_list
+from hub.report import Area, Finding, Severity
 from hub.validation.ruleset import RuleContext, RuleSet
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from hub.mapping.engine import FieldLocations
-from hub.validation.report import Area, Finding, Severity
+from hub.report import Area, Finding, Severity
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 ``load_schema`` compiles the profiles the hub authors in ``xsd/`` (see ``xsd/SOURCES.md``); ``schema_from_wsdl``
 compiles every ``xs:schema`` embedded in a WSDL's ``wsdl:types`` into one schema (the IPPC Hub's own restricted
 SPSCertificate profile and envelope); ``schema_findings`` validates an element and turns every schema error into a
-:class:`~hub.validation.report.Finding` with a prefixed XPath (``rsm``/``ram``/``udt``), English and French text.
+:class:`~hub.report.Finding` with a prefixed XPath (``rsm``/``ram``/``udt``), English and French text.
 ``cites_permit_findings`` does the same for a CITES ePermit (CITESEPermit 2), whether its root is in the
 CITESEPermit namespace (as the hub renders it) or in none (as the EPIX hub writes it).
 Nothing here reaches the network: imports resolve to local files or to schemas held in memory.
@@ -22,7 +22,7 @@ from lxml import etree
 from hub.errors import ConfigurationError
 from hub.namespaces import CITES_EPERMIT, CITES_RAM_DRAFT, QDT, RAM, RSM_SPS_ACKNOWLEDGEMENT, RSM_SPS_CERTIFICATE, UDT
 from hub.standards import PROJECT_ROOT
-from hub.validation.report import Area, Finding, Severity
+from hub.report import Area, Finding, Severity
 from hub.xmlpath import element_xpath
 from hub.xmlsafe import parse_xml
 

@@ -20,7 +20,7 @@ from hub.records.cites import CITESPermit
 from hub.records.sps import SPSCertificateRecord
 from hub.validation.cites_rules import CITES_RULES
 from hub.validation.pssm_rules import PSSM_RULES
-from hub.validation.report import Area, Finding, Severity, ValidationReport
+from hub.report import Area, Finding, Severity, ValidationReport
 from hub.validation.rules import run_rules
 from hub.validation.schemas import cites_permit_findings, load_schema, schema_findings
 from hub.xmlsafe import parse_xml

@@ -19,7 +19,7 @@ from typing import Callable, Protocol
 
 import pytest
 
-from connectors.base import AckReport, Connector, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import AckReport, Connector, DeliveryResult, OutboundMessage, Outcome
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
 from hub.signing import Signer

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import or_, select, update
 
-from hub.api.events_filter import EventFilters, event_data, latest_event_id, read_events
+from hub.store.events import EventFilters, event_data, latest_event_id, read_events
 from hub.delivery.retry import RetryStrategy
 from hub.store.db import Database
 from hub.store.models import TraceEvent, WebhookSubscription, utcnow

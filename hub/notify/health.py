@@ -9,7 +9,7 @@ from typing import Iterable
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from hub.delivery.states import MessageState
+from hub.store.states import MessageState
 from hub.store.models import DeliveryAttempt, Message, utcnow
 
 S = MessageState

@@ -15,7 +15,8 @@ from typing import Optional
 import typer
 
 from hub.errors import HubError, RecordError
-from hub.routing.table import RoutingFacts, RoutingTable
+from hub.families import RoutingFacts, routing_facts
+from hub.routing.table import RoutingTable
 
 routes_app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="The routing table: which counterparts get each document."
@@ -64,7 +65,7 @@ def explain(
 ) -> None:
     """Evaluate every rule against a document: MATCH or no, why, and the destinations it ends up with."""
     table = _load(routes)
-    facts = RoutingFacts.from_record(_read_record(document), direction="inbound" if inbound else "outbound")
+    facts = routing_facts(_read_record(document), direction="inbound" if inbound else "outbound")
     typer.echo(f"routing table {table.source}")
     typer.echo(f"document {document}: {facts.describe()}")
     typer.echo("")

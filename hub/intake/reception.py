@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from connectors.base import InboundOutcome, InboundVerdict
-from hub.delivery.submission import Prepared, prepare
+from hub.connector import InboundOutcome, InboundVerdict
+from hub.intake.submission import Prepared, prepare
 from hub.errors import ConflictError, InputError, SignatureError, SignatureMissing, ValidationFailed
 from hub.routing import RoutingTable
 from hub.signing import Verifier
-from hub.validation.report import Finding
+from hub.report import Finding
 from hub.namespaces import XMLDSIG
 from hub.xmlsafe import parse_xml
 

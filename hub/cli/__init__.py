@@ -18,7 +18,7 @@ import typer
 
 from hub.errors import HubError, InputError, RecordError, SignatureError
 from hub.records import dump_record
-from hub.validation.report import ValidationReport
+from hub.report import ValidationReport
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Trade-document interoperability hub.")
 certs_app = typer.Typer(no_args_is_help=True, help="The development PKI.")
@@ -26,9 +26,9 @@ app.add_typer(certs_app, name="certs")
 
 
 def _register_broker_commands() -> None:
-    from hub.broker_cli import clients_app, connectors, fetch_permit, sandbox, serve, trace, worker
-    from hub.routing.cli import routes_app
-    from hub.store.cli import db_app
+    from hub.cli.broker import clients_app, connectors, fetch_permit, sandbox, serve, trace, worker
+    from hub.cli.routes import routes_app
+    from hub.cli.db import db_app
 
     app.command(help="Run the hub: API, delivery worker and local sandboxes in one process.")(serve)
     app.command(help="Run a delivery worker (more processes share the outbox on PostgreSQL).")(worker)
@@ -211,7 +211,7 @@ def certs_init(
 @app.command()
 def demo(certs_dir: Path = typer.Option(DEFAULT_CERTS_DIR, help="development PKI folder")) -> None:
     """Convert, validate, sign and verify the worked example certificate, showing each step."""
-    from hub.demo import run_demo
+    from hub.cli.demo import run_demo
 
     raise typer.Exit(run_demo(certs_dir))
 

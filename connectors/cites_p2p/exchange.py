@@ -35,7 +35,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.cites.epix import (
+from connectors.cites_p2p.epix import (
     EPIX_PERMIT_ROOT,
     CertificateRequest,
     CertificateResponse,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Outcome(str, Enum):
-    """What a counterpart said of a message (maps onto :class:`hub.delivery.states.MessageState`)."""
+    """What a counterpart said of a message (maps onto :class:`hub.store.states.MessageState`)."""
 
     ACCEPTED = "accepted"  # received, an acknowledgement will follow → AWAITING_ACK
     ACKNOWLEDGED = "acknowledged"

@@ -34,7 +34,7 @@ def serve(
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
 ) -> None:
     """Run the hub: API, delivery worker and local sandboxes in one process (migrates the database first)."""
-    from hub.serve import ServeOptions, serve as run
+    from hub.cli.serve import ServeOptions, serve as run
 
     settings = Settings.from_env(database_url=database_url, public_url=public_url or f"http://127.0.0.1:{port}")
     run(settings, ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, sandbox_port=sandbox_port, ephyto_sandbox_port=ephyto_sandbox_port, traces_sandbox_port=traces_sandbox_port, delta_sandbox_port=delta_sandbox_port, single_window_sandbox_port=single_window_sandbox_port, cites_exchange_port=cites_exchange_port, cites_sandbox_port=cites_sandbox_port))
@@ -50,14 +50,14 @@ def sandbox(
     """Run a counterpart sandbox on its own (``hub serve`` runs it in-process by default)."""
     import asyncio
 
-    from hub.serve import SANDBOXES
+    from hub.cli.serve import SANDBOXES
 
     if name not in SANDBOXES:
         typer.echo(f"unknown sandbox {name!r}; known: {', '.join(SANDBOXES)}", err=True)
         raise typer.Exit(2)
     settings = Settings.from_env(public_url=hub_url)
     if name == "delta":
-        from hub.serve import DEV_KEY_FILE
+        from hub.cli.serve import DEV_KEY_FILE
 
         key = api_key or (DEV_KEY_FILE.read_text().strip() if DEV_KEY_FILE.is_file() else None)
         if not key:
@@ -128,7 +128,7 @@ def fetch_permit(
 def connectors(database_url: Optional[str] = typer.Option(None, envvar="HUB_DATABASE_URL")) -> None:
     """List the configured destinations with their health: last success, backlog, dead letters, error rate."""
     from connectors.registry import load_connector_configs
-    from hub.delivery.health import destination_health, format_table
+    from hub.notify.health import destination_health, format_table
     from hub.store.db import Database
 
     settings = _settings(database_url)

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import yaml
 
 from hub.errors import ConfigurationError
-from hub.validation.codelists import load_code_list
+from hub.codelists import load_code_list
 
 ZONES_FILE = Path(__file__).with_name("zones.yaml")
 

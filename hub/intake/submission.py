@@ -22,22 +22,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.cites.pssm import check_approval
-from hub.delivery.states import MessageState
+from hub.store.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
-from hub.mapping.sps_certificate import record_from_data, to_xml
+from hub.families import Described, DocumentFamily, RoutingFacts, for_data, for_document, for_record
+from hub.mapping.sps_certificate import to_xml
 from hub.namespaces import XMLDSIG
-from hub.delivery.families import Described, Record, describe, routing_facts
-from hub.mapping.cites_permit import is_permit, permit_from_data
-from hub.records.cites import CITESPermit
 from hub.records.lifecycle import ALLOWED, Lifecycle
 from hub.records.status import DocumentStatus
-from hub.routing.table import RoutingFacts, RoutingTable
+from hub.routing.table import RoutingTable
 from hub.signing import Verifier
 from hub.store.models import Document, DocumentProduct, Message, NonConformity, utcnow
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
-from hub.validation.report import ValidationReport
-from hub.validation.validator import validate_certificate, validate_permit, validate_permit_record, validate_record
+from hub.report import ValidationReport
 from hub.xmlsafe import parse_xml
 
 JSON_TYPES = ("application/json",)
@@ -48,7 +45,7 @@ XML_TYPES = ("application/xml", "text/xml")
 class Prepared:
     """A submission made ready to store: the record, its report, where it goes, and the signed bytes per destination."""
 
-    record: Record
+    record: Any
     report: ValidationReport
     facts: RoutingFacts
     destinations: list[str]
@@ -63,7 +60,7 @@ class Prepared:
 
     @cached_property
     def described(self) -> Described:
-        return describe(self.record)
+        return for_record(self.record).describe(self.record)
 
     @property
     def certificate_number(self) -> str:
@@ -110,53 +107,29 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"the body is not JSON: {exc}", where="body") from exc
     if not isinstance(data, dict):
-        raise InputError("the body must be a JSON object (a certificate record)", where="body")
-    if str(data.get("kind", "")).startswith("cites_"):
-        return _prepare_permit_record(data, tenant=tenant, routing=routing, signer_for=signer_for, version=version, now=now)
-    record = record_from_data(data)
-    facts, destinations, matched = _route(record, tenant, routing)
+        raise InputError("the body must be a JSON object (a certificate or permit record)", where="body")
+    family = for_data(data)
+    record = family.from_data(data)
+    facts, destinations, matched = _route(record, family, tenant, routing)
+    wanted = [family.default_profile, *(profiles.get(d, family.default_profile) for d in destinations)] if family.profiled else [family.default_profile]
     reports: dict[str, tuple[etree._Element, ValidationReport]] = {}
-    for profile in dict.fromkeys(["full", *(profiles.get(d, "full") for d in destinations)]):
-        reports[profile] = validate_record(record, profile=profile, now=now)
+    for profile in dict.fromkeys(wanted):
+        reports[profile] = family.render(record, profile=profile, now=now)
         if not reports[profile][1].valid:
             raise ValidationFailed(reports[profile][1])
     signer = signer_for(facts.issuing_country)
     signed = {profile: signer.sign(to_xml(root)) for profile, (root, _report) in reports.items()}
     canonical_json = json.dumps(record.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    default = family.default_profile
     return Prepared(
         record=record,
-        report=reports["full"][1],
+        report=reports[default][1],
         facts=facts,
         destinations=destinations,
         matched_rules=matched,
         source_format="record",
-        canonical=signed["full"],
-        payloads={d: signed[profiles.get(d, "full")] for d in destinations},
-        request_digest=digest_of(f"record:{version}:".encode() + canonical_json.encode()),
-        version=version,
-        signer_subject=signer.signer_subject,
-    )
-
-
-def _prepare_permit_record(data: dict, *, tenant, routing, signer_for, version, now) -> Prepared:
-    """A CITES permit record: rendered (CITESEPermit 2, the hub's namespaced root), validated, signed."""
-    permit = permit_from_data(data)
-    root, report = validate_permit_record(permit, now=now)
-    if not report.valid:
-        raise ValidationFailed(report)
-    facts, destinations, matched = _route(permit, tenant, routing)
-    signer = signer_for(facts.issuing_country)
-    signed = signer.sign(to_xml(root))
-    canonical_json = json.dumps(permit.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
-    return Prepared(
-        record=permit,
-        report=report,
-        facts=facts,
-        destinations=destinations,
-        matched_rules=matched,
-        source_format="record",
-        canonical=signed,
-        payloads={d: signed for d in destinations},
+        canonical=signed[default],
+        payloads={d: signed[profiles.get(d, default) if family.profiled else default] for d in destinations},
         request_digest=digest_of(f"record:{version}:".encode() + canonical_json.encode()),
         version=version,
         signer_subject=signer.signer_subject,
@@ -170,17 +143,12 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         verified = verifier.verify(body)
         signed_by = verified.signer_subject
         root = verified.signed_root
-    if is_permit(root):
-        validated = validate_permit(root, source="body", now=now)
-        if not validated.report.valid or validated.permit is None:
-            raise ValidationFailed(validated.report)
-        record, element = validated.permit.record, validated.element
-    else:
-        validated = validate_certificate(root, source="body", now=now)
-        if not validated.report.valid or validated.certificate is None:
-            raise ValidationFailed(validated.report)
-        record, element = validated.certificate.record, validated.element
-    facts, destinations, matched = _route(record, tenant, routing, direction=direction)
+    family = for_document(root)
+    validated = family.check_document(root, source="body", now=now)
+    if not validated.report.valid or validated.record is None:
+        raise ValidationFailed(validated.report)
+    record, element = validated.record, validated.element
+    facts, destinations, matched = _route(record, family, tenant, routing, direction=direction)
     if signed_by is None:
         signer = signer_for(facts.issuing_country)
         payload = signer.sign(to_xml(element))
@@ -202,23 +170,18 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
     )
 
 
-def _route(record: Record, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str]]:
-    if describe(record).number is None:
-        field = "permit_number" if isinstance(record, CITESPermit) else "certificate_number"
-        raise RecordError([FieldProblem(field, "a submitted document needs its number")])
-    facts = routing_facts(record, direction=direction)
+def _route(record, family: DocumentFamily, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str]]:
+    if family.describe(record).number is None:
+        raise RecordError([FieldProblem(family.number_field, "a submitted document needs its number")])
+    facts = family.routing_facts(record, direction=direction)
     if not facts.issuing_country:
         raise InputError("the issuing country cannot be told: give the issuer's address country or the export country", where="consignment.export_country.id")
     if tenant != "*" and facts.issuing_country != tenant:
         raise PermissionDenied(f"this API key belongs to the issuing authority of {tenant}; it cannot submit a certificate issued by {facts.issuing_country}")
     # A received document no rule hands on is still kept for its receiving authority, customs and verification; so
     # is a simplified-procedure certificate until its sale names the country it goes to.
-    routed = routing.require_route(facts) if direction == "outbound" and not _awaiting_sale(record) else routing.route(facts)
+    routed = routing.require_route(facts) if direction == "outbound" and not family.awaiting_sale(record) else routing.route(facts)
     return facts, list(routed.destinations), list(routed.matched)
-
-
-def _awaiting_sale(record: Record) -> bool:
-    return isinstance(record, CITESPermit) and record.simplified_procedure is not None and record.importing_country() is None
 
 
 @dataclass
@@ -265,9 +228,8 @@ def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idem
     existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key, prepared=prepared)
     if existing is not None:
         return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
-    if isinstance(prepared.record, CITESPermit) and prepared.record.simplified_procedure is not None:
-        # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
-        check_approval(session, prepared.record, tenant=tenant if tenant != "*" else prepared.facts.issuing_country, report=prepared.report)
+    # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
+    check_approval(session, prepared.record, tenant=tenant if tenant != "*" else prepared.facts.issuing_country, report=prepared.report)
     try:
         with session.begin_nested():
             document = _insert(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)

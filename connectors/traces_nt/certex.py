@@ -19,11 +19,9 @@ Ours, for want of a capture: ``ReservedQuantity`` (FACTS names it; we give it th
 
 from __future__ import annotations
 
-import copy
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Iterable, Sequence, TypeVar
 
@@ -41,14 +39,12 @@ from hub.customs.ledger import (
     balances,
     format_quantity,
 )
+from connectors.traces_nt import certex_values as values
+from connectors.traces_nt.certex_values import BASE_V03, BODY_V1, CHED_V06
 from hub.errors import InputError
 from hub.namespaces import SOAP11_ENV
-from hub.xmlpath import element_xpath
 from hub.xmlsafe import parse_xml
 
-CHED_V06 = "http://ec.europa.eu/sanco/tracesnt/customs_certex/ched/v06"
-BASE_V03 = "http://ec.europa.eu/sanco/tracesnt/customs_certex/base/v03"
-BODY_V1 = "http://ec.europa.eu/tracesnt/body/v1"
 #: The service path TRACES-NT publishes (FACTS §5).
 SERVICE = "CustomsCertexChedServiceV06"
 
@@ -58,7 +54,6 @@ CHED_CLEARANCE_REQUEST = f"{{{CHED_V06}}}ChedClearanceRequest"
 CHED_CLEARANCE_RESPONSE = f"{{{CHED_V06}}}ChedClearanceResponse"
 EXCEPTION_WITH_UNIQUE_INFO = f"{{{CHED_V06}}}ExceptionWithUniqueInfoType"
 
-_PREFIXES = {CHED_V06: "v06", BASE_V03: "v03", BODY_V1: "v1", SOAP11_ENV: "soap"}
 _NSMAP = {"v06": CHED_V06, "v03": BASE_V03}
 _E = TypeVar("_E", bound=Enum)
 
@@ -188,8 +183,8 @@ class CertexFault:
 def certex_header(header: CertexHeader) -> etree._Element:
     """``v06:CertexHeader`` alone (what the captured answers carry)."""
     element = etree.Element(f"{{{CHED_V06}}}CertexHeader", nsmap=_NSMAP)
-    _sub(element, BASE_V03, "MessageId", header.message_id)
-    _sub(element, BASE_V03, "UniqRequesterPrefix", header.requester_prefix)
+    values.add_child(element, BASE_V03, "MessageId", header.message_id)
+    values.add_child(element, BASE_V03, "UniqRequesterPrefix", header.requester_prefix)
     return element
 
 
@@ -210,8 +205,8 @@ def read_certex_header(soap_header: etree._Element | None) -> CertexHeader | Non
     if element is None:
         return None
     office = soap_header.findtext(f"{{{BODY_V1}}}CustomsOfficeReferenceNumber")
-    return CertexHeader(message_id=_text(element, BASE_V03, "MessageId"),
-                        requester_prefix=_text(element, BASE_V03, "UniqRequesterPrefix", required=False),
+    return CertexHeader(message_id=values.child_text(element, BASE_V03, "MessageId"),
+                        requester_prefix=values.child_text(element, BASE_V03, "UniqRequesterPrefix", required=False),
                         customs_office=(office or "").strip() or None)
 
 
@@ -222,46 +217,46 @@ def processed_ched_request(request: ProcessedChedRequest) -> etree._Element:
     """``v06:ProcessedChedRequest``, in the element order of the captures (an empty
     ``CustomsDeclarationReferenceNumber`` for a read without declaration)."""
     element = etree.Element(PROCESSED_CHED_REQUEST, nsmap=_NSMAP)
-    _sub(element, CHED_V06, "SendingDate", format_instant(request.sending_date))
-    _sub(element, CHED_V06, "ChedCertificateId", request.ched_id)
-    reference = _sub(element, CHED_V06, "CustomsDeclarationReferenceNumber")
-    _sub(reference, BASE_V03, "MRN", request.declaration)
-    _office(element, request.office)
+    values.add_child(element, CHED_V06, "SendingDate", values.format_instant(request.sending_date))
+    values.add_child(element, CHED_V06, "ChedCertificateId", request.ched_id)
+    reference = values.add_child(element, CHED_V06, "CustomsDeclarationReferenceNumber")
+    values.add_child(reference, BASE_V03, "MRN", request.declaration)
+    values.add_office(element, request.office)
     for item in request.items:
-        description = _sub(element, CHED_V06, "CommodityDescriptionForChed")
-        _sub(description, BASE_V03, "GoodsItemNumber", str(item.goods_item))
-        _sub(description, BASE_V03, "CertificateLineNumber", str(item.line))
-        _sub(description, BASE_V03, "ClassCode", item.class_code)
-        _sub(description, BASE_V03, "NetWeightQuantity", format_quantity(item.quantity))
-        _sub(description, BASE_V03, "NetWeightUnitOfMeasure", item.unit)
-    _sub(element, CHED_V06, "Language", request.language)
-    _sub(element, CHED_V06, "QuantityManagementIndication", "1" if request.quantity_management else "0")
+        description = values.add_child(element, CHED_V06, "CommodityDescriptionForChed")
+        values.add_child(description, BASE_V03, "GoodsItemNumber", str(item.goods_item))
+        values.add_child(description, BASE_V03, "CertificateLineNumber", str(item.line))
+        values.add_child(description, BASE_V03, "ClassCode", item.class_code)
+        values.add_child(description, BASE_V03, "NetWeightQuantity", format_quantity(item.quantity))
+        values.add_child(description, BASE_V03, "NetWeightUnitOfMeasure", item.unit)
+    values.add_child(element, CHED_V06, "Language", request.language)
+    values.add_child(element, CHED_V06, "QuantityManagementIndication", "1" if request.quantity_management else "0")
     return element
 
 
 def read_processed_ched_request(element: etree._Element) -> ProcessedChedRequest:
     """The request in a ``v06:ProcessedChedRequest``; :class:`InputError` naming the field that is missing or wrong."""
-    _expect(element, PROCESSED_CHED_REQUEST)
+    values.expect_tag(element, PROCESSED_CHED_REQUEST)
     reference = element.find(f"{{{CHED_V06}}}CustomsDeclarationReferenceNumber")
     items = tuple(_declared_item(d) for d in element.iterfind(f"{{{CHED_V06}}}CommodityDescriptionForChed"))
     return ProcessedChedRequest(
-        ched_id=_text(element, CHED_V06, "ChedCertificateId"),
-        office=_text(_child(element, CHED_V06, "CompetentCustomsOffice"), BASE_V03, "ReferenceNumber"),
-        declaration=_text(reference, BASE_V03, "MRN", required=False) if reference is not None else None,
+        ched_id=values.child_text(element, CHED_V06, "ChedCertificateId"),
+        office=values.child_text(values.required_child(element, CHED_V06, "CompetentCustomsOffice"), BASE_V03, "ReferenceNumber"),
+        declaration=values.child_text(reference, BASE_V03, "MRN", required=False) if reference is not None else None,
         items=items,
-        quantity_management=_boolean(element, CHED_V06, "QuantityManagementIndication"),
-        language=_text(element, CHED_V06, "Language", required=False) or "en",
-        sending_date=_instant(element, CHED_V06, "SendingDate"),
+        quantity_management=values.boolean_of(element, CHED_V06, "QuantityManagementIndication"),
+        language=values.child_text(element, CHED_V06, "Language", required=False) or "en",
+        sending_date=values.instant_of(element, CHED_V06, "SendingDate"),
     )
 
 
 def _declared_item(description: etree._Element) -> DeclaredItem:
     return DeclaredItem(
-        goods_item=_integer(description, BASE_V03, "GoodsItemNumber"),
-        line=_integer(description, BASE_V03, "CertificateLineNumber"),
-        quantity=_quantity(description, BASE_V03, "NetWeightQuantity"),
-        class_code=_text(description, BASE_V03, "ClassCode", required=False),
-        unit=_text(description, BASE_V03, "NetWeightUnitOfMeasure", required=False),
+        goods_item=values.integer_of(description, BASE_V03, "GoodsItemNumber"),
+        line=values.integer_of(description, BASE_V03, "CertificateLineNumber"),
+        quantity=values.quantity_of(description, BASE_V03, "NetWeightQuantity"),
+        class_code=values.child_text(description, BASE_V03, "ClassCode", required=False),
+        unit=values.child_text(description, BASE_V03, "NetWeightUnitOfMeasure", required=False),
     )
 
 
@@ -286,50 +281,50 @@ def processed_ched_information_element(information: ProcessedChedInformation) ->
     """``v06:ProcessedChedInformationResponse`` from its values, in the element order of ``14-wrong-code``."""
     element = etree.Element(PROCESSED_CHED_INFORMATION_RESPONSE, nsmap=_NSMAP)
     if information.certificate is not None:
-        _sub(element, CHED_V06, "ChedCertificate").append(_copy(information.certificate))
-    summary = _sub(element, CHED_V06, "QuantityManagementSummary")
+        values.add_child(element, CHED_V06, "ChedCertificate").append(values.deep_copy(information.certificate))
+    summary = values.add_child(element, CHED_V06, "QuantityManagementSummary")
     for available in information.available:
-        entry = _sub(summary, BASE_V03, "AvailableQuantity")
+        entry = values.add_child(summary, BASE_V03, "AvailableQuantity")
         _commodity(entry, available.class_code, available.unit, available.quantity, available.line)
     for name, movements in (("ReservedQuantity", information.reserved), ("ConsumedQuantity", information.consumed)):
         for movement in movements:
-            _movement(_sub(summary, BASE_V03, name), movement, information.available)
-    _sub(element, CHED_V06, "OperationCode", information.operation_code)
+            _movement(values.add_child(summary, BASE_V03, name), movement, information.available)
+    values.add_child(element, CHED_V06, "OperationCode", information.operation_code)
     if information.reservation_accepted is not None:
-        _sub(element, CHED_V06, "ReservationResult", "1" if information.reservation_accepted else "0")
+        values.add_child(element, CHED_V06, "ReservationResult", "1" if information.reservation_accepted else "0")
     if information.failure is not None:
-        _sub(element, CHED_V06, "ReservationFailureReason", information.failure.value)
+        values.add_child(element, CHED_V06, "ReservationFailureReason", information.failure.value)
     if information.failed_goods_item is not None or information.failed_line is not None:
-        item = _sub(element, CHED_V06, "ReservationFailureConsignmentItem")
-        _sub(item, BASE_V03, "GoodsItemNumber", _optional_str(information.failed_goods_item))
-        _sub(item, BASE_V03, "DocumentLineItemNumber", _optional_str(information.failed_line))
-    _sub(element, CHED_V06, "PushActive", "true" if information.push_active else "false")
+        item = values.add_child(element, CHED_V06, "ReservationFailureConsignmentItem")
+        values.add_child(item, BASE_V03, "GoodsItemNumber", values.optional_str(information.failed_goods_item))
+        values.add_child(item, BASE_V03, "DocumentLineItemNumber", values.optional_str(information.failed_line))
+    values.add_child(element, CHED_V06, "PushActive", "true" if information.push_active else "false")
     return element
 
 
 def _commodity(entry: etree._Element, class_code: str | None, unit: str | None, quantity: Decimal, line: int) -> None:
     if class_code is not None:
-        _sub(_sub(entry, BASE_V03, "CommodityCode"), BASE_V03, "HarmonizedSystemSubheadingcode", class_code)
-    document = _sub(entry, BASE_V03, "SwSupportingDocument")
-    _sub(document, BASE_V03, "UnitOfMeasure", unit)
-    _sub(document, BASE_V03, "Quantity", format_quantity(quantity))
-    _sub(document, BASE_V03, "CertificateLineNumber", str(line))
+        values.add_child(values.add_child(entry, BASE_V03, "CommodityCode"), BASE_V03, "HarmonizedSystemSubheadingcode", class_code)
+    document = values.add_child(entry, BASE_V03, "SwSupportingDocument")
+    values.add_child(document, BASE_V03, "UnitOfMeasure", unit)
+    values.add_child(document, BASE_V03, "Quantity", format_quantity(quantity))
+    values.add_child(document, BASE_V03, "CertificateLineNumber", str(line))
 
 
 def _movement(entry: etree._Element, movement: Movement, available: Sequence[AvailableQuantity]) -> None:
     line = next((a for a in available if a.line == movement.line), None)
-    _sub(entry, BASE_V03, "GoodsItemNumber", str(movement.goods_item))
+    values.add_child(entry, BASE_V03, "GoodsItemNumber", str(movement.goods_item))
     _commodity(entry, line.class_code if line else None, line.unit if line else None, movement.quantity, movement.line)
-    _sub(entry, BASE_V03, "EventDateTime", format_instant(movement.at) if movement.at else None)
+    values.add_child(entry, BASE_V03, "EventDateTime", values.format_instant(movement.at) if movement.at else None)
     if movement.office is not None:
-        _sub(_sub(entry, BASE_V03, "CompetentCustomsOffice"), BASE_V03, "ReferenceNumber", movement.office)
-    _sub(entry, BASE_V03, "MRN", movement.declaration)
+        values.add_child(values.add_child(entry, BASE_V03, "CompetentCustomsOffice"), BASE_V03, "ReferenceNumber", movement.office)
+    values.add_child(entry, BASE_V03, "MRN", movement.declaration)
 
 
 def read_processed_ched_information_response(element: etree._Element) -> ProcessedChedInformation:
     """The values of a ``v06:ProcessedChedInformationResponse``; :class:`InputError` naming a missing or wrong field.
     ``certificate`` is the ``rsm:SPSCertificate`` element inside ``ChedCertificate`` (part of ``element``'s tree)."""
-    _expect(element, PROCESSED_CHED_INFORMATION_RESPONSE)
+    values.expect_tag(element, PROCESSED_CHED_INFORMATION_RESPONSE)
     container = element.find(f"{{{CHED_V06}}}ChedCertificate")
     certificate = next(container.iterchildren(etree.Element), None) if container is not None else None
     summary = element.find(f"{{{CHED_V06}}}QuantityManagementSummary")
@@ -341,40 +336,40 @@ def read_processed_ched_information_response(element: etree._Element) -> Process
         available=tuple(_available(e) for e in entries("AvailableQuantity")),
         reserved=tuple(_read_movement(e, MovementState.RESERVED) for e in entries("ReservedQuantity")),
         consumed=tuple(_read_movement(e, MovementState.WRITTEN_OFF) for e in entries("ConsumedQuantity")),
-        reservation_accepted=_boolean(element, CHED_V06, "ReservationResult") if result is not None else None,
-        failure=_code(element, CHED_V06, "ReservationFailureReason", FailureReason, required=False),
-        failed_goods_item=_integer(failed, BASE_V03, "GoodsItemNumber", required=False) if failed is not None else None,
-        failed_line=_integer(failed, BASE_V03, "DocumentLineItemNumber", required=False) if failed is not None else None,
-        push_active=_boolean(element, CHED_V06, "PushActive", required=False) or False,
-        operation_code=_text(element, CHED_V06, "OperationCode", required=False) or "0",
+        reservation_accepted=values.boolean_of(element, CHED_V06, "ReservationResult") if result is not None else None,
+        failure=values.code_of(element, CHED_V06, "ReservationFailureReason", FailureReason, required=False),
+        failed_goods_item=values.integer_of(failed, BASE_V03, "GoodsItemNumber", required=False) if failed is not None else None,
+        failed_line=values.integer_of(failed, BASE_V03, "DocumentLineItemNumber", required=False) if failed is not None else None,
+        push_active=values.boolean_of(element, CHED_V06, "PushActive", required=False) or False,
+        operation_code=values.child_text(element, CHED_V06, "OperationCode", required=False) or "0",
     )
 
 
 def _available(entry: etree._Element) -> AvailableQuantity:
-    document = _child(entry, BASE_V03, "SwSupportingDocument")
-    return AvailableQuantity(line=_integer(document, BASE_V03, "CertificateLineNumber"), class_code=_class_code(entry),
-                             unit=_text(document, BASE_V03, "UnitOfMeasure", required=False),
-                             quantity=_quantity(document, BASE_V03, "Quantity"))
+    document = values.required_child(entry, BASE_V03, "SwSupportingDocument")
+    return AvailableQuantity(line=values.integer_of(document, BASE_V03, "CertificateLineNumber"), class_code=_class_code(entry),
+                             unit=values.child_text(document, BASE_V03, "UnitOfMeasure", required=False),
+                             quantity=values.quantity_of(document, BASE_V03, "Quantity"))
 
 
 def _read_movement(entry: etree._Element, state: MovementState) -> Movement:
-    document = _child(entry, BASE_V03, "SwSupportingDocument")
+    document = values.required_child(entry, BASE_V03, "SwSupportingDocument")
     office = entry.find(f"{{{BASE_V03}}}CompetentCustomsOffice")
     at = entry.find(f"{{{BASE_V03}}}EventDateTime")
     return Movement(
-        declaration=_text(entry, BASE_V03, "MRN", required=False) or "",
-        goods_item=_integer(entry, BASE_V03, "GoodsItemNumber"),
-        line=_integer(document, BASE_V03, "CertificateLineNumber"),
-        quantity=_quantity(document, BASE_V03, "Quantity"),
+        declaration=values.child_text(entry, BASE_V03, "MRN", required=False) or "",
+        goods_item=values.integer_of(entry, BASE_V03, "GoodsItemNumber"),
+        line=values.integer_of(document, BASE_V03, "CertificateLineNumber"),
+        quantity=values.quantity_of(document, BASE_V03, "Quantity"),
         state=state,
-        office=_text(office, BASE_V03, "ReferenceNumber", required=False) if office is not None else None,
-        at=_instant(entry, BASE_V03, "EventDateTime") if at is not None else None,
+        office=values.child_text(office, BASE_V03, "ReferenceNumber", required=False) if office is not None else None,
+        at=values.instant_of(entry, BASE_V03, "EventDateTime") if at is not None else None,
     )
 
 
 def _class_code(entry: etree._Element) -> str | None:
     commodity = entry.find(f"{{{BASE_V03}}}CommodityCode")
-    return _text(commodity, BASE_V03, "HarmonizedSystemSubheadingcode", required=False) if commodity is not None else None
+    return values.child_text(commodity, BASE_V03, "HarmonizedSystemSubheadingcode", required=False) if commodity is not None else None
 
 
 # --- ChedClearanceRequest / ChedClearanceResponse ---------------------------------------------------------------------
@@ -383,42 +378,42 @@ def _class_code(entry: etree._Element) -> str | None:
 def ched_clearance_request(request: ChedClearanceRequest) -> etree._Element:
     """``v06:ChedClearanceRequest``, in the element order of the captures."""
     element = etree.Element(CHED_CLEARANCE_REQUEST, nsmap=_NSMAP)
-    _office(element, request.office)
-    _sub(element, CHED_V06, "SendingDate", format_instant(request.sending_date))
-    _sub(element, CHED_V06, "CustomsDocumentReference", request.declaration)
-    _sub(element, CHED_V06, "ChedCertificateId", request.ched_id)
-    _sub(element, CHED_V06, "GoodsClearanceInformation", request.clearance.value)
+    values.add_office(element, request.office)
+    values.add_child(element, CHED_V06, "SendingDate", values.format_instant(request.sending_date))
+    values.add_child(element, CHED_V06, "CustomsDocumentReference", request.declaration)
+    values.add_child(element, CHED_V06, "ChedCertificateId", request.ched_id)
+    values.add_child(element, CHED_V06, "GoodsClearanceInformation", request.clearance.value)
     return element
 
 
 def read_ched_clearance_request(element: etree._Element) -> ChedClearanceRequest:
     """The values of a ``v06:ChedClearanceRequest``; :class:`InputError` naming a missing or wrong field."""
-    _expect(element, CHED_CLEARANCE_REQUEST)
+    values.expect_tag(element, CHED_CLEARANCE_REQUEST)
     return ChedClearanceRequest(
-        ched_id=_text(element, CHED_V06, "ChedCertificateId"),
-        office=_text(_child(element, CHED_V06, "CompetentCustomsOffice"), BASE_V03, "ReferenceNumber"),
-        declaration=_text(element, CHED_V06, "CustomsDocumentReference"),
-        clearance=_code(element, CHED_V06, "GoodsClearanceInformation", Clearance),
-        sending_date=_instant(element, CHED_V06, "SendingDate"),
+        ched_id=values.child_text(element, CHED_V06, "ChedCertificateId"),
+        office=values.child_text(values.required_child(element, CHED_V06, "CompetentCustomsOffice"), BASE_V03, "ReferenceNumber"),
+        declaration=values.child_text(element, CHED_V06, "CustomsDocumentReference"),
+        clearance=values.code_of(element, CHED_V06, "GoodsClearanceInformation", Clearance),
+        sending_date=values.instant_of(element, CHED_V06, "SendingDate"),
     )
 
 
 def ched_clearance_response(response: ChedClearanceResponse) -> etree._Element:
     """``v06:ChedClearanceResponse`` as ``05-releaseA.response.xml``."""
     element = etree.Element(CHED_CLEARANCE_RESPONSE, nsmap=_NSMAP)
-    _sub(element, CHED_V06, "QuantityManagementOutcome", response.outcome.value)
-    _sub(element, CHED_V06, "SendingDate", format_instant(response.sending_date))
-    _sub(element, CHED_V06, "OperationCode", response.operation_code)
+    values.add_child(element, CHED_V06, "QuantityManagementOutcome", response.outcome.value)
+    values.add_child(element, CHED_V06, "SendingDate", values.format_instant(response.sending_date))
+    values.add_child(element, CHED_V06, "OperationCode", response.operation_code)
     return element
 
 
 def read_ched_clearance_response(element: etree._Element) -> ChedClearanceResponse:
     """The values of a ``v06:ChedClearanceResponse``; :class:`InputError` naming a missing or wrong field."""
-    _expect(element, CHED_CLEARANCE_RESPONSE)
+    values.expect_tag(element, CHED_CLEARANCE_RESPONSE)
     return ChedClearanceResponse(
-        outcome=_code(element, CHED_V06, "QuantityManagementOutcome", ClearanceOutcome),
-        sending_date=_instant(element, CHED_V06, "SendingDate"),
-        operation_code=_text(element, CHED_V06, "OperationCode", required=False) or "0",
+        outcome=values.code_of(element, CHED_V06, "QuantityManagementOutcome", ClearanceOutcome),
+        sending_date=values.instant_of(element, CHED_V06, "SendingDate"),
+        operation_code=values.child_text(element, CHED_V06, "OperationCode", required=False) or "0",
     )
 
 
@@ -438,8 +433,8 @@ def certex_fault(error_message: str, *, message_id: str | None = None, code: str
     etree.SubElement(fault, "faultcode").text = f"env:{code}"
     etree.SubElement(fault, "faultstring").text = error_message
     detail = etree.SubElement(etree.SubElement(fault, "detail"), EXCEPTION_WITH_UNIQUE_INFO, nsmap=_NSMAP)
-    _sub(detail, BASE_V03, "MessageId", message_id)
-    _sub(detail, CHED_V06, "errorMessage", error_message)
+    values.add_child(detail, BASE_V03, "MessageId", message_id)
+    values.add_child(detail, CHED_V06, "errorMessage", error_message)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -452,8 +447,8 @@ def read_certex_fault(element: etree._Element) -> CertexFault | None:
     return CertexFault(
         code=(element.findtext("faultcode") or "").strip().rpartition(":")[2],
         string=(element.findtext("faultstring") or "").strip(),
-        message_id=_text(detail, BASE_V03, "MessageId", required=False) if detail is not None else None,
-        error_message=_text(detail, CHED_V06, "errorMessage", required=False) if detail is not None else None,
+        message_id=values.child_text(detail, BASE_V03, "MessageId", required=False) if detail is not None else None,
+        error_message=values.child_text(detail, CHED_V06, "errorMessage", required=False) if detail is not None else None,
     )
 
 
@@ -478,129 +473,3 @@ def read_certex_envelope(data: bytes) -> tuple[etree._Element | None, etree._Ele
     if first is None:
         raise InputError("the SOAP Body is missing or empty", where="/soap:Envelope")
     return root.find(f"{{{SOAP11_ENV}}}Header"), first
-
-
-# --- formats ----------------------------------------------------------------------------------------------------------
-
-
-def format_instant(instant: datetime) -> str:
-    """ISO 8601, ``Z`` for UTC, a naive value taken as UTC; milliseconds when the value has no finer digits (as
-    TRACES writes them), else microseconds (as the captured client wrote them): nothing is lost either way."""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)
-    precise = instant.microsecond % 1000 == 0 and instant.microsecond
-    return instant.isoformat(timespec="milliseconds" if precise else "auto").replace("+00:00", "Z")
-
-
-# --- reading helpers --------------------------------------------------------------------------------------------------
-
-
-def _where(parent: etree._Element, namespace: str | None = None, name: str | None = None) -> str:
-    path = element_xpath(parent, _PREFIXES)
-    return f"{path}/{_PREFIXES.get(namespace, '')}:{name}" if name else path
-
-
-def _expect(element: etree._Element, tag: str) -> None:
-    if element.tag != tag:
-        raise InputError(f"expected {etree.QName(tag).localname}, found {element.tag}", where=_where(element))
-
-
-def _child(parent: etree._Element, namespace: str, name: str) -> etree._Element:
-    found = parent.find(f"{{{namespace}}}{name}")
-    if found is None:
-        raise InputError(f"{name} is missing", where=_where(parent, namespace, name))
-    return found
-
-
-def _text(parent: etree._Element, namespace: str, name: str, *, required: bool = True) -> str | None:
-    text = (parent.findtext(f"{{{namespace}}}{name}") or "").strip()
-    if not text and required:
-        raise InputError(f"{name} is missing or empty", where=_where(parent, namespace, name))
-    return text or None
-
-
-def _converted(parent: etree._Element, namespace: str, name: str, required: bool, convert, what: str):
-    text = _text(parent, namespace, name, required=required)
-    if text is None:
-        return None
-    try:
-        return convert(text)
-    except (ValueError, ArithmeticError):
-        child = parent.find(f"{{{namespace}}}{name}")
-        raise InputError(f"{text!r} is not {what}", where=_where(child)) from None
-
-
-def _integer(parent: etree._Element, namespace: str, name: str, *, required: bool = True) -> int | None:
-    return _converted(parent, namespace, name, required, _parse_integer, "a whole number")
-
-
-def _quantity(parent: etree._Element, namespace: str, name: str) -> Decimal:
-    return _converted(parent, namespace, name, True, _parse_decimal, "a decimal quantity")
-
-
-def _instant(parent: etree._Element, namespace: str, name: str) -> datetime:
-    return _converted(parent, namespace, name, True, _parse_instant, "an ISO 8601 date-time")
-
-
-def _boolean(parent: etree._Element, namespace: str, name: str, *, required: bool = True) -> bool | None:
-    return _converted(parent, namespace, name, required, _parse_boolean, "a boolean (0, 1, true or false)")
-
-
-def _code(parent: etree._Element, namespace: str, name: str, enum: type[_E], *, required: bool = True) -> _E | None:
-    known = ", ".join(member.value for member in enum)
-    return _converted(parent, namespace, name, required, enum, f"a known code ({known})")
-
-
-def _parse_integer(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text):
-        raise ValueError(text)
-    return int(text)
-
-
-def _parse_decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not value.is_finite() or "e" in text.lower():
-        raise ValueError(text)
-    return value
-
-
-def _parse_instant(text: str) -> datetime:
-    instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=timezone.utc)
-
-
-def _parse_boolean(text: str) -> bool:
-    if text in ("1", "true"):
-        return True
-    if text in ("0", "false"):
-        return False
-    raise ValueError(text)
-
-
-# --- building helpers -------------------------------------------------------------------------------------------------
-
-
-def _sub(parent: etree._Element, namespace: str, name: str, text: str | None = "") -> etree._Element | None:
-    """A child element; None (and no element) when ``text`` is None, an empty element for the default."""
-    if text is None:
-        return None
-    child = etree.SubElement(parent, f"{{{namespace}}}{name}")
-    if text:
-        child.text = text
-    return child
-
-
-def _office(parent: etree._Element, office: str) -> None:
-    _sub(_sub(parent, CHED_V06, "CompetentCustomsOffice"), BASE_V03, "ReferenceNumber", office)
-
-
-def _optional_str(value: int | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _copy(element: etree._Element) -> etree._Element:
-    # The certificate stays in the caller's tree; the answer gets its own copy.
-    return copy.deepcopy(element)

@@ -1,6 +1,6 @@
 """The exchange's SOAP endpoint for foreign management authorities: ``POST /cites/v2/CitesDataExchange``.
 
-SOAP 1.1, ``urn:CitesDataExchange/v2/`` (:mod:`hub.cites.epix`), answered by :class:`~hub.cites.exchange.PermitExchange`.
+SOAP 1.1, ``urn:CitesDataExchange/v2/`` (:mod:`connectors.cites_p2p.epix`), answered by :class:`~connectors.cites_p2p.exchange.PermitExchange`.
 The caller is the country (``C=``) of its TLS client certificate, never anything the request says; serve the app over
 mutual TLS (:func:`connectors.p2p.serving.serve_sandbox` requires a certificate from the CA of ``certs_dir``).
 
@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.cites.epix import EpixError, EpixFault, build_fault, build_response, read_request
-from hub.cites.exchange import PermitExchange
-from connectors.tls_peer import client_certificate, subject_country
+from connectors.cites_p2p.epix import EpixError, EpixFault, build_fault, build_response, read_request
+from connectors.cites_p2p.exchange import PermitExchange
+from hub.tls_peer import client_certificate, subject_country
 from hub.errors import ConfigurationError, KeyMaterialError
 from hub.signing import PemKeyProvider, Signer
 from hub.store.db import Database
@@ -91,7 +91,7 @@ class _Endpoint:
         self.caller_country_for_tests = caller_country_for_tests
 
     async def service(self, request: Request) -> Response:
-        certificate = client_certificate(request)  # before the body: see connectors.tls_peer
+        certificate = client_certificate(request)  # before the body: see hub.tls_peer
         body = await request.body()
         caller = subject_country(certificate) if certificate is not None else self.caller_country_for_tests
         try:

@@ -18,7 +18,7 @@ from hub.config import DEFAULT_DATABASE_URL, Settings
 from hub.standards import PROJECT_ROOT
 from hub.store.migrate import upgrade
 
-log = logging.getLogger("hub.serve")
+log = logging.getLogger("hub.cli.serve")
 DEV_KEY_FILE = PROJECT_ROOT / "var" / "dev-api-key"
 
 
@@ -109,7 +109,7 @@ def cites_exchange_server(broker: Broker, *, port: int) -> uvicorn.Server:
     """The hub's own CITES permit exchange (EPIX style) over HTTPS with mutual TLS: foreign management authorities
     fetch permits by number and confirm the quantities they inspected; the caller is its client certificate's C=."""
     from connectors.p2p.serving import serve_sandbox
-    from hub.cites.service import create_exchange_app
+    from connectors.cites_p2p.service import create_exchange_app
 
     app = create_exchange_app(broker.database, certs_dir=broker.settings.certs_dir, signer_for=broker.signer_for)
     return serve_sandbox(app, port=port, certs_dir=Path(broker.settings.certs_dir))

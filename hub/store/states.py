@@ -13,9 +13,14 @@ A certificate's lifecycle (issued, replaced, withdrawn…) is a separate model: 
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 
+from sqlalchemy.orm import Session
+
 from hub.errors import HubError
+from hub.store.models import Message, utcnow
+from hub.store.trace import add_event
 
 
 class MessageState(str, Enum):
@@ -62,3 +67,30 @@ def check_transition(old: MessageState | str, new: MessageState | str) -> Messag
     if new not in ALLOWED_TRANSITIONS[old]:
         raise InvalidTransition(f"a message cannot go from {old.value} to {new.value}")
     return new
+
+
+def transition(
+    session: Session,
+    message: Message,
+    new_state: MessageState,
+    *,
+    actor: str,
+    event: str | None = None,
+    detail: dict | None = None,
+    payload_digest: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Move ``message`` to ``new_state`` (checked against the allowed transitions) and trace it."""
+    now = now or utcnow()
+    check_transition(message.state, new_state)
+    message.state = new_state.value
+    message.updated_at = now
+    if new_state in DELIVERED_STATES and message.delivered_at is None:
+        message.delivered_at = now
+    if new_state in (S.ACKNOWLEDGED, S.ACKNOWLEDGED_WITH_WARNINGS, S.REJECTED):
+        message.acknowledged_at = message.acknowledged_at or now
+    if new_state is not S.SENDING:
+        message.lease_owner = None
+        message.lease_expires_at = None
+    document = message.document
+    add_event(session, document=document, message_id=message.id, destination=message.destination, event=event or f"message.{new_state.value}", actor=actor, state=new_state.value, detail=detail, payload_digest=payload_digest)
