@@ -16,6 +16,7 @@ from typing import Mapping
 
 import httpx
 
+from hub.scope import Scope
 from hub.connector import Connector, ConnectorContext, InboundDocument, InboundVerdict, PullsDocuments, ReceivesInbound
 from hub.acks.correlation import apply_ack
 from hub.acks.nonconformities import open_non_conformity
@@ -30,7 +31,7 @@ from hub.store.states import MessageState
 from hub.intake.submission import Stored, prepare, store
 from hub.notify.webhooks import WebhookDispatcher
 from hub.delivery.worker import Worker
-from hub.errors import ConfigurationError, ConflictError, HubError, InputError, KeyMaterialError, NotFound, SignatureError, ValidationFailed
+from hub.errors import BoxesChanged, ConfigurationError, ConflictError, HubError, InputError, KeyMaterialError, NotFound, SignatureError, ValidationFailed
 from hub.records.lifecycle import Lifecycle
 from hub.routing.table import RoutingTable
 from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier
@@ -195,7 +196,7 @@ class Broker:
         """A refusal reported by the exporter or an operator (``POST /v1/non-conformities``)."""
         with self.database.transaction() as session:
             document = session.get(Document, document_id)
-            if document is None or (tenant != "*" and document.tenant != tenant):
+            if document is None or not Scope.of(tenant).sees(document.tenant):
                 raise NotFound(f"no document {document_id}", where="document_id")
             digest = put_payload(session, evidence, "application/octet-stream") if evidence else None
             nc = open_non_conformity(session, document=document, source=source, counterpart=counterpart, cause_code=cause_code, cause_text=cause_text, country=country, products=products, evidence_digest=digest, actor=actor)
@@ -254,7 +255,7 @@ class Broker:
     def complete_permit(self, document_id: str, completion: pssm.Completion, *, tenant: str, actor: str, now: datetime | None = None) -> Completed:
         """The boxes of a simplified-procedure re-export certificate reported at the sale: the completed record is
         validated, signed, routed and stored as the permit's next version, and the permit becomes completed, in one
-        transaction. A completion changing a box filled at issue is refused (:class:`~hub.cites.pssm.BoxesChanged`)
+        transaction. A completion changing a box filled at issue is refused (:class:`~hub.errors.BoxesChanged`)
         and the attempt flagged as a possible fraud, the flag committed on its own; one reported more than 24 hours
         after the sale is accepted with a WARNING and a ``permit.completion_late`` event."""
         now = now or utcnow()
@@ -270,7 +271,7 @@ class Broker:
         if changed:
             with self.database.transaction() as session:
                 pssm.flag_fraud(session, session.get(Document, document_id), changed, actor=actor, country=completed.importing_country())
-            raise pssm.BoxesChanged(changed)
+            raise BoxesChanged(changed)
         body = json.dumps(completed.model_dump(mode="json", exclude_none=True)).encode()
         prepared = prepare(body, "application/json", tenant=owner, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version + 1, now=now)
         late = pssm.late_finding(completed, now=now)
@@ -319,13 +320,13 @@ def _keeps_ched_quantities(connector: Connector) -> bool:
 
 def _own_document(session, document_id: str, tenant: str) -> Document:
     document = session.get(Document, document_id)
-    if document is None or (tenant != "*" and document.tenant != tenant):
+    if document is None or not Scope.of(tenant).sees(document.tenant):
         raise NotFound(f"no document {document_id}", where="document_id")
     return document
 
 
 def _visible_message(session, message_id: str, tenant: str) -> Message:
     message = session.get(Message, message_id)
-    if message is None or (tenant != "*" and message.document.tenant != tenant):
+    if message is None or not Scope.of(tenant).sees(message.document.tenant):
         raise NotFound(f"no message {message_id}", where="message_id")
     return message

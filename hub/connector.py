@@ -172,6 +172,7 @@ class InboundVerdict:
     outcome: InboundOutcome
     reason: str | None = None
     document_id: str | None = None
+    refusal: str | None = None  # the refusal code of a failed verdict (see hub.errors)
 
 
 @runtime_checkable

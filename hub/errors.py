@@ -1,30 +1,36 @@
-"""The hub's one exception tree.
+"""The hub's one exception tree. Each error declares what it answers: its HTTP ``status`` on the API and the
+``refusal`` code a counterpart is told when it refuses a document received from it (an ePhyto Hub failed receipt, a
+point-to-point negative acknowledgement, an AS4 error). Nothing above this module switches on error types.
 
 ::
 
-    HubError
-    ├── InputError                     bad input from a caller: a 4xx, nothing stored
-    │   ├── HostileXMLError            DTD, entity, external reference, oversize: refused before parsing
-    │   ├── MalformedXMLError          not well-formed XML
-    │   ├── UnknownDocumentError       well-formed, but not a document kind the hub knows
-    │   ├── RecordError                a record that breaks its model; carries every (field path, message)
-    │   ├── ConflictError              the same business or idempotency key with other content (409)
-    │   ├── PermissionDenied           an API key acting outside its tenant (403)
-    │   └── NotFound                   no such document, message or subscription for this caller (404)
-    ├── MappingError                   a spec that cannot be applied (a programming or configuration fault)
-    ├── ValidationFailed               a document with SEVERE findings; carries the ValidationReport
-    ├── SignatureError                 a signature that must not be trusted
+    HubError                            status  refusal
+    ├── InputError                        422   INVALID_INPUT    bad input from a caller: nothing stored
+    │   ├── HostileXMLError               400   HOSTILE_XML      DTD, entity, external reference, oversize
+    │   ├── MalformedXMLError             400   MALFORMED_XML    not well-formed XML
+    │   ├── UnknownDocumentError          422   UNKNOWN_DOCUMENT well-formed, but no document the hub reads
+    │   ├── RecordError                   422   INVALID_RECORD   a record that breaks its model (every field path)
+    │   ├── NoRouteError                  422   NO_ROUTE         no rule of the routing table matches the document
+    │   ├── ConflictError                 409   DUPLICATE        a business or idempotency key reused for other content
+    │   │   └── BoxesChanged              409   DUPLICATE        a PSSM completion changing a box filled at issue
+    │   ├── PermissionDenied              403   NOT_ENTITLED     acting outside the caller's tenant
+    │   └── NotFound                      404   UNKNOWN_REFERENCE no such object for this caller
+    ├── Unauthenticated                   401   NOT_AUTHENTICATED no credentials, or unknown ones
+    ├── MappingError                      500   INTERNAL         a spec that cannot be applied (a programming fault)
+    ├── ValidationFailed                  422   INVALID          SEVERE findings; carries the ValidationReport
+    ├── SignatureError                    422   SIGNATURE_REFUSED a signature that must not be trusted
     │   ├── SignatureMissing
-    │   ├── WeakAlgorithmError         SHA-1 or another algorithm the policy forbids
-    │   ├── UntrustedCertificateError  the signer's certificate does not chain to a trust anchor
-    │   └── SignatureInvalid           digest or signature value does not match; wrapping attempts end here
-    ├── KeyMaterialError               a key or certificate that cannot be loaded
-    ├── ConfigurationError             settings that cannot work, found at start-up
-    ├── DeliveryError                  raised by connectors
-    │   ├── TransientDeliveryError     try again later (retry_after seconds, when the counterpart said)
-    │   └── PermanentDeliveryError     retrying cannot help
-    └── EpixFault                      a fault of the CITES permit exchange, with its EPIX error name
-                                       (connectors/cites_p2p/epix.py, where the exchange's SOAP lives)
+    │   ├── WeakAlgorithmError                                   SHA-1 or another algorithm the policy forbids
+    │   ├── UntrustedCertificateError                            no chain to a trust anchor
+    │   └── SignatureInvalid                                     digest or value mismatch; wrapping ends here
+    ├── KeyMaterialError                  500   INTERNAL         a key or certificate that cannot be loaded
+    ├── ConfigurationError                503   UNAVAILABLE      settings that cannot work, found at start-up
+    ├── InvalidTransition                 409   INTERNAL         a message state change the model forbids
+    ├── DeliveryError                     502   UNAVAILABLE      raised by connectors
+    │   ├── TransientDeliveryError                               try again later (retry_after, when given)
+    │   └── PermanentDeliveryError                               retrying cannot help
+    └── EpixFault                         502   (its EPIX name)  a fault of the CITES permit exchange
+                                                                 (connectors/cites_p2p/epix.py)
 
 Retryability is in the type. Third-party exceptions (lxml, signxml, cryptography, zeep) are translated into this
 tree where they cross into the hub.
@@ -37,11 +43,18 @@ from typing import Any
 
 
 class HubError(Exception):
-    """Base of every error the hub raises on purpose."""
+    """Base of every error the hub raises on purpose; ``status`` is its HTTP status, ``refusal`` the code a
+    counterpart is told when the hub refuses what it sent."""
+
+    status: int = 500
+    refusal: str = "INTERNAL"
 
 
 class InputError(HubError):
     """The caller sent something the hub cannot take. ``where`` names the place (XPath, field path, file)."""
+
+    status = 422
+    refusal = "INVALID_INPUT"
 
     def __init__(self, message: str, *, where: str | None = None) -> None:
         self.message = message
@@ -52,13 +65,22 @@ class InputError(HubError):
 class HostileXMLError(InputError):
     """XML carrying a DTD, entity declarations or references, or exceeding the hub's size limits."""
 
+    status = 400
+    refusal = "HOSTILE_XML"
+
 
 class MalformedXMLError(InputError):
     """Bytes that are not well-formed XML."""
 
+    status = 400
+    refusal = "MALFORMED_XML"
+
 
 class UnknownDocumentError(InputError):
     """Well-formed XML whose root (or wrapped payload) is not a document kind the hub handles."""
+
+    status = 422
+    refusal = "UNKNOWN_DOCUMENT"
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,9 @@ class FieldProblem:
 class RecordError(InputError):
     """A record that does not satisfy its model. Carries every problem, each with the field's path."""
 
+    status = 422
+    refusal = "INVALID_RECORD"
+
     def __init__(self, problems: list[FieldProblem]) -> None:
         self.problems = problems
         summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:5])
@@ -82,13 +107,54 @@ class RecordError(InputError):
 class ConflictError(InputError):
     """A submission that reuses a business key or ``Idempotency-Key`` for different content."""
 
+    status = 409
+    refusal = "DUPLICATE"
+
 
 class PermissionDenied(InputError):
     """The caller is authenticated but acts outside its tenant (the issuing authority it belongs to)."""
 
+    status = 403
+    refusal = "NOT_ENTITLED"
+
 
 class NotFound(InputError):
     """No such object visible to this caller."""
+
+    status = 404
+    refusal = "UNKNOWN_REFERENCE"
+
+
+class NoRouteError(InputError):
+    """No rule of the routing table matches a document: the hub cannot tell where it goes."""
+
+    refusal = "NO_ROUTE"
+
+    def __init__(self, facts: Any) -> None:
+        self.facts = facts
+        super().__init__(f"no rule of the routing table matched the document ({facts.describe()})")
+
+
+class BoxesChanged(ConflictError):
+    """A simplified-procedure completion that would change boxes filled at issue: refused, each changed field named."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(f"a box filled at issue can never be changed; the completion changes {', '.join(fields)} (flagged as a possible fraud)", where=fields[0])
+        self.fields = fields
+        self.problems = [FieldProblem(path=field, message="filled at issue: it cannot be changed") for field in fields]
+
+
+class Unauthenticated(HubError):
+    """No credentials, or credentials the hub does not know."""
+
+    status = 401
+    refusal = "NOT_AUTHENTICATED"
+
+
+class InvalidTransition(HubError):
+    """A state change the model does not allow (a programming error or a stale update)."""
+
+    status = 409
 
 
 class MappingError(HubError):
@@ -98,6 +164,9 @@ class MappingError(HubError):
 class ValidationFailed(HubError):
     """A document whose validation report has SEVERE findings."""
 
+    status = 422
+    refusal = "INVALID"
+
     def __init__(self, report: Any) -> None:
         self.report = report
         super().__init__(f"document is not valid: {len(report.severe)} SEVERE finding(s)")
@@ -105,6 +174,9 @@ class ValidationFailed(HubError):
 
 class SignatureError(HubError):
     """A signature the hub refuses to trust."""
+
+    status = 422
+    refusal = "SIGNATURE_REFUSED"
 
 
 class SignatureMissing(SignatureError):
@@ -130,6 +202,9 @@ class KeyMaterialError(HubError):
 class ConfigurationError(HubError):
     """Configuration that cannot work; raised at start-up, never mid-flight."""
 
+    status = 503
+    refusal = "UNAVAILABLE"
+
 
 class DeliveryError(HubError):
     """A delivery to a counterpart did not succeed.
@@ -137,6 +212,9 @@ class DeliveryError(HubError):
     ``request`` and ``response`` keep the raw bytes of the failed attempt (None when nothing was sent or nothing
     came back), so the trace shows what went over the wire even when it went wrong.
     """
+
+    status = 502
+    refusal = "UNAVAILABLE"
 
     def __init__(self, message: str, *, request: bytes | None = None, response: bytes | None = None) -> None:
         self.request = request

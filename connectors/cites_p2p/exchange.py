@@ -50,6 +50,7 @@ from connectors.cites_p2p.epix import (
     ServiceStateResponse,
     build_request,
 )
+from hub.scope import ALL_TENANTS
 from hub.errors import ConfigurationError, KeyMaterialError
 from hub.mapping.cites_permit import permit_from_data
 from hub.namespaces import XMLDSIG
@@ -220,7 +221,7 @@ class PermitExchange:
             add_event(session, document=document, event=event, actor=actor, detail=detail, payload_digest=payload_digest)
             return
         session.add(TraceEvent(
-            at=utcnow(), correlation_id=str(uuid.uuid4()), tenant=callee if callee in self.authorities else "*", event=event, actor=actor,
+            at=utcnow(), correlation_id=str(uuid.uuid4()), tenant=callee if callee in self.authorities else ALL_TENANTS, event=event, actor=actor,
             country=callee, products=[], detail=detail, payload_digest=payload_digest,
         ))
 

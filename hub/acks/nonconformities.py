@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.scope import Scope
 from hub.store.models import Document, NonConformity, NonConformityProduct, utcnow
 from hub.store.trace import add_event
 
@@ -90,8 +91,7 @@ class NonConformityFilter:
 
 
 def _filtered(query, f: NonConformityFilter, *, joined_products: bool):
-    if f.tenant and f.tenant != "*":
-        query = query.where(NonConformity.tenant == f.tenant)
+    query = Scope.of(f.tenant).restrict(query, NonConformity.tenant)
     if f.country:
         query = query.where(NonConformity.country == f.country)
     if f.counterpart:

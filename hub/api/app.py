@@ -14,39 +14,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from hub.api import cites, connectors, customs, documents, events, inbound, messages, metrics, nonconformities, verify, webhooks
-from hub.api.auth import Unauthenticated
 from hub.broker import Broker
-from hub.errors import (
-    ConfigurationError,
-    ConflictError,
-    DeliveryError,
-    HostileXMLError,
-    HubError,
-    InputError,
-    MalformedXMLError,
-    NotFound,
-    PermissionDenied,
-    SignatureError,
-    ValidationFailed,
-)
-
-STATUS_OF: list[tuple[type[HubError], int]] = [
-    (Unauthenticated, 401),
-    (PermissionDenied, 403),
-    (NotFound, 404),
-    (ConflictError, 409),
-    (HostileXMLError, 400),
-    (MalformedXMLError, 400),
-    (ValidationFailed, 422),
-    (SignatureError, 422),
-    (InputError, 422),
-    (ConfigurationError, 503),
-    (DeliveryError, 502),  # a counterpart the answer depends on (TRACES-NT for CHED quantities) failed
-]
+from hub.errors import HubError, Unauthenticated, ValidationFailed
 
 
 def status_of(exc: HubError) -> int:
-    return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 500)
+    """The HTTP status the error declares (see the tree in :mod:`hub.errors`)."""
+    return exc.status
 
 
 def error_body(exc: HubError) -> dict:

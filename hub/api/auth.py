@@ -13,16 +13,13 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
-from hub.errors import ConflictError, HubError
+from hub.errors import ConflictError, Unauthenticated
+from hub.scope import ALL_TENANTS, EVERYTHING, Scope
 from hub.store.models import ApiClient
 
 KEY_PREFIX = "hub_"
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or the key in X-API-Key")
-
-
-class Unauthenticated(HubError):
-    """No API key, or one the hub does not know (401)."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +36,9 @@ class Client:
         return f"api:{self.name}"
 
     @property
-    def scope(self) -> str:
-        """The tenant whose objects this client sees: its own, or ``*`` for an operator."""
-        return "*" if self.operator else self.tenant
+    def scope(self) -> Scope:
+        """What this client sees: its tenant's objects, or every tenant's for an operator."""
+        return EVERYTHING if self.operator else Scope.of(self.tenant)
 
 
 def hash_key(key: str) -> str:
@@ -53,7 +50,7 @@ def create_client(session, *, name: str, tenant: str, operator: bool = False, ke
     if session.scalars(select(ApiClient).where(ApiClient.name == name)).first() is not None:
         raise ConflictError(f"a client named {name!r} exists already")
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    client = ApiClient(id=str(uuid.uuid4()), name=name, tenant=tenant.upper() if tenant != "*" else "*", key_hash=hash_key(key), operator=operator or tenant == "*")
+    client = ApiClient(id=str(uuid.uuid4()), name=name, tenant=tenant.upper() if tenant != ALL_TENANTS else ALL_TENANTS, key_hash=hash_key(key), operator=operator or tenant == ALL_TENANTS)
     session.add(client)
     session.flush()
     return client, key

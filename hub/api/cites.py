@@ -65,7 +65,7 @@ async def create_approval(body: ApprovalIn, response: Response, client: Client =
 @router.get("/approvals")
 async def list_approvals(client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """The approvals of the caller's authority (every authority's for an operator)."""
-    rows = await run_in_threadpool(broker.list_approvals, tenant=client.scope)
+    rows = await run_in_threadpool(broker.list_approvals, tenant=client.scope.name)
     return {"items": [approval_view(row) for row in rows]}
 
 
@@ -96,7 +96,7 @@ async def complete(document_id: str, body: CompletionIn, client: Client = Depend
         consignee=body.consignee,
         items=[item.model_dump(exclude_none=True) for item in body.items],
     )
-    done = await run_in_threadpool(broker.complete_permit, document_id, completion, tenant=client.scope, actor=client.actor)
+    done = await run_in_threadpool(broker.complete_permit, document_id, completion, tenant=client.scope.name, actor=client.actor)
     document = done.stored.document
     return {
         **submission_view(document),

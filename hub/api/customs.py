@@ -79,7 +79,7 @@ def standing_view(standing: Standing) -> dict[str, Any]:
 async def check(code: str, number: str, declaration: str | None = None, office: str | None = None, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """Is the document valid for clearance, and how much remains on each line? ``404`` if the hub holds no such
     document for the caller; ``422`` for an unknown GUN code."""
-    standing = await run_in_threadpool(broker.customs.check, code, number, tenant=client.scope, office=office, declaration=declaration)
+    standing = await run_in_threadpool(broker.customs.check, code, number, tenant=client.scope.name, office=office, declaration=declaration)
     return standing_view(standing)
 
 
@@ -88,7 +88,7 @@ async def reserve(declaration: str, body: ReservationIn, client: Client = Depend
     """Reserve the declared quantities, all or nothing. Reserving a goods item again replaces its earlier
     reservation. A refusal names the goods item (``where``) and the CSW-CERTEX failure code, and reserves nothing."""
     items = [DeclaredItem(goods_item=i.goods_item, line=i.line, quantity=i.quantity, class_code=i.class_code, unit=i.unit) for i in body.items]
-    answer = await run_in_threadpool(broker.customs.reserve, body.code, body.number, tenant=client.scope, declaration=declaration, items=items, office=body.office)
+    answer = await run_in_threadpool(broker.customs.reserve, body.code, body.number, tenant=client.scope.name, declaration=declaration, items=items, office=body.office)
     if answer.accepted:
         return {"accepted": True, "standing": standing_view(answer.standing)}
     return _refusal(answer, body)
@@ -98,7 +98,7 @@ async def reserve(declaration: str, body: ReservationIn, client: Client = Depend
 async def clearance(declaration: str, body: ClearanceIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """The declaration is decided: ``released`` writes its reservations off (the document becomes *used* once
     nothing remains), ``invalidated`` gives them back. A repeat answers ``nothing_to_process``."""
-    answer = await run_in_threadpool(broker.customs.clear, body.code, body.number, tenant=client.scope, declaration=declaration, clearance=_CLEARANCES[body.clearance], office=body.office)
+    answer = await run_in_threadpool(broker.customs.clear, body.code, body.number, tenant=client.scope.name, declaration=declaration, clearance=_CLEARANCES[body.clearance], office=body.office)
     return {"outcome": answer.outcome.name.lower(), "outcome_code": answer.outcome.value, "changed": [m.as_json() for m in answer.changed], "standing": standing_view(answer.standing)}
 
 
@@ -117,7 +117,7 @@ async def write_off_by_hand(code: str, number: str, body: ManualWriteOffIn, clie
     declaration type and number (``EXA`` / ``inconnu``), the purchase date and the quantities, written off at once."""
     items = [DeclaredItem(goods_item=i.goods_item, line=i.line, quantity=i.quantity, class_code=i.class_code, unit=i.unit) for i in body.items]
     reserved, cleared = await run_in_threadpool(
-        broker.customs.write_off_by_hand, code, number, tenant=client.scope, items=items,
+        broker.customs.write_off_by_hand, code, number, tenant=client.scope.name, items=items,
         purchase_date=body.purchase_date.isoformat(), document_type=body.document_type, declaration=body.declaration,
     )
     if cleared is None:
@@ -128,7 +128,7 @@ async def write_off_by_hand(code: str, number: str, body: ManualWriteOffIn, clie
 @router.get("/declarations/{declaration}")
 async def declaration_movements(declaration: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """What ``declaration`` reserved and wrote off, document by document."""
-    rows = await run_in_threadpool(broker.customs.declaration, declaration, tenant=client.scope)
+    rows = await run_in_threadpool(broker.customs.declaration, declaration, tenant=client.scope.name)
     return {"declaration": declaration, "movements": [{"document_id": d.id, "certificate_number": d.certificate_number, **m.as_json()} for d, m in rows]}
 
 

@@ -46,7 +46,7 @@ async def submit(
     body = await request.body()
     media_type = request.headers.get("content-type", "")
     stored = await run_in_threadpool(
-        broker.submit, body, media_type, tenant=client.tenant if not client.operator else "*", actor=client.actor, version=version, idempotency_key=idempotency_key, correlation_id=correlation_id
+        broker.submit, body, media_type, tenant=client.scope.name, actor=client.actor, version=version, idempotency_key=idempotency_key, correlation_id=correlation_id
     )
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
@@ -59,7 +59,7 @@ async def submit(
 
 def _visible(session: Session, document_id: str, client: Client) -> Document:
     document = session.get(Document, document_id)
-    if document is None or (client.scope != "*" and document.tenant != client.scope):
+    if document is None or not client.scope.sees(document.tenant):
         raise NotFound(f"no document {document_id}", where="id")
     return document
 
@@ -81,7 +81,7 @@ class LifecycleChange(BaseModel):
 async def change_lifecycle(document_id: str, body: LifecycleChange, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """The issuing authority moves its document: ``409`` for a move the lifecycle does not allow (a used permit
     cannot be cancelled), ``422`` for a lifecycle only events set (used, replaced…)."""
-    document = await run_in_threadpool(broker.change_lifecycle, document_id, body.lifecycle, tenant=client.scope, actor=client.actor, reason=body.reason)
+    document = await run_in_threadpool(broker.change_lifecycle, document_id, body.lifecycle, tenant=client.scope.name, actor=client.actor, reason=body.reason)
     return document_view(document)
 
 
@@ -89,7 +89,7 @@ async def change_lifecycle(document_id: str, body: LifecycleChange, client: Clie
 async def duplicate(document_id: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """A new permit request from an expired permit: its record without number, dates and signatures, referring to
     the expired one; complete it and submit it with ``POST /v1/documents``. ``409`` unless the permit expired."""
-    return {"record": await run_in_threadpool(broker.duplicate_request, document_id, tenant=client.scope)}
+    return {"record": await run_in_threadpool(broker.duplicate_request, document_id, tenant=client.scope.name)}
 
 
 @router.get("/{document_id}/xml", response_class=Response, responses={200: {"content": {"application/xml": {}}}})
@@ -120,8 +120,7 @@ def search(
     """Documents matching every filter given, newest first, a page at a time. The crisis search: every
     certificate for these countries, products and period."""
     query = select(Document)
-    if client.scope != "*":
-        query = query.where(Document.tenant == client.scope)
+    query = client.scope.restrict(query, Document.tenant)
     if number:
         query = query.where(Document.certificate_number == number)
     if kind:

@@ -73,7 +73,7 @@ async def stream_events(
     filters = _filters(document=document, correlation=correlation, counterpart=counterpart, country=country, product=product, event=event)
     start = _resume_point(last_event_id, after)
     timing: StreamTiming = getattr(request.app.state, "event_stream", StreamTiming())
-    body = _events(request, request.app.state.broker.database, filters, tenant=client.scope, after=start, once=once, limit=limit, timing=timing)
+    body = _events(request, request.app.state.broker.database, filters, tenant=client.scope.name, after=start, once=once, limit=limit, timing=timing)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 def visible_message(session: Session, message_id: str, client: Client) -> Message:
     message = session.get(Message, message_id)
-    if message is None or (client.scope != "*" and message.document.tenant != client.scope):
+    if message is None or not client.scope.sees(message.document.tenant):
         raise NotFound(f"no message {message_id}", where="id")
     return message
 
@@ -42,8 +42,7 @@ def list_messages(
 ) -> dict:
     """Messages by destination and state (``status=dead_letter`` lists the dead letters), newest first."""
     query = select(Message).join(Document, Message.document_id == Document.id)
-    if client.scope != "*":
-        query = query.where(Document.tenant == client.scope)
+    query = client.scope.restrict(query, Document.tenant)
     if destination:
         query = query.where(Message.destination == destination)
     if status:
@@ -75,7 +74,7 @@ def message_trace(message_id: str, client: Client = Depends(current_client), ses
 @router.post("/{message_id}/resend", status_code=202)
 async def resend(message_id: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """Queue a dead-lettered or rejected message again; it keeps its id, so the counterpart sees the same message."""
-    message = await run_in_threadpool(broker.resend, message_id, tenant=client.scope, actor=client.actor)
+    message = await run_in_threadpool(broker.resend, message_id, tenant=client.scope.name, actor=client.actor)
     return {"id": message.id, "destination": message.destination, "state": message.state}
 
 
@@ -86,10 +85,10 @@ payloads_router = APIRouter(prefix="/v1/payloads", tags=["messages"])
 def read_payload(digest: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> Response:
     """A raw payload named by a trace event or a delivery attempt (request, response, acknowledgement, evidence),
     if it belongs to one of the caller's documents."""
-    if client.scope != "*":
-        mine = select(Document.id).where(Document.tenant == client.scope)
+    if not client.scope.everything:
+        mine = select(Document.id).where(Document.tenant == client.scope.tenant)
         owned = (
-            session.scalar(select(func.count()).select_from(TraceEvent).where(TraceEvent.payload_digest == digest, TraceEvent.tenant == client.scope))
+            session.scalar(select(func.count()).select_from(TraceEvent).where(TraceEvent.payload_digest == digest, TraceEvent.tenant == client.scope.tenant))
             or session.scalar(
                 select(func.count())
                 .select_from(DeliveryAttempt)

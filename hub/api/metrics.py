@@ -135,7 +135,7 @@ def scraper(request: Request, bearer: HTTPAuthorizationCredentials | None = Depe
     if os.environ.get("HUB_METRICS_PUBLIC") == "1":
         return None
     client = current_client(request, bearer, header_key)
-    if client.scope != "*":
+    if not client.scope.everything:
         raise PermissionDenied("metrics span every tenant: use an operator key (or set HUB_METRICS_PUBLIC=1)", where="metrics")
     return client
 

@@ -36,7 +36,7 @@ class NonConformityReport(BaseModel):
 
 
 def _filter(client: Client, country, counterpart, cause, product, from_, to, state) -> NonConformityFilter:
-    return NonConformityFilter(tenant=client.scope, country=country, counterpart=counterpart, cause=cause, product=product, since=from_, until=to, state=state)
+    return NonConformityFilter(tenant=client.scope.name, country=country, counterpart=counterpart, cause=cause, product=product, since=from_, until=to, state=state)
 
 
 @router.post("", status_code=201)
@@ -44,7 +44,7 @@ async def report(body: NonConformityReport, client: Client = Depends(current_cli
     """Open a non-conformity on a certificate (e.g. a refoulement at the importing border)."""
     nc = await run_in_threadpool(
         broker.report_non_conformity,
-        document_id=body.document_id, tenant=client.scope, actor=client.actor, counterpart=body.counterpart, cause_code=body.cause_code,
+        document_id=body.document_id, tenant=client.scope.name, actor=client.actor, counterpart=body.counterpart, cause_code=body.cause_code,
         cause_text=body.cause_text, country=body.country.upper() if body.country else None, products=body.products, source=body.source,
     )
     return non_conformity_view(nc)

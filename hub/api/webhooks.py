@@ -72,7 +72,7 @@ def subscription_view(sub: WebhookSubscription) -> dict[str, Any]:
 
 def _visible(session: Session, subscription_id: str, client: Client) -> WebhookSubscription:
     sub = session.get(WebhookSubscription, subscription_id)
-    if sub is None or (client.scope != "*" and sub.tenant != client.scope):
+    if sub is None or not client.scope.sees(sub.tenant):
         raise NotFound(f"no webhook subscription {subscription_id}", where="webhook_id")
     return sub
 
@@ -81,7 +81,7 @@ def _visible(session: Session, subscription_id: str, client: Client) -> WebhookS
 def create(body: WebhookRequest, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """Subscribe ``url`` to the events matching ``filters``; the answer holds the secret, shown only this once."""
     with broker.database.transaction() as session:
-        sub = _new_subscription(session, body, tenant=client.scope)
+        sub = _new_subscription(session, body, tenant=client.scope.name)
     return {**subscription_view(sub), "secret": sub.secret}
 
 
@@ -108,8 +108,7 @@ def _new_subscription(session: Session, body: WebhookRequest, *, tenant: str) ->
 def list_(client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
     """The caller's subscriptions (every tenant's for an operator), oldest first, without secrets."""
     query = select(WebhookSubscription).order_by(WebhookSubscription.created_at, WebhookSubscription.id)
-    if client.scope != "*":
-        query = query.where(WebhookSubscription.tenant == client.scope)
+    query = client.scope.restrict(query, WebhookSubscription.tenant)
     return {"items": [subscription_view(sub) for sub in session.scalars(query).all()]}
 
 

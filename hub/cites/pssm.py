@@ -22,8 +22,9 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.scope import Scope
 from hub.acks.nonconformities import open_non_conformity
-from hub.errors import ConflictError, FieldProblem, InputError, RecordError, ValidationFailed
+from hub.errors import ConflictError, InputError, RecordError, ValidationFailed
 from hub.mapping.cites_permit import permit_from_data
 from hub.records.cites import CITESPermit, PermitKind
 from hub.records.lifecycle import Lifecycle
@@ -90,8 +91,7 @@ def create_approval(
 def list_approvals(session: Session, *, tenant: str) -> Sequence[CITESApproval]:
     """The approvals of ``tenant`` (every tenant's for ``*``), by number."""
     query = select(CITESApproval).order_by(CITESApproval.tenant, CITESApproval.approval_number)
-    if tenant != "*":
-        query = query.where(CITESApproval.tenant == tenant)
+    query = Scope.of(tenant).restrict(query, CITESApproval.tenant)
     return session.scalars(query).all()
 
 
@@ -114,15 +114,6 @@ def check_approval(session: Session, permit: object, *, tenant: str, report: Val
 
 
 # --- completion -----------------------------------------------------------------------------------------------------
-
-
-class BoxesChanged(ConflictError):
-    """A completion that would change boxes filled at issue: refused (409), each changed field named."""
-
-    def __init__(self, fields: list[str]) -> None:
-        super().__init__(f"a box filled at issue can never be changed; the completion changes {', '.join(fields)} (flagged as a possible fraud)", where=fields[0])
-        self.fields = fields
-        self.problems = [FieldProblem(path=field, message="filled at issue: it cannot be changed") for field in fields]
 
 
 @dataclass

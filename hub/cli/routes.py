@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from hub.errors import HubError, RecordError
-from hub.families import RoutingFacts, routing_facts
+from hub.families import routing_facts
 from hub.routing.table import RoutingTable
 
 routes_app = typer.Typer(

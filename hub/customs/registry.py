@@ -22,6 +22,7 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.scope import Scope
 from hub.customs.cites_checks import export_permit_reasons
 from hub.customs.gun import gun_code
 from hub.customs.ledger import (
@@ -257,7 +258,7 @@ def _find(session: Session, code: str, number: str, tenant: str, *, lock: bool =
 
 
 def _visible(document: Document, tenant: str) -> bool:
-    return tenant == "*" or tenant in (document.tenant, document.importing_country, document.exporting_country)
+    return Scope.of(tenant).sees(document.tenant, document.importing_country, document.exporting_country)
 
 
 def _lines(document: Document) -> list[CertifiedLine]:

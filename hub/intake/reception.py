@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from hub.scope import ALL_TENANTS
 from hub.connector import InboundOutcome, InboundVerdict
 from hub.intake.submission import Prepared, prepare
-from hub.errors import ConflictError, InputError, SignatureError, SignatureMissing, ValidationFailed
+from hub.errors import HubError, InputError, SignatureMissing
 from hub.routing import RoutingTable
 from hub.signing import Verifier
 from hub.report import Finding
@@ -32,7 +33,7 @@ def prepare_inbound(body: bytes, *, routing: RoutingTable, verifier: Verifier, o
     root = parse_xml(body, source="received document")
     if root.find(f".//{{{XMLDSIG}}}Signature") is None:
         raise SignatureMissing("a document received from a counterpart must be signed by its issuing authority")
-    prepared = prepare(body, "application/xml", tenant="*", routing=routing, profiles={}, signer_for=_never_sign, verifier=verifier, now=now, direction="inbound")
+    prepared = prepare(body, "application/xml", tenant=ALL_TENANTS, routing=routing, profiles={}, signer_for=_never_sign, verifier=verifier, now=now, direction="inbound")
     if not prepared.facts.importing_country:
         raise InputError("the document names no importing country, so no authority here can receive it", where="rsm:SPSConsignment/ram:ImportSPSCountry/ram:ID")
     return replace(prepared, origin=dict(origin or {}))
@@ -46,15 +47,18 @@ def verdict_for(prepared: Prepared, document_id: str) -> InboundVerdict:
     return InboundVerdict(InboundOutcome.ACCEPTED, document_id=document_id)
 
 
-def refusal(exc: Exception) -> InboundVerdict:
-    """The failed verdict for a document the hub cannot take, naming what is wrong and where."""
-    if isinstance(exc, ValidationFailed):
-        return InboundVerdict(InboundOutcome.FAILED, reason="invalid: " + _quote(exc.report.severe))
-    if isinstance(exc, SignatureError):
-        return InboundVerdict(InboundOutcome.FAILED, reason=f"signature refused: {exc}")
-    if isinstance(exc, ConflictError):
-        return InboundVerdict(InboundOutcome.FAILED, reason="a different document with this number and status was received before")
-    return InboundVerdict(InboundOutcome.FAILED, reason=str(exc))
+#: How a refusal is worded for the counterpart, by refusal code (the error's own text otherwise).
+_REASONS = {
+    "INVALID": lambda exc: "invalid: " + _quote(exc.report.severe),
+    "SIGNATURE_REFUSED": lambda exc: f"signature refused: {exc}",
+    "DUPLICATE": lambda exc: "a different document with this number and status was received before",
+}
+
+
+def refusal(exc: HubError) -> InboundVerdict:
+    """The failed verdict for a document the hub cannot take, naming what is wrong and where; its ``refusal`` code
+    is the one the error declares."""
+    return InboundVerdict(InboundOutcome.FAILED, reason=_REASONS.get(exc.refusal, str)(exc), refusal=exc.refusal)
 
 
 def _never_sign(country: str):

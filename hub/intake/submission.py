@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.scope import Scope
 from hub.cites.pssm import check_approval
 from hub.store.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
@@ -176,7 +177,7 @@ def _route(record, family: DocumentFamily, tenant: str, routing: RoutingTable, *
     facts = family.routing_facts(record, direction=direction)
     if not facts.issuing_country:
         raise InputError("the issuing country cannot be told: give the issuer's address country or the export country", where="consignment.export_country.id")
-    if tenant != "*" and facts.issuing_country != tenant:
+    if not Scope.of(tenant).sees(facts.issuing_country):
         raise PermissionDenied(f"this API key belongs to the issuing authority of {tenant}; it cannot submit a certificate issued by {facts.issuing_country}")
     # A received document no rule hands on is still kept for its receiving authority, customs and verification; so
     # is a simplified-procedure certificate until its sale names the country it goes to.
@@ -229,7 +230,7 @@ def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idem
     if existing is not None:
         return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
     # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
-    check_approval(session, prepared.record, tenant=tenant if tenant != "*" else prepared.facts.issuing_country, report=prepared.report)
+    check_approval(session, prepared.record, tenant=Scope.of(tenant).owner_for(prepared.facts.issuing_country), report=prepared.report)
     try:
         with session.begin_nested():
             document = _insert(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)

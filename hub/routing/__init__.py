@@ -7,7 +7,8 @@ The command line (``hub routes show|explain``) lives in :mod:`hub.cli.routes`.
 """
 
 from hub.families import RoutingFacts
-from hub.routing.table import NoRouteError, Routing, RoutingTable, Rule, RuleExplanation
+from hub.errors import NoRouteError
+from hub.routing.table import Routing, RoutingTable, Rule, RuleExplanation
 from hub.zones import Zone, builtin_zones
 
 __all__ = [

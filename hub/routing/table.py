@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from hub.errors import ConfigurationError, InputError
+from hub.errors import ConfigurationError, NoRouteError
 from hub.families import KINDS, RoutingFacts
 from hub.families.base import COUNTRY_FIELDS
 from hub.records.status import DocumentStatus
@@ -41,14 +41,6 @@ CONDITION_FIELDS = ("kind", "status", *COUNTRY_FIELDS, "hs_prefix", "cross_borde
 DIRECTIONS = ("outbound", "inbound")
 _TABLE_KEYS = ("description", "zones", "rules")
 _RULE_KEYS = ("name", "description", "when", "to", "final")
-
-
-class NoRouteError(InputError):
-    """No rule of the routing table matches a document: the hub cannot tell where it goes (an API answers 422)."""
-
-    def __init__(self, facts: RoutingFacts) -> None:
-        self.facts = facts
-        super().__init__(f"no rule of the routing table matched the document ({facts.describe()})")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
+from hub.scope import Scope
 from hub.store.models import TraceEvent, utcnow
 
 GAP_GRACE_SECONDS = 10.0
@@ -56,8 +57,7 @@ class EventFilters(BaseModel):
         query = select(TraceEvent).where(TraceEvent.id > after).order_by(TraceEvent.id).limit(limit)
         if upto is not None:
             query = query.where(TraceEvent.id <= upto)
-        if tenant != "*":
-            query = query.where(TraceEvent.tenant == tenant)
+        query = Scope.of(tenant).restrict(query, TraceEvent.tenant)
         if self.document:
             query = query.where(TraceEvent.document_id == self.document)
         if self.correlation:

@@ -18,7 +18,7 @@ from enum import Enum
 
 from sqlalchemy.orm import Session
 
-from hub.errors import HubError
+from hub.errors import InvalidTransition
 from hub.store.models import Message, utcnow
 from hub.store.trace import add_event
 
@@ -55,10 +55,6 @@ DELIVERED_STATES = frozenset({S.AWAITING_ACK} | _ANSWERS)
 CLAIMABLE_STATES = frozenset({S.QUEUED, S.RETRY_WAIT, S.SENDING})
 #: States from which nothing more happens without an operator.
 FINAL_STATES = frozenset(_ANSWERS | {S.DEAD_LETTER})
-
-
-class InvalidTransition(HubError):
-    """A state change the model does not allow (a programming error or a stale update)."""
 
 
 def check_transition(old: MessageState | str, new: MessageState | str) -> MessageState:
