@@ -135,7 +135,7 @@ class HubProcesses:
         self.processes.append((name, process, log))
 
     def start(self, timeout: float = 60.0) -> None:
-        serve = ["serve", "--port", str(self.api_port), "--sandbox-port", str(self.sandbox_port), "--ephyto-sandbox-port", str(free_port()), "--traces-sandbox-port", str(free_port())]
+        serve = ["serve", "--port", str(self.api_port), "--sandbox-port", f"p2p={self.sandbox_port}", "--sandbox-port", f"ephyto_hub={free_port()}", "--sandbox-port", f"traces_nt={free_port()}"]
         self._spawn("serve", *serve, *(["--no-worker"] if self.workers else []), *(["--no-sandboxes"] if self.sandbox_apart else []))
         if self.sandbox_apart:
             self._spawn("sandbox", "sandbox", "p2p", "--port", str(self.sandbox_port), "--hub-url", f"http://127.0.0.1:{self.api_port}")

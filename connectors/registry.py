@@ -1,7 +1,8 @@
 """Which connector types exist, how the hub's counterparts are configured, and how a connector is built.
 
 The registry is an explicit dict (no registration as an import side effect): adding a counterpart type means adding
-one line here. ``config/connectors.yaml`` names each configured counterpart and its ``type``::
+one entry here (its config model, its connector and the sandbox that plays it, registered in
+:mod:`connectors.sandboxes`). ``config/connectors.yaml`` names each configured counterpart and its ``type``::
 
     connectors:
       foreign_authority:
@@ -23,7 +24,8 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from hub.connector import Connector, ConnectorConfig, ConnectorContext, ConnectorType
+from connectors.sandboxes import SANDBOX_TYPES
+from hub.connector import Connector, ConnectorConfig, ConnectorContext, ConnectorType, SandboxType
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
@@ -33,24 +35,28 @@ from hub.errors import ConfigurationError
 CONNECTOR_TYPES: dict[str, ConnectorType] = {
     "p2p": ConnectorType(
         name="p2p",
+        sandbox="p2p",
         config_model=P2PConfig,
         factory=P2PConnector,
         description="a foreign authority reached directly: signed XML over HTTPS with mutual TLS",
     ),
     "traces_nt": ConnectorType(
         name="traces_nt",
+        sandbox="traces_nt",
         config_model=TracesNtConfig,
         factory=TracesNtConnector,
         description="EU TRACES-NT: CHEDs submitted for decision over SOAP with WS-Security, decisions polled; CSW-CERTEX quantities",
     ),
     "ephyto_hub": ConnectorType(
         name="ephyto_hub",
+        sandbox="ephyto_hub",
         config_model=EphytoHubConfig,
         factory=EphytoHubConnector,
         description="the IPPC ePhyto Hub: DeliverEnvelope over SOAP with a TLS client certificate, tracking polled; import pulled",
     ),
     "single_window": ConnectorType(
         name="single_window",
+        sandbox="single_window",
         config_model=SingleWindowConfig,
         factory=SingleWindowConnector,
         description="a national single window: IOP EnvioCertificadoFitosanitario over SOAP 1.1 with mutual TLS, border tracking polled",
@@ -84,6 +90,13 @@ def load_connector_configs(path: Path | str, *, environ: Mapping[str, str] | Non
     if not isinstance(entries, dict):
         raise ConfigurationError(f"{path}: 'connectors' must map connector names to their settings")
     return {str(name): _load_one(path, str(name), entry, environ) for name, entry in entries.items()}
+
+
+def hosted_sandboxes(configs: Mapping[str, ConnectorConfig]) -> list[SandboxType]:
+    """The sandboxes that play the counterparts of ``configs`` (one per connector type), and those that call the
+    hub, in port order."""
+    wanted = {CONNECTOR_TYPES[config.type].sandbox for config in configs.values()}
+    return sorted((s for s in SANDBOX_TYPES.values() if s.calls_hub or s.name in wanted), key=lambda s: s.default_port)
 
 
 def build_connector(

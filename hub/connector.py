@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -191,12 +191,14 @@ class PullsDocuments(Protocol):
 
 @dataclass(frozen=True)
 class ConnectorType:
-    """A registry entry: how to build a connector of one ``type`` from its config."""
+    """A registry entry: how to build a connector of one ``type`` from its config, and the sandbox (a name in the
+    sandbox registry) that plays its counterpart."""
 
     name: str
     config_model: type[ConnectorConfig]
     factory: "ConnectorFactory"
     description: str = ""
+    sandbox: str | None = None
 
 
 class ConnectorFactory(Protocol):
@@ -210,3 +212,40 @@ class ConnectorContext:
     certs_dir: str
     public_url: str
     trust_store: object | None = None
+
+
+@dataclass(frozen=True)
+class SandboxContext:
+    """What a sandbox is given when the hub hosts it (or ``hub sandbox`` runs it): the development PKI, where the hub
+    is (to push answers to, or to call as customs does), the address to listen on, the ports of the other servers
+    (a foreign CITES authority calls the hub's exchange), and a way to get an API key of the hub for sandboxes that
+    call its API."""
+
+    certs_dir: str
+    hub_url: str
+    host: str = "127.0.0.1"
+    plain_http: bool = False
+    ports: Mapping[str, int] = field(default_factory=dict)
+    api_key: Callable[[], str] | None = None
+    exchange_url: str | None = None  # the hub's CITES permit exchange, for a sandbox that fetches permits
+
+
+class SandboxFactory(Protocol):
+    def __call__(self, context: SandboxContext, *, port: int) -> Any: ...  # a uvicorn.Server
+
+
+@dataclass(frozen=True)
+class SandboxType:
+    """A sandbox registry entry: a local stand-in for a counterpart, speaking its real protocol.
+
+    ``calls_hub``: it plays a counterpart that calls the hub (customs, a foreign authority fetching permits), so the
+    hub hosts it whatever connectors are configured; the others are hosted when a connector of their type is.
+    """
+
+    name: str
+    default_port: int
+    factory: SandboxFactory
+    plays: str
+    path: str
+    scheme: str = "https"
+    calls_hub: bool = False

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from connectors.cites_p2p.client import CitesExchangeClient
 from connectors.cites_p2p.sandbox import AuthoritySandboxConfig, create_cites_authority_sandbox
 from hub.connector import InboundOutcome
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.serving import InProcessTransport, running_sandbox
 from connectors.cites_p2p.epix import (
     CertificateRequest,
     CertificateResponse,

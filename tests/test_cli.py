@@ -74,7 +74,7 @@ def test_bad_input_gets_a_clear_error(tmp_path):
     hostile = tmp_path / "hostile.xml"
     hostile.write_text('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><r>&e;</r>')
     result = hub("validate", str(hostile))
-    assert result.returncode == 1 and "DTD" in result.stderr.decode()
+    assert result.returncode == 2 and "DTD" in result.stderr.decode()
     record = json.loads(EXAMPLE.read_text())
     record["consignment"]["consignor"]["nickname"] = "x"
     result = hub("convert", "-", stdin=json.dumps(record).encode())

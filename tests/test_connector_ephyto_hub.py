@@ -12,7 +12,7 @@ from hub.connector import AwaitingAck, ConnectorContext, Outcome, PollsAcks, Pul
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector, HUBTrackingInfo, ack_from_tracking
 from connectors.ephyto_hub.connector import Awaiting
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.serving import InProcessTransport, running_sandbox
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
 from hub.signing import Signer
 from hub.validation.schemas import schema_from_wsdl

@@ -22,7 +22,7 @@ from connectors.p2p.protocol import (
     parse_retry_after,
 )
 from connectors.p2p.sandbox import create_sandbox_app
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.serving import InProcessTransport, running_sandbox
 from connectors.registry import CONNECTOR_TYPES, build_connector, load_connector_configs
 from hub.errors import (
     ConfigurationError,

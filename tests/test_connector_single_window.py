@@ -17,7 +17,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from hub.connector import Connector, ConnectorContext, Outcome
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.serving import InProcessTransport, running_sandbox
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
 from connectors.single_window.protocol import (
     IOP_ACK,

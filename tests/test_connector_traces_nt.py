@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 
 from hub.connector import AwaitingAck, ConnectorContext, OutboundMessage, Outcome, PollsAcks
-from connectors.p2p.serving import InProcessTransport
+from connectors.serving import InProcessTransport
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector
 from connectors.traces_nt import protocol
 from connectors.traces_nt.sandbox import create_traces_sandbox_app

@@ -19,7 +19,7 @@ from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.ephyto_hub.responses import build_country_response
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
 from connectors.ephyto_hub.transport import HttpxTransport
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.serving import InProcessTransport, running_sandbox
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
 from hub.signing import Signer
 from hub.validation.schemas import schema_from_wsdl

@@ -14,7 +14,7 @@ from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.ephyto_hub.connector import WSDL_PATH
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
 from connectors.ephyto_hub.transport import HttpxTransport
-from connectors.p2p.serving import InProcessTransport
+from connectors.serving import InProcessTransport
 from hub.signing import Signer
 from hub.xmlsafe import parse_xml
 from lxml import etree

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.p2p.sandbox import create_sandbox_from_pki
-from connectors.p2p.serving import running_sandbox
+from connectors.serving import running_sandbox
 from hub.broker import Broker
 from hub.config import Settings
 from hub.store.models import Message, TraceEvent

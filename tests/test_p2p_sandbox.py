@@ -13,7 +13,7 @@ import pytest
 
 from connectors.p2p.protocol import AckStatus, parse_acknowledgement
 from connectors.p2p.sandbox import create_sandbox_app
-from connectors.p2p.serving import InProcessTransport, serve_sandbox
+from connectors.serving import InProcessTransport, serve_sandbox
 from hub.errors import ConfigurationError, MalformedXMLError
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
 from hub.signing import Signer, Verifier, init_dev_pki

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from hub.connector import ConnectorContext, Outcome
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.serving import InProcessTransport, running_sandbox
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
 from connectors.single_window.protocol import WSDL_DIR, timestamp
 from connectors.single_window.sandbox import TRACKING_PATH, create_sandbox_app

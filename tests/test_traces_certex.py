@@ -16,7 +16,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from hub.connector import ConnectorContext, OutboundMessage
-from connectors.p2p.serving import InProcessTransport
+from connectors.serving import InProcessTransport
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector, protocol
 from connectors.traces_nt.customs import certified_lines
 from connectors.traces_nt.sandbox import create_traces_sandbox_app

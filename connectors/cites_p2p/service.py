@@ -2,7 +2,7 @@
 
 SOAP 1.1, ``urn:CitesDataExchange/v2/`` (:mod:`connectors.cites_p2p.epix`), answered by :class:`~connectors.cites_p2p.exchange.PermitExchange`.
 The caller is the country (``C=``) of its TLS client certificate, never anything the request says; serve the app over
-mutual TLS (:func:`connectors.p2p.serving.serve_sandbox` requires a certificate from the CA of ``certs_dir``).
+mutual TLS (:func:`connectors.serving.serve_sandbox` requires a certificate from the CA of ``certs_dir``).
 
 Answers: ``200`` with the operation's response; a SOAP fault whose ``faultstring`` is the EPIX error name, with ``403``
 when the caller cannot be told (``CertificateMissing``: no client certificate; ``CallerNotFound``: its subject names

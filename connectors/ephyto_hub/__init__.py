@@ -1,7 +1,7 @@
 """The IPPC ePhyto Hub (see README.md): :class:`EphytoHubConnector` and its :class:`EphytoHubConfig`.
 
 Our own WSDL of the Hub's ``DeliveryService`` is ``wsdl/DeliveryService.wsdl``; the sandbox that plays the Hub is
-:func:`connectors.ephyto_hub.sandbox.create_ephyto_hub_sandbox` (run it with :mod:`connectors.p2p.serving`).
+:func:`connectors.ephyto_hub.sandbox.create_ephyto_hub_sandbox` (run it with :mod:`connectors.serving`).
 """
 
 from connectors.ephyto_hub.config import EphytoHubConfig

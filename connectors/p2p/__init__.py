@@ -2,7 +2,7 @@
 
 :class:`P2PConnector` and its :class:`P2PConfig`; the wire protocol's pure functions are in
 :mod:`connectors.p2p.protocol`, the sandbox that plays a foreign authority in :mod:`connectors.p2p.sandbox`, and the
-ways to run it in :mod:`connectors.p2p.serving`.
+ways to run it in :mod:`connectors.serving`.
 """
 
 from connectors.p2p.config import P2PConfig

@@ -9,7 +9,7 @@ One ASGI app mounts several authorities, each under ``/p2p/{name}``::
     DELETE /p2p/{name}/state      forget everything
 
 Every acknowledgement it writes (receipts, rejections, asynchronous acks) is signed with the authority's key. Run it
-in-process or over HTTPS with mutual TLS with :mod:`connectors.p2p.serving`.
+in-process or over HTTPS with mutual TLS with :mod:`connectors.serving`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ first receipt again. A received certificate goes to the border (:mod:`connectors
 
 The caller is the country of its TLS client certificate when the server hands it to the app (the ASGI ``tls``
 extension), else the header's ``PaisdeRemitente``; a tracking query whose header speaks for another country than its
-certificate is a ``soap:Client`` fault. Serve it over mutual TLS with :func:`connectors.p2p.serving.serve_sandbox`.
+certificate is a ``soap:Client`` fault. Serve it over mutual TLS with :func:`connectors.serving.serve_sandbox`.
 """
 
 from __future__ import annotations

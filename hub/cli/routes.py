@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from hub.cli.common import fail as _fail
 from hub.errors import HubError, RecordError
 from hub.families import routing_facts
 from hub.routing.table import RoutingTable
@@ -94,7 +95,9 @@ def _load(routes: Path | None) -> RoutingTable:
 
 
 def _read_record(document: str):
-    from hub.mapping.sps_certificate import parse_certificate, record_from_data
+    """The record of a document (XML of any family) or of record JSON."""
+    from hub import families
+    from hub.xmlsafe import parse_xml
 
     try:
         data = sys.stdin.buffer.read() if document == "-" else Path(document).read_bytes()
@@ -102,16 +105,15 @@ def _read_record(document: str):
         _fail(f"cannot read {document}: {exc.strerror}")
     try:
         if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
-            return parse_certificate(data, source=document).record
-        return record_from_data(json.loads(data))
+            root = parse_xml(data, source=document)
+            return families.for_document(root, where=document).parse(root, source=document).record
+        content = json.loads(data)
+        if not isinstance(content, dict):
+            _fail(f"{document}: a record is a JSON object")
+        return families.for_data(content).from_data(content)
     except json.JSONDecodeError as exc:
         _fail(f"{document} is neither XML nor JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
     except RecordError as exc:
         _fail(f"{document}: invalid record:\n" + "\n".join(f"  {p.path}: {p.message}" for p in exc.problems))
     except HubError as exc:
         _fail(str(exc))
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)

@@ -1,42 +1,54 @@
-"""``hub serve``: the API, the delivery worker and (with the default configuration) the local sandboxes, in one
-process and one event loop, routed to each other; ``hub worker``: delivery only, for more processes and machines."""
+"""``hub serve``: the API, the delivery worker, the hub's CITES exchange and the sandboxes of the configured
+counterparts, in one process and one event loop; ``hub worker`` delivers only, for more processes and machines.
+
+What the hub hosts comes from the registries: a sandbox per configured connector type, and the sandboxes that call
+the hub (customs, a foreign CITES authority), each on its registered port unless ``ports`` says otherwise.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from dataclasses import dataclass
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
+from connectors.registry import hosted_sandboxes
+from connectors.sandboxes import CITES_EXCHANGE_PORT
 from hub.api.app import create_app
 from hub.api.auth import create_client, find_client
 from hub.broker import Broker
 from hub.config import DEFAULT_DATABASE_URL, Settings
+from hub.connector import SandboxContext
+from hub.errors import ConfigurationError
 from hub.standards import PROJECT_ROOT
 from hub.store.migrate import upgrade
 
-log = logging.getLogger("hub.cli.serve")
+log = logging.getLogger("hub.serve")
+http_log = logging.getLogger("hub.http")
 DEV_KEY_FILE = PROJECT_ROOT / "var" / "dev-api-key"
 
 
 @dataclass
 class ServeOptions:
+    """How ``hub serve`` runs: ``ports`` overrides a sandbox's registered port by name (``cites_exchange`` is the
+    hub's own permit exchange; 0 does not serve it)."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     worker: bool = True
     sandboxes: bool = True
-    sandbox_port: int = 8443
-    ephyto_sandbox_port: int = 8444
-    traces_sandbox_port: int = 8445
-    delta_sandbox_port: int = 8446
-    single_window_sandbox_port: int = 8447
-    cites_exchange_port: int = 8448
-    cites_sandbox_port: int = 8449
+    ports: dict[str, int] = field(default_factory=dict)
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
+
+    def port_of(self, name: str, default: int) -> int:
+        return self.ports.get(name, default)
 
 
 def development_key(broker: Broker, key_file: Path = DEV_KEY_FILE) -> str:
@@ -52,158 +64,159 @@ def development_key(broker: Broker, key_file: Path = DEV_KEY_FILE) -> str:
     return key
 
 
-def sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
-    """The point-to-point sandbox (a foreign authority and a customs endpoint) over HTTPS with mutual TLS, pushing
-    its signed acknowledgements back to this hub's inbound endpoint."""
-    from connectors.p2p.sandbox import create_sandbox_from_pki
-    from connectors.p2p.serving import serve_sandbox
-
-    inbound = f"{settings.public_url}/v1/inbound"
-    app = create_sandbox_from_pki(Path(settings.certs_dir), push_url={"authority": f"{inbound}/foreign_authority", "customs": f"{inbound}/customs"})
-    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
+def customs_key(broker: Broker) -> str:
+    """A key for a sandbox that plays customs when there is no development key: a client of tenant FR made for
+    this run."""
+    with broker.database.transaction() as session:
+        return create_client(session, name=f"customs-sandbox-{os.urandom(3).hex()}", tenant="FR")[1]
 
 
-def ephyto_hub_sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
-    """The IPPC ePhyto Hub sandbox over HTTPS with client certificates; an envelope counts as delivered to the
-    importing NPPO one second after it arrives."""
-    from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
-    from connectors.p2p.serving import serve_sandbox
-
-    return serve_sandbox(create_ephyto_hub_sandbox(delivery_delay=1.0), port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
-
-
-#: The development account of the TRACES-NT sandbox (config/connectors.yaml uses it by default).
-TRACES_SANDBOX_ACCOUNT = {"username": "hub-sandbox", "authentication_key": "sandbox-authentication-key", "client_id": "hub-development"}
-#: Its customs (CSW-CERTEX) account: TRACES-NT gives customs a separate one.
-TRACES_SANDBOX_CUSTOMS_ACCOUNT = {"username": "customs-sandbox", "authentication_key": "sandbox-customs-authentication-key", "client_id": "customs-development"}
-
-
-def traces_nt_sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
-    """The TRACES-NT sandbox over HTTPS (callers authenticate by WS-Security, not by client certificate); CHEDs are
-    accepted at the border unless told otherwise through its /control endpoint."""
-    from connectors.p2p.serving import serve_sandbox
-    from connectors.traces_nt.sandbox import create_traces_sandbox_app
-    from hub.signing import PemKeyProvider
-
-    account, customs = TRACES_SANDBOX_ACCOUNT, TRACES_SANDBOX_CUSTOMS_ACCOUNT
-    signing = Path(settings.certs_dir) / "signing"
-    app = create_traces_sandbox_app(
-        accounts={account["username"]: account["authentication_key"]}, client_ids={account["username"]: account["client_id"]},
-        customs_accounts={customs["username"]: customs["authentication_key"]}, customs_client_ids={customs["username"]: customs["client_id"]},
-        # Decided CHEDs are signed as the member state's authority would (the FR key of the development PKI).
-        signing_key_provider=PemKeyProvider(signing / "FR.key", signing / "FR.pem"),
-    )
-    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), client_certificates=False, plain_http=plain_http)
-
-
-def single_window_sandbox_server(settings: Settings, *, port: int, plain_http: bool = False) -> uvicorn.Server:
-    """A national single window (IOP ``EnvioCertificadoFitosanitario``) over HTTPS with mutual TLS: it receipts each
-    certificate (RCB/ERR) and shows its border steps through ``consultaEventosSeguimiento``; decide with /decision."""
-    from connectors.p2p.serving import serve_sandbox
-    from connectors.single_window.sandbox import create_sandbox_from_pki
-
-    return serve_sandbox(create_sandbox_from_pki(settings.certs_dir), port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
-
-
-def cites_exchange_server(broker: Broker, *, port: int) -> uvicorn.Server:
+def cites_exchange_server(broker: Broker, *, host: str, port: int) -> uvicorn.Server:
     """The hub's own CITES permit exchange (EPIX style) over HTTPS with mutual TLS: foreign management authorities
     fetch permits by number and confirm the quantities they inspected; the caller is its client certificate's C=."""
-    from connectors.p2p.serving import serve_sandbox
     from connectors.cites_p2p.service import create_exchange_app
+    from connectors.serving import serve_sandbox
 
     app = create_exchange_app(broker.database, certs_dir=broker.settings.certs_dir, signer_for=broker.signer_for)
-    return serve_sandbox(app, port=port, certs_dir=Path(broker.settings.certs_dir))
+    return serve_sandbox(app, host=host, port=port, certs_dir=Path(broker.settings.certs_dir))
 
 
-def cites_authority_sandbox_server(settings: Settings, *, port: int, exchange_port: int = 8448, plain_http: bool = False) -> uvicorn.Server:
-    """A foreign CITES management authority (Japan) that fetches permits from the hub's exchange and confirms the
-    quantities it inspected, on request through its /control endpoints."""
-    from connectors.cites_p2p.sandbox import AuthoritySandboxConfig, create_cites_authority_sandbox
-    from connectors.p2p.serving import serve_sandbox
+class RequestLog:
+    """ASGI middleware: one line per HTTP request (method, path, status, milliseconds) on ``hub.http``."""
 
-    config = AuthoritySandboxConfig(country="JP", exchange_url=f"https://127.0.0.1:{exchange_port}/cites/v2/CitesDataExchange", callee="FR")
-    app = create_cites_authority_sandbox(config, certs_dir=settings.certs_dir)
-    return serve_sandbox(app, port=port, certs_dir=Path(settings.certs_dir), plain_http=plain_http)
+    def __init__(self, app) -> None:
+        self.app = app
 
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not http_log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), {"code": 500}
 
-def sandbox_customs_key(broker: Broker) -> str:
-    """A key for the DELTA-G sandbox when there is no development key (a database of its own): a customs client of
-    tenant FR made for this run."""
-    with broker.database.transaction() as session:
-        return create_client(session, name=f"delta-g-sandbox-{os.urandom(3).hex()}", tenant="FR")[1]
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
 
-
-def delta_sandbox_server(settings: Settings, *, port: int, api_key: str) -> uvicorn.Server:
-    """The DELTA-G sandbox on loopback HTTP: declarations lodged there ask this hub's customs registry with
-    ``api_key`` (a customs client of tenant FR)."""
-    from connectors.delta.sandbox import create_delta_sandbox
-
-    app = create_delta_sandbox(hub_url=settings.public_url, api_key=api_key)
-    return uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            http_log.info("%s %s %s %.0f ms", scope["method"], scope["path"], status["code"], (time.perf_counter() - started) * 1000)
 
 
-SANDBOXES = {
-    "p2p": sandbox_server,
-    "ephyto_hub": ephyto_hub_sandbox_server,
-    "traces_nt": traces_nt_sandbox_server,
-    "single_window": single_window_sandbox_server,
-    "cites_authority": cites_authority_sandbox_server,
-    "delta": delta_sandbox_server,
-}
+def configure_logging(verbosity: int) -> None:
+    """Quiet by default (warnings); ``-v``: a line per request and per delivery step; ``-vv``: debug."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname).1s %(name)s  %(message)s", datefmt="%H:%M:%S")
+    for name in ("hub", "connectors"):
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("hub.serve").setLevel(min(level, logging.INFO))
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.setLevel(logging.WARNING if verbosity < 2 else logging.INFO)
+    uvicorn_log.addFilter(_idle_connections_at_stop)
 
 
-async def _serve(broker: Broker, options: ServeOptions, *, customs_key: str | None = None) -> None:
+def _idle_connections_at_stop(record: logging.LogRecord) -> bool:
+    # Counterparts keep idle keep-alive connections to the hub; closing them at stop is no error of the operator's.
+    return not str(record.msg).startswith(("Cancel ", "Waiting for connections to close"))
+
+
+def _servers(broker: Broker, options: ServeOptions, *, api_key) -> list[tuple[str, uvicorn.Server]]:
     app = create_app(broker)
-    servers = [uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info", access_log=False))]
-    if options.cites_exchange_port and (Path(broker.settings.certs_dir) / "tls" / "server.pem").is_file():
-        servers.append(cites_exchange_server(broker, port=options.cites_exchange_port))
+    api = uvicorn.Server(uvicorn.Config(RequestLog(app), host=options.host, port=options.port, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=3))
+    api.hub_app = app  # the worker reports delivery timings to the app's metrics
+    servers = [("api", api)]
+    exchange_port = options.port_of("cites_exchange", CITES_EXCHANGE_PORT)
+    if exchange_port and (Path(broker.settings.certs_dir) / "tls" / "server.pem").is_file():
+        servers.append(("cites_exchange", cites_exchange_server(broker, host=options.host, port=exchange_port)))
     else:
         log.warning("the CITES permit exchange is not served: port 0, or no TLS server certificate in %s/tls", broker.settings.certs_dir)
     if options.sandboxes:
-        servers.append(sandbox_server(broker.settings, port=options.sandbox_port))
-        servers.append(ephyto_hub_sandbox_server(broker.settings, port=options.ephyto_sandbox_port))
-        servers.append(traces_nt_sandbox_server(broker.settings, port=options.traces_sandbox_port))
-        servers.append(single_window_sandbox_server(broker.settings, port=options.single_window_sandbox_port))
-        servers.append(cites_authority_sandbox_server(broker.settings, port=options.cites_sandbox_port, exchange_port=options.cites_exchange_port))
-        servers.append(delta_sandbox_server(broker.settings, port=options.delta_sandbox_port, api_key=customs_key or sandbox_customs_key(broker)))
-    for extra in servers[1:]:
-        extra.config.install_signal_handlers = False  # the API server owns Ctrl-C and stops the others
+        context = SandboxContext(
+            certs_dir=str(broker.settings.certs_dir), hub_url=broker.settings.public_url,
+            ports={"cites_exchange": exchange_port, **options.ports}, api_key=api_key,
+        )
+        for sandbox in hosted_sandboxes({name: c.config for name, c in broker.connectors.items()}):
+            servers.append((sandbox.name, sandbox.factory(context, port=options.port_of(sandbox.name, sandbox.default_port))))
+    return servers
+
+
+def taken_ports(servers: list[tuple[str, uvicorn.Server]]) -> list[str]:
+    """The servers whose address is already in use, each as ``name (host:port)``."""
+    taken = []
+    for name, server in servers:
+        with socket.socket(socket.AF_INET6 if ":" in server.config.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+            try:
+                probe.bind((server.config.host, server.config.port))
+            except OSError:
+                taken.append(f"{name} ({server.config.host}:{server.config.port})")
+    return taken
+
+
+async def _serve(broker: Broker, options: ServeOptions, *, api_key) -> None:
+    servers = _servers(broker, options, api_key=api_key)
+    taken = taken_ports(servers)
+    if taken:
+        raise ConfigurationError(f"address already in use: {', '.join(taken)}; stop the process holding it (another `hub serve`?), or move it with --port / --sandbox-port NAME=PORT")
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    for _name, server in servers:
+        server.config.install_signal_handlers = False  # Ctrl-C and SIGTERM stop everything in order, below
     worker = broker.make_worker() if options.worker else None
     if worker:
-        histogram = app.state.metrics.delivery_seconds
+        histogram = servers[0][1].hub_app.state.metrics.delivery_seconds
         worker.observe_delivery = lambda destination, seconds: histogram.labels(destination=destination).observe(seconds)
         worker.start()
+    running = [asyncio.create_task(server.serve(), name=name) for name, server in servers]
     try:
-        api = asyncio.create_task(servers[0].serve())
-        others = [asyncio.create_task(s.serve()) for s in servers[1:]]
-        await api
-        for server in servers[1:]:
-            server.should_exit = True
-        await asyncio.gather(*others, return_exceptions=True)
+        # Until asked to stop, or until a server stops by itself (it could not start, say).
+        waiting = asyncio.create_task(stopping.wait())
+        await asyncio.wait([waiting, *running], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        log.info("stopping")
+        servers[0][1].should_exit = True  # the API first: no new submission while the rest winds down
+        await asyncio.gather(running[0], return_exceptions=True)
     finally:
+        # The worker first, while the counterparts still answer: what it was sending finishes, and its connections
+        # close, so that no server waits on an idle keep-alive connection to stop.
         if worker:
-            worker.stop()
-        broker.close()
+            log.info("stopping the delivery worker")
+            await asyncio.to_thread(worker.stop)
+        for _name, server in servers[1:]:
+            server.should_exit = True
+        await asyncio.gather(*running, return_exceptions=True)
+        log.info("stopped")
+
+
+def banner(broker: Broker, options: ServeOptions, key: str | None) -> str:
+    """What ``hub serve`` prints once started: where the API, the exchange and each sandbox listen."""
+    lines = [f"  API      http://{options.host}:{options.port}   (OpenAPI: /docs)"]
+    if key:
+        lines.append(f"  API key  {key}   (tenant FR, development only; kept in var/dev-api-key)")
+    if options.sandboxes:
+        for sandbox in hosted_sandboxes({name: c.config for name, c in broker.connectors.items()}):
+            port = options.port_of(sandbox.name, sandbox.default_port)
+            lines.append(f"  sandbox  {sandbox.scheme}://127.0.0.1:{port}{sandbox.path.split(' ')[0]}   {sandbox.plays}")
+    exchange = options.port_of("cites_exchange", CITES_EXCHANGE_PORT)
+    if exchange:
+        lines.append(f"  CITES    https://127.0.0.1:{exchange}/cites/v2/CitesDataExchange   (the hub's permit exchange, mutual TLS)")
+    lines.append("  Ctrl-C stops; -v logs every request and delivery step")
+    return "\n" + "\n".join(lines) + "\n"
 
 
 def serve(settings: Settings, options: ServeOptions) -> None:
-    """Run until interrupted."""
+    """Run until interrupted (Ctrl-C or SIGTERM), then stop every server and the worker cleanly."""
     if options.migrate:
         upgrade(settings.database_url)
     broker = Broker.from_settings(settings)
     key = None
     if options.dev_key if options.dev_key is not None else settings.database_url == DEFAULT_DATABASE_URL:
         key = development_key(broker)
-        print(f"\n  API      http://{options.host}:{options.port}   (OpenAPI: /docs)\n  API key  {key}   (tenant FR, development only)")
-        if options.sandboxes:
-            print(f"  sandbox  https://127.0.0.1:{options.sandbox_port}/p2p/authority and /p2p/customs   (mutual TLS)")
-            print(f"  sandbox  https://127.0.0.1:{options.ephyto_sandbox_port}/hub/DeliveryService   (IPPC ePhyto Hub, mutual TLS)")
-            print(f"  sandbox  https://127.0.0.1:{options.traces_sandbox_port}/tracesnt/ws   (TRACES-NT, WS-Security)")
-            print(f"  sandbox  https://127.0.0.1:{options.single_window_sandbox_port}/iop/EnvioCertificadoFitosanitario   (a national single window, mutual TLS)")
-            print(f"  sandbox  https://127.0.0.1:{options.cites_sandbox_port}/control/fetch   (a foreign CITES management authority, JP, mutual TLS)")
-            print(f"  sandbox  http://127.0.0.1:{options.delta_sandbox_port}/declarations   (DELTA-G customs clearance)")
-        print(f"  CITES    https://127.0.0.1:{options.cites_exchange_port}/cites/v2/CitesDataExchange   (permit exchange, mutual TLS)\n")
+    print(banner(broker, options, key), flush=True)
     try:
-        asyncio.run(_serve(broker, options, customs_key=key))
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once everything has stopped
-        pass
+        asyncio.run(_serve(broker, options, api_key=(lambda: key) if key else (lambda: customs_key(broker))))
+    finally:
+        broker.close()

@@ -83,8 +83,10 @@ class DocumentFamily:
     """One family of documents the hub carries (SPS certificates, CITES permits…), registered once.
 
     ``kinds`` are the record kinds of the family (``kind`` in a record's JSON); ``root_tags`` the Clark names of the
-    document elements (bare or inside a wrapper). ``profiled``: the family renders one variant per counterpart
-    profile (the ePhyto subset), else one document for every destination.
+    document elements (bare or inside a wrapper). ``parse`` reads a document into an object with ``record`` and
+    ``findings`` (what the record cannot hold); ``render`` writes a record in one of ``profiles`` and validates it;
+    ``check_document`` validates a document. ``profiled``: the family renders one variant per counterpart profile
+    (the ePhyto subset), else one document for every destination.
     """
 
     name: str
@@ -94,11 +96,14 @@ class DocumentFamily:
     kinds: tuple[str, ...]
     root_tags: tuple[str, ...]
     from_data: Callable[[dict], Any]
+    parse: Callable[..., Any]
     render: Callable[..., tuple[etree._Element, ValidationReport]]
     check_document: Callable[..., Checked]
+    record_schema: Callable[[str], dict]
     describe: Callable[[Any], Described]
     routing_facts: Callable[..., RoutingFacts]
     default_profile: str
+    profiles: tuple[str, ...]
     profiled: bool = False
     awaiting_sale: Callable[[Any], bool] = lambda record: False
 

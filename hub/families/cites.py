@@ -8,7 +8,7 @@ from decimal import Decimal
 from lxml import etree
 
 from hub.families.base import Checked, Described, DocumentFamily, ProductLine, RoutingFacts, text_of
-from hub.mapping.cites_permit import permit_from_data, permit_root_tags
+from hub.mapping.cites_permit import parse_permit, permit_from_data, permit_root_tags
 from hub.records.cites import CITESPermit, PermitKind
 from hub.records.status import DocumentStatus
 from hub.report import ValidationReport
@@ -73,6 +73,11 @@ def awaiting_sale(permit: CITESPermit) -> bool:
     return permit.simplified_procedure is not None and permit.importing_country() is None
 
 
+def record_schema(kind: str) -> dict:
+    """The JSON Schema of permit records (one model for every permit kind)."""
+    return CITESPermit.model_json_schema()
+
+
 CITES = DocumentFamily(
     name="cites",
     title="CITES permit (CITESEPermit 2)",
@@ -81,10 +86,13 @@ CITES = DocumentFamily(
     kinds=tuple(kind.value for kind in PermitKind),
     root_tags=permit_root_tags(),
     from_data=permit_from_data,
+    parse=parse_permit,
     render=render,
     check_document=check_document,
     describe=describe,
     routing_facts=routing_facts,
+    record_schema=record_schema,
     default_profile="standard",
+    profiles=("standard", "epix"),
     awaiting_sale=awaiting_sale,
 )

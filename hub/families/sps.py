@@ -8,10 +8,10 @@ from decimal import Decimal
 from lxml import etree
 
 from hub.families.base import Checked, Described, DocumentFamily, ProductLine, RoutingFacts, text_of
-from hub.mapping.sps_certificate import record_from_data, sps_spec
+from hub.mapping.sps_certificate import parse_certificate, record_from_data, sps_spec
 from typing import get_args
 
-from hub.records.sps import DocumentKind, SPSCertificateRecord
+from hub.records.sps import RECORD_MODELS, DocumentKind, SPSCertificateRecord
 from hub.records.status import DocumentStatus
 from hub.report import ValidationReport
 from hub.validation.validator import validate_certificate, validate_record
@@ -76,6 +76,11 @@ def render(record: SPSCertificateRecord, *, profile: str = "full", now: datetime
     return validate_record(record, profile=profile, now=now)
 
 
+def record_schema(kind: str) -> dict:
+    """The JSON Schema of the records of ``kind``."""
+    return RECORD_MODELS[DocumentKind(kind)].model_json_schema()
+
+
 SPS = DocumentFamily(
     name="sps",
     title="SPS certificate (UN/CEFACT SPSCertificate 17)",
@@ -84,10 +89,13 @@ SPS = DocumentFamily(
     kinds=tuple(kind.value for kind in DocumentKind),
     root_tags=(sps_spec().root.clark,),
     from_data=record_from_data,
+    parse=parse_certificate,
     render=render,
     check_document=check_document,
     describe=describe,
     routing_facts=routing_facts,
+    record_schema=record_schema,
     default_profile="full",
+    profiles=("full", "ephyto"),
     profiled=True,
 )

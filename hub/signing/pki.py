@@ -40,6 +40,7 @@ CA_COMMON_NAME = "Hub Development CA"
 INDEX_NAME = "pki.json"
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _CA_DAYS, _LEAF_DAYS = 3650, 825
 
 
@@ -79,23 +80,46 @@ def init_dev_pki(
     ec_authorities: Sequence[str] = (),
     if_missing: bool = False,
     rsa_key_bits: int = 3072,
+    server_names: Sequence[str] = (),
 ) -> DevPki:
     """Create (or, with ``if_missing``, reuse) a development PKI under ``directory``.
 
     ``authorities`` are ISO 3166 alpha-2 country codes; those also in ``ec_authorities`` get an EC P-256 signing
     key. With ``if_missing=True`` a complete PKI covering the requested authorities is left untouched; if any file
-    is missing (or an authority is absent or of the other key kind) the whole PKI is generated afresh.
+    is missing (or an authority is absent or of the other key kind, or the TLS server certificate lacks one of
+    ``server_names``) the whole PKI is generated afresh. ``server_names`` are host names or IP addresses the TLS
+    server certificate names besides localhost, 127.0.0.1 and ::1 (the service names of a container deployment).
     """
     countries = _countries(authorities, ec_authorities)
     if rsa_key_bits < 2048:
         raise ConfigurationError(f"RSA keys of {rsa_key_bits} bits are too weak; use 2048 or more")
     directory = Path(directory)
+    extra_names = tuple(_general_name(name) for name in dict.fromkeys(server_names))
     if if_missing:
         existing = _load_complete(directory, countries)
-        if existing is not None:
+        if existing is not None and set(extra_names) <= _server_names(existing.server_cert):
             return existing
     _remove_previous(directory)
-    return _generate(directory, countries, rsa_key_bits)
+    return _generate(directory, countries, rsa_key_bits, extra_names)
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    """A host name or an IP address as a subjectAltName entry."""
+    try:
+        return x509.IPAddress(ip_address(name))
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(name):
+        raise ConfigurationError(f"server name {name!r} is neither a host name nor an IP address")
+    return x509.DNSName(name.lower())
+
+
+def _server_names(path: Path) -> set[x509.GeneralName]:
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+        return set(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return set()
 
 
 def _countries(authorities: Sequence[str], ec_authorities: Sequence[str]) -> dict[str, str]:
@@ -112,7 +136,7 @@ def _countries(authorities: Sequence[str], ec_authorities: Sequence[str]) -> dic
     return {code: ("EC" if code in ec_authorities else "RSA") for code in dict.fromkeys(authorities)}
 
 
-def _generate(directory: Path, countries: dict[str, str], rsa_key_bits: int) -> DevPki:
+def _generate(directory: Path, countries: dict[str, str], rsa_key_bits: int, server_names: tuple[x509.GeneralName, ...] = ()) -> DevPki:
     ca_key = _rsa(rsa_key_bits)
     ca_name = _name(O="Trade Document Hub (development)", CN=CA_COMMON_NAME)
     ca_cert = _issue(ca_name, ca_key.public_key(), ca_name, ca_key, days=_CA_DAYS, ca=True)
@@ -128,7 +152,7 @@ def _generate(directory: Path, countries: dict[str, str], rsa_key_bits: int) -> 
         index["signing"][country] = {**entry, "kind": kind}
 
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = _issue(_name(CN="localhost"), server_key.public_key(), ca_name, ca_key, usage="server")
+    server_cert = _issue(_name(CN="localhost"), server_key.public_key(), ca_name, ca_key, usage="server", names=server_names)
     index["tls"] = {"server": _write(directory, "tls/server", server_cert, server_key), "clients": {}}
     for country in countries:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -149,6 +173,7 @@ def _issue(
     days: int = _LEAF_DAYS,
     ca: bool = False,
     usage: str = "",
+    names: tuple[x509.GeneralName, ...] = (),
 ) -> x509.Certificate:
     """A certificate for ``subject``; ``usage`` is "signing", "server" or "client" (ignored for the CA)."""
     now = _now()
@@ -172,8 +197,8 @@ def _issue(
         usages = {"digital_signature": True}
     builder = builder.add_extension(_key_usage(**usages), critical=True)
     if usage == "server":
-        names = [x509.DNSName("localhost"), x509.IPAddress(ip_address("127.0.0.1")), x509.IPAddress(ip_address("::1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        local = [x509.DNSName("localhost"), x509.IPAddress(ip_address("127.0.0.1")), x509.IPAddress(ip_address("::1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(dict.fromkeys([*local, *names]))), critical=False)
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     elif usage == "client":
         # Strict (WebPKI-profile) verifiers require a SAN on client certificates too; the country stays in C=.

@@ -4,12 +4,16 @@ acknowledgement. Events carry the document's tenant, importing country and produ
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hub.store.models import Document, Message, TraceEvent, utcnow
+
+#: One line per hop (``hub serve -v`` shows them): what happened, to which document and message, by whom.
+log = logging.getLogger("hub.trace")
 
 
 def add_event(
@@ -41,6 +45,9 @@ def add_event(
         payload_digest=payload_digest,
     )
     session.add(row)
+    if log.isEnabledFor(logging.INFO):
+        message = f" message {message_id[:8]} → {destination}" if message_id else ""
+        log.info("%-28s %s%s%s  %s", event, document.certificate_number, message, f" [{state}]" if state else "", actor)
     return row
 
 

@@ -1,0 +1,104 @@
+"""What every ``hub`` command shares: reading a file or standard input, failing with a message and an exit code
+(never a traceback), printing a validation report, and opening the hub's database ready for use."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.config import DEFAULT_DATABASE_URL, Settings
+from hub.errors import HubError, RecordError
+from hub.report import ValidationReport
+from hub.store import migrate
+from hub.store.db import Database
+
+DEFAULT_CERTS_DIR = Path(os.environ.get("HUB_CERTS_DIR", "certs/dev"))
+#: Exit codes, as the README says.
+VALID, SEVERE, BAD_INPUT = 0, 1, 2
+
+DatabaseUrl = typer.Option(None, "--database-url", envvar="HUB_DATABASE_URL", help="sqlite:///path or postgresql+psycopg://…; default: SQLite var/hub.db")
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
+    """Print ``error: message`` on standard error and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of ``path``, or of standard input for ``-``."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+
+
+def looks_like_json(data: bytes) -> bool:
+    """Whether ``data`` starts like JSON (a record) rather than XML (a document)."""
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+
+
+def explain(exc: HubError) -> str:
+    """An error as a user reads it: a record's problems one per line with their field paths."""
+    if isinstance(exc, RecordError):
+        return "invalid record:\n" + "\n".join(f"  {p.path}: {p.message}" for p in exc.problems)
+    return str(exc)
+
+
+def print_report(report: ValidationReport, output: OutputFormat = OutputFormat.text, *, err: bool) -> None:
+    """Every finding with its place and messages (English and French), then the summary."""
+    if output is OutputFormat.json:
+        typer.echo(report.model_dump_json(indent=2), err=err)
+        return
+    for f in report.findings:
+        where = f"{f.xpath}" + (f" (field {f.field})" if f.field else "")
+        typer.echo(f"{f.severity.value:<8} {f.rule:<26} {where}\n         {f.message_en}\n         {f.message_fr}", err=err)
+    typer.echo(report.summary(), err=err)
+
+
+def settings(database_url: Optional[str] = None, **overrides: object) -> Settings:
+    """The settings from the environment, ``database_url`` and ``overrides`` taking precedence."""
+    try:
+        return Settings.from_env(database_url=database_url, **overrides)
+    except ValueError as exc:
+        fail(f"invalid settings: {exc}")
+
+
+def open_database(settings: Settings) -> Database:
+    """The hub's database, ready for use: the embedded default is migrated on first use; any other database not
+    at the newest revision is refused with the command to run (never a "no such table" traceback)."""
+    url = settings.database_url
+    try:
+        if url == DEFAULT_DATABASE_URL:
+            migrate.upgrade(url)
+        else:
+            at, newest = migrate.current(url), migrate.head()
+            if at != newest:
+                state = "is empty" if at is None else f"is at revision {at}, not {newest}"
+                fail(f"the database {_safe(url)} {state}: run `hub db upgrade` first", BAD_INPUT)
+        return Database(url)
+    except (HubError, SQLAlchemyError) as exc:
+        fail(f"cannot open the database {_safe(url)}: {exc}")
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}"

@@ -1,0 +1,127 @@
+"""Running the hub: ``hub serve`` (everything in one process), ``hub worker`` (delivery only) and ``hub sandbox``
+(one counterpart sandbox alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from typing import Optional
+
+import typer
+
+from hub.cli.common import DatabaseUrl, fail, open_database, settings
+from hub.errors import HubError
+
+
+def _ports(values: list[str]) -> dict[str, int]:
+    from connectors.sandboxes import SANDBOX_TYPES
+
+    ports = {}
+    for value in values:
+        name, _, number = value.partition("=")
+        if name not in (*SANDBOX_TYPES, "cites_exchange") or not number.isdigit() or int(number) > 65535:
+            fail(f"--sandbox-port takes NAME=PORT with NAME one of {', '.join([*SANDBOX_TYPES, 'cites_exchange'])}; got {value!r}")
+        ports[name] = int(number)
+    return ports
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address the API listens on"),
+    port: int = typer.Option(8000, min=1, max=65535, help="port of the API"),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="run the delivery worker in this process"),
+    sandboxes: bool = typer.Option(True, "--sandboxes/--no-sandboxes", help="run the sandboxes of the configured counterparts"),
+    sandbox_port: list[str] = typer.Option([], "--sandbox-port", help="NAME=PORT: another port for a sandbox (p2p, ephyto_hub, traces_nt, delta, single_window, cites_authority) or the hub's cites_exchange (0: not served); may repeat"),
+    database_url: Optional[str] = DatabaseUrl,
+    public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: a line per request and delivery step; -vv: debug"),
+) -> None:
+    """Run the hub: API, delivery worker and local sandboxes in one process (migrates the database first)."""
+    from hub.cli.serve import ServeOptions, configure_logging, serve as run
+
+    configure_logging(verbose)
+    options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports=_ports(sandbox_port))
+    try:
+        run(settings(database_url, public_url=public_url or f"http://127.0.0.1:{port}"), options)
+    except HubError as exc:
+        fail(str(exc))
+    except OSError as exc:  # a port already taken, mostly
+        fail(f"cannot serve: {exc}")
+
+
+def worker(
+    concurrency: Optional[int] = typer.Option(None, min=1, max=256, help="deliveries in parallel in this process (default HUB_WORKER_CONCURRENCY, 4)"),
+    once: bool = typer.Option(False, "--once", help="deliver what is due, then stop"),
+    database_url: Optional[str] = DatabaseUrl,
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: a line per delivery step"),
+) -> None:
+    """Deliver the outbox (several workers on several machines share it on PostgreSQL); stops on Ctrl-C or
+    SIGTERM, finishing the deliveries under way."""
+    from hub.broker import Broker
+    from hub.cli.serve import configure_logging
+
+    configure_logging(verbose)
+    chosen = settings(database_url, worker_concurrency=concurrency)
+    open_database(chosen).dispose()
+    try:
+        broker = Broker.from_settings(chosen)
+    except HubError as exc:
+        fail(str(exc))
+    delivery = broker.make_worker()
+    if once:
+        typer.echo(f"{delivery.drain()} message(s) delivered")
+        broker.close()
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    delivery.start()
+    typer.echo(f"{delivery.name} delivering with {chosen.worker_concurrency} thread(s); Ctrl-C stops")
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        delivery.stop()
+        broker.close()
+
+
+def sandbox(
+    name: str = typer.Argument("p2p", help="the counterpart to play: p2p (a foreign authority and customs), ephyto_hub, traces_nt, single_window, cites_authority or delta (customs clearance)"),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="port (default: the sandbox's own; HTTPS with the development PKI, delta: plain HTTP)"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 in a container)"),
+    hub_url: str = typer.Option("http://127.0.0.1:8000", envvar="HUB_PUBLIC_URL", help="the hub: where to push acknowledgements, and the registry delta asks"),
+    exchange_url: Optional[str] = typer.Option(None, help="cites_authority: the hub's CITES exchange (default https://127.0.0.1:8448/cites/v2/CitesDataExchange)"),
+    api_key: Optional[str] = typer.Option(None, envvar="HUB_API_KEY", help="delta: the customs API key (default: var/dev-api-key)"),
+    plain_http: bool = typer.Option(False, "--plain-http", help="plain HTTP on loopback, for debugging with any SOAP client (callers are then named in the message, not by certificate)"),
+) -> None:
+    """Run a counterpart sandbox on its own (``hub serve`` runs them in-process by default)."""
+    from connectors.sandboxes import SANDBOX_TYPES
+    from hub.cli.serve import DEV_KEY_FILE
+    from hub.connector import SandboxContext
+
+    if name not in SANDBOX_TYPES:
+        fail(f"unknown sandbox {name!r}; known: {', '.join(SANDBOX_TYPES)}")
+    kind = SANDBOX_TYPES[name]
+    key = api_key or (DEV_KEY_FILE.read_text().strip() if DEV_KEY_FILE.is_file() else None)
+    if name == "delta" and not key:
+        fail("delta needs a customs API key: --api-key, HUB_API_KEY, or run `make run` once to make var/dev-api-key")
+    context = SandboxContext(certs_dir=str(settings().certs_dir), hub_url=hub_url, host=host, plain_http=plain_http, api_key=lambda: key, exchange_url=exchange_url)
+    port = port or kind.default_port
+    try:
+        server = kind.factory(context, port=port)
+    except HubError as exc:
+        fail(str(exc))
+    scheme = "http" if plain_http else kind.scheme
+    typer.echo(f"sandbox {name} ({kind.plays}) on {scheme}://{host}:{port}{kind.path.split(' ')[0]}")
+    try:
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        pass
+
+
+def register(app: typer.Typer) -> None:
+    """Add the run commands to ``app``."""
+    app.command(help="Run the hub: API, delivery worker and local sandboxes in one process.")(serve)
+    app.command(help="Run a delivery worker (more processes share the outbox).")(worker)
+    app.command(help="Run a counterpart sandbox on its own.")(sandbox)
