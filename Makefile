@@ -1,31 +1,62 @@
-# Two commands on a fresh machine: `make run` starts the hub, `make test` runs every test.
+# Two commands on a fresh machine: `make run` starts the hub, `make test` runs every test (both set up .venv first).
+# `make help` lists every target.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test bench codelists clean
+# bash with pipefail: pip's output goes through sed, and pip's failure must still fail make.
+SHELL       := bash
+.SHELLFLAGS := -eo pipefail -c
+
+# pip's progress as one line per package ("  lxml>=5.2"); its whole output goes to $(PIP_LOG), shown when it fails.
+PIP_LOG      := $(VENV)/pip-install.log
+PIP_PACKAGES := s/^Collecting ([^ ]+).*/  \1/p; s/^Processing .*\/([^/-]+)-([^/-]+)-[^/]*\.whl.*/  \1==\2/p; s/^Installing collected packages.*/  installing them.../p
+define pip_install
+	PYTHONUNBUFFERED=1 $(PIP) install --progress-bar off $(1) 2>&1 | tee -a $(PIP_LOG) | sed -unE '$(PIP_PACKAGES)' \
+	  || { echo "pip failed; the end of its output (all of it: $(PIP_LOG)):"; tail -n 25 $(PIP_LOG); exit 1; }
+endef
+
+.DEFAULT_GOAL := help
+.PHONY: help run test bench codelists clean clean-certs
+
+help: ## list the targets
+	@echo "make TARGET, where TARGET is one of:"
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
+	@rm -f $(PIP_LOG)
+	@echo "==> upgrading pip"
+	@$(call pip_install,--upgrade pip)
+	@echo "==> installing the hub and its dependencies, test tools included (first run: about a minute)"
+	@$(call pip_install,-e '.[test]')
+	@touch $(STAMP)
+	@echo "==> $(VENV) is ready"
 
-run: $(STAMP)
-	$(BIN)/hub certs init --if-missing
-	$(BIN)/hub serve
+run: $(STAMP) ## set up .venv, make the development PKI (certs/dev) if missing, run the hub: API, worker, sandboxes
+	@echo "==> development PKI in certs/dev (kept when complete)"
+	@$(BIN)/hub certs init --if-missing
+	@echo "==> starting the hub (Ctrl-C stops it)"
+	@$(BIN)/hub serve
 
-test: $(STAMP)
+test: $(STAMP) ## set up .venv and run every test (SQLite and an embedded PostgreSQL): what CI runs
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) ## run the three benchmarks (core, broker, customs)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/broker.py
 	$(BIN)/python bench/customs.py
 
-codelists: $(STAMP)
+codelists: $(STAMP) ## regenerate the code lists under un_cefact/ (scripts/build_codelists.py)
 	$(BIN)/python scripts/build_codelists.py
 
-clean:
+# certs/dev stays: it is key material, not build output. Documents signed with it, client certificates loaded into a
+# browser or a curl command, and `hub sandbox` processes started by hand keep trusting its CA; `hub certs init
+# --if-missing` reuses it. `make clean-certs` removes it on purpose.
+clean: ## remove .venv, var/ (the SQLite store var/hub.db and the development API key) and .pytest_cache; keeps certs/dev
 	rm -rf $(VENV) var .pytest_cache
+
+clean-certs: ## remove the development PKI certs/dev (the next `make run` makes a new CA and keys)
+	rm -rf certs/dev
