@@ -73,7 +73,7 @@ def test_a_record_is_delivered_acknowledged_traced_and_streamed(hub_env):
     server = subprocess.Popen(
         [*HUB, "serve", "--port", str(port), "--sandbox-port", f"p2p={hub_env['SANDBOX_PORT']}", "--sandbox-port", f"ephyto_hub={hub_env['EPHYTO_PORT']}", "--sandbox-port", f"traces_nt={hub_env['TRACES_PORT']}",
          "--sandbox-port", f"delta={hub_env['DELTA_PORT']}", "--sandbox-port", f"single_window={hub_env['SINGLE_WINDOW_PORT']}",
-         "--sandbox-port", f"cites_exchange={hub_env['CITES_EXCHANGE_PORT']}", "--sandbox-port", f"cites_authority={hub_env['CITES_SANDBOX_PORT']}"],
+         "--cites-exchange-port", hub_env["CITES_EXCHANGE_PORT"], "--sandbox-port", f"cites_authority={hub_env['CITES_SANDBOX_PORT']}"],
         env=hub_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

@@ -20,8 +20,8 @@ def _ports(values: list[str]) -> dict[str, int]:
     ports = {}
     for value in values:
         name, _, number = value.partition("=")
-        if name not in (*SANDBOX_TYPES, "cites_exchange") or not number.isdigit() or int(number) > 65535:
-            fail(f"--sandbox-port takes NAME=PORT with NAME one of {', '.join([*SANDBOX_TYPES, 'cites_exchange'])}; got {value!r}")
+        if name not in SANDBOX_TYPES or not number.isdigit() or not 0 < int(number) < 65536:
+            fail(f"--sandbox-port takes NAME=PORT with NAME one of {', '.join(SANDBOX_TYPES)}; got {value!r}")
         ports[name] = int(number)
     return ports
 
@@ -31,7 +31,8 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="port of the API"),
     worker: bool = typer.Option(True, "--worker/--no-worker", help="run the delivery worker in this process"),
     sandboxes: bool = typer.Option(True, "--sandboxes/--no-sandboxes", help="run the sandboxes of the configured counterparts"),
-    sandbox_port: list[str] = typer.Option([], "--sandbox-port", help="NAME=PORT: another port for a sandbox (p2p, ephyto_hub, traces_nt, delta, single_window, cites_authority) or the hub's cites_exchange (0: not served); may repeat"),
+    sandbox_port: list[str] = typer.Option([], "--sandbox-port", help="NAME=PORT: another port for a sandbox (p2p, ephyto_hub, traces_nt, delta, single_window, cites_authority); may repeat"),
+    cites_exchange_port: int = typer.Option(8448, min=0, max=65535, help="HTTPS port (mutual TLS) of the hub's CITES permit exchange (0: not served; it needs tls/server.pem in the certs dir)"),
     database_url: Optional[str] = DatabaseUrl,
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: a line per request and delivery step; -vv: debug"),
@@ -40,7 +41,7 @@ def serve(
     from hub.cli.serve import ServeOptions, configure_logging, serve as run
 
     configure_logging(verbose)
-    options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports=_ports(sandbox_port))
+    options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports={**_ports(sandbox_port), 'cites_exchange': cites_exchange_port})
     try:
         run(settings(database_url, public_url=public_url or f"http://127.0.0.1:{port}"), options)
     except HubError as exc:

@@ -43,10 +43,7 @@ APP_DIR = "/app"  # the image's WORKDIR: PROJECT_ROOT inside a container (checke
 #: Options the compose file passes that the hub does not have yet, by command. Until they exist the option test is an
 #: expected failure and the loopback proof leaves them out, only where the value given is what the hub does without
 #: the option on loopback (see LOOPBACK_DEFAULTS). Remove each entry once the hub has the option.
-PENDING_HUB_OPTIONS = {
-    ("certs", "init"): {"--server-name"},  # SANs of tls/server.pem: the host names other containers call
-    ("sandbox",): {"--host", "--exchange-url"},  # listen on 0.0.0.0; where the CITES authority fetches permits
-}
+PENDING_HUB_OPTIONS: dict[tuple[str, ...], set[str]] = {}
 #: What a pending option's value must be, on loopback, for leaving the option out to change nothing.
 LOOPBACK_DEFAULTS = {
     "--host": lambda value: value == "127.0.0.1",
