@@ -1,0 +1,81 @@
+"""What counterparts bring the hub: answers pushed to ``POST /v1/inbound/{connector}``, and documents from abroad,
+pulled or fetched, verified, validated, stored for their importing country and handed on."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Mapping
+
+from hub.acks.correlation import apply_ack
+from hub.connector import Connector, InboundDocument, InboundVerdict, PullsDocuments, ReceivesInbound
+from hub.errors import HubError, InputError, NotFound, SignatureError, ValidationFailed
+from hub.intake.reception import prepare_inbound, refusal, verdict_for
+from hub.intake.submission import store
+from hub.routing.table import RoutingTable
+from hub.signing import Verifier
+from hub.store.db import Database
+from hub.store.models import Acknowledgement
+
+log = logging.getLogger(__name__)
+
+
+class Inbound:
+    """Reception of answers and documents from the counterparts in ``connectors``."""
+
+    def __init__(self, *, database: Database, routing: RoutingTable, verifier: Verifier, connectors: Mapping[str, Connector], wake: threading.Event) -> None:
+        self.database = database
+        self.routing = routing
+        self.verifier = verifier
+        self.connectors = connectors
+        self.wake = wake
+
+    def receive_answer(self, connector_name: str, body: bytes, headers: Mapping[str, str]) -> list[Acknowledgement]:
+        """An answer pushed by a counterpart: parsed (and its signature checked) by the connector, then correlated.
+        Nothing is stored if any part of it cannot be applied."""
+        connector = self.connectors.get(connector_name)
+        if not isinstance(connector, ReceivesInbound):
+            raise NotFound(f"no connector {connector_name!r} takes pushed acknowledgements", where="connector")
+        reports = connector.parse_inbound(body, headers)
+        with self.database.transaction() as session:
+            return [apply_ack(session, connector_name, report, actor=f"counterpart:{connector_name}") for report in reports]
+
+    def receive_document(self, connector_name: str, document: InboundDocument) -> InboundVerdict:
+        """A document a counterpart holds for the hub: verified, validated, stored for its importing country and
+        handed on (``direction: inbound`` routes). A document the hub cannot take gets a failed verdict naming what
+        is wrong; a failure of the store raises, so the counterpart is told nothing and offers it again."""
+        origin = {"counterpart": connector_name, "counterpart_reference": document.counterpart_reference, "sender_country": document.sender_country}
+        try:
+            prepared = prepare_inbound(document.payload, routing=self.routing, verifier=self.verifier, origin=origin)
+            with self.database.transaction() as session:
+                stored = store(session, prepared, tenant=prepared.facts.importing_country, actor=f"counterpart:{connector_name}")
+                verdict = verdict_for(prepared, stored.document.id)
+                handed_on = stored.created and bool(stored.document.messages)
+        except (InputError, SignatureError, ValidationFailed) as exc:
+            log.warning("document %s from %s refused: %s", document.counterpart_reference, connector_name, exc)
+            return refusal(exc)
+        if handed_on:
+            self.wake.set()
+        return verdict
+
+    def pull_documents(self) -> int:
+        """Pull what every import-side connector holds for the hub, store each document, then confirm it to the
+        counterpart. Returns how many documents were confirmed."""
+        confirmed = 0
+        for name, connector in self.connectors.items():
+            if not isinstance(connector, PullsDocuments):
+                continue
+            try:
+                documents = list(connector.pull_documents())
+            except HubError as exc:
+                log.warning("pulling documents from %s failed: %s", name, exc)
+                continue
+            for document in documents:
+                verdict = self.receive_document(name, document)
+                try:
+                    connector.confirm_document(document, verdict)
+                    confirmed += 1
+                except HubError as exc:
+                    # Stored but not confirmed: the counterpart offers it again and the repeat is recognised.
+                    log.warning("confirming %s to %s failed: %s", document.counterpart_reference, name, exc)
+        return confirmed
