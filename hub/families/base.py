@@ -106,6 +106,12 @@ class DocumentFamily:
     profiles: tuple[str, ...]
     profiled: bool = False
     awaiting_sale: Callable[[Any], bool] = lambda record: False
+    valid_until: Callable[[dict], datetime | None] | None = None  # from stored record data; None: no validity
+
+    @property
+    def expires(self) -> bool:
+        """Whether documents of this family have a validity that ends (the hub expires them)."""
+        return self.valid_until is not None
 
     def owns(self, record: object) -> bool:
         """Whether ``record`` is a record of this family."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from lxml import etree
@@ -11,6 +11,7 @@ from hub.families.base import Checked, Described, DocumentFamily, ProductLine, R
 from hub.mapping.cites_permit import parse_permit, permit_from_data, permit_root_tags
 from hub.records.cites import CITESPermit, PermitKind
 from hub.records.status import DocumentStatus
+from hub.records.values import DateTime
 from hub.report import ValidationReport
 from hub.validation.validator import validate_permit, validate_permit_record
 
@@ -78,6 +79,13 @@ def record_schema(kind: str) -> dict:
     return CITESPermit.model_json_schema()
 
 
+def valid_until(record: dict) -> datetime | None:
+    """The last moment a permit may be used (Box 2, ``validity.end`` of the stored record), in UTC when naive."""
+    text = ((record or {}).get("validity") or {}).get("end")
+    end = DateTime(value=text).as_datetime() if isinstance(text, str) and text.strip() else None
+    return end if end is None or end.tzinfo else end.replace(tzinfo=timezone.utc)
+
+
 CITES = DocumentFamily(
     name="cites",
     title="CITES permit (CITESEPermit 2)",
@@ -95,4 +103,5 @@ CITES = DocumentFamily(
     default_profile="standard",
     profiles=("standard", "epix"),
     awaiting_sale=awaiting_sale,
+    valid_until=valid_until,
 )

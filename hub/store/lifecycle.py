@@ -9,15 +9,15 @@ An expired permit can be duplicated into a new request that references it (:func
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import families
 from hub.errors import ConflictError
 from hub.records.lifecycle import Lifecycle, move
-from hub.records.values import DateTime
 from hub.store.models import Document, utcnow
 from hub.store.trace import add_event
 
@@ -38,19 +38,20 @@ def change_lifecycle(session: Session, document: Document, target: Lifecycle | s
 
 
 def valid_until(document: Document) -> datetime | None:
-    """The last moment a CITES permit may be used (Box 2, ``record.validity.end``); None for other documents."""
-    if not document.kind.startswith("cites_"):
-        return None
-    text = ((document.record or {}).get("validity") or {}).get("end")
-    end = DateTime(value=text).as_datetime() if isinstance(text, str) and text.strip() else None
-    return end if end is None or end.tzinfo else end.replace(tzinfo=timezone.utc)
+    """The last moment a document may be used (a CITES permit's Box 2), as its family reads it; None for documents
+    without a validity."""
+    family = families.for_kind(document.kind)
+    return family.valid_until(document.record) if family is not None and family.valid_until else None
+
+
+_EXPIRING_KINDS = [kind for family in families.FAMILIES if family.expires for kind in family.kinds]
 
 
 def expire_permits(session: Session, *, now: datetime | None = None) -> list[Document]:
     """Every permit still issued or completed whose validity has ended becomes expired (traced as the hub's doing)."""
     now = now or utcnow()
     open_permits = session.scalars(
-        select(Document).where(Document.kind.like("cites\\_%", escape="\\"), Document.lifecycle.in_([Lifecycle.ISSUED.value, Lifecycle.COMPLETED.value]))
+        select(Document).where(Document.kind.in_(_EXPIRING_KINDS), Document.lifecycle.in_([Lifecycle.ISSUED.value, Lifecycle.COMPLETED.value]))
     )
     expired = []
     for document in open_permits:
