@@ -1,2 +1,3 @@
 """The hub as the certificate registry customs asks at clearance: GUN document codes, the quantity ledger, and the
-services that check, reserve, write off and release quantities (REST for every code, CSW-CERTEX SOAP for CHEDs)."""
+registry that checks, reserves, writes off and releases quantities (REST for every code; for CHEDs, TRACES-NT's
+CSW-CERTEX first, through any connector that is a :class:`~hub.customs.registry.ChedQuantities`)."""
