@@ -33,7 +33,8 @@ from connectors.cites_p2p.epix import (
     read_response,
 )
 from connectors.cites_p2p.exchange import QUANTITIES_CONFIRMED, epix_form
-from connectors.cites_p2p.service import SERVICE_PATH, SigningKeys, create_exchange_app
+from connectors.cites_p2p.service import SERVICE_PATH, create_exchange_app
+from hub.signing.keyring import Keyring
 from hub.mapping.cites_permit import parse_permit
 from hub.namespaces import CITES_DATA_EXCHANGE_V2, CITES_EPERMIT, SOAP11_ENV
 from hub.records import compact, dump_record
@@ -122,7 +123,7 @@ def test_the_codec_reads_the_real_epix_response():
 def test_our_certificate_response_has_the_real_samples_shape(pki, permit, broker):
     with broker.database.sessions() as session:
         stored = session.get(Payload, permit.payload_digest).content
-    ours = etree.fromstring(build_response(CertificateResponse(final=False, permit=epix_form(stored, SigningKeys(pki.directory).signer_for("FR")))))
+    ours = etree.fromstring(build_response(CertificateResponse(final=False, permit=epix_form(stored, Keyring(pki.directory / "signing").signer_for("FR")))))
     real = etree.fromstring(standard_file(EPIX_SAMPLE).read_bytes())
 
     def shape(envelope):

@@ -12,7 +12,6 @@ no country), ``503`` for ``AdapterNotAvailable`` (the store or a signing key fai
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -26,39 +25,14 @@ from starlette.routing import Route
 from connectors.cites_p2p.epix import EpixError, EpixFault, build_fault, build_response, read_request
 from connectors.cites_p2p.exchange import PermitExchange
 from hub.tls_peer import client_certificate, subject_country
-from hub.errors import ConfigurationError, KeyMaterialError
-from hub.signing import PemKeyProvider, Signer
+from hub.signing import Signer
+from hub.signing.keyring import Keyring
 from hub.store.db import Database
 
 log = logging.getLogger(__name__)
 
 SERVICE_PATH = "/cites/v2/CitesDataExchange"
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
-
-
-class SigningKeys:
-    """The issuing authorities' signing identities under ``certs_dir/signing`` (``<CC>.key`` and ``<CC>.pem``), as
-    ``hub certs init`` makes them; each loaded once, on first use."""
-
-    def __init__(self, certs_dir: Path | str) -> None:
-        self.folder = Path(certs_dir) / "signing"
-        self._signers: dict[str, Signer] = {}
-        self._lock = threading.Lock()
-
-    def countries(self) -> frozenset[str]:
-        """The countries with a key and a certificate."""
-        found = self.folder.glob("*.pem") if self.folder.is_dir() else ()
-        return frozenset(p.stem for p in found if len(p.stem) == 2 and p.stem.isupper() and p.with_suffix(".key").is_file())
-
-    def signer_for(self, country: str) -> Signer:
-        """The signer of ``country``'s issuing authority; :class:`ConfigurationError` when it has no key here."""
-        with self._lock:
-            if country not in self._signers:
-                try:
-                    self._signers[country] = Signer(PemKeyProvider(self.folder / f"{country}.key", self.folder / f"{country}.pem"))
-                except KeyMaterialError as exc:
-                    raise ConfigurationError(f"no signing key for the issuing authority of {country} in {self.folder}: {exc}") from exc
-            return self._signers[country]
 
 
 def create_exchange_app(
@@ -77,7 +51,7 @@ def create_exchange_app(
     tests only: a request with a certificate is always its certificate's country). The exchange is
     ``app.state.exchange``.
     """
-    keys = SigningKeys(certs_dir)
+    keys = Keyring(Path(certs_dir) / "signing")
     exchange = PermitExchange(database, signer_for=signer_for or keys.signer_for, authorities=keys.countries() if authorities is None else authorities)
     endpoint = _Endpoint(exchange, caller_country_for_tests)
     app = Starlette(routes=[Route(SERVICE_PATH, endpoint.service, methods=["POST"])])

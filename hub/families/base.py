@@ -77,6 +77,11 @@ class Checked:
     element: etree._Element
     xpath_of: dict[str, str]
 
+    @classmethod
+    def of(cls, report: ValidationReport, parsed: Any | None, element: etree._Element) -> "Checked":
+        """From a validator's report, what it parsed (with ``record`` and ``xpath_of``; None) and the element."""
+        return cls(report, parsed.record if parsed else None, element, parsed.xpath_of if parsed else {})
+
 
 @dataclass(frozen=True)
 class DocumentFamily:

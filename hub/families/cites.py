@@ -12,7 +12,6 @@ from hub.mapping.cites_permit import parse_permit, permit_from_data, permit_root
 from hub.records.cites import CITESPermit, PermitKind
 from hub.records.status import DocumentStatus
 from hub.records.values import DateTime
-from hub.report import ValidationReport
 from hub.validation.validator import validate_permit, validate_permit_record
 
 
@@ -60,13 +59,8 @@ def routing_facts(permit: CITESPermit, *, direction: str = "outbound") -> Routin
 def check_document(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None) -> Checked:
     """Validate a CITESEPermit (either root form, bare or in its EPIX response)."""
     validated = validate_permit(document, source=source, now=now)
-    parsed = validated.permit
-    return Checked(validated.report, parsed.record if parsed else None, validated.element, parsed.xpath_of if parsed else {})
+    return Checked.of(validated.report, validated.permit, validated.element)
 
-
-def render(permit: CITESPermit, *, profile: str = "standard", now: datetime | None = None) -> tuple[etree._Element, ValidationReport]:
-    """Render a permit record and validate the result (its national data judged with it)."""
-    return validate_permit_record(permit, profile=profile, now=now)
 
 
 def awaiting_sale(permit: CITESPermit) -> bool:
@@ -95,7 +89,7 @@ CITES = DocumentFamily(
     root_tags=permit_root_tags(),
     from_data=permit_from_data,
     parse=parse_permit,
-    render=render,
+    render=validate_permit_record,
     check_document=check_document,
     describe=describe,
     routing_facts=routing_facts,

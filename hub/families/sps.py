@@ -13,7 +13,6 @@ from typing import get_args
 
 from hub.records.sps import RECORD_MODELS, DocumentKind, SPSCertificateRecord
 from hub.records.status import DocumentStatus
-from hub.report import ValidationReport
 from hub.validation.validator import validate_certificate, validate_record
 
 
@@ -67,13 +66,8 @@ def routing_facts(record: SPSCertificateRecord, *, direction: str = "outbound") 
 def check_document(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None) -> Checked:
     """Validate an SPSCertificate (bare or wrapped)."""
     validated = validate_certificate(document, source=source, now=now)
-    parsed = validated.certificate
-    return Checked(validated.report, parsed.record if parsed else None, validated.element, parsed.xpath_of if parsed else {})
+    return Checked.of(validated.report, validated.certificate, validated.element)
 
-
-def render(record: SPSCertificateRecord, *, profile: str = "full", now: datetime | None = None) -> tuple[etree._Element, ValidationReport]:
-    """Render ``record`` in ``profile`` and validate the result."""
-    return validate_record(record, profile=profile, now=now)
 
 
 def record_schema(kind: str) -> dict:
@@ -90,7 +84,7 @@ SPS = DocumentFamily(
     root_tags=(sps_spec().root.clark,),
     from_data=record_from_data,
     parse=parse_certificate,
-    render=render,
+    render=validate_record,
     check_document=check_document,
     describe=describe,
     routing_facts=routing_facts,

@@ -18,6 +18,11 @@ class Keyring:
         self._signers: dict[str, Signer] = {}
         self._lock = threading.Lock()
 
+    def countries(self) -> frozenset[str]:
+        """The countries with a key and a certificate in the folder."""
+        found = self.folder.glob("*.pem") if self.folder.is_dir() else ()
+        return frozenset(p.stem for p in found if len(p.stem) == 2 and p.stem.isupper() and p.with_suffix(".key").is_file())
+
     def signer_for(self, country: str) -> Signer:
         """The signer of the issuing authority of ``country``; :class:`ConfigurationError` when it has no key."""
         with self._lock:
