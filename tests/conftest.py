@@ -42,8 +42,8 @@ def pki(tmp_path_factory):
 @pytest.fixture
 def broker(database_url, pki):
     """A broker on the test database, its destinations ``authority`` and ``customs`` played by scripted
-    counterparts (see tests/broker_support.py)."""
-    from tests.broker_support import make_broker
+    counterparts (see tests/support/broker.py)."""
+    from tests.support.broker import make_broker
 
     broker = make_broker(database_url, pki)
     yield broker
@@ -53,7 +53,7 @@ def broker(database_url, pki):
 @pytest.fixture
 def ched_broker(database_url, pki):
     """A broker that also routes CHEDs to customs: the customs registry's tests."""
-    from tests.broker_support import ROUTES_WITH_CHEDS, make_broker
+    from tests.support.broker import ROUTES_WITH_CHEDS, make_broker
 
     broker = make_broker(database_url, pki, routes=ROUTES_WITH_CHEDS)
     yield broker
@@ -63,7 +63,7 @@ def ched_broker(database_url, pki):
 @pytest.fixture
 def permit_broker(database_url, pki):
     """A broker that also routes CITES exports and re-exports: the CITES tests."""
-    from tests.broker_support import ROUTES_WITH_PERMITS, make_broker
+    from tests.support.broker import ROUTES_WITH_PERMITS, make_broker
 
     broker = make_broker(database_url, pki, routes=ROUTES_WITH_PERMITS)
     yield broker
@@ -86,5 +86,5 @@ def permit_api(permit_broker):
         yield client
 
 
-# Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/databases.py.
-pytest_plugins = ["tests.databases"]
+# Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/support/databases.py.
+pytest_plugins = ["tests.support.databases"]
