@@ -6,29 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
 from hub.connector import Outcome
-from hub.api.app import create_app
-from hub.api.auth import create_client
 from tests.support.broker import example_record, permanent, replacement_of
-
-
-@pytest.fixture
-def keys(broker) -> dict[str, str]:
-    with broker.database.transaction() as session:
-        return {
-            "FR": create_client(session, name="fr-system", tenant="FR")[1],
-            "NL": create_client(session, name="nl-system", tenant="NL")[1],
-            "ops": create_client(session, name="ops", tenant="*")[1],
-        }
-
-
-@pytest.fixture
-def api(broker, keys):
-    with TestClient(create_app(broker)) as client:
-        client.headers["Authorization"] = f"Bearer {keys['FR']}"
-        yield client
 
 
 def post_record(api, record: dict, **headers):
@@ -99,13 +79,13 @@ def test_signed_xml_is_accepted_and_forwarded_as_signed(api, broker):
     assert refused.status_code == 422 and refused.json()["error"].startswith("Signature")
 
 
-def test_tenants_see_only_their_own_documents_and_operators_see_all(api, keys):
+def test_tenants_see_only_their_own_documents_and_operators_see_all(api):
     document_id = post_record(api, example_record()).json()["id"]
-    nl = {"Authorization": f"Bearer {keys['NL']}"}
+    nl = api.headers_of("NL")
     assert api.get(f"/v1/documents/{document_id}", headers=nl).status_code == 404
     assert api.get("/v1/documents", headers=nl).json()["total"] == 0
-    assert post_record(api, example_record(), Authorization=f"Bearer {keys['NL']}").status_code == 403
-    assert api.get(f"/v1/documents/{document_id}", headers={"Authorization": f"Bearer {keys['ops']}"}).status_code == 200
+    assert post_record(api, example_record(), **nl).status_code == 403
+    assert api.get(f"/v1/documents/{document_id}", headers=api.headers_of("ops")).status_code == 200
     digest = api.get(f"/v1/documents/{document_id}").json()["payload_digest"]
     assert api.get(f"/v1/payloads/{digest}").status_code == 200
     assert api.get(f"/v1/payloads/{digest}", headers=nl).status_code == 404

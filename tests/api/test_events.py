@@ -1,7 +1,6 @@
 """The event filter and ``GET /v1/events`` (Server-Sent Events), on SQLite and PostgreSQL.
 
-The helpers at the top (a minimal app over the routers under test, documents and trace events written straight to
-the store) are shared by tests/test_webhooks.py and tests/test_metrics.py.
+The minimal app and the documents and trace events written straight to the store come from tests/support/api.py.
 """
 
 from __future__ import annotations
@@ -9,71 +8,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-from types import SimpleNamespace
 
 import anyio
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hub.api import events
-from hub.api.auth import Unauthenticated, create_client
 from hub.api.events import StreamTiming
 from hub.store.events import EventFilters, read_events
-from hub.config import Settings
-from hub.errors import HubError, InputError, NotFound, PermissionDenied
-from hub.store.models import Document, TraceEvent
-from hub.store.payloads import put_payload
+from hub.store.models import TraceEvent
 from hub.store.trace import add_event
-
-# --- shared helpers -------------------------------------------------------------------------------------------------
-
-
-def make_app(database, *routers) -> FastAPI:
-    """A minimal app over ``routers``, answering the hub's errors with the statuses the real app uses."""
-    app = FastAPI()
-    app.state.broker = SimpleNamespace(database=database, settings=Settings(database_url=database.url), connectors={})
-    app.state.client_cache = {}
-
-    @app.exception_handler(HubError)
-    async def _error(_request: Request, exc: HubError) -> JSONResponse:
-        status = 401 if isinstance(exc, Unauthenticated) else 403 if isinstance(exc, PermissionDenied) else 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, InputError) else 500
-        return JSONResponse({"error": type(exc).__name__, "message": str(exc), "where": getattr(exc, "where", None)}, status_code=status)
-
-    for router in routers:
-        app.include_router(router)
-    return app
-
-
-def api_key(database, tenant: str = "FR", *, operator: bool = False) -> dict[str, str]:
-    """Authorization headers for a new client of ``tenant``."""
-    with database.transaction() as session:
-        _, key = create_client(session, name=f"client-{uuid.uuid4().hex[:8]}", tenant=tenant, operator=operator)
-    return {"Authorization": f"Bearer {key}"}
-
-
-def add_document(session, *, tenant: str = "FR", country: str = "DE", products: list[str] | tuple[str, ...] = ("0808.10",), kind: str = "phyto", status: str = "original") -> Document:
-    document = Document(
-        id=str(uuid.uuid4()), tenant=tenant, correlation_id=str(uuid.uuid4()), kind=kind, issuing_country=tenant[:2] if tenant != "*" else "FR",
-        exporting_country=tenant[:2], importing_country=country, certificate_number=f"CERT-{uuid.uuid4().hex[:10]}", status=status,
-        product_codes=list(products), source_format="json", record={}, report={}, payload_digest=put_payload(session, b"<doc/>"), request_digest="0" * 64,
-    )
-    session.add(document)
-    session.flush()
-    return document
-
-
-def add_events(database, specs: list[tuple[str, str | None]], **document_options) -> tuple[Document, list[int]]:
-    """A new document and one committed trace event per ``(event name, destination)``; returns their ids."""
-    with database.transaction() as session:
-        document = add_document(session, **document_options)
-        rows = [add_event(session, document=document, event=name, actor="test", destination=destination, state="queued") for name, destination in specs]
-        session.flush()
-        return document, [row.id for row in rows]
+from tests.support.api import add_document, add_events, api_key, make_app
 
 
 def sse_events(text: str) -> list[dict]:
@@ -90,13 +38,14 @@ def sse_events(text: str) -> list[dict]:
 
 
 @pytest.fixture
-def app(database) -> FastAPI:
+def events_app(database) -> FastAPI:
+    """A minimal app over the events router."""
     return make_app(database, events.router)
 
 
 @pytest.fixture
-def http(app) -> TestClient:
-    with TestClient(app) as client:
+def events_http(events_app) -> TestClient:
+    with TestClient(events_app) as client:
         yield client
 
 
@@ -146,10 +95,10 @@ def test_filters_refuse_unknown_names_and_bad_values():
 # --- GET /v1/events -------------------------------------------------------------------------------------------------
 
 
-def test_once_streams_the_tenants_events_in_order_and_closes(database, http):
+def test_once_streams_the_tenants_events_in_order_and_closes(database, events_http):
     document, ids = add_events(database, [("document.received", None), ("message.queued", "ephyto_hub"), ("message.acknowledged", "ephyto_hub")])
     add_events(database, [("document.received", None)], tenant="DE")
-    response = http.get("/v1/events", params={"once": "true"}, headers=api_key(database))
+    response = events_http.get("/v1/events", params={"once": "true"}, headers=api_key(database))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     got = sse_events(response.text)
@@ -162,10 +111,10 @@ def test_once_streams_the_tenants_events_in_order_and_closes(database, http):
     assert "T" in data["at"]
 
 
-def test_operator_sees_every_tenant(database, http):
+def test_operator_sees_every_tenant(database, events_http):
     _, fr = add_events(database, [("document.received", None)])
     _, de = add_events(database, [("document.received", None)], tenant="DE")
-    got = sse_events(http.get("/v1/events?once=true", headers=api_key(database, "*", operator=True)).text)
+    got = sse_events(events_http.get("/v1/events?once=true", headers=api_key(database, "*", operator=True)).text)
     assert [e["id"] for e in got] == fr + de
 
 
@@ -179,51 +128,51 @@ def test_operator_sees_every_tenant(database, http):
         ({"event": "message.", "counterpart": "ephyto_hub", "country": "DE"}, lambda ev: ev["event"].startswith("message.") and ev["counterpart"] == "ephyto_hub" and ev["country"] == "DE"),
     ],
 )
-def test_filters_select_matching_events(database, http, params, wanted):
+def test_filters_select_matching_events(database, events_http, params, wanted):
     add_events(database, [("document.received", None), ("message.queued", "ephyto_hub"), ("message.queued", "traces_nt")], country="DE", products=["0808.10"])
     add_events(database, [("message.rejected", "traces_nt"), ("non_conformity.opened", "traces_nt")], country="US", products=["0603.11"])
-    every = sse_events(http.get("/v1/events?once=true", headers=api_key(database)).text)
+    every = sse_events(events_http.get("/v1/events?once=true", headers=api_key(database)).text)
     assert len(every) == 5
-    got = sse_events(http.get("/v1/events", params={**params, "once": "true"}, headers=api_key(database)).text)
+    got = sse_events(events_http.get("/v1/events", params={**params, "once": "true"}, headers=api_key(database)).text)
     assert [e["id"] for e in got] == [e["id"] for e in every if wanted(e["data"])]
     assert got  # each case selects something
 
 
-def test_document_and_correlation_filters(database, http):
+def test_document_and_correlation_filters(database, events_http):
     first, first_ids = add_events(database, [("document.received", None), ("message.queued", "ephyto_hub")])
     add_events(database, [("document.received", None)])
     headers = api_key(database)
-    assert [e["id"] for e in sse_events(http.get("/v1/events", params={"document": first.id, "once": "true"}, headers=headers).text)] == first_ids
-    assert [e["id"] for e in sse_events(http.get("/v1/events", params={"correlation": first.correlation_id, "once": "true"}, headers=headers).text)] == first_ids
+    assert [e["id"] for e in sse_events(events_http.get("/v1/events", params={"document": first.id, "once": "true"}, headers=headers).text)] == first_ids
+    assert [e["id"] for e in sse_events(events_http.get("/v1/events", params={"correlation": first.correlation_id, "once": "true"}, headers=headers).text)] == first_ids
 
 
-def test_resume_after_last_event_id_header_or_after_parameter(database, http):
+def test_resume_after_last_event_id_header_or_after_parameter(database, events_http):
     _, ids = add_events(database, [("document.received", None)] * 4)
     headers = api_key(database)
-    assert [e["id"] for e in sse_events(http.get("/v1/events?once=true", headers={**headers, "Last-Event-ID": str(ids[1])}).text)] == ids[2:]
-    assert [e["id"] for e in sse_events(http.get(f"/v1/events?once=true&after={ids[2]}", headers=headers).text)] == ids[3:]
+    assert [e["id"] for e in sse_events(events_http.get("/v1/events?once=true", headers={**headers, "Last-Event-ID": str(ids[1])}).text)] == ids[2:]
+    assert [e["id"] for e in sse_events(events_http.get(f"/v1/events?once=true&after={ids[2]}", headers=headers).text)] == ids[3:]
     # A reconnecting EventSource keeps its first URL: the header is where it really stopped.
-    assert [e["id"] for e in sse_events(http.get(f"/v1/events?once=true&after={ids[0]}", headers={**headers, "Last-Event-ID": str(ids[2])}).text)] == ids[3:]
+    assert [e["id"] for e in sse_events(events_http.get(f"/v1/events?once=true&after={ids[0]}", headers={**headers, "Last-Event-ID": str(ids[2])}).text)] == ids[3:]
 
 
-def test_limit_closes_the_stream_after_that_many_events(database, http):
+def test_limit_closes_the_stream_after_that_many_events(database, events_http):
     _, ids = add_events(database, [("document.received", None)] * 5)
-    got = sse_events(http.get("/v1/events?limit=2", headers=api_key(database)).text)
+    got = sse_events(events_http.get("/v1/events?limit=2", headers=api_key(database)).text)
     assert [e["id"] for e in got] == ids[:2]
 
 
-def test_bad_parameters_are_422_naming_the_field(database, http):
+def test_bad_parameters_are_422_naming_the_field(database, events_http):
     headers = api_key(database)
-    response = http.get("/v1/events?once=true", headers={**headers, "Last-Event-ID": "abc"})
+    response = events_http.get("/v1/events?once=true", headers={**headers, "Last-Event-ID": "abc"})
     assert response.status_code == 422 and response.json()["where"] == "Last-Event-ID"
-    response = http.get("/v1/events?once=true&country=France", headers=headers)
+    response = events_http.get("/v1/events?once=true&country=France", headers=headers)
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "country"]
-    assert http.get("/v1/events?after=-1&once=true", headers=headers).status_code == 422
+    assert events_http.get("/v1/events?after=-1&once=true", headers=headers).status_code == 422
 
 
-def test_an_api_key_is_required(http):
-    assert http.get("/v1/events?once=true").status_code == 401
-    assert http.get("/v1/events?once=true", headers={"Authorization": "Bearer hub_nope"}).status_code == 401
+def test_an_api_key_is_required(events_http):
+    assert events_http.get("/v1/events?once=true").status_code == 401
+    assert events_http.get("/v1/events?once=true", headers={"Authorization": "Bearer hub_nope"}).status_code == 401
 
 
 def test_the_stream_stops_when_the_client_disconnects(database):
@@ -251,9 +200,9 @@ def test_the_stream_stops_when_the_client_disconnects(database):
 
 
 @pytest.fixture
-def live_server(app):
-    app.state.event_stream = StreamTiming(poll_seconds=0.02, keepalive_seconds=0.3)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+def live_server(events_app):
+    events_app.state.event_stream = StreamTiming(poll_seconds=0.02, keepalive_seconds=0.3)
+    server = uvicorn.Server(uvicorn.Config(events_app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

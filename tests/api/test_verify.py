@@ -4,24 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from fastapi.testclient import TestClient
-
-from hub.api.app import create_app
-from hub.api.auth import create_client
 from hub.store.payloads import digest_of
 from tests.support.broker import example_record, permanent, replacement_of, transient
-
-
-@pytest.fixture
-def api(broker):
-    with broker.database.transaction() as session:
-        exporter = create_client(session, name="fr", tenant="FR")[1]
-        importer = create_client(session, name="ec-nppo", tenant="EC")[1]
-    with TestClient(create_app(broker)) as client:
-        client.headers["Authorization"] = f"Bearer {exporter}"
-        client.importer = {"Authorization": f"Bearer {importer}"}
-        yield client
 
 
 def submit(api, record):
@@ -33,30 +17,30 @@ def submit(api, record):
 def test_a_third_country_learns_status_and_replacement(api, broker):
     original = example_record()
     submit(api, original)
-    stated = api.get("/v1/verify/FR-2026-PC-000123", headers=api.importer).json()
+    stated = api.get("/v1/verify/FR-2026-PC-000123", headers=api.headers_of("EC")).json()
     assert (stated["issuing_country"], stated["kind"], stated["lifecycle"], stated["replaced_by"]) == ("FR", "phytosanitary", "issued", None)
     assert stated["products"] == [{"hs_code": "080810", "scientific_name": "Malus domestica"}]
     assert "consignor" not in json.dumps(stated)
     submit(api, replacement_of(original, "FR-2026-PC-000124"))
-    stated = api.get("/v1/verify/FR-2026-PC-000123", headers=api.importer).json()
+    stated = api.get("/v1/verify/FR-2026-PC-000123", headers=api.headers_of("EC")).json()
     assert (stated["lifecycle"], stated["replaced_by"]) == ("replaced", "FR-2026-PC-000124")
-    assert api.get("/v1/verify/FR-2026-PC-999999", headers=api.importer).status_code == 404
+    assert api.get("/v1/verify/FR-2026-PC-999999", headers=api.headers_of("EC")).status_code == 404
     assert api.get("/v1/verify/FR-2026-PC-000123", headers={"Authorization": ""}).status_code == 401
 
 
 def test_a_signed_copy_is_genuine_and_a_forgery_is_not(api, broker):
     document = submit(api, example_record())
     signed = api.get(f"/v1/documents/{document['id']}/xml").content
-    assert digest_of(signed) in api.get("/v1/verify/FR-2026-PC-000123", headers=api.importer).json()["signed_document_sha256"]
-    genuine = api.post("/v1/verify", content=signed, headers={**api.importer, "Content-Type": "application/xml"}).json()
+    assert digest_of(signed) in api.get("/v1/verify/FR-2026-PC-000123", headers=api.headers_of("EC")).json()["signed_document_sha256"]
+    genuine = api.post("/v1/verify", content=signed, headers={**api.headers_of("EC"), "Content-Type": "application/xml"}).json()
     assert genuine["genuine"] is True and genuine["signer"].endswith("C=FR")
-    forged = api.post("/v1/verify", content=signed.replace(b"18500", b"28500"), headers={**api.importer, "Content-Type": "application/xml"}).json()
+    forged = api.post("/v1/verify", content=signed.replace(b"18500", b"28500"), headers={**api.headers_of("EC"), "Content-Type": "application/xml"}).json()
     assert forged["genuine"] is False and "reason" in forged
     # validly signed by the authority, but not what it holds for that number now (an older or altered issue)
     from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
 
     other = broker.signer_for("FR").sign(to_xml(render_certificate(record_from_data(example_record(description="another")), "full").root))
-    answer = api.post("/v1/verify", content=other, headers={**api.importer, "Content-Type": "application/xml"}).json()
+    answer = api.post("/v1/verify", content=other, headers={**api.headers_of("EC"), "Content-Type": "application/xml"}).json()
     assert answer["genuine"] is False and answer["signature"] == "valid"
 
 

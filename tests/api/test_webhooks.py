@@ -16,7 +16,7 @@ from sqlalchemy import update
 from hub.api import webhooks
 from hub.notify.webhooks import WebhookDispatcher, sign, verify_signature
 from hub.store.models import WebhookSubscription, utcnow
-from tests.api.test_events import add_events, api_key, make_app
+from tests.support.api import add_events, api_key, make_app
 
 
 class Receiver:
@@ -49,7 +49,8 @@ class Receiver:
 
 
 @pytest.fixture
-def http(database):
+def webhooks_http(database):
+    """A client of a minimal app over the webhooks router."""
     with TestClient(make_app(database, webhooks.router)) as client:
         yield client
 
@@ -69,23 +70,23 @@ def make_due(database, subscription_id: str) -> None:
 # --- the API --------------------------------------------------------------------------------------------------------
 
 
-def test_create_list_get_delete(database, http):
+def test_create_list_get_delete(database, webhooks_http):
     headers = api_key(database)
-    created = subscribe(http, headers, filters={"event": "message.", "country": "de"})
+    created = subscribe(webhooks_http, headers, filters={"event": "message.", "country": "de"})
     assert len(created["secret"]) >= 32 and created["filters"] == {"event": "message.", "country": "DE"}
-    listed = http.get("/v1/webhooks", headers=headers).json()["items"]
+    listed = webhooks_http.get("/v1/webhooks", headers=headers).json()["items"]
     assert [s["id"] for s in listed] == [created["id"]] and "secret" not in listed[0]
-    one = http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()
+    one = webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()
     assert "secret" not in one
     assert one["delivery"] == {"last_event_id": 0, "failures": 0, "last_error": None, "next_attempt_at": one["delivery"]["next_attempt_at"]}
-    assert http.delete(f"/v1/webhooks/{created['id']}", headers=headers).status_code == 204
-    assert http.get(f"/v1/webhooks/{created['id']}", headers=headers).status_code == 404
-    assert http.get("/v1/webhooks", headers=headers).json()["items"] == []
+    assert webhooks_http.delete(f"/v1/webhooks/{created['id']}", headers=headers).status_code == 204
+    assert webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).status_code == 404
+    assert webhooks_http.get("/v1/webhooks", headers=headers).json()["items"] == []
 
 
-def test_a_given_secret_is_kept_and_from_now_skips_the_past(database, http):
+def test_a_given_secret_is_kept_and_from_now_skips_the_past(database, webhooks_http):
     _, ids = add_events(database, [("document.received", None)] * 2)
-    created = subscribe(http, api_key(database), secret="s" * 20, **{"from": "now"})
+    created = subscribe(webhooks_http, api_key(database), secret="s" * 20, **{"from": "now"})
     assert created["secret"] == "s" * 20
     assert created["delivery"]["last_event_id"] == ids[-1]
 
@@ -102,28 +103,28 @@ def test_a_given_secret_is_kept_and_from_now_skips_the_past(database, http):
         ({"url": "https://receiver.example/hook", "from": "yesterday"}, "from"),
     ],
 )
-def test_invalid_subscriptions_are_422_naming_the_field(database, http, body, field):
-    response = http.post("/v1/webhooks", json=body, headers=api_key(database))
+def test_invalid_subscriptions_are_422_naming_the_field(database, webhooks_http, body, field):
+    response = webhooks_http.post("/v1/webhooks", json=body, headers=api_key(database))
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][:2] == ["body", field]
 
 
-def test_subscriptions_of_another_tenant_are_invisible(database, http):
+def test_subscriptions_of_another_tenant_are_invisible(database, webhooks_http):
     fr, de = api_key(database, "FR"), api_key(database, "DE")
-    created = subscribe(http, fr)
-    assert http.get(f"/v1/webhooks/{created['id']}", headers=de).status_code == 404
-    assert http.delete(f"/v1/webhooks/{created['id']}", headers=de).status_code == 404
-    assert http.get("/v1/webhooks", headers=de).json()["items"] == []
-    assert [s["id"] for s in http.get("/v1/webhooks", headers=api_key(database, "*", operator=True)).json()["items"]] == [created["id"]]
-    assert http.get("/v1/webhooks").status_code == 401
+    created = subscribe(webhooks_http, fr)
+    assert webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=de).status_code == 404
+    assert webhooks_http.delete(f"/v1/webhooks/{created['id']}", headers=de).status_code == 404
+    assert webhooks_http.get("/v1/webhooks", headers=de).json()["items"] == []
+    assert [s["id"] for s in webhooks_http.get("/v1/webhooks", headers=api_key(database, "*", operator=True)).json()["items"]] == [created["id"]]
+    assert webhooks_http.get("/v1/webhooks").status_code == 401
 
 
 # --- the dispatcher -------------------------------------------------------------------------------------------------
 
 
-def test_events_are_posted_in_order_signed_and_the_cursor_advances(database, http):
+def test_events_are_posted_in_order_signed_and_the_cursor_advances(database, webhooks_http):
     headers = api_key(database)
-    created = subscribe(http, headers, filters={"event": "message."})
+    created = subscribe(webhooks_http, headers, filters={"event": "message."})
     _, ids = add_events(database, [("document.received", None), ("message.queued", "ephyto_hub"), ("message.sending", "ephyto_hub"), ("message.acknowledged", "ephyto_hub")])
     receiver = Receiver()
     dispatcher = WebhookDispatcher(database, transport=receiver.transport)
@@ -136,7 +137,7 @@ def test_events_are_posted_in_order_signed_and_the_cursor_advances(database, htt
         assert request.headers["X-Hub-Event"] == name and request.headers["Content-Type"] == "application/json"
         data = json.loads(body)
         assert data["event"] == name and data["id"] == int(request.headers["X-Hub-Event-Id"]) and data["counterpart"] == "ephyto_hub"
-    assert http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]["last_event_id"] == ids[-1]
+    assert webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]["last_event_id"] == ids[-1]
     assert dispatcher.run_once() == 0 and len(receiver.requests) == 3  # nothing new: nothing sent again
     _, more = add_events(database, [("message.rejected", "traces_nt")])
     assert dispatcher.run_once() == 1 and receiver.ids()[-1] == more[0]
@@ -154,33 +155,33 @@ def test_verify_signature():
     assert verify_signature("k" * 16, "1700000000", body, header, max_age=300, now=1700000000 + 299)
 
 
-def test_a_failure_backs_off_and_nothing_is_sent_before_the_next_attempt(database, http):
+def test_a_failure_backs_off_and_nothing_is_sent_before_the_next_attempt(database, webhooks_http):
     headers = api_key(database)
-    created = subscribe(http, headers)
+    created = subscribe(webhooks_http, headers)
     _, ids = add_events(database, [("document.received", None)] * 3)
     receiver = Receiver(fail_first=2)
     dispatcher = WebhookDispatcher(database, transport=receiver.transport, retry_base=30, retry_max=600)
     before = utcnow()
     assert dispatcher.run_once() == 0
-    status = http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
+    status = webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
     assert status["failures"] == 1 and status["last_event_id"] == 0 and "HTTP 500" in status["last_error"]
     wait = datetime.fromisoformat(status["next_attempt_at"]) - before
     assert timedelta(seconds=30 * 0.8 - 1) <= wait <= timedelta(seconds=30 * 1.2 + 1)
     assert dispatcher.run_once() == 0 and len(receiver.requests) == 1  # not due yet
     make_due(database, created["id"])
     assert dispatcher.run_once() == 0 and len(receiver.requests) == 2
-    status = http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
+    status = webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
     wait = datetime.fromisoformat(status["next_attempt_at"]) - before
     assert status["failures"] == 2 and wait >= timedelta(seconds=60 * 0.8 - 1)  # exponential
     make_due(database, created["id"])
     assert dispatcher.run_once() == 3
     assert receiver.ids() == [ids[0], ids[0], *ids]
-    status = http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
+    status = webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
     assert status["failures"] == 0 and status["last_error"] is None and status["last_event_id"] == ids[-1]
 
 
-def test_connection_errors_and_retry_after_are_failures_too(database, http):
-    created = subscribe(http, api_key(database))
+def test_connection_errors_and_retry_after_are_failures_too(database, webhooks_http):
+    created = subscribe(webhooks_http, api_key(database))
     add_events(database, [("document.received", None)])
 
     def refuse(request):
@@ -199,9 +200,9 @@ def test_connection_errors_and_retry_after_are_failures_too(database, http):
         assert session.get(WebhookSubscription, created["id"]).next_attempt_at >= before + timedelta(seconds=119)
 
 
-def test_a_poison_event_is_skipped_after_max_failures(database, http):
+def test_a_poison_event_is_skipped_after_max_failures(database, webhooks_http):
     headers = api_key(database)
-    created = subscribe(http, headers)
+    created = subscribe(webhooks_http, headers)
     _, ids = add_events(database, [("document.received", None)] * 3)
     receiver = Receiver(poison={ids[1]})
     dispatcher = WebhookDispatcher(database, transport=receiver.transport, retry_base=1, max_failures=3)
@@ -209,17 +210,17 @@ def test_a_poison_event_is_skipped_after_max_failures(database, http):
     for _ in range(2):
         make_due(database, created["id"])
         assert dispatcher.run_once() == 0
-    status = http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
+    status = webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]
     assert status["last_event_id"] == ids[1] and status["failures"] == 0 and f"event {ids[1]} skipped after 3" in status["last_error"]
     assert dispatcher.run_once() == 1
     assert receiver.ids() == [ids[0], ids[1], ids[1], ids[1], ids[2]]
-    assert http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]["last_event_id"] == ids[2]
+    assert webhooks_http.get(f"/v1/webhooks/{created['id']}", headers=headers).json()["delivery"]["last_event_id"] == ids[2]
 
 
-def test_each_subscription_gets_only_its_tenants_matching_events(database, http):
-    fr = subscribe(http, api_key(database, "FR"), url="https://fr.example/hook")
-    de = subscribe(http, api_key(database, "DE"), url="https://de.example/hook", filters={"product": "0603"})
-    everything = subscribe(http, api_key(database, "*", operator=True), url="https://ops.example/hook")
+def test_each_subscription_gets_only_its_tenants_matching_events(database, webhooks_http):
+    fr = subscribe(webhooks_http, api_key(database, "FR"), url="https://fr.example/hook")
+    de = subscribe(webhooks_http, api_key(database, "DE"), url="https://de.example/hook", filters={"product": "0603"})
+    everything = subscribe(webhooks_http, api_key(database, "*", operator=True), url="https://ops.example/hook")
     _, fr_ids = add_events(database, [("document.received", None)], tenant="FR", products=["0603.11"])
     _, de_apples = add_events(database, [("document.received", None)], tenant="DE", products=["0808.10"])
     _, de_roses = add_events(database, [("document.received", None)], tenant="DE", products=["0603.11"])
@@ -232,11 +233,11 @@ def test_each_subscription_gets_only_its_tenants_matching_events(database, http)
         assert {session.get(WebhookSubscription, s["id"]).last_event_id for s in (fr, de, everything)} == {de_roses[0]}
 
 
-def test_two_dispatchers_never_send_the_same_event_twice(database, http):
+def test_two_dispatchers_never_send_the_same_event_twice(database, webhooks_http):
     headers = api_key(database)
     urls = [f"https://r{n}.example/hook" for n in range(3)]
     for url in urls:
-        subscribe(http, headers, url=url)
+        subscribe(webhooks_http, headers, url=url)
     _, ids = add_events(database, [("document.received", None)] * 12)
     receiver = Receiver(delay=0.005)
     dispatchers = [WebhookDispatcher(database, transport=receiver.transport, name=f"d{n}", batch=4) for n in range(2)]
@@ -261,8 +262,8 @@ def test_two_dispatchers_never_send_the_same_event_twice(database, http):
     assert {r.headers["X-Hub-Event-Id"] for r in receiver.requests} == {str(i) for i in ids}
 
 
-def test_a_leased_subscription_is_not_taken_until_the_lease_expires(database, http):
-    created = subscribe(http, api_key(database))
+def test_a_leased_subscription_is_not_taken_until_the_lease_expires(database, webhooks_http):
+    created = subscribe(webhooks_http, api_key(database))
     add_events(database, [("document.received", None)])
     with database.transaction() as session:
         session.execute(update(WebhookSubscription).where(WebhookSubscription.id == created["id"]).values(lease_owner="dead-worker", lease_expires_at=utcnow() + timedelta(seconds=30)))
@@ -274,10 +275,10 @@ def test_a_leased_subscription_is_not_taken_until_the_lease_expires(database, ht
     assert dispatcher.run_once() == 1
 
 
-def test_a_run_out_of_time_sends_one_event_per_subscription_and_keeps_the_order(database, http):
+def test_a_run_out_of_time_sends_one_event_per_subscription_and_keeps_the_order(database, webhooks_http):
     headers = api_key(database)
     for url in ("https://a.example/hook", "https://b.example/hook"):
-        subscribe(http, headers, url=url)
+        subscribe(webhooks_http, headers, url=url)
     _, ids = add_events(database, [("document.received", None)] * 3)
     receiver = Receiver()
     dispatcher = WebhookDispatcher(database, transport=receiver.transport, max_run_seconds=0)

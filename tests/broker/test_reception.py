@@ -13,8 +13,8 @@ from hub.connector import InboundDocument, InboundOutcome, InboundVerdict
 from hub.intake.submission import prepare
 from hub.namespaces import XMLDSIG
 from hub.store.models import Document, Message, TraceEvent
-from tests.conftest import standard_file
 from tests.support.broker import ROUTES, ScriptedConnector, example_record, make_broker
+from tests.support.standards import standard_file
 
 INBOUND_ROUTES = {"rules": ROUTES["rules"] + [{"name": "imports-to-customs", "when": {"direction": "inbound", "importing_country": ["FR"]}, "to": ["customs"]}]}
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from hub.connector import InboundDocument, InboundOutcome
 from hub.mapping.cites_permit import permit_from_data, render_permit, to_xml
 from tests.support.broker import permit_record
 
 US_PERMIT = "US-2026-CITES-0007"
 FR_IMPORT = "FR2607599001-I"
-
-
-@pytest.fixture
-def broker(permit_broker):
-    return permit_broker
 
 
 def us_export_permit(quantity: str = "12") -> dict:
@@ -54,23 +47,23 @@ def issue(broker, data: dict) -> None:
     broker.submit(json.dumps(data).encode(), "application/json", tenant="FR", actor="test")
 
 
-def test_an_import_permit_waits_for_the_exporting_countrys_permit(broker):
-    issue(broker, fr_import_permit())
-    standing = broker.customs.check("C638", FR_IMPORT, tenant="FR")
+def test_an_import_permit_waits_for_the_exporting_countrys_permit(permit_broker):
+    issue(permit_broker, fr_import_permit())
+    standing = permit_broker.customs.check("C638", FR_IMPORT, tenant="FR")
     assert not standing.valid and standing.reasons == (f"the exporting country's permit {US_PERMIT} (US) has not been received",)
-    receive(broker, us_export_permit())
-    assert broker.customs.check("C638", FR_IMPORT, tenant="FR").valid
+    receive(permit_broker, us_export_permit())
+    assert permit_broker.customs.check("C638", FR_IMPORT, tenant="FR").valid
 
 
-def test_an_import_beyond_what_the_export_permit_allows_is_not_valid(broker):
-    receive(broker, us_export_permit(quantity="10"))
-    issue(broker, fr_import_permit(quantity="12"))
-    [reason] = broker.customs.check("C638", FR_IMPORT, tenant="FR").reasons
+def test_an_import_beyond_what_the_export_permit_allows_is_not_valid(permit_broker):
+    receive(permit_broker, us_export_permit(quantity="10"))
+    issue(permit_broker, fr_import_permit(quantity="12"))
+    [reason] = permit_broker.customs.check("C638", FR_IMPORT, tenant="FR").reasons
     assert "more than the 10" in reason and US_PERMIT in reason
 
 
-def test_a_permit_of_another_country_with_that_number_does_not_count(broker):
-    issue(broker, fr_import_permit(names="FR2607512345-R"))
-    issue(broker, permit_record())  # France's own re-export certificate FR2607512345-R, not a US permit
-    [reason] = broker.customs.check("C638", FR_IMPORT, tenant="FR").reasons
+def test_a_permit_of_another_country_with_that_number_does_not_count(permit_broker):
+    issue(permit_broker, fr_import_permit(names="FR2607512345-R"))
+    issue(permit_broker, permit_record())  # France's own re-export certificate FR2607512345-R, not a US permit
+    [reason] = permit_broker.customs.check("C638", FR_IMPORT, tenant="FR").reasons
     assert "has not been received" in reason

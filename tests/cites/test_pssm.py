@@ -162,16 +162,6 @@ def test_permits_outside_the_procedure_are_not_concerned():
 # --- the broker and the API ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def broker(permit_broker):
-    return permit_broker
-
-
-@pytest.fixture
-def api(permit_api):
-    return permit_api
-
-
 def add_approval(api, **changes):
     body = {"approval_number": APPROVAL, "holder_account": ACCOUNT, "specimen_code": SPECIMEN, "valid_from": "2026-01-01T00:00:00Z", **changes}
     return api.post("/v1/cites/approvals", json=body)
@@ -195,51 +185,51 @@ def completion(sale_date: str | None = None, **changes) -> dict:
     return body
 
 
-def test_approvals_are_recorded_and_listed_per_authority(api):
-    created = add_approval(api, holder_sub_account=SUB_ACCOUNT, valid_until="2027-12-31T23:59:59Z")
+def test_approvals_are_recorded_and_listed_per_authority(permit_api):
+    created = add_approval(permit_api, holder_sub_account=SUB_ACCOUNT, valid_until="2027-12-31T23:59:59Z")
     assert created.status_code == 201, created.text
     assert created.json()["tenant"] == "FR" and created.json()["holder_sub_account"] == SUB_ACCOUNT
-    assert add_approval(api).status_code == 409
-    assert add_approval(api, approval_number="X", valid_until="2025-01-01T00:00:00Z").status_code == 422
-    assert add_approval(api, approval_number="Y", tenant="NL").status_code == 403
-    listed = api.get("/v1/cites/approvals").json()["items"]
+    assert add_approval(permit_api).status_code == 409
+    assert add_approval(permit_api, approval_number="X", valid_until="2025-01-01T00:00:00Z").status_code == 422
+    assert add_approval(permit_api, approval_number="Y", tenant="NL").status_code == 403
+    listed = permit_api.get("/v1/cites/approvals").json()["items"]
     assert [a["approval_number"] for a in listed] == [APPROVAL] and listed[0]["valid_until"].startswith("2027-12-31")
-    assert api.get("/v1/cites/approvals", headers=api.nl).json()["items"] == []
+    assert permit_api.get("/v1/cites/approvals", headers=permit_api.headers_of("NL")).json()["items"] == []
 
 
-def test_a_certificate_under_an_unknown_approval_is_refused_and_not_stored(broker):
+def test_a_certificate_under_an_unknown_approval_is_refused_and_not_stored(permit_broker):
     with pytest.raises(ValidationFailed) as refused:
-        submit(broker, pssm())
+        submit(permit_broker, pssm())
     assert [f.rule for f in refused.value.report.severe] == ["PSSM-APPROVAL"]
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         assert session.scalars(select(Document)).first() is None
 
 
-def test_a_certificate_under_an_approval_of_another_entity_or_specimen_is_refused(api, broker):
-    add_approval(api, holder_sub_account=SUB_ACCOUNT, specimen_code="CROC-CEI-02")
+def test_a_certificate_under_an_approval_of_another_entity_or_specimen_is_refused(permit_api, permit_broker):
+    add_approval(permit_api, holder_sub_account=SUB_ACCOUNT, specimen_code="CROC-CEI-02")
     with pytest.raises(ValidationFailed) as refused:
-        submit(broker, pssm())
+        submit(permit_broker, pssm())
     assert {f.rule for f in refused.value.report.severe} == {"PSSM-ENTITY", "PSSM-SPECIMEN-CODE"}
 
 
-def test_a_certificate_with_blank_boxes_is_issued_under_its_approval(api, broker):
-    add_approval(api)
-    document = submit(broker, pssm())
+def test_a_certificate_with_blank_boxes_is_issued_under_its_approval(permit_api, permit_broker):
+    add_approval(permit_api)
+    document = submit(permit_broker, pssm())
     assert (document.kind, document.importing_country, document.lifecycle) == ("cites_reexport", None, "issued")
-    record = api.get(f"/v1/documents/{document.id}").json()["record"]
+    record = permit_api.get(f"/v1/documents/{document.id}").json()["record"]
     assert record["simplified_procedure"]["approval_number"] == APPROVAL and record["consignment"]["items"][0]["eu_annex"] == "B"
-    signed = api.get(f"/v1/documents/{document.id}/xml").content
+    signed = permit_api.get(f"/v1/documents/{document.id}/xml").content
     assert etree.fromstring(signed) is not None and SPECIMEN.encode() not in signed
 
 
-def test_completion_stores_the_next_version_and_completes_the_permit(api, broker):
-    add_approval(api)
-    issued = submit(broker, pssm())
-    answer = api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion())
+def test_completion_stores_the_next_version_and_completes_the_permit(permit_api, permit_broker):
+    add_approval(permit_api)
+    issued = submit(permit_broker, pssm())
+    answer = permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion())
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["version"], body["lifecycle"], body["warnings"]) == (2, "completed", [])
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         versions = session.scalars(select(Document).where(Document.certificate_number == NUMBER).order_by(Document.version)).all()
         assert [(d.version, d.lifecycle) for d in versions] == [(1, "completed"), (2, "completed")]
         completed = versions[1]
@@ -248,36 +238,36 @@ def test_completion_stores_the_next_version_and_completes_the_permit(api, broker
         assert completed.record["simplified_procedure"]["sale_date"]
         events = [e.event for e in session.scalars(select(TraceEvent).where(TraceEvent.document_id.in_([d.id for d in versions])))]
     assert events.count("document.completed") == 2 and "permit.completion_late" not in events
-    assert api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion()).status_code == 409  # already completed
+    assert permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion()).status_code == 409  # already completed
 
 
-def test_a_completion_leaving_the_quantity_blank_is_invalid(api, broker):
-    add_approval(api)
-    issued = submit(broker, pssm())
-    answer = api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(items=[{"descriptions": ["Handbags"]}]))
+def test_a_completion_leaving_the_quantity_blank_is_invalid(permit_api, permit_broker):
+    add_approval(permit_api)
+    issued = submit(permit_broker, pssm())
+    answer = permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(items=[{"descriptions": ["Handbags"]}]))
     assert answer.status_code == 422, answer.text
     assert [f["rule"] for f in answer.json()["report"]["findings"] if f["severity"] == "SEVERE"] == ["CITES-QUANTITY"]
-    assert api.get(f"/v1/documents/{issued.id}").json()["lifecycle"] == "issued"
+    assert permit_api.get(f"/v1/documents/{issued.id}").json()["lifecycle"] == "issued"
 
 
-def test_a_completion_to_an_eu_importer_is_invalid(api, broker):
-    add_approval(api)
-    issued = submit(broker, pssm())
+def test_a_completion_to_an_eu_importer_is_invalid(permit_api, permit_broker):
+    add_approval(permit_api)
+    issued = submit(permit_broker, pssm())
     german = {**IMPORTER, "address": {**IMPORTER["address"], "country_id": "DE"}}
-    answer = api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(consignee=german))
+    answer = permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(consignee=german))
     assert answer.status_code == 422 and "PSSM-IMPORTER-NOT-EU" in {f["rule"] for f in answer.json()["report"]["findings"]}
 
 
-def test_a_changed_box_is_refused_and_flagged_as_a_possible_fraud(api, broker):
-    add_approval(api)
+def test_a_changed_box_is_refused_and_flagged_as_a_possible_fraud(permit_api, permit_broker):
+    add_approval(permit_api)
     data = pssm()
     line(data)["quantity"] = {"value": "12", "unit": "PCS"}  # filled at issue
-    issued = submit(broker, data)
-    answer = api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(items=[{"quantity": {"value": "20", "unit": "PCS"}, "descriptions": ["Handbags"]}]))
+    issued = submit(permit_broker, data)
+    answer = permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(items=[{"quantity": {"value": "20", "unit": "PCS"}, "descriptions": ["Handbags"]}]))
     assert answer.status_code == 409, answer.text
     assert [p["field"] for p in answer.json()["problems"]] == ["consignment.items[0].quantity.value"]
     assert "consignment.items[0].quantity.value" in answer.json()["message"]
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         [flag] = session.scalars(select(TraceEvent).where(TraceEvent.document_id == issued.id, TraceEvent.event == "permit.fraud_suspected")).all()
         [nc] = session.scalars(select(NonConformity).where(NonConformity.document_id == issued.id)).all()
         assert flag.detail["fields"] == ["consignment.items[0].quantity.value"] and flag.detail["non_conformity"] == nc.id
@@ -286,38 +276,38 @@ def test_a_changed_box_is_refused_and_flagged_as_a_possible_fraud(api, broker):
         assert session.get(Document, issued.id).lifecycle == "issued"
 
 
-def test_a_box_emptied_or_a_description_replaced_is_a_change_too(api, broker):
-    add_approval(api)
+def test_a_box_emptied_or_a_description_replaced_is_a_change_too(permit_api, permit_broker):
+    add_approval(permit_api)
     data = pssm()
     line(data)["descriptions"] = [{"value": "Handbags", "language": "EN"}]
-    issued = submit(broker, data)
-    answer = api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(items=[{"quantity": {"value": "12", "unit": "PCS"}, "descriptions": [{"value": "Belts", "language": "EN"}]}]))
+    issued = submit(permit_broker, data)
+    answer = permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(items=[{"quantity": {"value": "12", "unit": "PCS"}, "descriptions": [{"value": "Belts", "language": "EN"}]}]))
     assert answer.status_code == 409 and answer.json()["where"] == "consignment.items[0].descriptions[0].value"
     kept = completion(items=[{"quantity": {"value": "12", "unit": "PCS"}, "descriptions": [{"value": "Handbags", "language": "EN"}, {"value": "Sacs", "language": "FR"}]}])
-    assert api.post(f"/v1/cites/permits/{issued.id}/completion", json=kept).status_code == 200  # adding is not changing
+    assert permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=kept).status_code == 200  # adding is not changing
 
 
-def test_a_late_completion_is_accepted_with_an_alert(api, broker):
-    add_approval(api)
-    issued = submit(broker, pssm())
-    answer = api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(sale_date=hours_ago(30)))
+def test_a_late_completion_is_accepted_with_an_alert(permit_api, permit_broker):
+    add_approval(permit_api)
+    issued = submit(permit_broker, pssm())
+    answer = permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(sale_date=hours_ago(30)))
     assert answer.status_code == 200, answer.text
     [warning] = answer.json()["warnings"]
     assert (warning["rule"], warning["severity"]) == ("PSSM-COMPLETION-LATE", "WARNING") and "24 hours" in warning["message_en"]
     assert "PSSM-COMPLETION-LATE" in {f["rule"] for f in answer.json()["report"]["findings"]}
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         [late] = session.scalars(select(TraceEvent).where(TraceEvent.event == "permit.completion_late")).all()
     assert late.document_id == answer.json()["id"]
 
 
-def test_only_an_issued_simplified_procedure_certificate_of_ones_own_is_completed(api, broker):
-    add_approval(api)
-    ordinary = submit(broker, permit_record(permit_number="FR2607500002-R"))
-    assert api.post(f"/v1/cites/permits/{ordinary.id}/completion", json=completion()).status_code == 409
-    issued = submit(broker, pssm())
-    assert api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(), headers=api.nl).status_code == 404
+def test_only_an_issued_simplified_procedure_certificate_of_ones_own_is_completed(permit_api, permit_broker):
+    add_approval(permit_api)
+    ordinary = submit(permit_broker, permit_record(permit_number="FR2607500002-R"))
+    assert permit_api.post(f"/v1/cites/permits/{ordinary.id}/completion", json=completion()).status_code == 409
+    issued = submit(permit_broker, pssm())
+    assert permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(), headers=permit_api.headers_of("NL")).status_code == 404
     future = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat(timespec="seconds")
-    assert api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(sale_date=future)).status_code == 422
+    assert permit_api.post(f"/v1/cites/permits/{issued.id}/completion", json=completion(sale_date=future)).status_code == 422
 
 
 def test_with_the_default_routes_a_certificate_awaiting_its_sale_is_kept_and_goes_abroad_once_completed(database_url, pki):

@@ -12,7 +12,7 @@ import pytest
 
 from hub.signing import init_dev_pki
 from hub.standards import PROJECT_ROOT
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
 

@@ -13,7 +13,7 @@ from connectors.ephyto_hub.connector import WSDL_PATH
 from connectors.ephyto_hub.transport import HttpxTransport
 from hub.standards import PROJECT_ROOT
 from tests.contract.suite import wait_for
-from tests.cli.test_serve import free_ports
+from tests.support.ports import free_ports
 
 BINDING = "{http://ephyto.ippc.int/}DeliveryServiceSoapBinding"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -19,21 +18,10 @@ from hub.signing.pki import init_dev_pki
 from hub.standards import PROJECT_ROOT
 from tests.support.broker import current_validity
 from tests.contract.suite import wait_for
+from tests.support.ports import free_ports
 
 HUB = [sys.executable, "-m", "hub"]
 EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports (the probes stay bound together, so none is handed out twice)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 @pytest.fixture

@@ -9,37 +9,19 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
-from hub.api.auth import create_client
 from hub.customs.gun import code_for, gun_code
 from connectors.traces_nt.certex import ChedClearanceResponse, ProcessedChedInformation
 from hub.customs.ledger import CertifiedLine, Clearance, ClearanceOutcome, DeclaredItem, FailureReason, reserve
 from hub.errors import InputError, TransientDeliveryError
 from hub.store.models import TraceEvent
+from tests.support.api import api_client
 from tests.support.broker import CHED_NUMBER, ScriptedConnector, example_record, make_broker
 
 
 @pytest.fixture
-def broker(ched_broker):
-    return ched_broker
-
-
-@pytest.fixture
-def api(broker):
-    with broker.database.transaction() as session:
-        fr_key = create_client(session, name="fr-customs", tenant="FR")[1]
-        nl_key = create_client(session, name="nl-customs", tenant="NL")[1]
-    with TestClient(create_app(broker)) as client:
-        client.headers["Authorization"] = f"Bearer {fr_key}"
-        client.nl_key = nl_key
-        yield client
-
-
-@pytest.fixture
-def ched(broker):
-    stored = broker.submit(json.dumps(example_record("ched-P-FR-cheese")).encode(), "application/json", tenant="FR", actor="test")
+def ched(ched_broker):
+    stored = ched_broker.submit(json.dumps(example_record("ched-P-FR-cheese")).encode(), "application/json", tenant="FR", actor="test")
     return stored.document
 
 
@@ -78,72 +60,72 @@ def test_the_ledger_refuses_what_does_not_match_or_does_not_remain():
     assert reserve(lines, [], declaration="A", items=[DeclaredItem(1, 1, Decimal("1000.001"))]).failure is FailureReason.QUANTITY_EXCEEDED
 
 
-def test_check_tells_validity_and_what_remains(api, ched):
-    answer = api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}")
+def test_check_tells_validity_and_what_remains(ched_api, ched):
+    answer = ched_api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}")
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["valid"] and body["document_id"] == ched.id and body["lifecycle"] == "issued"
     assert body["lines"] == [{"line": 1, "class_code": "04069021", "unit": "KGM", "certified": "2400", "reserved": "0", "written_off": "0", "available": "2400"}]
-    assert api.get(f"/v1/customs/documents/C640/{CHED_NUMBER}").status_code == 404  # a CHED-P is not a CHED-A
-    assert api.get(f"/v1/customs/documents/X123/{CHED_NUMBER}").json()["where"] == "code"
+    assert ched_api.get(f"/v1/customs/documents/C640/{CHED_NUMBER}").status_code == 404  # a CHED-P is not a CHED-A
+    assert ched_api.get(f"/v1/customs/documents/X123/{CHED_NUMBER}").json()["where"] == "code"
     # Another country's customs does not see a French import.
-    assert api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}", headers={"Authorization": f"Bearer {api.nl_key}"}).status_code == 404
+    assert ched_api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}", headers=ched_api.headers_of("NL")).status_code == 404
 
 
-def test_reserve_write_off_and_release_move_the_quantities(api, ched, broker):
-    assert reserve_items(api, "26FR0001", item("1000")).status_code == 200
-    answer = reserve_items(api, "26FR0002", item("400"))
+def test_reserve_write_off_and_release_move_the_quantities(ched_api, ched, ched_broker):
+    assert reserve_items(ched_api, "26FR0001", item("1000")).status_code == 200
+    answer = reserve_items(ched_api, "26FR0002", item("400"))
     assert Decimal(line(answer)["available"]) == Decimal("1000")
     # Written off when the goods of the first declaration are released; repeating changes nothing.
-    first = clearance(api, "26FR0001", "released")
+    first = clearance(ched_api, "26FR0001", "released")
     assert first.json()["outcome"] == "processed" and first.json()["outcome_code"] == "01"
-    assert clearance(api, "26FR0001", "released").json()["outcome"] == "nothing_to_process"
+    assert clearance(ched_api, "26FR0001", "released").json()["outcome"] == "nothing_to_process"
     # The second declaration is invalidated: its quantity comes back.
-    assert clearance(api, "26FR0002", "invalidated").json()["changed"][0]["state"] == "released"
-    after = api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()["lines"][0]
+    assert clearance(ched_api, "26FR0002", "invalidated").json()["changed"][0]["state"] == "released"
+    after = ched_api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()["lines"][0]
     assert (Decimal(after["written_off"]), Decimal(after["reserved"]), Decimal(after["available"])) == (1000, 0, 1400)
-    with broker.database.sessions() as session:
+    with ched_broker.database.sessions() as session:
         events = [e.event for e in session.query(TraceEvent).filter_by(document_id=ched.id).order_by(TraceEvent.id)]
     assert events.count("customs.reserved") == 2 and "customs.written_off" in events and "customs.released" in events
 
 
-def test_a_refused_reservation_names_the_goods_item_and_reserves_nothing(api, ched):
-    reserve_items(api, "26FR0001", item("2000"))
-    too_much = reserve_items(api, "26FR0002", item("100", goods_item=1), item("500", goods_item=2))
+def test_a_refused_reservation_names_the_goods_item_and_reserves_nothing(ched_api, ched):
+    reserve_items(ched_api, "26FR0001", item("2000"))
+    too_much = reserve_items(ched_api, "26FR0002", item("100", goods_item=1), item("500", goods_item=2))
     assert too_much.status_code == 409
     assert too_much.json()["failure"] == {"code": "04", "goods_item": 2, "line": 1} and too_much.json()["where"] == "items[1].quantity"
-    wrong_code = reserve_items(api, "26FR0002", item("10", class_code="0402"))
+    wrong_code = reserve_items(ched_api, "26FR0002", item("10", class_code="0402"))
     assert wrong_code.status_code == 422 and wrong_code.json()["failure"]["code"] == "03"
-    assert Decimal(line(api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}"))["available"]) == 400  # nothing of 26FR0002 held
-    assert api.get("/v1/customs/declarations/26FR0002").json()["movements"] == []
+    assert Decimal(line(ched_api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}"))["available"]) == 400  # nothing of 26FR0002 held
+    assert ched_api.get("/v1/customs/declarations/26FR0002").json()["movements"] == []
 
 
-def test_reserving_a_goods_item_again_replaces_its_reservation(api, ched):
-    reserve_items(api, "26FR0001", item("1000"))
-    again = reserve_items(api, "26FR0001", item("1500"))
+def test_reserving_a_goods_item_again_replaces_its_reservation(ched_api, ched):
+    reserve_items(ched_api, "26FR0001", item("1000"))
+    again = reserve_items(ched_api, "26FR0001", item("1500"))
     assert again.status_code == 200 and Decimal(line(again)["reserved"]) == 1500
 
 
-def test_writing_everything_off_makes_the_document_used_and_no_longer_valid(api, ched):
-    reserve_items(api, "26FR0001", item("2400"))
-    clearance(api, "26FR0001", "released")
-    body = api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()
+def test_writing_everything_off_makes_the_document_used_and_no_longer_valid(ched_api, ched):
+    reserve_items(ched_api, "26FR0001", item("2400"))
+    clearance(ched_api, "26FR0001", "released")
+    body = ched_api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()
     assert body["lifecycle"] == "used" and not body["valid"] and "the document is used" in body["reasons"]
-    refused = reserve_items(api, "26FR0003", item("1"))
+    refused = reserve_items(ched_api, "26FR0003", item("1"))
     assert refused.status_code == 409 and refused.json()["where"] == "number"
 
 
-def test_a_rejected_certificate_is_not_valid_for_clearance(api, ched, broker):
-    broker.report_non_conformity(document_id=ched.id, tenant="FR", actor="test", counterpart="traces_nt", cause_code="REFUSED_ENTRY", cause_text="temperature")
-    body = api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()
+def test_a_rejected_certificate_is_not_valid_for_clearance(ched_api, ched, ched_broker):
+    ched_broker.report_non_conformity(document_id=ched.id, tenant="FR", actor="test", counterpart="traces_nt", cause_code="REFUSED_ENTRY", cause_text="temperature")
+    body = ched_api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()
     assert not body["valid"] and body["reasons"] == ["refused by traces_nt: REFUSED_ENTRY (temperature)"]
 
 
-def test_concurrent_reservations_never_take_more_than_remains(broker, ched):
+def test_concurrent_reservations_never_take_more_than_remains(ched_broker, ched):
     results: list[bool] = []
 
     def take(declaration: str) -> None:
-        answer = broker.customs.reserve("N853", CHED_NUMBER, tenant="FR", declaration=declaration, items=[DeclaredItem(1, 1, Decimal("700"))])
+        answer = ched_broker.customs.reserve("N853", CHED_NUMBER, tenant="FR", declaration=declaration, items=[DeclaredItem(1, 1, Decimal("700"))])
         results.append(answer.accepted)
 
     threads = [threading.Thread(target=take, args=(f"26FR{n:04d}",)) for n in range(6)]
@@ -152,15 +134,15 @@ def test_concurrent_reservations_never_take_more_than_remains(broker, ched):
     for thread in threads:
         thread.join()
     assert results.count(True) == 3  # 3 × 700 ≤ 2400 < 4 × 700
-    standing = broker.customs.check("N853", CHED_NUMBER, tenant="FR")
+    standing = ched_broker.customs.check("N853", CHED_NUMBER, tenant="FR")
     assert standing.balances[0].available == Decimal("300")
 
 
-def test_bad_input_is_named(api, ched):
-    answer = reserve_items(api, "26FR0001", item("-1"))
+def test_bad_input_is_named(ched_api, ched):
+    answer = reserve_items(ched_api, "26FR0001", item("-1"))
     assert answer.status_code == 422 and "quantity" in answer.text
-    assert api.post("/v1/customs/declarations/X/clearance", json={"code": "N853", "number": CHED_NUMBER, "clearance": "maybe"}).status_code == 422
-    assert clearance(api, "26FR0009", "released").json()["outcome"] == "nothing_to_process"
+    assert ched_api.post("/v1/customs/declarations/X/clearance", json={"code": "N853", "number": CHED_NUMBER, "clearance": "maybe"}).status_code == 422
+    assert clearance(ched_api, "26FR0009", "released").json()["outcome"] == "nothing_to_process"
 
 
 class TracesQuantities(ScriptedConnector):
@@ -197,10 +179,7 @@ def with_traces(database_url, pki):
     broker = make_broker(database_url, pki, connectors={"traces_nt": traces, "customs": ScriptedConnector("customs")}, routes=routes)
     broker.submit(json.dumps(example_record("ched-P-FR-cheese")).encode(), "application/json", tenant="FR", actor="test")
     broker.make_worker().drain()  # TRACES-NT gave its CHED reference (the receipt id)
-    with broker.database.transaction() as session:
-        key = create_client(session, name="fr-customs", tenant="FR")[1]
-    with TestClient(create_app(broker)) as client:
-        client.headers["Authorization"] = f"Bearer {key}"
+    with api_client(broker) as client:
         yield client, broker, traces
     broker.close()
 

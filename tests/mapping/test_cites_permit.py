@@ -15,7 +15,7 @@ from hub.namespaces import CITES_DATA_EXCHANGE_V2, CITES_EPERMIT, CITES_RAM_DRAF
 from hub.records import dump_record
 from hub.records.cites import PERMIT_KIND_CODES, PermitKind
 from hub.standards import PROJECT_ROOT
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EXAMPLES = PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples"
 EXAMPLE = EXAMPLES / "reexport-FR-python.record.json"

@@ -14,7 +14,7 @@ from hub.mapping.sps_certificate import parse_certificate, record_from_data, ren
 from hub.records import dump_record
 from hub.records.sps import ChedCertificate, PhytosanitaryCertificate
 from hub.standards import PROJECT_ROOT
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EXAMPLES = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples"
 RECORDS = sorted(EXAMPLES.glob("*.record.json"))

@@ -18,11 +18,6 @@ from hub.signing import Signer, Verifier, init_dev_pki
 from hub.signing.pki import CA_COMMON_NAME
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    return init_dev_pki(tmp_path_factory.mktemp("dev-pki"), authorities=("FR", "DE"), ec_authorities=("DE",))
-
-
 def load(path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
@@ -31,8 +26,8 @@ def country_of(certificate: x509.Certificate) -> str:
     return certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value
 
 
-def test_layout_follows_the_index(pki):
-    relative = sorted(str(p.relative_to(pki.directory)) for p in pki.directory.rglob("*") if p.is_file())
+def test_layout_follows_the_index(rsa_and_ec_pki):
+    relative = sorted(str(p.relative_to(rsa_and_ec_pki.directory)) for p in rsa_and_ec_pki.directory.rglob("*") if p.is_file())
 
     assert relative == sorted([
         "ca.key", "ca.pem", "pki.json",
@@ -40,58 +35,58 @@ def test_layout_follows_the_index(pki):
         "tls/client-DE.key", "tls/client-DE.pem", "tls/client-FR.key", "tls/client-FR.pem",
         "tls/server.key", "tls/server.pem",
     ])
-    index = json.loads(pki.index.read_text())
+    index = json.loads(rsa_and_ec_pki.index.read_text())
     assert index["signing"]["FR"]["cert"] == "signing/FR.pem"
     assert index["tls"]["clients"]["DE"]["key"] == "tls/client-DE.key"
 
 
-def test_private_keys_are_readable_by_the_owner_only(pki):
-    for key in pki.key_files():
+def test_private_keys_are_readable_by_the_owner_only(rsa_and_ec_pki):
+    for key in rsa_and_ec_pki.key_files():
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
 
 
-def test_signing_certificates_name_their_authority_and_key_kind(pki):
-    fr, de = load(pki.signing_certs["FR"]), load(pki.signing_certs["DE"])
+def test_signing_certificates_name_their_authority_and_key_kind(rsa_and_ec_pki):
+    fr, de = load(rsa_and_ec_pki.signing_certs["FR"]), load(rsa_and_ec_pki.signing_certs["DE"])
 
     assert fr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "FR NPPO signing (development)"
     assert country_of(fr) == "FR"
     assert isinstance(fr.public_key(), rsa.RSAPublicKey) and fr.public_key().key_size == 3072
     assert isinstance(de.public_key(), ec.EllipticCurvePublicKey) and de.public_key().curve.name == "secp256r1"
-    assert load(pki.ca_cert).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == CA_COMMON_NAME
+    assert load(rsa_and_ec_pki.ca_cert).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == CA_COMMON_NAME
 
 
-def test_every_certificate_chains_to_the_development_ca(pki):
-    store = x509.verification.Store([load(pki.ca_cert)])
+def test_every_certificate_chains_to_the_development_ca(rsa_and_ec_pki):
+    store = x509.verification.Store([load(rsa_and_ec_pki.ca_cert)])
     builder = x509.verification.PolicyBuilder().store(store)
 
-    server = builder.build_server_verifier(x509.DNSName("localhost")).verify(load(pki.server_cert), [])
-    assert server[-1] == load(pki.ca_cert)
-    builder.build_server_verifier(x509.IPAddress(ip_address("127.0.0.1"))).verify(load(pki.server_cert), [])
+    server = builder.build_server_verifier(x509.DNSName("localhost")).verify(load(rsa_and_ec_pki.server_cert), [])
+    assert server[-1] == load(rsa_and_ec_pki.ca_cert)
+    builder.build_server_verifier(x509.IPAddress(ip_address("127.0.0.1"))).verify(load(rsa_and_ec_pki.server_cert), [])
     for country in ("FR", "DE"):
-        client = builder.build_client_verifier().verify(load(pki.client_certs[country]), [])
-        assert client.chain[-1] == load(pki.ca_cert)
+        client = builder.build_client_verifier().verify(load(rsa_and_ec_pki.client_certs[country]), [])
+        assert client.chain[-1] == load(rsa_and_ec_pki.ca_cert)
 
 
-def test_signing_identities_sign_documents_the_ca_vouches_for(pki):
-    verifier = Verifier(pki.trust_store())
+def test_signing_identities_sign_documents_the_ca_vouches_for(rsa_and_ec_pki):
+    verifier = Verifier(rsa_and_ec_pki.trust_store())
     for country in ("FR", "DE"):
-        signed = Signer(pki.key_provider(country)).sign(b"<Note>chain</Note>")
+        signed = Signer(rsa_and_ec_pki.key_provider(country)).sign(b"<Note>chain</Note>")
         assert verifier.verify(signed).signer_subject.endswith(f"C={country}")
 
 
-def test_client_certificates_carry_the_country_in_their_subject(pki):
+def test_client_certificates_carry_the_country_in_their_subject(rsa_and_ec_pki):
     for country in ("FR", "DE"):
-        assert country_of(load(pki.client_certs[country])) == country
+        assert country_of(load(rsa_and_ec_pki.client_certs[country])) == country
 
 
-def test_tls_certificates_complete_a_mutual_handshake_in_memory(pki):
+def test_tls_certificates_complete_a_mutual_handshake_in_memory(rsa_and_ec_pki):
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(pki.server_cert, pki.server_key)
-    server_context.load_verify_locations(pki.ca_cert)
+    server_context.load_cert_chain(rsa_and_ec_pki.server_cert, rsa_and_ec_pki.server_key)
+    server_context.load_verify_locations(rsa_and_ec_pki.ca_cert)
     server_context.verify_mode = ssl.CERT_REQUIRED
     client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client_context.load_cert_chain(pki.client_certs["FR"], pki.client_keys["FR"])
-    client_context.load_verify_locations(pki.ca_cert)
+    client_context.load_cert_chain(rsa_and_ec_pki.client_certs["FR"], rsa_and_ec_pki.client_keys["FR"])
+    client_context.load_verify_locations(rsa_and_ec_pki.ca_cert)
 
     server, client = _handshake(server_context, client_context, server_hostname="localhost")
 

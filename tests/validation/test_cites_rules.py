@@ -12,7 +12,7 @@ from hub.mapping.cites_permit import permit_from_data
 from hub.standards import PROJECT_ROOT
 from hub.report import Severity
 from hub.validation.validator import validate_permit, validate_permit_record
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EXAMPLE = PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"
 

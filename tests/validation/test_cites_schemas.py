@@ -35,7 +35,7 @@ from hub.validation.schemas import (
     schema_findings,
 )
 from hub.xmlsafe import parse_xml
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EPIX_SAMPLE = "samples/cites/epix-v2-GetNonFinalCitesCertificateResponse.xml"
 EPIX_V2 = "urn:CitesDataExchange/v2/"

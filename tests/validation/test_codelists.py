@@ -19,7 +19,7 @@ from hub.codelists import (
     available_lists,
     load_code_list,
 )
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EXPECTED_LISTS = ("ISO3166", "ISO639", "Rec19", "Rec20", "Rec21", "UNCL1001", "UNCL3035", "UNCL4405")
 

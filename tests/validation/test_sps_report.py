@@ -11,7 +11,7 @@ from hub.mapping.sps_certificate import record_from_data
 from hub.report import Severity
 from hub.validation.validator import validate_certificate, validate_record
 from hub.standards import PROJECT_ROOT
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EXAMPLES = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)

@@ -13,7 +13,7 @@ from hub.namespaces import RAM, RSM_SPS_CERTIFICATE
 from hub.report import Area, Severity
 from hub.validation.schemas import SCHEMA_FILES, XSD_DIR, load_schema, schema_findings, schema_from_wsdl
 from hub.xmlsafe import parse_xml
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EPHYTO_SAMPLE = "samples/ephyto/NO-ephyto-SPSCertificate.xml"
 TRACES_SAMPLES = (

@@ -38,24 +38,12 @@ from hub.mapping.cites_permit import parse_permit
 from hub.namespaces import CITES_DATA_EXCHANGE_V2, CITES_EPERMIT, SOAP11_ENV
 from hub.records import compact, dump_record
 from hub.signing import Verifier
-from hub.signing.pki import init_dev_pki
 from hub.store.models import Acknowledgement, Document, Payload, TraceEvent
 from tests.support.broker import PERMIT_NUMBER, permit_record
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 EPIX_SAMPLE = "samples/cites/epix-v2-GetNonFinalCitesCertificateResponse.xml"
 NUMBER = PERMIT_NUMBER  # a re-export certificate of FR for JP: one line, ID A, 12 PCS
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """The development PKI with Japan's authority too (the importing country of the example permit)."""
-    return init_dev_pki(tmp_path_factory.mktemp("pki-cites"), authorities=("FR", "US", "JP"), rsa_key_bits=2048)
-
-
-@pytest.fixture
-def broker(permit_broker):
-    return permit_broker
 
 
 def submit(broker, **changes) -> Document:
@@ -63,15 +51,15 @@ def submit(broker, **changes) -> Document:
 
 
 @pytest.fixture
-def permit(broker) -> Document:
+def permit(permit_broker) -> Document:
     """The example re-export certificate FR → JP, submitted: signed and stored."""
-    return submit(broker)
+    return submit(permit_broker)
 
 
 @pytest.fixture
-def exchange_url(broker, pki):
+def exchange_url(permit_broker, pki):
     """The exchange served over real mutual TLS."""
-    app = create_exchange_app(broker.database, certs_dir=pki.directory)
+    app = create_exchange_app(permit_broker.database, certs_dir=pki.directory)
     with running_sandbox(app, certs_dir=pki.directory) as running:
         yield running.url + SERVICE_PATH
 
@@ -119,8 +107,8 @@ def test_the_codec_reads_the_real_epix_response():
 
 
 @pytest.mark.interop
-def test_our_certificate_response_has_the_real_samples_shape(pki, permit, broker):
-    with broker.database.sessions() as session:
+def test_our_certificate_response_has_the_real_samples_shape(pki, permit, permit_broker):
+    with permit_broker.database.sessions() as session:
         stored = session.get(Payload, permit.payload_digest).content
     ours = etree.fromstring(build_response(CertificateResponse(final=False, permit=epix_form(stored, SigningKeys(pki.directory).signer_for("FR")))))
     real = etree.fromstring(standard_file(EPIX_SAMPLE).read_bytes())
@@ -196,9 +184,9 @@ def test_a_fault_carries_the_epix_error_name_as_its_faultstring():
 # ----------------------------------------------------------------------------------------- over real mutual TLS
 
 
-def test_the_importing_authority_gets_the_permit_final_and_non_final_signed_by_the_issuer(broker, pki, permit, client_of):
+def test_the_importing_authority_gets_the_permit_final_and_non_final_signed_by_the_issuer(permit_broker, pki, permit, client_of):
     japan = client_of("JP", callee="FR")
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         stored = session.get(Document, permit.id).record
     for answer in (japan.get_final(NUMBER), japan.get_non_final(NUMBER)):
         assert etree.fromstring(answer.permit).tag == "CITESEPermit"
@@ -206,14 +194,14 @@ def test_the_importing_authority_gets_the_permit_final_and_non_final_signed_by_t
         assert "C=FR" in verified.signer_subject
         parsed = parse_permit(verified.signed_root)
         assert comparable(dump_record(parsed.record)) == comparable(compact(stored))
-    served = events(broker, "permit.served")
+    served = events(permit_broker, "permit.served")
     assert [(e.document_id, e.actor, e.detail["operation"]) for e in served] == [
         (permit.id, "cites:JP", "GetFinalCitesCertificate"), (permit.id, "cites:JP", "GetNonFinalCitesCertificate"),
     ]
     assert served[0].payload_digest is not None
 
 
-def test_a_country_that_is_no_party_to_the_permit_gets_certificate_missing_as_for_a_permit_not_held(broker, permit, client_of):
+def test_a_country_that_is_no_party_to_the_permit_gets_certificate_missing_as_for_a_permit_not_held(permit_broker, permit, client_of):
     usa = client_of("US")
     with pytest.raises(EpixFault) as hidden:
         usa.get_final(NUMBER)
@@ -222,9 +210,9 @@ def test_a_country_that_is_no_party_to_the_permit_gets_certificate_missing_as_fo
     assert (hidden.value.error, hidden.value.http_status, hidden.value.remote) == ("CertificateMissing", 500, True)
     assert unknown.value.error == hidden.value.error
     assert hidden.value.detail == f"no permit {NUMBER} for US"
-    [refused] = events(broker, "permit.request_refused")
+    [refused] = events(permit_broker, "permit.request_refused")
     assert refused.document_id == permit.id and refused.actor == "cites:US" and "not a party" in refused.detail["reason"]
-    [not_held] = events(broker, "exchange.request_refused")
+    [not_held] = events(permit_broker, "exchange.request_refused")
     assert not_held.document_id is None and not_held.detail["certificate_number"] == "FR0000000000-R"
 
 
@@ -232,15 +220,15 @@ def test_the_issuing_country_itself_may_fetch_its_permit(permit, client_of):
     assert parse_permit(client_of("FR").get_non_final(NUMBER).permit).record.permit_number.value == NUMBER
 
 
-def test_a_permit_no_longer_final_is_only_given_as_non_final(broker, permit, client_of):
-    with broker.database.transaction() as session:
+def test_a_permit_no_longer_final_is_only_given_as_non_final(permit_broker, permit, client_of):
+    with permit_broker.database.transaction() as session:
         session.get(Document, permit.id).lifecycle = "withdrawn"
     japan = client_of("JP")
     with pytest.raises(EpixFault) as missing:
         japan.get_final(NUMBER)
     assert missing.value.error == "CertificateMissing"
     assert parse_permit(japan.get_non_final(NUMBER).permit).record.permit_number.value == NUMBER
-    assert "withdrawn" in events(broker, "permit.request_refused")[0].detail["reason"]
+    assert "withdrawn" in events(permit_broker, "permit.request_refused")[0].detail["reason"]
 
 
 def test_a_caller_without_a_client_certificate_is_refused(exchange_url, pki):
@@ -249,43 +237,43 @@ def test_a_caller_without_a_client_certificate_is_refused(exchange_url, pki):
         no_certificate.post(exchange_url, content=build_request(ServiceStateRequest()), headers={"Content-Type": "text/xml"})
 
 
-def test_without_tls_a_caller_is_refused_unless_a_test_names_it(broker, pki, permit):
+def test_without_tls_a_caller_is_refused_unless_a_test_names_it(permit_broker, pki, permit):
     request = build_request(CertificateRequest(NUMBER, final=True))
-    plain = create_exchange_app(broker.database, certs_dir=pki.directory)
+    plain = create_exchange_app(permit_broker.database, certs_dir=pki.directory)
     with httpx.Client(transport=InProcessTransport(plain)) as client:
         answer = client.post("http://hub" + SERVICE_PATH, content=request)
     assert answer.status_code == 403
     with pytest.raises(EpixFault) as refused:
         read_response(answer.content, Operation.GET_FINAL)
     assert refused.value.error == "CertificateMissing" and "no TLS client certificate" in refused.value.detail
-    as_japan = create_exchange_app(broker.database, certs_dir=pki.directory, caller_country_for_tests="JP")
+    as_japan = create_exchange_app(permit_broker.database, certs_dir=pki.directory, caller_country_for_tests="JP")
     with httpx.Client(transport=InProcessTransport(as_japan)) as client:
         answer = client.post("http://hub" + SERVICE_PATH, content=request)
     assert answer.status_code == 200 and read_response(answer.content, Operation.GET_FINAL).final
 
 
-def test_confirmed_quantities_are_recorded_on_the_permit(broker, permit, client_of):
+def test_confirmed_quantities_are_recorded_on_the_permit(permit_broker, permit, client_of):
     japan = client_of("JP", callee="FR")
     answer = japan.confirm_quantities(NUMBER, [CitesPosition("A", Decimal("11"))])
     assert answer.certificate_number == NUMBER and answer.positions == (CitesPosition("A", Decimal("11"), "PCS"),)
     japan.confirm_quantities(NUMBER, [CitesPosition("A", Decimal("12"), "PCS")])
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         acks = session.scalars(select(Acknowledgement).where(Acknowledgement.document_id == permit.id).order_by(Acknowledgement.id)).all()
         payloads = [session.get(Payload, a.payload_digest).content for a in acks]
     assert [(a.kind, a.counterpart, a.outcome) for a in acks] == [(QUANTITIES_CONFIRMED, "cites:JP", "confirmed")] * 2
     first = read_request(payloads[0])
     assert isinstance(first, ConfirmQuantitiesRequest) and first.positions == (CitesPosition("A", Decimal("11")),)
-    confirmed = events(broker, "permit.quantities_confirmed")
+    confirmed = events(permit_broker, "permit.quantities_confirmed")
     assert [e.detail["positions"] for e in confirmed] == [
         {"A": {"line": 1, "quantity": "11", "unit": "PCS"}}, {"A": {"line": 1, "quantity": "12", "unit": "PCS"}},
     ]
     assert confirmed[0].document_id == permit.id and confirmed[0].payload_digest == acks[0].payload_digest
 
 
-def test_a_line_without_an_id_is_named_by_its_number(broker, client_of):
+def test_a_line_without_an_id_is_named_by_its_number(permit_broker, client_of):
     data = permit_record()
     item = {k: v for k, v in data["consignment"]["items"][0].items() if k != "id"}
-    submit(broker, permit_number="FR2607512346-R", consignment={**data["consignment"], "items": [item]})
+    submit(permit_broker, permit_number="FR2607512346-R", consignment={**data["consignment"], "items": [item]})
     answer = client_of("JP").confirm_quantities("FR2607512346-R", [CitesPosition("1", Decimal("12"))])
     assert answer.positions == (CitesPosition("1", Decimal("12"), "PCS"),)
 
@@ -296,13 +284,13 @@ def test_a_line_without_an_id_is_named_by_its_number(broker, client_of):
     ([CitesPosition("A", Decimal("2"), "KGM")], "unit KGM is not the line's unit PCS"),
     ([CitesPosition("A", Decimal("1")), CitesPosition("A", Decimal("1"))], "line A is confirmed twice"),
 ])
-def test_confirmed_quantities_naming_no_line_or_too_much_are_refused_and_nothing_is_recorded(broker, permit, client_of, positions, named):
+def test_confirmed_quantities_naming_no_line_or_too_much_are_refused_and_nothing_is_recorded(permit_broker, permit, client_of, positions, named):
     with pytest.raises(EpixFault) as refused:
         client_of("JP").confirm_quantities(NUMBER, positions)
     assert refused.value.error == "Invalid Request" and named in refused.value.detail
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         assert session.scalars(select(Acknowledgement).where(Acknowledgement.kind == QUANTITIES_CONFIRMED)).all() == []
-    assert named in events(broker, "permit.quantities_refused")[0].detail["reason"]
+    assert named in events(permit_broker, "permit.quantities_refused")[0].detail["reason"]
 
 
 def test_only_the_importing_authority_confirms_quantities(permit, client_of):
@@ -312,19 +300,19 @@ def test_only_the_importing_authority_confirms_quantities(permit, client_of):
         assert refused.value.error == "CertificateMissing"
 
 
-def test_the_service_state_answers_and_names_an_authority_not_served(broker, client_of):
+def test_the_service_state_answers_and_names_an_authority_not_served(permit_broker, client_of):
     answer = client_of("JP", callee="FR").service_state()
     assert (answer.state, answer.iso_country_code) == ("Available", "FR")
     with pytest.raises(EpixFault) as refused:
         client_of("JP", callee="DE").service_state()
     assert refused.value.error == "CalleeNotFound"
-    assert [e.detail["caller"] for e in events(broker, "exchange.service_state")] == ["JP"]
+    assert [e.detail["caller"] for e in events(permit_broker, "exchange.service_state")] == ["JP"]
 
 
 # ------------------------------------------------------------------------------------------------------ sandbox
 
 
-def test_the_sandbox_authority_fetches_verifies_and_confirms_when_told(broker, pki, permit, exchange_url):
+def test_the_sandbox_authority_fetches_verifies_and_confirms_when_told(permit_broker, pki, permit, exchange_url):
     app = create_cites_authority_sandbox(AuthoritySandboxConfig(country="JP", exchange_url=exchange_url, callee="FR"), certs_dir=pki.directory)
     with httpx.Client(transport=InProcessTransport(app), base_url="http://japan") as japan:
         fetched = japan.post("/control/fetch", json={"number": NUMBER}).json()
@@ -339,10 +327,10 @@ def test_the_sandbox_authority_fetches_verifies_and_confirms_when_told(broker, p
     assert [(r["operation"], r["outcome"]) for r in received["received"]] == [
         ("GetFinalCitesCertificate", "received"), ("GetNonFinalCitesCertificate", "fault"), ("ConfirmQuantities", "confirmed"), ("ServiceState", "answered"),
     ]
-    assert len(events(broker, "permit.quantities_confirmed")) == 1
+    assert len(events(permit_broker, "permit.quantities_confirmed")) == 1
 
 
-def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_from_abroad(broker, pki, tmp_path):
+def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_from_abroad(permit_broker, pki, tmp_path):
     from hub.store.migrate import upgrade
     from tests.support.broker import ROUTES_WITH_PERMITS, make_broker
 
@@ -357,13 +345,13 @@ def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_fro
         japan.submit(json.dumps(data).encode(), "application/json", tenant="JP", actor="test")
         app = create_exchange_app(japan.database, certs_dir=pki.directory, signer_for=japan.signer_for)
         with running_sandbox(app, certs_dir=pki.directory) as running:
-            verdict = broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-0042", country="FR", callee="JP")
+            verdict = permit_broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-0042", country="FR", callee="JP")
             with pytest.raises(EpixFault) as refused:
-                broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-9999", country="FR", callee="JP")
+                permit_broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-9999", country="FR", callee="JP")
     finally:
         japan.close()
     assert verdict.outcome is not InboundOutcome.FAILED, verdict.reason
     assert refused.value.error == "CertificateMissing"
-    with broker.database.sessions() as session:
+    with permit_broker.database.sessions() as session:
         stored = session.get(Document, verdict.document_id)
         assert (stored.direction, stored.tenant, stored.issuing_country, stored.kind) == ("inbound", "FR", "JP", "cites_export")

@@ -12,21 +12,15 @@ from hub.connector import AwaitingAck, ConnectorContext, Outcome, PollsAcks, Pul
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector, HUBTrackingInfo, ack_from_tracking
 from connectors.ephyto_hub.connector import Awaiting
 from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.p2p.serving import InProcessTransport
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
-from hub.signing import Signer
 from hub.validation.schemas import schema_from_wsdl
 from hub.xmlsafe import parse_xml
-from tests.conftest import standard_file
-from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, client_tls, wait_for
+from tests.contract.suite import ConnectorContract, ReceivedMessage, client_tls, wait_for
+from tests.support.standards import standard_file
 
 NAME = "ephyto_hub"
 SERVICE = "/hub/DeliveryService"
-
-
-@pytest.fixture(scope="module")
-def certificates(pki):
-    return SampleCertificates(Signer(pki.key_provider("FR")), profile="ephyto")
 
 
 class HubControls:
@@ -97,25 +91,19 @@ def _context(pki) -> ConnectorContext:
 
 
 @pytest.fixture
-def in_process(pki, certificates):
+def in_process(pki, ephyto_certificates):
     app = create_ephyto_hub_sandbox()
     client = httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox")
-    harness = HubHarness(pki=pki, certificates=certificates, client=client, base="http://sandbox", app=app)
+    harness = HubHarness(pki=pki, certificates=ephyto_certificates, client=client, base="http://sandbox", app=app)
     yield harness
     harness.close()
     client.close()
 
 
-@pytest.fixture(scope="module")
-def hub_server(pki):
-    with running_sandbox(create_ephyto_hub_sandbox(), certs_dir=pki.directory) as running:
-        yield running
-
-
 @pytest.fixture
-def over_tls(pki, certificates, hub_server):
+def over_tls(pki, ephyto_certificates, hub_server):
     client = httpx.Client(verify=client_tls(pki), base_url=hub_server.url)
-    harness = HubHarness(pki=pki, certificates=certificates, client=client, base=hub_server.url)
+    harness = HubHarness(pki=pki, certificates=ephyto_certificates, client=client, base=hub_server.url)
     yield harness
     harness.close()
     client.close()
@@ -279,9 +267,9 @@ def scripted(pki, status: int, body: bytes, headers: dict | None = None) -> Ephy
         (200, b"<a/>", {}, TransientDeliveryError, None),
     ],
 )
-def test_answers_map_to_delivery_errors(pki, certificates, status, body, headers, error, retry_after):
+def test_answers_map_to_delivery_errors(pki, ephyto_certificates, status, body, headers, error, retry_after):
     with pytest.raises(error) as raised:
-        scripted(pki, status, body, headers).deliver(certificates.message(destination=NAME))
+        scripted(pki, status, body, headers).deliver(ephyto_certificates.message(destination=NAME))
     if error is PermanentDeliveryError:
         assert not isinstance(raised.value, TransientDeliveryError)
     assert raised.value.retry_after == retry_after if error is TransientDeliveryError else True
@@ -289,14 +277,14 @@ def test_answers_map_to_delivery_errors(pki, certificates, status, body, headers
 
 
 @pytest.mark.parametrize("failure", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("cut")])
-def test_network_failures_are_transient(pki, certificates, failure):
+def test_network_failures_are_transient(pki, ephyto_certificates, failure):
     def fail(request):
         raise failure
 
     connector = EphytoHubConnector(NAME, EphytoHubConfig(endpoint=f"https://127.0.0.1:9{SERVICE}"),
                                    transport=httpx.MockTransport(fail), context=_context(pki))
     with pytest.raises(TransientDeliveryError) as raised:
-        connector.deliver(certificates.message(destination=NAME))
+        connector.deliver(ephyto_certificates.message(destination=NAME))
     assert raised.value.request
 
 

@@ -17,15 +17,13 @@ from lxml import etree
 from hub.connector import ConnectorContext, InboundOutcome, InboundVerdict, Outcome, PullsDocuments
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.ephyto_hub.responses import build_country_response
-from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
 from connectors.ephyto_hub.transport import HttpxTransport
-from connectors.p2p.serving import InProcessTransport, running_sandbox
+from connectors.p2p.serving import InProcessTransport
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
-from hub.signing import Signer
 from hub.validation.schemas import schema_from_wsdl
 from hub.xmlsafe import parse_xml
-from tests.conftest import standard_file
-from tests.contract.suite import SampleCertificates, client_tls
+from tests.contract.suite import client_tls
+from tests.support.standards import standard_file
 
 NAME = "ephyto_hub"
 ADDRESS = "http://sandbox/hub/DeliveryService"
@@ -50,35 +48,18 @@ class Recording(httpx.BaseTransport):
 
 
 @pytest.fixture
-def app():
-    return create_ephyto_hub_sandbox()
-
-
-@pytest.fixture
-def http(app):
-    client = httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def certificates(pki):
-    return SampleCertificates(Signer(pki.key_provider("FR")), profile="ephyto")
-
-
-@pytest.fixture
 def norway_sample(standards) -> bytes:
     return standard_file(NORWAY_SAMPLE).read_bytes()
 
 
 @pytest.fixture
-def connect(pki, app):
+def connect(pki, sandbox_hub):
     """Connectors over the in-process sandbox (import for FR unless told otherwise), closed after the test."""
     made = []
 
     def connect(transport: httpx.BaseTransport | None = None, **settings) -> EphytoHubConnector:
         config = EphytoHubConfig(**{"endpoint": ADDRESS, "tracking_poll_interval": 0, "import_nppos": ["FR"], **settings})
-        connector = EphytoHubConnector(NAME, config, transport=transport or InProcessTransport(app), context=_context(pki))
+        connector = EphytoHubConnector(NAME, config, transport=transport or InProcessTransport(sandbox_hub), context=_context(pki))
         made.append(connector)
         return connector
 
@@ -88,10 +69,10 @@ def connect(pki, app):
 
 
 @pytest.fixture
-def nppo(standards, http):
+def nppo(standards, hub_http):
     """A foreign NPPO's system: a zeep client of the real Hub WSDL talking to the sandbox (in-process, so it names
     itself with ``countryCode`` where a certificate would)."""
-    return _real_client(http, ADDRESS)
+    return _real_client(hub_http, ADDRESS)
 
 
 def _real_client(http: httpx.Client, address: str):
@@ -129,9 +110,9 @@ def tracking(nppo, number: str) -> tuple[str, str | None]:
          ("DeliveredNotReadable", "the signature does not verify")),
     ],
 )
-def test_a_norwegian_certificate_is_pulled_and_its_verdict_reaches_the_exporter(connect, http, nppo, norway_sample, verdict, expected):
-    number = queue(http, norway_sample, sender="NO", to="FR")
-    queue(http, norway_sample, sender="NO", to="US")  # another NPPO's: not ours to pull
+def test_a_norwegian_certificate_is_pulled_and_its_verdict_reaches_the_exporter(connect, hub_http, nppo, norway_sample, verdict, expected):
+    number = queue(hub_http, norway_sample, sender="NO", to="FR")
+    queue(hub_http, norway_sample, sender="NO", to="US")  # another NPPO's: not ours to pull
     connector = connect()
     [document] = connector.pull_documents()
     assert (document.payload, document.counterpart_reference, document.sender_country) == (norway_sample, number, "NO")
@@ -142,8 +123,8 @@ def test_a_norwegian_certificate_is_pulled_and_its_verdict_reaches_the_exporter(
     assert list(connector.pull_documents()) == []
 
 
-def test_a_document_not_confirmed_is_pulled_again(connect, http, nppo, norway_sample):
-    number = queue(http, norway_sample)
+def test_a_document_not_confirmed_is_pulled_again(connect, hub_http, nppo, norway_sample):
+    number = queue(hub_http, norway_sample)
     connector = connect()
     assert [d.counterpart_reference for d in connector.pull_documents()] == [number]
     assert [d.counterpart_reference for d in connector.pull_documents()] == [number]
@@ -154,10 +135,10 @@ def test_a_document_not_confirmed_is_pulled_again(connect, http, nppo, norway_sa
     assert list(connector.pull_documents()) == [] and list(restarted.pull_documents()) == []
 
 
-def test_our_own_export_imported_and_refused_comes_back_as_a_rejection(connect, certificates):
+def test_our_own_export_imported_and_refused_comes_back_as_a_rejection(connect, ephyto_certificates):
     # One connector exports FR → EC and imports for EC: the refusal's reason travels through the Hub's tracking.
     connector = connect(import_nppos=["EC"])
-    message = certificates.message(destination=NAME, importing_country="EC")
+    message = ephyto_certificates.message(destination=NAME, importing_country="EC")
     receipt = connector.deliver(message).receipt_id
     [document] = connector.pull_documents()
     assert (document.payload, document.counterpart_reference, document.sender_country) == (message.payload, receipt, "FR")
@@ -167,10 +148,10 @@ def test_our_own_export_imported_and_refused_comes_back_as_a_rejection(connect, 
     assert (report.reason_code, report.reason_text) == ("DeliveredNotReadable", "SPSCertificate: ConsigneeSPSParty missing")
 
 
-def test_base64_content_is_decoded(connect, http, norway_sample):
+def test_base64_content_is_decoded(connect, hub_http, norway_sample):
     # Some exporting systems send Content base64-encoded, even as UTF-16 (the Norwegian production client copes).
     encoded = base64.b64encode(norway_sample.decode("utf-8").encode("utf-16")).decode("ascii")
-    number = queue(http, encoded, NPPOCertificateNumber="123ABC")
+    number = queue(hub_http, encoded, NPPOCertificateNumber="123ABC")
     [document] = connect().pull_documents()
     assert document.counterpart_reference == number
     root = parse_xml(document.payload)
@@ -191,9 +172,9 @@ def test_without_import_nppos_nothing_is_asked(pki):
 # --- country responses ------------------------------------------------------------------------------------------------
 
 
-def test_a_rejecting_country_response_becomes_a_rejected_report(connect, http, nppo, certificates):
+def test_a_rejecting_country_response_becomes_a_rejected_report(connect, hub_http, nppo, ephyto_certificates):
     connector = connect()
-    message = certificates.message(destination=NAME, importing_country="US")
+    message = ephyto_certificates.message(destination=NAME, importing_country="US")
     receipt = connector.deliver(message).receipt_id
     # The US NPPO pulls the certificate, takes it, then answers with its SPSAcknowledgement (typed, as the real WSDL has it).
     [listed] = nppo.GetImportEnvelopeHeaders(countryCode="US")
@@ -229,9 +210,9 @@ def test_a_rejecting_country_response_becomes_a_rejected_report(connect, http, n
 @pytest.mark.parametrize(
     ("reason_code", "outcome"), [(None, Outcome.ACKNOWLEDGED), ("WARN-LABEL", Outcome.ACKNOWLEDGED_WITH_WARNINGS)],
 )
-def test_an_accepting_country_response_is_acknowledged(connect, http, nppo, reason_code, outcome):
+def test_an_accepting_country_response_is_acknowledged(connect, hub_http, nppo, reason_code, outcome):
     answer = build_country_response(status=39, certificate_number="FR-2026-PC-1", reason_code=reason_code, reason_text="label worn")
-    number = queue(http, answer, sender="US", to="FR")
+    number = queue(hub_http, answer, sender="US", to="FR")
     connector = connect()
     [report] = connector.poll_acks()
     assert (report.kind, report.outcome, report.certificate_number, report.receipt_id) == ("business_response", outcome, "FR-2026-PC-1", None)
@@ -241,26 +222,26 @@ def test_an_accepting_country_response_is_acknowledged(connect, http, nppo, reas
     assert tracking(nppo, number) == ("Delivered", None)
 
 
-def test_a_country_response_without_its_own_reference_uses_the_envelope_header(connect, http):
+def test_a_country_response_without_its_own_reference_uses_the_envelope_header(connect, hub_http):
     answer = etree.tostring(parse_xml(build_country_response(status=41, certificate_number="X")))
     answer = answer.replace(b"<ram:ID>X</ram:ID>", b"")
-    queue(http, answer, sender="US", to="FR", NPPOCertificateNumber="FR-2026-PC-7")
+    queue(hub_http, answer, sender="US", to="FR", NPPOCertificateNumber="FR-2026-PC-7")
     [report] = connect().poll_acks()
     assert (report.outcome, report.certificate_number) == (Outcome.REJECTED, "FR-2026-PC-7")
 
 
-def test_an_unreadable_country_response_is_acknowledged_as_failed(connect, http, nppo):
+def test_an_unreadable_country_response_is_acknowledged_as_failed(connect, hub_http, nppo):
     answer = build_country_response(status=41, certificate_number="FR-2026-PC-1").replace(b">41<", b">12<")
-    number = queue(http, answer, sender="US", to="FR")
+    number = queue(hub_http, answer, sender="US", to="FR")
     connector = connect()
     assert connector.poll_acks() == [] and list(connector.pull_documents()) == []
     info, message = tracking(nppo, number)
     assert info == "DeliveredNotReadable" and "StatusCode '12'" in message
 
 
-def test_a_certificate_met_while_polling_is_offered_once_pulled(connect, http, app, norway_sample):
-    number = queue(http, norway_sample)
-    recording = Recording(InProcessTransport(app))
+def test_a_certificate_met_while_polling_is_offered_once_pulled(connect, hub_http, sandbox_hub, norway_sample):
+    number = queue(hub_http, norway_sample)
+    recording = Recording(InProcessTransport(sandbox_hub))
     connector = connect(recording)
     assert connector.poll_acks() == []
     [document] = connector.pull_documents()
@@ -278,9 +259,9 @@ def test_a_certificate_met_while_polling_is_offered_once_pulled(connect, http, a
     [("unavailable", TransientDeliveryError, 3.0), ("server_error", TransientDeliveryError, None),
      ("malformed", TransientDeliveryError, None), ("refuse", PermanentDeliveryError, None)],
 )
-def test_faults_while_pulling_are_typed_errors_and_lose_nothing(connect, http, norway_sample, target, fault, error, retry_after):
-    number = queue(http, norway_sample)
-    http.post("/control", json={"fault": fault, "target": target, "retry_after": 3}).raise_for_status()
+def test_faults_while_pulling_are_typed_errors_and_lose_nothing(connect, hub_http, norway_sample, target, fault, error, retry_after):
+    number = queue(hub_http, norway_sample)
+    hub_http.post("/control", json={"fault": fault, "target": target, "retry_after": 3}).raise_for_status()
     connector = connect()
     with pytest.raises(error) as raised:
         list(connector.pull_documents())
@@ -291,8 +272,8 @@ def test_faults_while_pulling_are_typed_errors_and_lose_nothing(connect, http, n
     assert [d.counterpart_reference for d in connector.pull_documents()] == [number]
 
 
-def test_a_failing_listing_makes_poll_acks_raise(connect, http):
-    http.post("/control", json={"fault": "unavailable", "target": "GetImportEnvelopeHeaders", "retry_after": 5}).raise_for_status()
+def test_a_failing_listing_makes_poll_acks_raise(connect, hub_http):
+    hub_http.post("/control", json={"fault": "unavailable", "target": "GetImportEnvelopeHeaders", "retry_after": 5}).raise_for_status()
     with pytest.raises(TransientDeliveryError) as raised:
         connect().poll_acks()
     assert raised.value.retry_after == 5
@@ -306,11 +287,11 @@ def test_network_failures_while_pulling_are_transient(connect):
         list(connect(httpx.MockTransport(refuse)).pull_documents())
 
 
-def test_a_failing_confirmation_is_typed_and_can_be_repeated(connect, http, nppo, norway_sample):
-    number = queue(http, norway_sample)
+def test_a_failing_confirmation_is_typed_and_can_be_repeated(connect, hub_http, nppo, norway_sample):
+    number = queue(hub_http, norway_sample)
     connector = connect()
     [document] = connector.pull_documents()
-    http.post("/control", json={"fault": "server_error", "target": "AcknowledgeEnvelopeReceipt"}).raise_for_status()
+    hub_http.post("/control", json={"fault": "server_error", "target": "AcknowledgeEnvelopeReceipt"}).raise_for_status()
     with pytest.raises(TransientDeliveryError):
         connector.confirm_document(document, InboundVerdict(InboundOutcome.ACCEPTED))
     connector.confirm_document(document, InboundVerdict(InboundOutcome.ACCEPTED))
@@ -322,11 +303,11 @@ def test_a_failing_confirmation_is_typed_and_can_be_repeated(connect, http, nppo
 # --- the real Hub's schema ----------------------------------------------------------------------------------------------
 
 
-def test_import_requests_and_sandbox_answers_are_valid_for_the_real_hub(connect, http, app, norway_sample, certificates):
+def test_import_requests_and_sandbox_answers_are_valid_for_the_real_hub(connect, hub_http, sandbox_hub, norway_sample, ephyto_certificates):
     for _ in range(3):
-        queue(http, norway_sample)
-    queue(http, build_country_response(status=41, certificate_number="FR-1", hub_delivery_number="HUB-1"), sender="US")
-    recording = Recording(InProcessTransport(app))
+        queue(hub_http, norway_sample)
+    queue(hub_http, build_country_response(status=41, certificate_number="FR-1", hub_delivery_number="HUB-1"), sender="US")
+    recording = Recording(InProcessTransport(sandbox_hub))
     connector = connect(recording)
     assert len(connector.poll_acks()) == 1
     verdicts = [InboundVerdict(InboundOutcome.ACCEPTED), InboundVerdict(InboundOutcome.ACCEPTED_WITH_WARNINGS, reason="w"),
@@ -346,12 +327,6 @@ def test_import_requests_and_sandbox_answers_are_valid_for_the_real_hub(connect,
 
 
 # --- over mutual TLS: the NPPO is its client certificate ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def hub_server(pki):
-    with running_sandbox(create_ephyto_hub_sandbox(), certs_dir=pki.directory) as running:
-        yield running
 
 
 def test_over_mutual_tls_each_nppo_pulls_its_own_with_its_certificate(pki, hub_server, standards):
@@ -390,11 +365,11 @@ def test_config_import_nppos():
             EphytoHubConfig(import_nppos=bad)
 
 
-def test_the_control_endpoint_refuses_what_the_hub_would_not_hold(http):
+def test_the_control_endpoint_refuses_what_the_hub_would_not_hold(hub_http):
     sample = "<rsm:SPSCertificate xmlns:rsm='urn:un:unece:uncefact:data:standard:SPSCertificate:17'/>"
-    assert http.post("/control/envelopes", json={"From": "NO", "To": "ZZ", "Content": sample}).status_code == 400
-    assert http.post("/control/envelopes", json={"From": "Norway", "To": "FR", "Content": sample}).status_code == 400
-    assert http.post("/control/envelopes", json={"To": "FR", "Content": sample}).status_code == 400
-    queued = http.post("/control/envelopes", json={"From": "NO", "To": "FR", "Content": sample}).json()
+    assert hub_http.post("/control/envelopes", json={"From": "NO", "To": "ZZ", "Content": sample}).status_code == 400
+    assert hub_http.post("/control/envelopes", json={"From": "Norway", "To": "FR", "Content": sample}).status_code == 400
+    assert hub_http.post("/control/envelopes", json={"To": "FR", "Content": sample}).status_code == 400
+    queued = hub_http.post("/control/envelopes", json={"From": "NO", "To": "FR", "Content": sample}).json()
     assert (queued["CertificateType"], queued["CertificateStatus"], queued["NPPOCertificateNumber"]) == ("851", "70", "")
 

@@ -11,7 +11,7 @@ from hub.records.values import Code
 from hub.report import Severity
 from hub.validation.schemas import schema_findings, schema_from_wsdl
 from hub.standards import PROJECT_ROOT
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 pytestmark = pytest.mark.interop
 

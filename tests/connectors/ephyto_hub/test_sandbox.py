@@ -12,30 +12,15 @@ import zeep.exceptions
 from hub.connector import ConnectorContext, Outcome
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.ephyto_hub.connector import WSDL_PATH
-from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
 from connectors.ephyto_hub.transport import HttpxTransport
 from connectors.p2p.serving import InProcessTransport
-from hub.signing import Signer
 from hub.xmlsafe import parse_xml
 from lxml import etree
-from tests.conftest import standard_file
-from tests.contract.suite import SampleCertificates
+from tests.support.standards import standard_file
 
 ADDRESS = "http://sandbox/hub/DeliveryService"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 BINDING = "{http://ephyto.ippc.int/}DeliveryServiceSoapBinding"
-
-
-@pytest.fixture
-def app():
-    return create_ephyto_hub_sandbox()
-
-
-@pytest.fixture
-def http(app):
-    client = httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox")
-    yield client
-    client.close()
 
 
 def soap_client(wsdl, http: httpx.Client):
@@ -44,23 +29,18 @@ def soap_client(wsdl, http: httpx.Client):
 
 
 @pytest.fixture
-def real_hub(standards, http):
+def real_hub(standards, hub_http):
     """A client of the real Hub WSDL, talking to the sandbox."""
-    return soap_client(standard_file("ephyto-hub/ephyto-prod.wsdl"), http)
+    return soap_client(standard_file("ephyto-hub/ephyto-prod.wsdl"), hub_http)
 
 
 @pytest.fixture
-def connector(pki, app):
+def connector(pki, sandbox_hub):
     config = EphytoHubConfig(endpoint=ADDRESS, tracking_poll_interval=0)
-    connector = EphytoHubConnector("ephyto_hub", config, transport=InProcessTransport(app),
+    connector = EphytoHubConnector("ephyto_hub", config, transport=InProcessTransport(sandbox_hub),
                                    context=ConnectorContext(certs_dir=str(pki.directory), public_url="http://hub"))
     yield connector
     connector.close()
-
-
-@pytest.fixture(scope="module")
-def certificates(pki):
-    return SampleCertificates(Signer(pki.key_provider("FR")), profile="ephyto")
 
 
 def envelope(number="FR-2026-PC-1", content="<rsm:SPSCertificate xmlns:rsm='urn:x'/>", to="EC"):
@@ -80,7 +60,7 @@ def test_the_real_wsdl_loads_and_names_what_ours_names(standards, wsdl):
         assert operation.soapaction == real_port.binding._operations[name].soapaction
 
 
-def test_requests_from_our_wsdl_and_the_real_one_are_the_same_bytes(standards, http):
+def test_requests_from_our_wsdl_and_the_real_one_are_the_same_bytes(standards, hub_http):
     real = zeep.Client(str(standard_file("ephyto-hub/ephyto-prod.wsdl")), transport=HttpxTransport())
     ours = zeep.Client(str(WSDL_PATH), transport=HttpxTransport())
     for operation, arguments in [("DeliverEnvelope", {"env": envelope()}), ("GetEnvelopeTrackingInfo", {"hubTrackingNumber": "H1"}),
@@ -109,8 +89,8 @@ def test_real_client_delivers_pulls_and_acknowledges(real_hub):
         real_hub.AcknowledgeEnvelopeReceipt(hubTrackingNumber=number)
 
 
-def test_what_our_connector_delivers_the_real_client_pulls_and_its_verdict_comes_back(real_hub, connector, certificates):
-    message = certificates.message(destination="ephyto_hub")
+def test_what_our_connector_delivers_the_real_client_pulls_and_its_verdict_comes_back(real_hub, connector, ephyto_certificates):
+    message = ephyto_certificates.message(destination="ephyto_hub")
     number = connector.deliver(message).receipt_id
     assert connector.poll_acks() == []
     [listed] = real_hub.GetImportEnvelopeHeaders(countryCode="EC")
@@ -125,16 +105,16 @@ def test_what_our_connector_delivers_the_real_client_pulls_and_its_verdict_comes
     )
 
 
-def test_advanced_acknowledgement_is_delivered_with_warnings(real_hub, connector, certificates):
-    number = connector.deliver(certificates.message(destination="ephyto_hub")).receipt_id
+def test_advanced_acknowledgement_is_delivered_with_warnings(real_hub, connector, ephyto_certificates):
+    number = connector.deliver(ephyto_certificates.message(destination="ephyto_hub")).receipt_id
     real_hub.AdvancedAcknowledgeEnvelopeReceipt(hubTrackingNumber=number, warningMessage="botanical name abbreviated")
     [report] = connector.poll_acks()
     assert (report.outcome, report.reason_text) == (Outcome.ACKNOWLEDGED_WITH_WARNINGS, "botanical name abbreviated")
 
 
-def test_delay_settles_pending_envelopes(real_hub, http):
+def test_delay_settles_pending_envelopes(real_hub, hub_http):
     number = real_hub.DeliverEnvelope(env=envelope()).hubDeliveryNumber
-    http.post("/control", json={"delivery_delay": 0, "tracking": "DeliveredNotReadable", "message": "no"}).raise_for_status()
+    hub_http.post("/control", json={"delivery_delay": 0, "tracking": "DeliveredNotReadable", "message": "no"}).raise_for_status()
     # The outcome in force when the envelope arrived decides its end, not one set later.
     assert real_hub.GetEnvelopeTrackingInfo(hubTrackingNumber=number).HUBTrackingInfo == "Delivered"
     later = real_hub.DeliverEnvelope(env=envelope(number="FR-2")).hubDeliveryNumber
@@ -143,15 +123,15 @@ def test_delay_settles_pending_envelopes(real_hub, http):
     assert real_hub.GetEnvelopeTrackingInfo(hubTrackingNumber="HUB-NOPE").HUBTrackingInfo == "EnvelopeNotExists"
 
 
-def test_the_same_envelope_again_keeps_its_number(real_hub, http):
+def test_the_same_envelope_again_keeps_its_number(real_hub, hub_http):
     first = real_hub.DeliverEnvelope(env=envelope()).hubDeliveryNumber
     assert real_hub.DeliverEnvelope(env=envelope()).hubDeliveryNumber == first
     assert real_hub.DeliverEnvelope(env=envelope(content="<other/>")).hubDeliveryNumber != first
-    [entry, _] = http.get("/received").json()["received"]
+    [entry, _] = hub_http.get("/received").json()["received"]
     assert entry["deliveries"] == 2
 
 
-def test_active_nppos_validation_and_faults(real_hub, http):
+def test_active_nppos_validation_and_faults(real_hub, hub_http):
     assert [n.Country for n in real_hub.GetActiveNppos()] == ["FR", "US", "EC", "NO"]
     assert real_hub.ValidatePhytoXML(ePhytoXML="<rsm:SPSCertificate xmlns:rsm='urn:x'/>") == []
     [finding] = real_hub.ValidatePhytoXML(ePhytoXML="not xml")
@@ -159,25 +139,25 @@ def test_active_nppos_validation_and_faults(real_hub, http):
     with pytest.raises(zeep.exceptions.Fault, match="not an active NPPO") as raised:
         real_hub.DeliverEnvelope(env=envelope(to="ZZ"))
     assert raised.value.detail.find("{http://ephyto.ippc.int/}HubWebException") is not None
-    http.post("/control", json={"fault": "refuse"}).raise_for_status()
+    hub_http.post("/control", json={"fault": "refuse"}).raise_for_status()
     with pytest.raises(zeep.exceptions.Fault, match="refused"):
         real_hub.DeliverEnvelope(env=envelope())
-    assert http.get("/received").json()["received"] == []
-    assert http.post("/control", json={"fault": "explode"}).status_code == 400
+    assert hub_http.get("/received").json()["received"] == []
+    assert hub_http.post("/control", json={"fault": "explode"}).status_code == 400
 
 
-def test_country_response_envelope_is_taken(http):
-    ours = soap_client(WSDL_PATH, http)
+def test_country_response_envelope_is_taken(hub_http):
+    ours = soap_client(WSDL_PATH, hub_http)
     header = ours.DeliverCountryResponseEnvelope(CountryResponseEnvelope={
         "From": "EC", "To": "FR", "CertificateType": 851, "CertificateStatus": 70, "NPPOCertificateNumber": "FR-1",
     })
     assert header.hubDeliveryNumber and header.To == "FR"
 
 
-def test_a_queued_norwegian_certificate_is_pulled_and_acknowledged_by_a_real_client(real_hub, http, standards):
+def test_a_queued_norwegian_certificate_is_pulled_and_acknowledged_by_a_real_client(real_hub, hub_http, standards):
     sample = standard_file("samples/ephyto/NO-ephyto-SPSCertificate.xml").read_text(encoding="utf-8")
-    http.post("/control", json={"delivery_delay": 0}).raise_for_status()  # only DeliverEnvelope's envelopes settle alone
-    queued = http.post("/control/envelopes", json={"From": "NO", "To": "FR", "Content": sample})
+    hub_http.post("/control", json={"delivery_delay": 0}).raise_for_status()  # only DeliverEnvelope's envelopes settle alone
+    queued = hub_http.post("/control/envelopes", json={"From": "NO", "To": "FR", "Content": sample})
     assert queued.status_code == 201
     number = queued.json()["hubDeliveryNumber"]
     [listed] = real_hub.GetImportEnvelopeHeaders(countryCode="FR")
@@ -190,11 +170,11 @@ def test_a_queued_norwegian_certificate_is_pulled_and_acknowledged_by_a_real_cli
     assert not real_hub.GetImportEnvelopeHeaders(countryCode="FR")
 
 
-def test_a_real_clients_country_response_reaches_our_connector(real_hub, pki, app, certificates):
+def test_a_real_clients_country_response_reaches_our_connector(real_hub, pki, sandbox_hub, ephyto_certificates):
     config = EphytoHubConfig(endpoint=ADDRESS, tracking_poll_interval=3600, import_nppos=["FR"])
-    connector = EphytoHubConnector("ephyto_hub", config, transport=InProcessTransport(app),
+    connector = EphytoHubConnector("ephyto_hub", config, transport=InProcessTransport(sandbox_hub),
                                    context=ConnectorContext(certs_dir=str(pki.directory), public_url="http://hub"))
-    message = certificates.message(destination="ephyto_hub")
+    message = ephyto_certificates.message(destination="ephyto_hub")
     number = connector.deliver(message).receipt_id
     real_hub.AcknowledgeEnvelopeReceipt(hubTrackingNumber=number)
     with pytest.raises(zeep.exceptions.Fault, match="not an active NPPO"):

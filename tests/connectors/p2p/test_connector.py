@@ -35,25 +35,14 @@ from hub.errors import (
     UnknownDocumentError,
     UntrustedCertificateError,
 )
-from hub.signing import Signer, init_dev_pki
+from hub.signing import Signer
 from hub.standards import PROJECT_ROOT
 from hub.validation.schemas import load_schema
 from hub.xmlsafe import parse_xml
-from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, client_tls, wait_for
+from tests.contract.suite import ConnectorContract, ReceivedMessage, client_tls, wait_for
 
 NAME = "foreign_authority"
 HUB_URL = "http://127.0.0.1:8000"
-
-
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory):
-    """A CA the hub does not trust, issuing look-alike identities."""
-    return init_dev_pki(tmp_path_factory.mktemp("stranger-pki"), authorities=("FR", "US"), rsa_key_bits=2048)
-
-
-@pytest.fixture(scope="module")
-def certificates(pki):
-    return SampleCertificates(Signer(pki.key_provider("FR")))
 
 
 class HttpControls:
@@ -293,8 +282,8 @@ def test_a_client_without_certificate_is_refused_at_tls(over_tls, pki):
     assert over_tls.connector().deliver(over_tls.message()).outcome is Outcome.ACCEPTED  # the same server, with a certificate
 
 
-def test_an_untrusted_server_is_permanent(over_tls, stranger):
-    connector = over_tls.connector(ca_bundle=stranger.ca_cert)
+def test_an_untrusted_server_is_permanent(over_tls, stranger_pki):
+    connector = over_tls.connector(ca_bundle=stranger_pki.ca_cert)
     with pytest.raises(PermanentDeliveryError, match="untrusted certificate"):
         connector.deliver(over_tls.message())
     assert over_tls.controls.received() == []
@@ -314,7 +303,7 @@ def an_ack(message_id="m-1", status=39, reason_code=None) -> bytes:
                                  message_id=message_id, reason_code=reason_code)
 
 
-def test_parse_inbound_verifies_then_reads(in_process, pki, stranger):
+def test_parse_inbound_verifies_then_reads(in_process, pki, stranger_pki):
     connector = in_process.connector()
     signed = Signer(pki.key_provider("US")).sign(an_ack(status=41, reason_code="PEST_FOUND"))
     [report] = connector.parse_inbound(signed, {"content-type": "application/xml"})
@@ -323,17 +312,17 @@ def test_parse_inbound_verifies_then_reads(in_process, pki, stranger):
     with pytest.raises(SignatureMissing):
         connector.parse_inbound(an_ack(), {})
     with pytest.raises(UntrustedCertificateError):
-        connector.parse_inbound(Signer(stranger.key_provider("US")).sign(an_ack()), {})
+        connector.parse_inbound(Signer(stranger_pki.key_provider("US")).sign(an_ack()), {})
     with pytest.raises(HostileXMLError):
         connector.parse_inbound(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', {})
     with pytest.raises(UnknownDocumentError):
         connector.parse_inbound(in_process.message().payload, {})
 
 
-def test_polling_skips_forged_acks_and_keeps_its_cursor(in_process, pki, stranger):
+def test_polling_skips_forged_acks_and_keeps_its_cursor(in_process, pki, stranger_pki):
     connector = in_process.connector(acks="poll")
     feed = in_process.app.state.sandbox.authorities["authority"].acks
-    feed.append((1, Signer(stranger.key_provider("US")).sign(an_ack("forged")).decode()))
+    feed.append((1, Signer(stranger_pki.key_provider("US")).sign(an_ack("forged")).decode()))
     feed.append((2, Signer(pki.key_provider("US")).sign(an_ack("genuine")).decode()))
     assert [r.message_id for r in connector.poll_acks()] == ["genuine"]
     assert connector.ack_cursors == {"http://sandbox/p2p/authority": 2}

@@ -16,21 +16,16 @@ from connectors.p2p.sandbox import create_sandbox_app
 from connectors.p2p.serving import InProcessTransport, serve_sandbox
 from hub.errors import ConfigurationError, MalformedXMLError
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
-from hub.signing import Signer, Verifier, init_dev_pki
+from hub.signing import Signer, Verifier
 from hub.xmlsafe import parse_xml
-from tests.contract.suite import EXAMPLE_RECORD, SampleCertificates, wait_for
+from tests.contract.suite import EXAMPLE_RECORD, wait_for
 
 NUMBER = "FR-2026-PC-000123"
 
 
 @pytest.fixture(scope="module")
-def stranger(tmp_path_factory):
-    return init_dev_pki(tmp_path_factory.mktemp("sandbox-stranger"), authorities=("FR",), rsa_key_bits=2048)
-
-
-@pytest.fixture(scope="module")
-def signed(pki) -> bytes:
-    return SampleCertificates(Signer(pki.key_provider("FR"))).signed(NUMBER)
+def signed(certificates) -> bytes:
+    return certificates.signed(NUMBER)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +51,8 @@ class Pushes:
 
 
 @pytest.fixture
-def app(pki, pushes):
+def sandbox_app(pki, pushes):
+    """The point-to-point sandbox as a foreign authority (signing as US), pushing its acknowledgements to ``pushes``."""
     return create_sandbox_app(
         trust_store=pki.trust_store(), signing_key_provider=pki.key_provider("US"),
         push_url="http://127.0.0.1:8000/v1/inbound/{authority}", push_transport=httpx.MockTransport(pushes),
@@ -64,14 +60,9 @@ def app(pki, pushes):
 
 
 @pytest.fixture
-def sandbox(app):
-    with httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox/p2p/authority", timeout=5) as client:
+def sandbox(sandbox_app):
+    with httpx.Client(transport=InProcessTransport(sandbox_app), base_url="http://sandbox/p2p/authority", timeout=5) as client:
         yield client
-
-
-@pytest.fixture
-def verifier(pki):
-    return Verifier(pki.trust_store())
 
 
 def send(client: httpx.Client, body: bytes, *, message_id: str | None = None, content_type: str | None = "application/xml",
@@ -153,8 +144,8 @@ def test_a_tampered_certificate_is_rejected(sandbox, signed, verifier):
     assert "digest" in text
 
 
-def test_a_certificate_signed_under_another_ca_is_rejected(sandbox, unsigned, stranger, verifier):
-    forged = Signer(stranger.key_provider("FR")).sign(unsigned)
+def test_a_certificate_signed_under_another_ca_is_rejected(sandbox, unsigned, stranger_pki, verifier):
+    forged = Signer(stranger_pki.key_provider("FR")).sign(unsigned)
     text = assert_signed_rejection(send(sandbox, forged), verifier, "SIGNATURE_INVALID")
     assert "trust anchor" in text
 
@@ -211,9 +202,9 @@ def test_slow_answers_and_clearing_faults(sandbox, signed):
     assert send(sandbox, signed).status_code == 202
 
 
-def test_a_slow_request_outliving_a_reset_is_forgotten(sandbox, app, signed):
+def test_a_slow_request_outliving_a_reset_is_forgotten(sandbox, sandbox_app, signed):
     sandbox.post("/control", json={"fault": "slow", "seconds": 0.3}).raise_for_status()
-    with httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox/p2p/authority", timeout=0.05) as impatient:
+    with httpx.Client(transport=InProcessTransport(sandbox_app), base_url="http://sandbox/p2p/authority", timeout=0.05) as impatient:
         with pytest.raises(httpx.ReadTimeout):
             send(impatient, signed)
         assert sandbox.delete("/state").status_code == 204
@@ -254,9 +245,9 @@ def test_the_ack_feed_can_fail_too(sandbox, signed):
     assert len(sandbox.get("/acks").json()["acks"]) == 1
 
 
-def test_acks_are_pushed_per_authority_and_retried(app, signed, pushes, verifier):
+def test_acks_are_pushed_per_authority_and_retried(sandbox_app, signed, pushes, verifier):
     pushes.statuses = [503]
-    with httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox/p2p/customs") as customs:
+    with httpx.Client(transport=InProcessTransport(sandbox_app), base_url="http://sandbox/p2p/customs") as customs:
         assert send(customs, signed, message_id="pushed").status_code == 202
         wait_for(lambda: len(pushes.received) == 2, what="the push and its retry")
     urls = {url for url, _ in pushes.received}
@@ -276,9 +267,9 @@ def test_reset_forgets_messages_acks_and_behaviour(sandbox, signed):
     assert f"<ram:StatusCode>{AckStatus.APPROVED.value}</ram:StatusCode>" in xml
 
 
-def test_serving_over_mutual_tls_needs_the_pki(pki, app, tmp_path):
-    server = serve_sandbox(app, port=8443, certs_dir=pki.directory)
+def test_serving_over_mutual_tls_needs_the_pki(pki, sandbox_app, tmp_path):
+    server = serve_sandbox(sandbox_app, port=8443, certs_dir=pki.directory)
     assert server.config.ssl_cert_reqs == ssl.CERT_REQUIRED
     assert server.config.ssl_ca_certs == str(pki.ca_cert)
     with pytest.raises(ConfigurationError, match="ca.pem"):
-        serve_sandbox(app, port=8443, certs_dir=tmp_path)
+        serve_sandbox(sandbox_app, port=8443, certs_dir=tmp_path)

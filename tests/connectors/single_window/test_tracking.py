@@ -41,11 +41,10 @@ from connectors.single_window.tracking import (
     read_query,
 )
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
-from hub.signing import Signer
 from hub.store.models import Message, NonConformity, TraceEvent
 from tests.support.broker import ScriptedConnector, example_record, make_broker
-from tests.contract.suite import SampleCertificates, client_tls
-from tests.connectors.single_window.test_connector import SETTINGS, HttpControls, SingleWindowHarness
+from tests.contract.suite import client_tls
+from tests.connectors.single_window.harness import SETTINGS, HttpControls, SingleWindowHarness
 
 TRACKING_WS = "{urn:trade-document-hub:iop:EventosSeguimientoWS}ConsultaEventosSeguimientoBinding"
 
@@ -53,11 +52,6 @@ TRACKING_WS = "{urn:trade-document-hub:iop:EventosSeguimientoWS}ConsultaEventosS
 @pytest.fixture(scope="module")
 def schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(WSDL_DIR / TRACKING_XSD)))
-
-
-@pytest.fixture(scope="module")
-def certificates(pki):
-    return SampleCertificates(Signer(pki.key_provider("FR")))
 
 
 def harness_for(app, pki, certificates, *, outcome="acknowledged"):

@@ -31,7 +31,7 @@ from hub.customs.ledger import (
 )
 from hub.errors import HostileXMLError, InputError
 from hub.namespaces import RAM, RSM_SPS_CERTIFICATE, SOAP11_ENV
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 UTC = timezone.utc
 CEST = timezone(timedelta(hours=2))

@@ -14,38 +14,15 @@ from lxml import etree
 from hub.connector import ConnectorContext, Outcome
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector, protocol
 from connectors.traces_nt.certificates import DECISION_CLAUSE_SCHEME, held_certificate
-from connectors.traces_nt.sandbox import create_traces_sandbox_app
 from hub.errors import InputError, PermanentDeliveryError, SignatureInvalid, TransientDeliveryError
 from hub.namespaces import RAM, RSM_SPS_CERTIFICATE, XMLDSIG
-from hub.signing import Signer, Verifier
-from tests.conftest import standard_file
-from tests.connectors.traces_nt.test_connector import CLIENT_ID, KEY, USERNAME, TracesHarness, canonical, sample_message
+from tests.connectors.traces_nt.harness import CLIENT_ID, CUSTOMS, CUSTOMS_KEY, KEY, OTHER, OTHER_KEY, USERNAME, canonical, make_harness, sample_message
+from tests.support.standards import standard_file
 
-OTHER, OTHER_KEY = "hub-de", "authentication-key-of-hub-de"
-CUSTOMS, CUSTOMS_KEY = "douane-fr", "authentication-key-of-douane-fr"
 UNKNOWN = "CHEDP.FR.2026.9999999"
 PERMISSION_DENIED_CAPTURE = "samples/traces-ws/GetChedCertificateResponse.PERMISSION_DENIED.xml"
 _SPS = f"{{{RSM_SPS_CERTIFICATE}}}SPSCertificate"
 _DOCUMENT = f"{{{RSM_SPS_CERTIFICATE}}}SPSExchangedDocument"
-
-
-def make_harness(pki, **sandbox) -> TracesHarness:
-    app = create_traces_sandbox_app(accounts={USERNAME: KEY, OTHER: OTHER_KEY}, client_ids={USERNAME: CLIENT_ID},
-                                    customs_accounts={CUSTOMS: CUSTOMS_KEY}, **sandbox)
-    return TracesHarness(app, Signer(pki.key_provider("FR")))
-
-
-@pytest.fixture
-def traces(pki):
-    # TRACES signs with a development identity other than the hub's (FR), so that its signature is told apart.
-    harness = make_harness(pki, signing_key_provider=pki.key_provider("US"))
-    yield harness
-    harness.close()
-
-
-@pytest.fixture
-def verifier(pki) -> Verifier:
-    return Verifier(pki.trust_store())
 
 
 def submitted(traces, decision="accept", **control):

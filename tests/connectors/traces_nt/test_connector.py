@@ -3,11 +3,7 @@ TRACES: authentication refused with the real fault, submission of the real CHED 
 
 from __future__ import annotations
 
-import copy
-import itertools
-import json
 import re
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -15,129 +11,17 @@ import pytest
 from lxml import etree
 
 from hub.connector import AwaitingAck, ConnectorContext, OutboundMessage, Outcome, PollsAcks
-from connectors.p2p.serving import InProcessTransport
 from connectors.traces_nt import TracesNtConfig, TracesNtConnector
 from connectors.traces_nt import protocol
-from connectors.traces_nt.sandbox import create_traces_sandbox_app
 from connectors.traces_nt.wssecurity import traces_headers
 from hub.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
-from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
 from hub.namespaces import RAM, RSM_SPS_CERTIFICATE, SOAP11_ENV, TRACES_CHED_SUBMISSION
-from hub.signing import Signer
-from hub.standards import PROJECT_ROOT
-from tests.conftest import standard_file
-from tests.contract.suite import ConnectorContract, ReceivedMessage
+from tests.connectors.traces_nt.harness import CLIENT_ID, KEY, USERNAME, canonical, code_list, sample_message
+from tests.contract.suite import ConnectorContract
+from tests.support.standards import standard_file
 
-NAME = "traces_nt"
-BASE = "http://traces"
-USERNAME, KEY, CLIENT_ID = "hub-fr", "authentication-key-of-hub-fr", "CLIENT-FR-1"
-CHED_RECORD = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "ched-P-FR-cheese.record.json"
 SAMPLES = ["samples/traces/CreateAndSubmitChedForDecision-0101-Horse.xml",
            "samples/traces/CreateAndSubmitChedForDecision-01061900-Rats.xml"]
-_DECISIONS = {"acknowledge": "accept", "warn": "partial", "reject": "reject"}
-
-
-def code_list(relative: str) -> dict:
-    """A saved TRACES seed code list (JSON with ``//`` comment lines)."""
-    text = standard_file(relative).read_text(encoding="utf-8")
-    return json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.MULTILINE))
-
-
-class ChedMessages:
-    """Signed CHED-P certificates (the worked example), a new local number for each message."""
-
-    def __init__(self, signer: Signer) -> None:
-        self._signer = signer
-        self._example = json.loads(CHED_RECORD.read_text(encoding="utf-8"))
-        self._numbers = itertools.count(1)
-
-    def message(self, *, certificate_number=None, replaces=None, tampered=False) -> OutboundMessage:
-        number = certificate_number or f"FR-CHED-2026-{800000 + next(self._numbers)}"
-        data = copy.deepcopy(self._example)
-        data["certificate_number"] = number
-        if replaces is not None:
-            data.setdefault("notes", []).extend([{"subject": "ADRP", "content": ["true"]},
-                                                 {"subject": "ADRPN", "content": [replaces.certificate_number]}])
-        payload = self._signer.sign(to_xml(render_certificate(record_from_data(data), "full").root))
-        return OutboundMessage(
-            id=str(uuid.uuid4()), correlation_id=str(uuid.uuid4()), destination=NAME, document_id=f"doc-{number}",
-            document_kind="ched", certificate_number=number, status="issued", issuing_country="FR",
-            exporting_country="CH", importing_country="FR", payload=payload,
-        )
-
-
-class SandboxControls:
-    """The sandbox's control endpoints; ``received`` maps local numbers back to the harness's message ids."""
-
-    def __init__(self, client: httpx.Client, messages_by_number: dict[str, str]) -> None:
-        self.client, self.by_number = client, messages_by_number
-
-    def control(self, **body) -> None:
-        self.client.post("/control", json=body).raise_for_status()
-
-    def fault(self, kind, *, count=1, retry_after=None, seconds=None) -> None:
-        extra = {k: v for k, v in {"retry_after": retry_after, "seconds": seconds}.items() if v is not None}
-        self.control(fault=kind, count=count, **extra)
-
-    def acknowledge_with(self, mode, *, reason_code=None, reason_text=None) -> None:
-        self.control(decision=_DECISIONS[mode], reason_code=reason_code, reason_text=reason_text)
-
-    def received(self) -> list[ReceivedMessage]:
-        entries = self.client.get("/received").raise_for_status().json()["received"]
-        return [ReceivedMessage(self.by_number.get(e["certificate_number"], e["reference"]), e["certificate_number"],
-                                e["status"], e["deliveries"]) for e in entries]
-
-    def reset(self) -> None:
-        self.client.delete("/state").raise_for_status()
-
-
-class TracesHarness:
-    def __init__(self, app, signer: Signer) -> None:
-        self.app = app
-        self.messages = ChedMessages(signer)
-        self.by_number: dict[str, str] = {}
-        self.client = httpx.Client(transport=InProcessTransport(app), base_url=BASE)
-        self.controls = SandboxControls(self.client, self.by_number)
-        self.opened: list[TracesNtConnector] = []
-
-    def config(self, **settings) -> TracesNtConfig:
-        return TracesNtConfig(**{"endpoint": f"{BASE}/tracesnt/ws", "submission_service": "ChedSubmissionService",
-                                 "username": USERNAME, "authentication_key": KEY, "client_id": CLIENT_ID, **settings})
-
-    def connector(self, **settings) -> TracesNtConnector:
-        connector = TracesNtConnector(NAME, self.config(**settings), transport=InProcessTransport(self.app),
-                                      context=ConnectorContext(certs_dir="unused", public_url="http://hub"))
-        connector.open()
-        self.opened.append(connector)
-        return connector
-
-    def message(self, **options) -> OutboundMessage:
-        message = self.messages.message(**options)
-        self.by_number[message.certificate_number] = message.id
-        return message
-
-    def acks(self, connector, *, count, timeout=5.0):
-        collected = []
-        for _ in range(20):
-            collected.extend(connector.poll_acks())
-            if len(collected) >= count:
-                break
-        return collected
-
-    def close(self) -> None:
-        for connector in self.opened:
-            connector.close()
-        self.client.close()
-
-
-@pytest.fixture
-def traces(pki):
-    # TRACES signs with a development identity other than the hub's own (FR), so the tests tell the two apart.
-    app = create_traces_sandbox_app(accounts={USERNAME: KEY}, client_ids={USERNAME: CLIENT_ID},
-                                    signing_key_provider=pki.key_provider("US"))
-    harness = TracesHarness(app, Signer(pki.key_provider("FR")))
-    yield harness
-    harness.close()
 
 
 class TestContractInProcess(ConnectorContract):
@@ -153,10 +37,6 @@ class TestContractInProcess(ConnectorContract):
 
 
 # --- authentication -------------------------------------------------------------------------------------------------
-
-
-def canonical(data: bytes) -> bytes:
-    return etree.tostring(etree.fromstring(data, etree.XMLParser(remove_blank_text=True)), method="c14n")
 
 
 @pytest.mark.parametrize("settings", [{"authentication_key": "not-the-key"}, {"username": "stranger"},
@@ -196,12 +76,6 @@ def test_a_stale_timestamp_is_refused(traces):
 
 
 # --- submission -----------------------------------------------------------------------------------------------------
-
-
-def sample_message(relative: str) -> OutboundMessage:
-    return OutboundMessage(id=str(uuid.uuid4()), correlation_id="c", destination=NAME, document_id="d", document_kind="ched",
-                           certificate_number="", status="issued", issuing_country="KE", exporting_country="KE",
-                           importing_country=None, payload=standard_file(relative).read_bytes())
 
 
 @pytest.mark.parametrize("relative", SAMPLES)
@@ -254,7 +128,7 @@ def test_acceptance_is_acknowledged(traces):
     [ack] = connector.poll_acks()
     assert (ack.outcome, ack.kind, ack.receipt_id, ack.message_id) == (
         Outcome.ACKNOWLEDGED, "business_response", result.receipt_id, message.id)
-    # The evidence is TRACES's signed CHED (tests/test_traces_ched_certificate.py verifies it).
+    # The evidence is TRACES's signed CHED (test_ched_certificate.py verifies it).
     signed = etree.fromstring(ack.payload)
     assert signed.findtext(f"{{{RSM_SPS_CERTIFICATE}}}SPSExchangedDocument/{{{RAM}}}StatusCode") == "70"
     assert connector.poll_acks() == [] and connector.awaiting == {}

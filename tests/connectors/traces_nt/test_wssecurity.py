@@ -24,7 +24,7 @@ from connectors.traces_nt.wssecurity import (
     verify_security,
 )
 from hub.namespaces import SOAP11_ENV
-from tests.conftest import standard_file
+from tests.support.standards import standard_file
 
 NOW = datetime(2026, 9, 29, 14, 12, 2, 966000, tzinfo=timezone.utc)
 KEY = "s3cret-authentication-key"
