@@ -18,6 +18,18 @@ from hub.standards import PROJECT_ROOT, standards_dir
 pytest_plugins = ["tests.support.databases"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "standard_unavailable(reason): a parameter taken from a standards file that is "
+                                       "missing or unreadable (tests/support/standards.py); its test fails with the reason")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("standard_unavailable")
+    if marker is not None:
+        pytest.fail(marker.args[0], pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def standards() -> Path:
     """The real standards artefacts; a test that needs them fails (never skips) when they are missing."""

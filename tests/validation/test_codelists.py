@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -24,7 +25,9 @@ from tests.support.standards import standard_file
 EXPECTED_LISTS = ("ISO3166", "ISO639", "Rec19", "Rec20", "Rec21", "UNCL1001", "UNCL3035", "UNCL4405")
 
 
-def _load_build_script():
+@functools.cache
+def build_codelists():
+    """scripts/build_codelists.py as a module, loaded when a test first asks (never at import)."""
     path = PROJECT_ROOT / "scripts" / "build_codelists.py"
     spec = importlib.util.spec_from_file_location("build_codelists", path)
     module = importlib.util.module_from_spec(spec)
@@ -33,15 +36,12 @@ def _load_build_script():
     return module
 
 
-build_codelists = _load_build_script()
-
-
 @pytest.fixture(scope="module")
 def generated(standards: Path) -> dict[str, str]:
-    tree = standards / build_codelists.SCHEMA_TREE
+    tree = standards / build_codelists().SCHEMA_TREE
     if not tree.is_dir():
         pytest.fail(f"UN/CEFACT D17A schemas not found at {tree} (set HUB_STANDARDS_DIR)")
-    return build_codelists.build_all(standards)
+    return build_codelists().build_all(standards)
 
 
 # --- the data cannot drift from the schemas -------------------------------------------------------------------------
@@ -62,19 +62,19 @@ def test_committed_file_equals_what_the_script_generates(generated, file_name):
 
 
 def test_check_mode_passes_on_committed_files_and_fails_on_stale_ones(standards, tmp_path, capsys):
-    assert build_codelists.main(["--check", "--standards", str(standards)]) == 0
+    assert build_codelists().main(["--check", "--standards", str(standards)]) == 0
     (tmp_path / "Rec19.json").write_text("{}", encoding="utf-8")
-    assert build_codelists.main(["--check", "--standards", str(standards), "--out", str(tmp_path)]) == 1
+    assert build_codelists().main(["--check", "--standards", str(standards), "--out", str(tmp_path)]) == 1
     assert "differs" in capsys.readouterr().err
 
 
 def test_script_writes_files_it_would_then_accept(standards, tmp_path):
-    assert build_codelists.main(["--standards", str(standards), "--out", str(tmp_path)]) == 0
-    assert build_codelists.main(["--check", "--standards", str(standards), "--out", str(tmp_path)]) == 0
+    assert build_codelists().main(["--standards", str(standards), "--out", str(tmp_path)]) == 0
+    assert build_codelists().main(["--check", "--standards", str(standards), "--out", str(tmp_path)]) == 0
 
 
 def test_missing_standards_folder_is_reported_with_its_path(tmp_path, capsys):
-    assert build_codelists.main(["--check", "--standards", str(tmp_path)]) == 2
+    assert build_codelists().main(["--check", "--standards", str(tmp_path)]) == 2
     assert str(tmp_path / "uncefact-D17A") in capsys.readouterr().err
 
 
@@ -163,7 +163,7 @@ def test_names_have_no_stray_whitespace():
 
 
 def test_status_codes_are_4405_not_document_status_1373():
-    schema = build_codelists.read_schema(standard_file("uncefact-D17A/codelist/standard/UNECE_DocumentStatusCode_D16B.xsd"))
+    schema = build_codelists().read_schema(standard_file("uncefact-D17A/codelist/standard/UNECE_DocumentStatusCode_D16B.xsd"))
     document_status = {code: name for code, name, _ in schema.codes}
     assert document_status["39"] == "On hold"
     assert document_status["8"] == "Rejected"
@@ -174,8 +174,8 @@ def test_status_codes_are_4405_not_document_status_1373():
 
 
 def test_rec24_transport_statuses_sharing_the_schema_are_left_out():
-    schema = build_codelists.read_schema(standard_file("uncefact-D17A/codelist/standard/UNECE_StatusCode_D16B.xsd"))
-    rec24 = {code: name for code, name, desc in schema.codes if (desc or "").startswith(build_codelists.REC24_MARKER)}
+    schema = build_codelists().read_schema(standard_file("uncefact-D17A/codelist/standard/UNECE_StatusCode_D16B.xsd"))
+    rec24 = {code: name for code, name, desc in schema.codes if (desc or "").startswith(build_codelists().REC24_MARKER)}
     assert (rec24["70"], rec24["1"]) == ("Ramped equipment", "Arrival, completed")
     statuses = load_code_list("UNCL4405")
     assert (statuses.name_of("70"), statuses.name_of("1")) == ("Issued", "To be done")

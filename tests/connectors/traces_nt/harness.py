@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 from lxml import etree
@@ -21,7 +22,7 @@ from hub.mapping.sps_certificate import record_from_data, render_certificate, to
 from hub.signing import Signer
 from hub.standards import PROJECT_ROOT
 from tests.contract.suite import ReceivedMessage
-from tests.support.standards import standard_file
+from tests.support.standards import params_from_standard_file, standard_file
 
 NAME = "traces_nt"
 BASE = "http://traces"
@@ -33,11 +34,20 @@ CHED_RECORD = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" /
 _DECISIONS = {"acknowledge": "accept", "warn": "partial", "reject": "reject"}
 
 
+def read_code_list(path: Path) -> dict:
+    """A saved TRACES seed code list (JSON with ``//`` comment lines)."""
+    return json.loads(re.sub(r"^\s*//.*$", "", path.read_text(encoding="utf-8"), flags=re.MULTILINE))
+
+
 @functools.cache
 def code_list(relative: str) -> dict:
-    """A saved TRACES seed code list (JSON with ``//`` comment lines)."""
-    text = standard_file(relative).read_text(encoding="utf-8")
-    return json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.MULTILINE))
+    """The saved code list at ``relative`` under the standards folder, read once, when a test first asks."""
+    return read_code_list(standard_file(relative))
+
+
+def codes_of(relative: str) -> list:
+    """The codes of a saved code list, sorted, to parametrise a test over (one failing parameter if it is missing)."""
+    return params_from_standard_file(relative, lambda path: sorted(read_code_list(path)))
 
 
 class ChedMessages:

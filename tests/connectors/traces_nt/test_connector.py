@@ -16,7 +16,7 @@ from connectors.traces_nt import protocol
 from connectors.traces_nt.wssecurity import traces_headers
 from hub.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from hub.namespaces import RAM, RSM_SPS_CERTIFICATE, SOAP11_ENV, TRACES_CHED_SUBMISSION
-from tests.connectors.traces_nt.harness import CLIENT_ID, KEY, USERNAME, canonical, code_list, sample_message
+from tests.connectors.traces_nt.harness import CLIENT_ID, KEY, USERNAME, canonical, code_list, codes_of, sample_message
 from tests.contract.suite import ConnectorContract
 from tests.support.standards import standard_file
 
@@ -134,7 +134,7 @@ def test_acceptance_is_acknowledged(traces):
     assert connector.poll_acks() == [] and connector.awaiting == {}
 
 
-@pytest.mark.parametrize("reason", sorted(code_list("samples/traces-ws/refusal_reason.json")))
+@pytest.mark.parametrize("reason", codes_of("samples/traces-ws/refusal_reason.json"))
 def test_rejection_carries_the_refusal_reason(traces, reason):
     connector, message, _ = decide(traces, decision="reject", reason_code=reason, measure="DESTRUCTION",
                                    reason_text="consignment refused at the border control post")
@@ -144,7 +144,7 @@ def test_rejection_carries_the_refusal_reason(traces, reason):
     assert ack.certificate_number == message.certificate_number
 
 
-@pytest.mark.parametrize("measure", sorted(code_list("samples/traces-ws/ched_not_acceptable_measure.json")))
+@pytest.mark.parametrize("measure", codes_of("samples/traces-ws/ched_not_acceptable_measure.json"))
 def test_a_not_acceptable_measure_is_a_rejection(traces, measure):
     connector, _, _ = decide(traces, decision="not_acceptable", measure=measure)
     [ack] = connector.poll_acks()
