@@ -1,4 +1,10 @@
-"""Shared fixtures. Sockets are blocked for every test (pytest-socket, see pyproject): only loopback is reachable."""
+"""Shared fixtures: the standards folder, the development PKIs, the brokers and the API over them.
+
+Sockets are blocked for every test (pytest-socket, see pyproject): only loopback is reachable. Database fixtures
+(SQLite and a real PostgreSQL) come from the plugin tests/support/databases.py; helpers that are no fixtures live in
+tests/support/. Each area's folder adds its own conftest.py (tests/connectors/conftest.py: the signed certificates
+every connector sends).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,21 @@ from pathlib import Path
 import pytest
 
 from hub.standards import PROJECT_ROOT, standards_dir
+
+# Database fixtures for the broker (SQLite and a real PostgreSQL).
+pytest_plugins = ["tests.support.databases"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "standard_unavailable(reason): a parameter taken from a standards file that is "
+                                       "missing or unreadable (tests/support/standards.py); its test fails with the reason")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("standard_unavailable")
+    if marker is not None:
+        pytest.fail(marker.args[0], pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -23,27 +44,44 @@ def project_root() -> Path:
     return PROJECT_ROOT
 
 
-def standard_file(relative: str) -> Path:
-    """A file under the standards folder, failing the test with its path when it is absent."""
-    path = standards_dir() / relative
-    if not path.is_file():
-        pytest.fail(f"real standards artefact missing: {path} (set HUB_STANDARDS_DIR)")
-    return path
+# --- PKI ------------------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory):
-    """A development PKI for the FR issuing authority and a US counterpart (2048-bit keys: made in a second)."""
+    """The development PKI every broker, connector and sandbox test shares: the FR issuing authority, a US
+    counterpart and Japan's CITES authority (the importing country of the worked permit); 2048-bit keys, made in a
+    second."""
     from hub.signing.pki import init_dev_pki
 
-    return init_dev_pki(tmp_path_factory.mktemp("pki"), authorities=("FR", "US"), rsa_key_bits=2048)
+    return init_dev_pki(tmp_path_factory.mktemp("pki"), authorities=("FR", "US", "JP"), rsa_key_bits=2048)
+
+
+@pytest.fixture(scope="session")
+def stranger_pki(tmp_path_factory):
+    """Another CA, unrelated to ``pki``, issuing look-alike identities (same subjects, FR and US) that nobody may
+    trust: the attacker's or a stranger's."""
+    from hub.signing.pki import init_dev_pki
+
+    return init_dev_pki(tmp_path_factory.mktemp("stranger-pki"), authorities=("FR", "US"), rsa_key_bits=2048)
+
+
+@pytest.fixture
+def verifier(pki):
+    """A verifier trusting ``pki``'s development CA."""
+    from hub.signing import Verifier
+
+    return Verifier(pki.trust_store())
+
+
+# --- brokers and the API over them ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def broker(database_url, pki):
     """A broker on the test database, its destinations ``authority`` and ``customs`` played by scripted
-    counterparts (see tests/broker_support.py)."""
-    from tests.broker_support import make_broker
+    counterparts (see tests/support/broker.py)."""
+    from tests.support.broker import make_broker
 
     broker = make_broker(database_url, pki)
     yield broker
@@ -53,7 +91,7 @@ def broker(database_url, pki):
 @pytest.fixture
 def ched_broker(database_url, pki):
     """A broker that also routes CHEDs to customs: the customs registry's tests."""
-    from tests.broker_support import ROUTES_WITH_CHEDS, make_broker
+    from tests.support.broker import ROUTES_WITH_CHEDS, make_broker
 
     broker = make_broker(database_url, pki, routes=ROUTES_WITH_CHEDS)
     yield broker
@@ -63,7 +101,7 @@ def ched_broker(database_url, pki):
 @pytest.fixture
 def permit_broker(database_url, pki):
     """A broker that also routes CITES exports and re-exports: the CITES tests."""
-    from tests.broker_support import ROUTES_WITH_PERMITS, make_broker
+    from tests.support.broker import ROUTES_WITH_PERMITS, make_broker
 
     broker = make_broker(database_url, pki, routes=ROUTES_WITH_PERMITS)
     yield broker
@@ -71,20 +109,28 @@ def permit_broker(database_url, pki):
 
 
 @pytest.fixture
-def permit_api(permit_broker):
-    """The API over ``permit_broker``, as France's CITES authority; ``.nl`` holds the headers of another authority."""
-    from fastapi.testclient import TestClient
+def api(broker):
+    """The API over ``broker``, as France's system; ``api.headers_of("NL" | "EC" | "ops")`` authenticates another
+    client (tests/support/api.py)."""
+    from tests.support.api import api_client
 
-    from hub.api.app import create_app
-    from hub.api.auth import create_client
-
-    with permit_broker.database.transaction() as session:
-        fr, nl = create_client(session, name="fr-cites", tenant="FR")[1], create_client(session, name="nl-cites", tenant="NL")[1]
-    with TestClient(create_app(permit_broker)) as client:
-        client.headers["Authorization"] = f"Bearer {fr}"
-        client.nl = {"Authorization": f"Bearer {nl}"}
+    with api_client(broker) as client:
         yield client
 
 
-# Database fixtures for the broker (SQLite and a real PostgreSQL): see tests/databases.py.
-pytest_plugins = ["tests.databases"]
+@pytest.fixture
+def ched_api(ched_broker):
+    """The API over ``ched_broker``, as France's system (customs' own calls included); ``headers_of`` as for ``api``."""
+    from tests.support.api import api_client
+
+    with api_client(ched_broker) as client:
+        yield client
+
+
+@pytest.fixture
+def permit_api(permit_broker):
+    """The API over ``permit_broker``, as France's CITES authority; ``headers_of`` as for ``api``."""
+    from tests.support.api import api_client
+
+    with api_client(permit_broker) as client:
+        yield client

@@ -4,11 +4,12 @@ cycle, counting imports inside functions too (DESIGN.md, docs/architecture.md)."
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from hub.standards import PROJECT_ROOT as ROOT
 
 #: Floors from the ground up; a module may import its own floor and those below. Names are module prefixes.
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -77,22 +78,27 @@ def _floor(name: str) -> int:
     return best[0]
 
 
-MODULES = _modules()
-GRAPH = {name: _imports(name, path, MODULES) for name, path in MODULES.items()}
+@functools.cache
+def _graph() -> dict[str, set[str]]:
+    """Every module of hub/ and connectors/ with the modules it imports, read once, when a test first asks."""
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
 
 
 def test_every_module_is_on_a_floor():
-    for name in MODULES:
+    for name in _graph():
         _floor(name)
 
 
 def test_no_import_runs_back_up():
-    upward = sorted(f"{a} → {b}" for a, targets in GRAPH.items() for b in targets if _floor(b) > _floor(a))
+    graph = _graph()
+    upward = sorted(f"{a} → {b}" for a, targets in graph.items() for b in targets if _floor(b) > _floor(a))
     assert not upward, "imports running back up the layers:\n" + "\n".join(upward)
 
 
 def test_no_import_cycle():
     # Tarjan's strongly connected components over the module graph (package __init__ re-exports included).
+    graph = _graph()
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -103,7 +109,7 @@ def test_no_import_cycle():
         index[node] = low[node] = len(index)
         stack.append(node)
         on_stack.add(node)
-        for target in GRAPH.get(node, ()):
+        for target in graph.get(node, ()):
             if target not in index:
                 visit(target)
                 low[node] = min(low[node], low[target])
@@ -120,7 +126,7 @@ def test_no_import_cycle():
             if len(component) > 1:
                 cycles.append(sorted(component))
 
-    for name in sorted(GRAPH):
+    for name in sorted(graph):
         if name not in index:
             visit(name)
     assert not cycles, "import cycles:\n" + "\n".join(" ↔ ".join(c) for c in cycles)

@@ -1,0 +1,102 @@
+"""The ``hub`` command line, as a user runs it: files, pipes, exit codes and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.signing import init_dev_pki
+from hub.standards import PROJECT_ROOT
+from tests.support.standards import standard_file
+
+EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> Path:
+    return init_dev_pki(tmp_path_factory.mktemp("pki"), authorities=("FR", "NL")).directory
+
+
+def hub(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hub", *args], input=stdin, capture_output=True, cwd=PROJECT_ROOT, timeout=60)
+
+
+def test_convert_sign_verify_pipeline(certs):
+    converted = hub("convert", "--profile", "ephyto", str(EXAMPLE))
+    assert converted.returncode == 0, converted.stderr.decode()
+    assert b"<rsm:SPSCertificate" in converted.stdout
+    signed = hub("sign", "--certs-dir", str(certs), "-", stdin=converted.stdout)
+    assert signed.returncode == 0, signed.stderr.decode()
+    verified = hub("verify", "--certs-dir", str(certs), "-", stdin=signed.stdout)
+    assert verified.returncode == 0
+    assert "C=FR" in verified.stdout.decode()
+    tampered = hub("verify", "--certs-dir", str(certs), "-", stdin=signed.stdout.replace(b"18500", b"1"))
+    assert tampered.returncode == 1
+    assert "digest" in tampered.stderr.decode()
+
+
+def test_verify_refuses_a_signer_outside_the_trusted_ca(certs, tmp_path):
+    stranger = init_dev_pki(tmp_path / "stranger", authorities=("FR",)).directory
+    signed = hub("sign", "--certs-dir", str(stranger), str(EXAMPLE.with_name("phyto-FR-apples.full.xml")))
+    verified = hub("verify", "--certs-dir", str(certs), "-", stdin=signed.stdout)
+    assert verified.returncode == 1
+    assert "NOT VALID" in verified.stderr.decode()
+
+
+@pytest.mark.interop
+def test_validate_exit_codes_and_json_report(tmp_path):
+    sample = standard_file("samples/ephyto/NO-ephyto-SPSCertificate.xml")
+    ok = hub("validate", "--format", "json", str(sample))
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["findings"] is not None
+    broken = tmp_path / "broken.xml"
+    broken.write_text(sample.read_text(encoding="utf-8").replace("<ns1:ID>EC</ns1:ID>", "<ns1:ID>ZZ</ns1:ID>"), encoding="utf-8")
+    bad = hub("validate", str(broken))
+    assert bad.returncode == 1
+    assert "CL-COUNTRY" in bad.stdout.decode() and "ImportSPSCountry" in bad.stdout.decode()
+
+
+@pytest.mark.interop
+def test_parse_prints_the_record_of_a_soap_wrapped_ched():
+    result = hub("parse", str(standard_file("samples/traces/CreateAndSubmitChedForDecision-0101-Horse.xml")))
+    assert result.returncode == 0, result.stderr.decode()
+    record = json.loads(result.stdout)
+    assert record["kind"] == "ched" and record["ched_type"] == "A"
+
+
+def test_bad_input_gets_a_clear_error(tmp_path):
+    hostile = tmp_path / "hostile.xml"
+    hostile.write_text('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><r>&e;</r>')
+    result = hub("validate", str(hostile))
+    assert result.returncode == 2 and "DTD" in result.stderr.decode()
+    record = json.loads(EXAMPLE.read_text())
+    record["consignment"]["consignor"]["nickname"] = "x"
+    result = hub("convert", "-", stdin=json.dumps(record).encode())
+    assert result.returncode == 2
+    assert "consignment.consignor.nickname" in result.stderr.decode()
+
+
+def test_schema_prints_the_json_schema_of_each_kind():
+    result = hub("schema", "ched")
+    schema = json.loads(result.stdout)
+    assert "ched_type" in schema["properties"] and "consignment" in schema["properties"]
+    assert hub("schema", "invoice").returncode == 2
+
+
+def test_fetch_permit_names_an_unreachable_partner_and_fails(tmp_path, pki):
+    from hub.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    upgrade(url)
+    command = [sys.executable, "-m", "hub", "fetch-permit", "JP-1", "--from", "https://127.0.0.1:9/cites/v2/CitesDataExchange", "--callee", "JP"]
+    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_CERTS_DIR": str(pki.directory)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert result.returncode == 1 and "AdapterNotAvailable" in result.stderr
+    # Without key material, it says which file is missing instead of a traceback.
+    result = subprocess.run(command, env={**env, "HUB_CERTS_DIR": str(tmp_path / "none")}, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert result.returncode == 2 and "ca.pem" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,173 @@
+"""The mapping engine, both directions, on worked examples, real documents and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from hub.errors import InputError, RecordError, UnknownDocumentError
+from hub.mapping.fidelity import canonical, compare
+from hub.mapping.sps_certificate import parse_certificate, record_from_data, render_certificate, to_xml
+from hub.records import dump_record
+from hub.records.sps import ChedCertificate, PhytosanitaryCertificate
+from hub.standards import PROJECT_ROOT
+from tests.support.standards import standard_file
+
+EXAMPLES = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples"
+RECORDS = sorted(EXAMPLES.glob("*.record.json"))
+REAL_DOCUMENTS = [
+    "samples/ephyto/NO-ephyto-SPSCertificate.xml",
+    "samples/traces/CreateAndSubmitChedForDecision-0101-Horse.xml",
+    "samples/traces/CreateAndSubmitChedForDecision-01061900-Rats.xml",
+]
+
+
+def load_record(path: Path):
+    return record_from_data(json.loads(path.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("record_file", RECORDS, ids=lambda p: p.name)
+@pytest.mark.parametrize("profile", ["full", "ephyto"])
+def test_worked_example_renders_expected_xml(record_file, profile):
+    expected = record_file.with_name(record_file.name.replace(".record.json", f".{profile}.xml"))
+    rendered = to_xml(render_certificate(load_record(record_file), profile).root)
+    assert rendered.decode() == expected.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("record_file", RECORDS, ids=lambda p: p.name)
+def test_worked_example_parses_back_to_the_record(record_file):
+    expected_xml = record_file.with_name(record_file.name.replace(".record.json", ".full.xml")).read_bytes()
+    parsed = parse_certificate(expected_xml)
+    assert parsed.findings == []
+    assert _without_date_styles(dump_record(parsed.record)) == _without_date_styles(dump_record(load_record(record_file)))
+
+
+def _without_date_styles(data):
+    """A parsed date remembers the element it was read from; a hand-written record leaves that to the profile."""
+    if isinstance(data, dict):
+        if set(data) >= {"value", "format"}:
+            data = {k: v for k, v in data.items() if k != "format"}
+            return data["value"] if set(data) == {"value"} else data
+        return {k: _without_date_styles(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_without_date_styles(v) for v in data]
+    return data
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("sample", REAL_DOCUMENTS)
+def test_real_documents_round_trip_at_100_percent(sample):
+    parsed = parse_certificate(standard_file(sample).read_bytes(), source=sample)
+    assert parsed.findings == [], [f.xpath for f in parsed.findings]
+    rendered = render_certificate(parsed.record, "full")
+    fidelity = compare(parsed.element, rendered.root)
+    assert fidelity.lost == [] and fidelity.added == []
+    assert fidelity.share == 1.0
+    assert canonical(parsed.element) == canonical(rendered.root)
+    assert rendered.findings == []
+
+
+@pytest.mark.interop
+def test_traces_ched_is_read_from_its_soap_envelope():
+    parsed = parse_certificate(standard_file(REAL_DOCUMENTS[1]).read_bytes())
+    assert parsed.wrappers == ("Envelope",)
+    assert isinstance(parsed.record, ChedCertificate)
+    assert parsed.record.ched_type == "A"
+    assert parsed.record.consignment.export_country.id.value == "RS"
+    assert parsed.record.line_items()[0].scientific_names[0].language == "la"
+
+
+@pytest.mark.interop
+def test_ephyto_sample_reads_into_friendly_fields():
+    record = parse_certificate(standard_file(REAL_DOCUMENTS[0]).read_bytes()).record
+    assert isinstance(record, PhytosanitaryCertificate)
+    assert record.certificate_number.value == "123ABC"
+    assert record.issue_date_time.format == "DateTimeString"
+    assert [n.subject for n in record.notes].count("ADEDL") == 2
+    first_line = record.line_items()[0]
+    assert first_line.net_weight.value == "10" and first_line.net_weight.unit == "KGM"
+    assert first_line.packages[0].item_quantity.value == "100.0000"
+
+
+def test_hub_envelope_content_string_is_unwrapped():
+    inner = (EXAMPLES / "phyto-FR-apples.full.xml").read_text(encoding="utf-8").split("?>", 1)[1]
+    envelope = etree.Element("{http://ephyto.ippc.int/HUB.Entities}Envelope")
+    for name, value in [("From", "FR"), ("To", "EC"), ("CertificateType", "851"), ("CertificateStatus", "70"), ("NPPOCertificateNumber", "FR-2026-PC-000123")]:
+        etree.SubElement(envelope, f"{{http://ephyto.ippc.int/HUB.Entities}}{name}").text = value
+    etree.SubElement(envelope, "{http://ephyto.ippc.int/HUB.Entities}Content").text = inner
+    parsed = parse_certificate(etree.tostring(envelope))
+    assert parsed.wrappers == ("Envelope/Content",)
+    assert parsed.record.certificate_number.value == "FR-2026-PC-000123"
+
+
+def test_unrepresented_content_is_reported_with_its_xpath():
+    root = etree.fromstring((EXAMPLES / "phyto-FR-apples.full.xml").read_bytes())
+    ns = {"rsm": "urn:un:unece:uncefact:data:standard:SPSCertificate:17", "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:21"}
+    consignor = root.find("rsm:SPSConsignment/ram:ConsignorSPSParty", ns)
+    etree.SubElement(consignor, f"{{{ns['ram']}}}FavouriteColour").text = "blue"
+    consignor.find("ram:Name", ns).set("nickname", "VdL")
+    findings = parse_certificate(etree.tostring(root)).findings
+    assert {f.xpath for f in findings} == {
+        "/rsm:SPSCertificate/rsm:SPSConsignment/ram:ConsignorSPSParty/ram:FavouriteColour",
+        "/rsm:SPSCertificate/rsm:SPSConsignment/ram:ConsignorSPSParty/ram:Name/@nickname",
+    }
+    assert all(f.rule == "MAP-UNREPRESENTED" and f.message_fr for f in findings)
+
+
+def test_ephyto_profile_reports_what_it_cannot_carry():
+    record = load_record(EXAMPLES / "ched-P-FR-cheese.record.json")
+    findings = render_certificate(record, "ephyto").findings
+    fields = {f.field for f in findings}
+    assert "consignment.consignor.id" in fields
+    assert "consignment.transport_movements[0].mode_code.name" in fields
+    dropped = next(f for f in findings if f.field == "consignment.consignor.id")
+    assert dropped.xpath == "/rsm:SPSCertificate/rsm:SPSConsignment/ram:ConsignorSPSParty/ram:ID"
+    assert render_certificate(record, "full").findings == []
+
+
+def test_unknown_field_is_an_error_with_its_path():
+    data = json.loads((EXAMPLES / "phyto-FR-apples.record.json").read_text())
+    data["consignment"]["items"][0]["line_items"][0]["colour"] = "red"
+    data["consignment"]["items"][0]["line_items"][0]["net_weight"] = {"value": "heavy", "unit": "KGM"}
+    with pytest.raises(RecordError) as caught:
+        record_from_data(data)
+    paths = {p.path for p in caught.value.problems}
+    assert "consignment.items[0].line_items[0].colour" in paths
+    assert "consignment.items[0].line_items[0].net_weight.value" in paths
+
+
+def test_bad_date_and_unknown_kind_are_refused():
+    with pytest.raises(RecordError, match="issue_date_time"):
+        record_from_data({"kind": "phytosanitary", "status": "issued", "issue_date_time": "22/11/2026"})
+    with pytest.raises(RecordError):
+        record_from_data({"kind": "invoice", "status": "issued"})
+
+
+def test_ched_type_and_its_note_must_agree():
+    with pytest.raises(RecordError, match="ched_type"):
+        record_from_data({"kind": "ched", "status": "issued"})
+    record = record_from_data({"kind": "ched", "status": "issued", "ched_type": "PP"})
+    assert record.notes[0].content_code.value == "PP"
+
+
+def test_document_kind_the_hub_does_not_handle_names_the_type_code():
+    xml = (EXAMPLES / "phyto-FR-apples.full.xml").read_text().replace("<ram:TypeCode>851</ram:TypeCode>", "<ram:TypeCode>856</ram:TypeCode>", 1)
+    with pytest.raises(InputError) as caught:
+        parse_certificate(xml.encode())
+    assert caught.value.where == "/rsm:SPSCertificate/rsm:SPSExchangedDocument/ram:TypeCode"
+    assert "856" in caught.value.message
+
+
+def test_not_a_certificate_is_refused():
+    with pytest.raises(UnknownDocumentError, match="SPSCertificate"):
+        parse_certificate(b"<invoice><total>3</total></invoice>")
+
+
+def test_malformed_value_in_xml_points_at_the_element():
+    xml = (EXAMPLES / "phyto-FR-apples.full.xml").read_text().replace(">18500<", ">lots<")
+    with pytest.raises(RecordError) as caught:
+        parse_certificate(xml.encode())
+    assert caught.value.problems[0].path.endswith("ram:IncludedSPSTradeLineItem/ram:NetWeightMeasure")
