@@ -10,7 +10,7 @@ at head (SQLite makes autogenerate render batch operations, which PostgreSQL run
     command.revision(alembic_config("sqlite:////tmp/scratch.db"), message="what changed", autogenerate=True,
                      rev_id="0002")
 
-then read and tidy the generated file; ``tests/test_store.py`` checks that the migrations equal the models.
+then read and tidy the generated file; ``tests/store/test_database.py`` checks that the migrations equal the models.
 """
 
 from __future__ import annotations

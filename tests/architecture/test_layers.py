@@ -11,7 +11,8 @@ import pytest
 
 from hub.standards import PROJECT_ROOT as ROOT
 
-#: Floors from the ground up; a module may import its own floor and those below. Names are module prefixes.
+#: Floors from the ground up; a module may import its own floor and those below. Names are module prefixes, or
+#: exactly one module with a leading ``=`` (the ``hub`` package itself, without all that is below it).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("hub.errors", "hub.namespaces", "hub.xmlsafe", "hub.xmlpath", "hub.standards", "hub.config", "hub.report",
      "hub.scope", "hub.codelists", "hub.zones", "hub.tls_peer", "hub.connector"),
@@ -32,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hub.broker",),
     ("hub.api",),
     ("hub.web",),
-    ("hub.cli", "hub.__main__", "hub"),
+    ("hub.cli", "hub.__main__", "=hub"),
 )
 
 
@@ -71,6 +72,10 @@ def _floor(name: str) -> int:
     best = None
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
+            if prefix.startswith("="):
+                if name == prefix[1:]:
+                    best = (index, len(prefix))
+                continue
             if name == prefix or name.startswith(prefix + "."):
                 if best is None or len(prefix) > best[1]:
                     best = (index, len(prefix))
