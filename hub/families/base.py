@@ -88,7 +88,7 @@ class DocumentFamily:
     """One family of documents the hub carries (SPS certificates, CITES permits…), registered once.
 
     ``kinds`` are the record kinds of the family (``kind`` in a record's JSON); ``root_tags`` the Clark names of the
-    document elements (bare or inside a wrapper). ``parse`` reads a document into an object with ``record`` and
+    document elements (bare or inside a wrapper), ``content_tags`` those of their own children. ``parse`` reads a document into an object with ``record`` and
     ``findings`` (what the record cannot hold); ``render`` writes a record in one of ``profiles`` and validates it;
     ``check_document`` validates a document. ``profiled``: the family renders one variant per counterpart profile
     (the ePhyto subset), else one document for every destination.
@@ -100,6 +100,7 @@ class DocumentFamily:
     number_field: str
     kinds: tuple[str, ...]
     root_tags: tuple[str, ...]
+    content_tags: frozenset[str]
     from_data: Callable[[dict], Any]
     parse: Callable[..., Any]
     render: Callable[..., tuple[etree._Element, ValidationReport]]
@@ -123,8 +124,9 @@ class DocumentFamily:
         return isinstance(record, self.record_model)
 
     def holds(self, root: etree._Element) -> bool:
-        """Whether ``root`` is a document of this family, bare or inside a wrapper."""
-        return any(root.tag == tag or next(root.iter(tag), None) is not None for tag in self.root_tags)
+        """Whether ``root`` is a document of this family, bare, inside a wrapper, or in a counterpart's container
+        (an element of another name holding the family's content)."""
+        return root.tag in self.root_tags or next(root.iter(*self.root_tags, *self.content_tags), None) is not None
 
 
 def text_of(value: object) -> str | None:

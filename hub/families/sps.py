@@ -82,6 +82,7 @@ SPS = DocumentFamily(
     number_field="certificate_number",
     kinds=tuple(kind.value for kind in DocumentKind),
     root_tags=(sps_spec().root.clark,),
+    content_tags=sps_spec().content_tags,
     from_data=record_from_data,
     parse=parse_certificate,
     render=validate_record,

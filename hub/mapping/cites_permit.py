@@ -119,7 +119,7 @@ def parse_permit(document: bytes | etree._Element, *, source: str = "document") 
     if next(root.iter(f"{{{CITES_CBFSHIP_V1}}}CBFShip"), None) is not None:
         raise UnknownDocumentError("a CITES ePermit toolkit v1 CBFShip document; the hub reads toolkit v2 CITESEPermit", where=source)
     spec = cites_spec()
-    found = unwrap(root, permit_root_tags(), source=source)
+    found = unwrap(root, permit_root_tags(), source=source, content=cites_spec().content_tags)
     parsed = parse(spec, found.document)
     try:
         record = CITESPermit.model_validate(parsed.data)

@@ -12,7 +12,8 @@ from typing import Any, Iterable
 
 from lxml import etree
 
-from hub.errors import MappingError, UnknownDocumentError
+from hub.errors import MappingError
+from hub.mapping import extensions
 from hub.mapping.leaves import carried_keys, read_leaf, write_leaf
 from hub.mapping.spec import MappingSpec, Node, Profile, Step
 from hub.report import Area, Finding, Severity
@@ -30,7 +31,8 @@ class Rendered:
 
 @dataclass
 class Parsed:
-    """Record data parsed from XML, every part of the XML it does not represent, and where each field came from."""
+    """Record data parsed from XML (with ``extensions``: what the spec does not model, kept to be written back),
+    a finding for each extension, and where each field came from."""
 
     data: dict[str, Any]
     findings: list[Finding]
@@ -40,12 +42,18 @@ class Parsed:
 # ---------------------------------------------------------------------------------------------------- render
 
 
+#: Record keys every family's records have that are not spec fields: the container element and the extensions.
+EXTENSIBLE = ("document_element", "extensions")
+
+
 def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore: Iterable[str] = ()) -> Rendered:
-    """Render record ``data`` as a tree rooted at the spec's root element, following ``profile_name``."""
+    """Render record ``data`` as a tree rooted at the spec's root element (or the record's own
+    ``document_element``), following ``profile_name``, with the record's extensions written back in place."""
     profile = spec.profile(profile_name)
-    root = etree.Element(spec.root_for(profile_name).clark, nsmap=dict(spec.namespaces))
+    root = etree.Element(data.get("document_element") or spec.root_for(profile_name).clark, nsmap=dict(spec.namespaces))
     state = _RenderState(spec=spec, profile=profile)
-    state.render_nodes(root, spec.nodes, data, "", set(ignore))
+    state.render_nodes(root, spec.nodes, data, "", {*ignore, *EXTENSIBLE})
+    placed = extensions.place(root, data.get("extensions") or (), spec.namespaces)
     findings = [
         _dropped_finding(spec, profile, parent, steps, field_path, value)
         for parent, steps, field_path, value in state.dropped
@@ -62,7 +70,7 @@ def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore
                 message_fr=fr.format(profile=profile.name, field=field_path),
             )
         )
-    return Rendered(root=root, findings=findings, field_of=state.field_of)
+    return Rendered(root=root, findings=findings + placed, field_of=state.field_of)
 
 
 @dataclass
@@ -177,17 +185,17 @@ def to_xml(root: etree._Element) -> bytes:
 
 
 def parse(spec: MappingSpec, root: etree._Element) -> Parsed:
-    """Parse a tree rooted at the spec's root element into record data; report what the spec does not represent."""
-    if root.tag not in spec.root_tags:
-        raise UnknownDocumentError(
-            f"expected {spec.root.prefixed} in {spec.root.namespace}, found {qualified_name(root.tag, spec.prefix_of, root)}",
-            where="/",
-        )
+    """Parse a tree rooted at the spec's root element (or a counterpart's container of the same content) into
+    record data; what the spec does not represent becomes the record's ``extensions``, each reported as INFO."""
     consumed: set[Any] = {root}
     xpaths = _XPaths(spec.prefix_of, root)
     xpath_of = FieldLocations(xpaths)
     data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, xpaths)
-    findings = list(_unrepresented(root, consumed, xpaths))
+    kept, findings = extensions.collect(root, consumed, spec.prefix_of, xpaths)
+    if kept:
+        data["extensions"] = kept
+    if root.tag not in spec.root_tags:  # a counterpart's container; a profile's own root is the profile's to write
+        data["document_element"] = root.tag
     return Parsed(data=data, findings=findings, xpath_of=xpath_of)
 
 
@@ -276,24 +284,6 @@ def _intermediates(parent: etree._Element, element: etree._Element) -> list[etre
     return chain
 
 
-def _unrepresented(element: etree._Element, consumed: set, xpaths: "_XPaths"):
-    """Findings for every element, attribute or text the parse did not take into the record."""
-    for child in element:
-        if not isinstance(child.tag, str):
-            continue  # comments and processing instructions carry no certificate data
-        if child.tag == "{http://www.w3.org/2000/09/xmldsig#}Signature" and element.getparent() is None:
-            continue  # the enveloped signature is verified separately; it is not record content
-        if child not in consumed:
-            yield _lost(xpaths(child), "element")
-            continue
-        for attribute in child.attrib:
-            if (child, attribute) not in consumed:
-                yield _lost(xpaths(child) + f"/@{qualified_name(attribute, xpaths.prefix_of)}", "attribute")
-        if len(child) and (child.text or "").strip():
-            yield _lost(xpaths(child) + "/text()", "text")
-        yield from _unrepresented(child, consumed, xpaths)
-
-
 class _XPaths:
     """Names elements by XPaths that start at the document element, whatever wraps it; each path is built once."""
 
@@ -323,14 +313,3 @@ class _XPaths:
             seen[child.tag] = seen.get(child.tag, 0) + 1
             step = qualified_name(child.tag, self.prefix_of, child)
             self._steps[child] = f"{step}[{seen[child.tag]}]" if counts[child.tag] > 1 else step
-
-
-def _lost(xpath: str, what: str) -> Finding:
-    return Finding(
-        xpath=xpath,
-        rule="MAP-UNREPRESENTED",
-        severity=Severity.WARNING,
-        area=Area.MAPPING,
-        message_en=f"this {what} is not represented in the record and would be lost on conversion",
-        message_fr=f"cet élément ({what}) n'est pas représenté dans l'enregistrement et serait perdu à la conversion",
-    )

@@ -123,6 +123,12 @@ class MappingSpec:
         """Every root element (Clark notation) a document of this spec may have, whichever profile wrote it."""
         return frozenset({self.root.clark, *(p.root.clark for p in self.profiles.values() if p.root)})
 
+    @cached_property
+    def content_tags(self) -> frozenset[str]:
+        """The tags of the document element's own children the spec maps (``rsm:SPSExchangedDocument`` …): an
+        element holding one of them is a container of the document, whatever its own name."""
+        return frozenset(node.steps[0].clark for node in self.nodes if node.steps)
+
     def profile_for_root(self, tag: str) -> str | None:
         """The first profile that writes the root element ``tag`` (so a parsed document renders back the same)."""
         return next((name for name in self.profiles if self.root_for(name).clark == tag), None)

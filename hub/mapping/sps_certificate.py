@@ -67,7 +67,7 @@ def parse_certificate(document: bytes | etree._Element, *, source: str = "docume
     """
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
     spec = sps_spec()
-    found = unwrap(root, spec.root.clark, source=source)
+    found = unwrap(root, spec.root.clark, source=source, content=spec.content_tags)
     parsed: Parsed = parse(spec, found.document)
     try:
         record = SPS_RECORD_ADAPTER.validate_python(parsed.data)

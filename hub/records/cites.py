@@ -17,7 +17,7 @@ from enum import Enum
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hub.records.common import Country, Location, Person
+from hub.records.common import Country, Extensible, Location, Person
 from hub.records.common import RecordModel as _Record
 from hub.records.values import Code, DateTime, Identifier, Quantity, Text
 
@@ -217,7 +217,7 @@ class Consignment(_Record):
     items: list[PermitItem] = Field(default_factory=list, description="Boxes 7 to 12b, one line per species or specimen (IncludedSupplyChainConsignmentItem)")
 
 
-class CITESPermit(_Record):
+class CITESPermit(Extensible):
     """A CITES permit or certificate (``CITESEPermit``, toolkit v2): export permit, import permit, re-export
     certificate or other certificate.
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from hub.records.common import Country, Location, Person
+from hub.records.common import Country, Extensible, Location, Person
 from hub.records.common import RecordModel as _Record
 from hub.records.status import DocumentStatus
 from hub.records.values import BinaryObject, Code, DateTime, Identifier, Measure, Text
@@ -229,7 +229,7 @@ class Consignment(_Record):
     items: list[ConsignmentItem] = Field(default_factory=list)
 
 
-class _SPSCertificateBase(_Record):
+class _SPSCertificateBase(Extensible):
     """Fields common to every SPS certificate (the ``SPSExchangedDocument`` and the ``SPSConsignment``)."""
 
     name: Text | None = None

@@ -13,7 +13,7 @@ from datetime import datetime
 from lxml import etree
 
 from hub.errors import FieldProblem, InputError, RecordError
-from hub.mapping.cites_permit import ParsedPermit, parse_permit, permit_root_tags, render_permit, with_national_data
+from hub.mapping.cites_permit import ParsedPermit, cites_spec, parse_permit, permit_root_tags, render_permit, with_national_data
 from hub.mapping.envelopes import unwrap
 from hub.mapping.sps_certificate import ParsedCertificate, parse_certificate, render_certificate, sps_spec
 from hub.records.cites import CITESPermit
@@ -38,7 +38,7 @@ class Validated:
 def validate_certificate(document: bytes | etree._Element, *, source: str = "document", now: datetime | None = None) -> Validated:
     """Validate a bare or wrapped SPSCertificate document and return every finding."""
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
-    element = unwrap(root, sps_spec().root.clark, source=source).document
+    element = unwrap(root, sps_spec().root.clark, source=source, content=sps_spec().content_tags).document
     report = ValidationReport()
     schema = schema_findings(load_schema("SPSCertificate"), element)
     try:
@@ -75,7 +75,7 @@ def validate_permit(document: bytes | etree._Element, *, source: str = "document
     simplified re-export procedure), is judged with the rest (:func:`~hub.mapping.cites_permit.with_national_data`).
     """
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
-    element = unwrap(root, permit_root_tags(), source=source).document
+    element = unwrap(root, permit_root_tags(), source=source, content=cites_spec().content_tags).document
     report = ValidationReport()
     schema = cites_permit_findings(element)
     try:

@@ -246,16 +246,19 @@ def test_malformed_indicator_in_xml_points_at_the_element():
     assert caught.value.where == "/rsm:CITESEPermit/rsm:HeaderExchangedDocument/ram:CopyIndicator"
 
 
-def test_repetition_the_record_does_not_hold_is_reported():
+def test_repetition_the_record_does_not_hold_is_kept_and_written_back():
     root = etree.fromstring(EXAMPLE.with_name("reexport-FR-python.xml").read_bytes())
     product = root.find(".//ram:SpecifiedTradeProduct", NS)
     etree.SubElement(product, f"{{{CITES_RAM_DRAFT}}}ScientificName").text = "Python reticulatus"
-    findings = parse_permit(etree.tostring(root)).findings
-    assert [f.xpath for f in findings] == [
+    parsed = parse_permit(etree.tostring(root))
+    assert [f.xpath for f in parsed.findings] == [
         "/rsm:CITESEPermit/rsm:SpecifiedSupplyChainConsignment/ram:IncludedSupplyChainConsignmentItem"
         "/ram:IncludedSupplyChainTradeLineItem/ram:SpecifiedTradeProduct/ram:ScientificName[2]"
     ]
-    assert findings[0].rule == "MAP-UNREPRESENTED"
+    assert parsed.findings[0].rule == "MAP-EXTENSION"
+    back = render_permit(parsed.record, parsed.profile).root
+    names = back.findall(".//ram:SpecifiedTradeProduct/ram:ScientificName", NS)
+    assert [n.text for n in names][-1] == "Python reticulatus" and len(names) == 2
 
 
 def test_other_associated_documents_are_kept_apart():

@@ -103,18 +103,28 @@ def test_hub_envelope_content_string_is_unwrapped():
     assert parsed.record.certificate_number.value == "FR-2026-PC-000123"
 
 
-def test_unrepresented_content_is_reported_with_its_xpath():
+def test_unmodelled_content_is_kept_as_extensions_and_written_back_in_place():
     root = etree.fromstring((EXAMPLES / "phyto-FR-apples.full.xml").read_bytes())
     ns = {"rsm": "urn:un:unece:uncefact:data:standard:SPSCertificate:17", "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:21"}
     consignor = root.find("rsm:SPSConsignment/ram:ConsignorSPSParty", ns)
     etree.SubElement(consignor, f"{{{ns['ram']}}}FavouriteColour").text = "blue"
     consignor.find("ram:Name", ns).set("nickname", "VdL")
-    findings = parse_certificate(etree.tostring(root)).findings
-    assert {f.xpath for f in findings} == {
+    parsed = parse_certificate(etree.tostring(root))
+    assert {f.xpath for f in parsed.findings} == {
         "/rsm:SPSCertificate/rsm:SPSConsignment/ram:ConsignorSPSParty/ram:FavouriteColour",
         "/rsm:SPSCertificate/rsm:SPSConsignment/ram:ConsignorSPSParty/ram:Name/@nickname",
     }
-    assert all(f.rule == "MAP-UNREPRESENTED" and f.message_fr for f in findings)
+    assert all(f.rule == "MAP-EXTENSION" and f.severity.value == "INFO" and f.message_fr for f in parsed.findings)
+    assert [e.parent for e in parsed.record.extensions] == [
+        "/rsm:SPSCertificate/rsm:SPSConsignment/ram:ConsignorSPSParty/ram:Name",
+        "/rsm:SPSCertificate/rsm:SPSConsignment/ram:ConsignorSPSParty",
+    ]
+    back = render_certificate(parsed.record).root
+    written = back.find("rsm:SPSConsignment/ram:ConsignorSPSParty", ns)
+    assert written.find("ram:Name", ns).get("nickname") == "VdL"
+    colour = written.find("ram:FavouriteColour", ns)
+    assert colour.text == "blue" and colour.getprevious().tag == consignor.find("ram:FavouriteColour", ns).getprevious().tag
+    assert compare(root, back).share == 1.0
 
 
 def test_ephyto_profile_reports_what_it_cannot_carry():
