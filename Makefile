@@ -19,7 +19,7 @@ define pip_install
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench codelists clean clean-certs
+.PHONY: help run test tools bench codelists clean clean-certs
 
 help: ## list the targets
 	@echo "make TARGET, where TARGET is one of:"
@@ -41,8 +41,14 @@ run: $(STAMP) ## set up .venv, make the development PKI (certs/dev) if missing, 
 	@echo "==> starting the hub (Ctrl-C stops it)"
 	@$(BIN)/hub serve
 
-test: $(STAMP) ## set up .venv and run every test (SQLite and an embedded PostgreSQL): what CI runs
+test: $(STAMP) tools ## set up .venv and run every test (SQLite and an embedded PostgreSQL): what CI runs
 	$(BIN)/python -m pytest
+
+# The documented journeys are shell commands that read JSON with jq: the tests run them, so jq must be there.
+tools:
+	@command -v jq >/dev/null || { echo "==> installing jq (the documented journeys use it)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq jq >/dev/null; \
+	  else echo "jq is missing: install it (apt-get install jq) or the journey tests are skipped"; fi; }
 
 bench: $(STAMP) ## run the three benchmarks (core, broker, customs)
 	$(BIN)/python bench/core.py

@@ -100,3 +100,43 @@ def test_fetch_permit_names_an_unreachable_partner_and_fails(tmp_path, pki):
     # Without key material, it says which file is missing instead of a traceback.
     result = subprocess.run(command, env={**env, "HUB_CERTS_DIR": str(tmp_path / "none")}, capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
     assert result.returncode == 2 and "ca.pem" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_commands_on_a_fresh_database_say_what_to_run_never_a_traceback(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = {**os.environ, "HUB_DATABASE_URL": url}
+    for command in (["clients", "add", "exporter", "--tenant", "FR"], ["trace", "nothing"], ["connectors"]):
+        result = subprocess.run([sys.executable, "-m", "hub", *command], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "hub db upgrade" in result.stderr and "Traceback" not in result.stderr, (command, result.stderr)
+    assert subprocess.run([sys.executable, "-m", "hub", "db", "upgrade"], capture_output=True, cwd=PROJECT_ROOT, timeout=60, env=env).returncode == 0
+    added = subprocess.run([sys.executable, "-m", "hub", "clients", "add", "exporter", "--tenant", "fr"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env)
+    assert added.returncode == 0 and added.stdout.startswith("hub_") and "tenant FR" in added.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--tenant", ""], "ISO 3166"),
+    (["--tenant", "not a country"], "ISO 3166"),
+    (["--tenant", "FR", "--name-taken"], "exists already"),
+])
+def test_clients_add_refuses_bad_tenants_and_taken_names_clearly(tmp_path, args, says):
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    env = {**os.environ, "HUB_DATABASE_URL": url}
+    subprocess.run([sys.executable, "-m", "hub", "db", "upgrade"], capture_output=True, cwd=PROJECT_ROOT, timeout=60, env=env, check=True)
+    if "--name-taken" in args:
+        subprocess.run([sys.executable, "-m", "hub", "clients", "add", "exporter", "--tenant", "FR"], capture_output=True, cwd=PROJECT_ROOT, timeout=60, env=env, check=True)
+        args = ["--tenant", "FR"]
+    result = subprocess.run([sys.executable, "-m", "hub", "clients", "add", "exporter", *args], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env)
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_port_in_use_naming_it(tmp_path):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"}
+        result = subprocess.run([sys.executable, "-m", "hub", "serve", "--port", str(port), "--no-sandboxes", "--cites-exchange-port", "0"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env)
+    assert result.returncode == 2 and f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
