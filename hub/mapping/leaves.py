@@ -12,30 +12,20 @@ from lxml import etree
 
 from hub.errors import InputError, MappingError
 from hub.namespaces import UDT
+from hub.records.values import BinaryObject, Code, Identifier, Measure, Text
 
-#: XML attribute → record key, per leaf type.
+#: XML attribute → record key, per leaf type: the supplementary components each record value type declares.
 ATTRIBUTES: dict[str, dict[str, str]] = {
     "string": {},
     "integer": {},
     "enum": {},
     "indicator": {},
-    "text": {"languageID": "language"},
-    "code": {
-        "name": "name",
-        "listID": "list_id",
-        "listAgencyID": "list_agency_id",
-        "listName": "list_name",
-        "listVersionID": "list_version_id",
-    },
-    "identifier": {
-        "schemeID": "scheme_id",
-        "schemeAgencyID": "scheme_agency_id",
-        "schemeName": "scheme_name",
-        "schemeVersionID": "scheme_version_id",
-    },
-    "measure": {"unitCode": "unit"},
-    "binary": {"filename": "filename", "mimeCode": "mime_code"},
     "datetime": {},
+    "text": Text.SUPPLEMENTARY,
+    "code": Code.SUPPLEMENTARY,
+    "identifier": Identifier.SUPPLEMENTARY,
+    "measure": Measure.SUPPLEMENTARY,
+    "binary": BinaryObject.SUPPLEMENTARY,
 }
 
 #: xs:boolean lexical forms of an indicator (``CopyIndicator``); rendering writes ``true`` / ``false``.

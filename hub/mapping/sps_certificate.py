@@ -45,7 +45,7 @@ def _without_union_tag(loc: tuple) -> tuple:
 def render_certificate(record: SPSCertificateRecord, profile: str = "full") -> Rendered:
     """Render a record as an ``rsm:SPSCertificate`` tree; findings list what the profile could not carry."""
     data = compact(record.model_dump(mode="json", exclude_none=True))
-    return render(sps_spec(), data, profile, ignore=("ched_type",))
+    return render(sps_spec(), data, profile, ignore=("ched_type", "kind"))
 
 
 @dataclass
@@ -69,6 +69,9 @@ def parse_certificate(document: bytes | etree._Element, *, source: str = "docume
     spec = sps_spec()
     found = unwrap(root, spec.root.clark, source=source, content=spec.content_tags)
     parsed: Parsed = parse(spec, found.document)
+    type_code = parsed.data.get("type_code")
+    code = type_code.get("value", "") if isinstance(type_code, dict) else ""
+    parsed.data["kind"] = DocumentKind.for_code(code).value
     try:
         record = SPS_RECORD_ADAPTER.validate_python(parsed.data)
     except ValidationError as exc:

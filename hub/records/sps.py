@@ -22,24 +22,40 @@ from hub.records.values import BinaryObject, Code, DateTime, Identifier, Measure
 
 
 class DocumentKind(str, Enum):
-    """The SPS document kinds the hub handles, with their UNCL 1001 document name code."""
+    """The SPS document kinds, each with its UNCL 1001 document name code; ``sps_other`` is any other code, carried
+    as it came in ``type_code``."""
 
     PHYTOSANITARY = "phytosanitary"
     PHYTOSANITARY_REEXPORT = "phytosanitary_reexport"
     VETERINARY = "veterinary"
+    SANITARY = "sanitary"
     CHED = "ched"
+    INSPECTION = "inspection"
+    INSPECTION_APPLICATION = "inspection_application"
+    TRADE_DATA = "trade_data"
+    OTHER = "sps_other"
 
     @property
-    def type_code(self) -> str:
-        return DOCUMENT_KIND_CODES[self]
+    def type_code(self) -> str | None:
+        return DOCUMENT_KIND_CODES.get(self)
+
+    @classmethod
+    def for_code(cls, code: str) -> "DocumentKind":
+        """The kind of a UNCL 1001 code; :attr:`OTHER` for a code of no named kind."""
+        return _KIND_BY_CODE.get(code.strip(), cls.OTHER)
 
 
 DOCUMENT_KIND_CODES: dict[DocumentKind, str] = {
     DocumentKind.PHYTOSANITARY: "851",
     DocumentKind.PHYTOSANITARY_REEXPORT: "657",
     DocumentKind.VETERINARY: "853",
-    DocumentKind.CHED: "636",
+    DocumentKind.SANITARY: "852",
+    DocumentKind.CHED: "636",  # TRACES-NT's Common Health Entry Document
+    DocumentKind.INSPECTION: "856",  # TRACES-NT's EU-Intra certificate
+    DocumentKind.INSPECTION_APPLICATION: "855",
+    DocumentKind.TRADE_DATA: "332",  # TRACES-NT's commercial document (DOCOM)
 }
+_KIND_BY_CODE = {code: kind for kind, code in DOCUMENT_KIND_CODES.items()}
 
 
 class Note(_Record):
@@ -234,6 +250,7 @@ class _SPSCertificateBase(Extensible):
 
     name: Text | None = None
     certificate_number: Identifier | None = Field(default=None, description="ram:ID, the issuer's certificate number")
+    type_code: Code | None = Field(default=None, description="ram:TypeCode, the UNCL 1001 code of the kind (filled in from kind when absent), with its attributes")
     description: Text | None = None
     status: DocumentStatus = Field(description="UNCL 4405 status of the document, e.g. issued (70)")
     issue_date_time: DateTime | None = None
@@ -242,6 +259,19 @@ class _SPSCertificateBase(Extensible):
     referenced_documents: list[ReferencedDocument] = Field(default_factory=list)
     signatory: Signatory | None = None
     consignment: Consignment = Field(default_factory=Consignment)
+
+    @model_validator(mode="after")
+    def _type_code_of_kind(self) -> "_SPSCertificateBase":
+        expected = DocumentKind(self.kind).type_code
+        if self.type_code is None:
+            if expected is None:
+                raise ValueError("a document of kind sps_other needs its type_code (the UNCL 1001 code)")
+            self.type_code = Code(value=expected)
+        elif expected is not None and self.type_code.value.strip() != expected:
+            raise ValueError(f"type_code {self.type_code.value!r} is not the code of kind {DocumentKind(self.kind).value} ({expected})")
+        elif expected is None and DocumentKind.for_code(self.type_code.value) is not DocumentKind.OTHER:
+            raise ValueError(f"type_code {self.type_code.value!r} is the code of kind {DocumentKind.for_code(self.type_code.value).value}: give that kind")
+        return self
 
     def line_items(self) -> list[TradeLineItem]:
         """Every trade line item of every consignment item, in document order."""
@@ -267,6 +297,36 @@ class VeterinaryCertificate(_SPSCertificateBase):
     """A veterinary / health export certificate (UNCL 1001 code 853)."""
 
     kind: Literal[DocumentKind.VETERINARY] = DocumentKind.VETERINARY
+
+
+class SanitaryCertificate(_SPSCertificateBase):
+    """A sanitary certificate (UNCL 1001 code 852): products fit for human consumption."""
+
+    kind: Literal[DocumentKind.SANITARY] = DocumentKind.SANITARY
+
+
+class InspectionCertificate(_SPSCertificateBase):
+    """An inspection certificate (UNCL 1001 code 856): TRACES-NT's EU-Intra animal health certificate."""
+
+    kind: Literal[DocumentKind.INSPECTION] = DocumentKind.INSPECTION
+
+
+class InspectionApplication(_SPSCertificateBase):
+    """An application for an inspection certificate (UNCL 1001 code 855)."""
+
+    kind: Literal[DocumentKind.INSPECTION_APPLICATION] = DocumentKind.INSPECTION_APPLICATION
+
+
+class TradeDataDocument(_SPSCertificateBase):
+    """A trade data document (UNCL 1001 code 332): TRACES-NT's commercial document (DOCOM)."""
+
+    kind: Literal[DocumentKind.TRADE_DATA] = DocumentKind.TRADE_DATA
+
+
+class OtherSPSDocument(_SPSCertificateBase):
+    """An SPSCertificate of any other UNCL 1001 code, carried as it came (``type_code``); validation warns."""
+
+    kind: Literal[DocumentKind.OTHER] = DocumentKind.OTHER
 
 
 CHED_TYPE_SUBJECT = "CHED_TYPE"
@@ -301,7 +361,10 @@ class ChedCertificate(_SPSCertificateBase):
 
 
 SPSCertificateRecord = Annotated[
-    Union[PhytosanitaryCertificate, PhytosanitaryReexportCertificate, VeterinaryCertificate, ChedCertificate],
+    Union[
+        PhytosanitaryCertificate, PhytosanitaryReexportCertificate, VeterinaryCertificate, SanitaryCertificate, ChedCertificate,
+        InspectionCertificate, InspectionApplication, TradeDataDocument, OtherSPSDocument,
+    ],
     Field(discriminator="kind"),
 ]
 """Any SPS certificate record; ``kind`` selects the model."""
@@ -309,8 +372,9 @@ SPSCertificateRecord = Annotated[
 SPS_RECORD_ADAPTER: TypeAdapter[SPSCertificateRecord] = TypeAdapter(SPSCertificateRecord)
 
 RECORD_MODELS: dict[DocumentKind, type[_SPSCertificateBase]] = {
-    DocumentKind.PHYTOSANITARY: PhytosanitaryCertificate,
-    DocumentKind.PHYTOSANITARY_REEXPORT: PhytosanitaryReexportCertificate,
-    DocumentKind.VETERINARY: VeterinaryCertificate,
-    DocumentKind.CHED: ChedCertificate,
+    model.model_fields["kind"].default: model
+    for model in (
+        PhytosanitaryCertificate, PhytosanitaryReexportCertificate, VeterinaryCertificate, SanitaryCertificate, ChedCertificate,
+        InspectionCertificate, InspectionApplication, TradeDataDocument, OtherSPSDocument,
+    )
 }

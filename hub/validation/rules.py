@@ -49,6 +49,13 @@ def _blank(value: object) -> bool:
     return value is None or str(getattr(value, "value", value)).strip() == ""
 
 
+@rule("BR-DOCUMENT-KIND", W, M, "UNCL 1001 code {code} is no SPS document kind the hub knows; it is carried as it came",
+      "le code UNCL 1001 {code} n'est pas un type de document SPS connu du hub ; il est transmis tel quel")
+def _document_kind(ctx: SPSRuleContext):
+    if ctx.record.kind is DocumentKind.OTHER:
+        yield "type_code", {"code": ctx.record.type_code.value}
+
+
 @rule("BR-CERTIFICATE-NUMBER", S, M, "the certificate has no number (ram:ID)", "le certificat n'a pas de numéro (ram:ID)")
 def _certificate_number(ctx: SPSRuleContext):
     if _blank(ctx.record.certificate_number) and ctx.record.kind is not DocumentKind.CHED:

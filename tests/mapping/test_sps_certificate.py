@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from hub.errors import InputError, RecordError, UnknownDocumentError
+from hub.errors import RecordError, UnknownDocumentError
+from hub.validation.validator import validate_certificate
 from hub.mapping.fidelity import canonical, compare
 from hub.mapping.sps_certificate import parse_certificate, record_from_data, render_certificate, to_xml
 from hub.records import dump_record
@@ -16,6 +17,7 @@ from hub.records.sps import ChedCertificate, PhytosanitaryCertificate
 from hub.standards import PROJECT_ROOT
 from tests.support.standards import standard_file
 
+NS = {"rsm": "urn:un:unece:uncefact:data:standard:SPSCertificate:17", "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:21"}
 EXAMPLES = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples"
 RECORDS = sorted(EXAMPLES.glob("*.record.json"))
 REAL_DOCUMENTS = [
@@ -163,12 +165,22 @@ def test_ched_type_and_its_note_must_agree():
     assert record.notes[0].content_code.value == "PP"
 
 
-def test_document_kind_the_hub_does_not_handle_names_the_type_code():
-    xml = (EXAMPLES / "phyto-FR-apples.full.xml").read_text().replace("<ram:TypeCode>851</ram:TypeCode>", "<ram:TypeCode>856</ram:TypeCode>", 1)
-    with pytest.raises(InputError) as caught:
-        parse_certificate(xml.encode())
-    assert caught.value.where == "/rsm:SPSCertificate/rsm:SPSExchangedDocument/ram:TypeCode"
-    assert "856" in caught.value.message
+@pytest.mark.parametrize(("code", "kind"), [("851", "phytosanitary"), ("657", "phytosanitary_reexport"), ("852", "sanitary"), ("853", "veterinary"), ("855", "inspection_application"), ("856", "inspection"), ("332", "trade_data"), ("999", "sps_other")])
+def test_the_record_kind_follows_the_type_code_and_an_unknown_code_is_carried(code, kind):
+    xml = (EXAMPLES / "phyto-FR-apples.full.xml").read_text().replace("<ram:TypeCode>851</ram:TypeCode>", f'<ram:TypeCode name="as named">{code}</ram:TypeCode>', 1)
+    parsed = parse_certificate(xml.encode())
+    assert parsed.record.kind.value == kind and parsed.record.type_code.value == code and parsed.record.type_code.name == "as named"
+    back = render_certificate(parsed.record).root.find("rsm:SPSExchangedDocument/ram:TypeCode", NS)
+    assert (back.text, back.get("name")) == (code, "as named")
+    rules = {f.rule: f.severity.value for f in validate_certificate(xml.encode()).report.findings}
+    assert (rules.get("BR-DOCUMENT-KIND") == "WARNING") == (kind == "sps_other")
+
+
+def test_a_kind_and_a_type_code_that_disagree_are_refused():
+    with pytest.raises(RecordError, match="type_code"):
+        record_from_data({"kind": "phytosanitary", "type_code": "853", "status": "issued"})
+    with pytest.raises(RecordError, match="sps_other"):
+        record_from_data({"kind": "sps_other", "status": "issued"})
 
 
 def test_not_a_certificate_is_refused():
