@@ -79,6 +79,8 @@ class Broker:
     def from_settings(cls, settings: Settings, *, transports: Mapping[str, httpx.BaseTransport] | None = None, retry: RetryStrategy | None = None) -> "Broker":
         """The hub the settings describe: its database, routing table, connectors and trust anchors."""
         certs = Path(settings.certs_dir)
+        if not (certs / "ca.pem").is_file():
+            raise ConfigurationError(f"no trust anchors in {certs} (ca.pem is missing): run `hub certs init` for the development PKI (make run does), or set HUB_CERTS_DIR")
         trust = TrustStore.from_paths(ca_bundle=certs / "ca.pem")
         context = ConnectorContext(certs_dir=str(certs), public_url=settings.public_url, trust_store=trust)
         connectors = {

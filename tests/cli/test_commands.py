@@ -130,13 +130,19 @@ def test_clients_add_refuses_bad_tenants_and_taken_names_clearly(tmp_path, args,
     assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_refuses_a_port_in_use_naming_it(tmp_path):
+def test_serve_without_a_pki_says_what_to_run(tmp_path):
+    env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "HUB_CERTS_DIR": str(tmp_path / "none")}
+    result = subprocess.run([sys.executable, "-m", "hub", "serve", "--port", "9", "--no-sandboxes"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env)
+    assert result.returncode == 2 and "hub certs init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_port_in_use_naming_it(tmp_path, certs):
     import socket
 
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"}
+        env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "HUB_CERTS_DIR": str(certs)}
         result = subprocess.run([sys.executable, "-m", "hub", "serve", "--port", str(port), "--no-sandboxes", "--cites-exchange-port", "0"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env)
     assert result.returncode == 2 and f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
