@@ -54,7 +54,7 @@ def routing_facts(record: SPSCertificateRecord, *, direction: str = "outbound") 
     hs_codes = dict.fromkeys(code for line in record.line_items() for code in line.hs_codes())
     return RoutingFacts(
         kind=record.kind.value,
-        status=record.status.value,
+        status=record.status.value if record.status else "",
         issuing_country=text_of(address and address.country_id) or issued_where,
         exporting_country=exporting,
         importing_country=importing,

@@ -19,6 +19,7 @@ from hub.report import Area, Finding, Severity
 from hub.xmlsafe import parse_xml
 
 XMLDSIG_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+_STEPS = re.compile(r"(?:\{[^}]*\})?[^/{]+")  # a path's steps: a namespace URI in braces may hold slashes
 _STEP = re.compile(r"^(?:\{(?P<uri>[^}]*)\}|(?P<prefix>[A-Za-z_][\w.-]*):)?(?P<local>[A-Za-z_][\w.-]*)(?:\[(?P<index>[1-9][0-9]{0,5})\])?$")
 
 
@@ -116,7 +117,7 @@ def place(root: etree._Element, extensions: Iterable[Any], namespaces: Mapping[s
 
 def resolve(root: etree._Element, path: str, namespaces: Mapping[str, str]) -> etree._Element:
     """The element at ``path`` below ``root`` (the path's first step names the root, whatever its tag)."""
-    steps = path.strip("/").split("/")
+    steps = _STEPS.findall(path)
     node = root
     for step in steps[1:]:
         tag, index = _parse_step(step, namespaces)

@@ -252,7 +252,7 @@ class _SPSCertificateBase(Extensible):
     certificate_number: Identifier | None = Field(default=None, description="ram:ID, the issuer's certificate number")
     type_code: Code | None = Field(default=None, description="ram:TypeCode, the UNCL 1001 code of the kind (filled in from kind when absent), with its attributes")
     description: Text | None = None
-    status: DocumentStatus = Field(description="UNCL 4405 status of the document, e.g. issued (70)")
+    status: DocumentStatus | None = Field(default=None, description="UNCL 4405 status of the document, e.g. issued (70); a document to issue needs one")
     issue_date_time: DateTime | None = None
     issuer: Party | None = None
     notes: list[Note] = Field(default_factory=list)

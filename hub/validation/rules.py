@@ -56,6 +56,12 @@ def _document_kind(ctx: SPSRuleContext):
         yield "type_code", {"code": ctx.record.type_code.value}
 
 
+@rule("BR-STATUS", S, M, "the document has no status code (ram:StatusCode)", "le document n'a pas de code de statut (ram:StatusCode)")
+def _status(ctx: SPSRuleContext):
+    if ctx.record.status is None:
+        yield "status", {}
+
+
 @rule("BR-CERTIFICATE-NUMBER", S, M, "the certificate has no number (ram:ID)", "le certificat n'a pas de numéro (ram:ID)")
 def _certificate_number(ctx: SPSRuleContext):
     if _blank(ctx.record.certificate_number) and ctx.record.kind is not DocumentKind.CHED:
