@@ -264,9 +264,8 @@ class _SPSCertificateBase(Extensible):
     def _type_code_of_kind(self) -> "_SPSCertificateBase":
         expected = DocumentKind(self.kind).type_code
         if self.type_code is None:
-            if expected is None:
-                raise ValueError("a document of kind sps_other needs its type_code (the UNCL 1001 code)")
-            self.type_code = Code(value=expected)
+            if expected is not None:  # a document of no named kind may name no code either (a CSW-CERTEX answer)
+                self.type_code = Code(value=expected)
         elif expected is not None and self.type_code.value.strip() != expected:
             raise ValueError(f"type_code {self.type_code.value!r} is not the code of kind {DocumentKind(self.kind).value} ({expected})")
         elif expected is None and DocumentKind.for_code(self.type_code.value) is not DocumentKind.OTHER:

@@ -49,11 +49,14 @@ def _blank(value: object) -> bool:
     return value is None or str(getattr(value, "value", value)).strip() == ""
 
 
-@rule("BR-DOCUMENT-KIND", W, M, "UNCL 1001 code {code} is no SPS document kind the hub knows; it is carried as it came",
-      "le code UNCL 1001 {code} n'est pas un type de document SPS connu du hub ; il est transmis tel quel")
+@rule("BR-DOCUMENT-KIND", W, M, "{what} is no SPS document kind the hub knows; it is carried as it came",
+      "{what_fr} n'est pas un type de document SPS connu du hub ; il est transmis tel quel")
 def _document_kind(ctx: SPSRuleContext):
     if ctx.record.kind is DocumentKind.OTHER:
-        yield "type_code", {"code": ctx.record.type_code.value}
+        code = ctx.record.type_code.value if ctx.record.type_code else None
+        what = f"UNCL 1001 code {code}" if code else "a document without TypeCode"
+        what_fr = f"le code UNCL 1001 {code}" if code else "un document sans TypeCode"
+        yield "type_code", {"what": what, "what_fr": what_fr}
 
 
 @rule("BR-STATUS", S, M, "the document has no status code (ram:StatusCode)", "le document n'a pas de code de statut (ram:StatusCode)")

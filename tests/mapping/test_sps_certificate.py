@@ -179,8 +179,9 @@ def test_the_record_kind_follows_the_type_code_and_an_unknown_code_is_carried(co
 def test_a_kind_and_a_type_code_that_disagree_are_refused():
     with pytest.raises(RecordError, match="type_code"):
         record_from_data({"kind": "phytosanitary", "type_code": "853", "status": "issued"})
-    with pytest.raises(RecordError, match="sps_other"):
-        record_from_data({"kind": "sps_other", "status": "issued"})
+    with pytest.raises(RecordError, match="give that kind"):
+        record_from_data({"kind": "sps_other", "type_code": "851", "status": "issued"})
+    assert record_from_data({"kind": "sps_other", "status": "issued"}).type_code is None
 
 
 def test_not_a_certificate_is_refused():
