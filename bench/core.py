@@ -26,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.mapping.sps_certificate import parse_certificate, record_from_data, render_certificate, to_xml  # noqa: E402
 from hub.signing import PemKeyProvider, Signer, TrustStore, Verifier, init_dev_pki  # noqa: E402
-from hub.mapping.fidelity import compare  # noqa: E402
+from hub.errors import InputError  # noqa: E402
+from hub.families import round_trip  # noqa: E402
 from hub.standards import PROJECT_ROOT, standards_dir  # noqa: E402
 from hub.validation.schemas import load_schema  # noqa: E402
 from hub.validation.validator import validate_certificate  # noqa: E402
+from hub.xmlsafe import parse_xml  # noqa: E402
 
 EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
 
@@ -42,23 +44,17 @@ def certificate_record(lines: int):
     return record_from_data(data)
 
 
-REAL_SAMPLES = (
-    "samples/ephyto/NO-ephyto-SPSCertificate.xml",
-    "samples/traces/CreateAndSubmitChedForDecision-0101-Horse.xml",
-    "samples/traces/CreateAndSubmitChedForDecision-01061900-Rats.xml",
-)
-
-
 def round_trip_fidelity() -> dict[str, float]:
-    """Share of each real sample's leaves kept by parse → record → render (full profile)."""
+    """Share of each real document's leaves kept by parse → record → render, for every certificate or permit in
+    the standards samples (whatever its family and wrapper)."""
     shares = {}
-    for sample in REAL_SAMPLES:
-        path = standards_dir() / sample
-        if not path.is_file():
-            shares[sample] = float("nan")
-            continue
-        parsed = parse_certificate(path.read_bytes())
-        shares[sample] = compare(parsed.element, render_certificate(parsed.record, "full").root).share
+    folder = standards_dir() / "samples"
+    for path in sorted(folder.rglob("*.xml")) if folder.is_dir() else ():
+        try:
+            result = round_trip(parse_xml(path.read_bytes(), source=path.name), source=path.name)
+        except InputError:
+            continue  # a message that holds no certificate or permit (an AS4 signal, a CSW-CERTEX request)
+        shares[str(path.relative_to(folder))] = result.fidelity.share
     return shares
 
 

@@ -73,3 +73,24 @@ class ValidationReport(BaseModel):
         counts = {s: sum(1 for f in self.findings if f.severity is s) for s in Severity}
         verdict = "valid" if self.valid else "NOT valid"
         return f"{verdict}: {counts[Severity.SEVERE]} severe, {counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} info"
+
+
+#: The checks that decide whether a received document can be taken at all: its structure (schema), whether it could
+#: be read (mapping) and its signature. Rules written for the hub's own issuing (mandatory elements, code lists,
+#: business rules) only report on a document another authority issued.
+INTEGRITY_AREAS = frozenset({Area.SCHEMA, Area.MAPPING, Area.SIGNATURE})
+
+
+def graded_as_received(report: ValidationReport) -> ValidationReport:
+    """``report`` as the importing authority reads it: SEVERE findings of the hub's own issuing rules become
+    WARNINGs (the document is accepted with warnings), integrity findings keep their severity."""
+    graded = []
+    for finding in report.findings:
+        if finding.severity is Severity.SEVERE and finding.area not in INTEGRITY_AREAS:
+            finding = finding.model_copy(update={
+                "severity": Severity.WARNING,
+                "message_en": f"{finding.message_en} (a rule for documents the hub issues: reported, not refused)",
+                "message_fr": f"{finding.message_fr} (règle pour les documents émis par le hub : signalée, pas refusée)",
+            })
+        graded.append(finding)
+    return ValidationReport(findings=graded)

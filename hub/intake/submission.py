@@ -35,7 +35,7 @@ from hub.signing import Verifier
 from hub.store.models import Document, DocumentProduct, Message, NonConformity, utcnow
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
-from hub.report import ValidationReport
+from hub.report import INTEGRITY_AREAS, Severity, ValidationReport, graded_as_received
 from hub.xmlsafe import parse_xml
 
 JSON_TYPES = ("application/json",)
@@ -111,7 +111,7 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
         raise InputError("the body must be a JSON object (a certificate or permit record)", where="body")
     family = for_data(data)
     record = family.from_data(data)
-    facts, destinations, matched = _route(record, family, tenant, routing)
+    facts, destinations, matched, _strict = _route(record, family, tenant, routing)
     wanted = [family.default_profile, *(profiles.get(d, family.default_profile) for d in destinations)] if family.profiled else [family.default_profile]
     reports: dict[str, tuple[etree._Element, ValidationReport]] = {}
     for profile in dict.fromkeys(wanted):
@@ -146,10 +146,18 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         root = verified.signed_root
     family = for_document(root)
     validated = family.check_document(root, source="body", now=now)
-    if not validated.report.valid or validated.record is None:
-        raise ValidationFailed(validated.report)
+    report = validated.report
+    if validated.record is None or (direction == "outbound" and not report.valid):
+        raise ValidationFailed(report)
+    if direction == "inbound" and any(f.severity is Severity.SEVERE and f.area in INTEGRITY_AREAS for f in report.findings):
+        raise ValidationFailed(report)
     record, element = validated.record, validated.element
-    facts, destinations, matched = _route(record, family, tenant, routing, direction=direction)
+    facts, destinations, matched, strict = _route(record, family, tenant, routing, direction=direction)
+    if direction == "inbound":
+        # Judged as received: what only the hub's own issuing rules object to is reported, unless a route refuses it.
+        report = report if strict else graded_as_received(report)
+        if not report.valid:
+            raise ValidationFailed(report)
     if signed_by is None:
         signer = signer_for(facts.issuing_country)
         payload = signer.sign(to_xml(element))
@@ -158,7 +166,7 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         payload = body
     return Prepared(
         record=record,
-        report=validated.report,
+        report=report,
         facts=facts,
         destinations=destinations,
         matched_rules=matched,
@@ -171,7 +179,7 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
     )
 
 
-def _route(record, family: DocumentFamily, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str]]:
+def _route(record, family: DocumentFamily, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str], bool]:
     if family.describe(record).number is None:
         raise RecordError([FieldProblem(family.number_field, "a submitted document needs its number")])
     facts = family.routing_facts(record, direction=direction)
@@ -182,7 +190,7 @@ def _route(record, family: DocumentFamily, tenant: str, routing: RoutingTable, *
     # A received document no rule hands on is still kept for its receiving authority, customs and verification; so
     # is a simplified-procedure certificate until its sale names the country it goes to.
     routed = routing.require_route(facts) if direction == "outbound" and not family.awaiting_sale(record) else routing.route(facts)
-    return facts, list(routed.destinations), list(routed.matched)
+    return facts, list(routed.destinations), list(routed.matched), routed.refuses_business_findings
 
 
 @dataclass

@@ -63,10 +63,13 @@ def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] |
                 return value
         raise InputError(f"code {text.strip()!r} is not one the hub handles here (known: {', '.join(enum.values())})", where=xpath_of(element))
     value: dict[str, Any] = {"value": text}
-    for attribute, key in ATTRIBUTES[leaf_type].items():
-        if attribute in element.attrib:
-            value[key] = element.attrib[attribute]
-            consumed.add((element, attribute))
+    if element.attrib:  # most leaves carry none: look at what is there, not at every component the type allows
+        known = ATTRIBUTES[leaf_type]
+        for attribute, written in element.attrib.items():
+            key = known.get(attribute)
+            if key is not None:
+                value[key] = written
+                consumed.add((element, attribute))
     return value
 
 

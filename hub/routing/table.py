@@ -40,15 +40,22 @@ STATUSES = tuple(status.value for status in DocumentStatus)
 CONDITION_FIELDS = ("kind", "status", *COUNTRY_FIELDS, "hs_prefix", "cross_border", "direction")
 DIRECTIONS = ("outbound", "inbound")
 _TABLE_KEYS = ("description", "zones", "rules")
-_RULE_KEYS = ("name", "description", "when", "to", "final")
+_RULE_KEYS = ("name", "description", "when", "to", "final", "reception")
+
+
+#: What a received document's findings from rules written for the hub's own issuing do: reported (``warn``, the
+#: default: the document is accepted with warnings, as the ePhyto Hub grades DeliveredWithWarnings) or ``refuse``.
+RECEPTION_POLICIES = ("warn", "refuse")
 
 
 @dataclass(frozen=True)
 class Routing:
-    """Where a document goes: ``destinations`` in rule order, and the names of the rules that ``matched``."""
+    """Where a document goes: ``destinations`` in rule order, the names of the rules that ``matched``, and whether
+    one of them refuses received documents on business findings (``reception: refuse``)."""
 
     destinations: list[str]
     matched: list[str]
+    refuses_business_findings: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class Rule:
     final: bool = False
     description: str | None = None
     direction: str = "outbound"
+    reception: str = "warn"
 
     def evaluate(self, facts: RoutingFacts) -> tuple[bool, list[str]]:
         """Whether the rule matches, with the reasons of every condition (when it matches) or of those that failed."""
@@ -102,6 +110,7 @@ class RoutingTable:
         self.rules = list(rules)
         self.zones = dict(zones)
         self.source = source
+        self._by_name = {rule.name: rule for rule in self.rules}
 
     @classmethod
     def load(cls, path: str | Path) -> "RoutingTable":
@@ -168,7 +177,8 @@ class RoutingTable:
         """The destinations of a document (possibly none) and the rules that sent it there."""
         matched = [e for e in self.explain(facts) if e.matched]
         destinations = dict.fromkeys(d for e in matched for d in e.destinations)
-        return Routing(destinations=list(destinations), matched=[e.name for e in matched])
+        strict = any(self._by_name[e.name].reception == "refuse" for e in matched)
+        return Routing(destinations=list(destinations), matched=[e.name for e in matched], refuses_business_findings=strict)
 
     def require_route(self, facts: RoutingFacts) -> Routing:
         """Like :meth:`route`, but raises :class:`NoRouteError` when no rule matches."""
@@ -199,6 +209,9 @@ def _parse_rule(raw: Any, *, index: int, zones: Mapping[str, Zone], source: str)
     if direction not in DIRECTIONS:
         raise ConfigurationError(f"{where}: direction must be outbound or inbound, not {direction!r}")
     conditions = tuple(_parse_condition(field, value, zones=zones, where=where) for field, value in when.items() if field != "direction")
+    reception = raw.get("reception", "warn")
+    if reception not in RECEPTION_POLICIES or (reception != "warn" and direction != "inbound"):
+        raise ConfigurationError(f"{where}: reception is warn or refuse, on an inbound rule only (not {reception!r})")
     return Rule(
         name=name,
         destinations=tuple(dict.fromkeys(destinations)),
@@ -206,6 +219,7 @@ def _parse_rule(raw: Any, *, index: int, zones: Mapping[str, Zone], source: str)
         final=final,
         description=raw.get("description"),
         direction=direction,
+        reception=reception,
     )
 
 

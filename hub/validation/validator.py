@@ -7,6 +7,7 @@ refused with :class:`~hub.errors.HostileXMLError` / :class:`~hub.errors.Malforme
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,7 +41,9 @@ def validate_certificate(document: bytes | etree._Element, *, source: str = "doc
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
     element = unwrap(root, sps_spec().root.clark, source=source, content=sps_spec().content_tags).document
     report = ValidationReport()
-    schema = schema_findings(load_schema("SPSCertificate"), element)
+    schema = schema_findings(load_schema("SPSCertificate"), as_document_element(element, sps_spec().root.clark))
+    if element.tag != sps_spec().root.clark:
+        schema = [_as_container_finding(f, element.tag) for f in schema]
     try:
         parsed = parse_certificate(element, source=source)
     except RecordError as exc:
@@ -107,6 +110,28 @@ def validate_record(record: SPSCertificateRecord, *, profile: str = "full", now:
     validated = validate_certificate(rendered.root, now=now)
     validated.report.findings[:0] = rendered.findings
     return rendered.root, validated.report
+
+
+def as_document_element(element: etree._Element, tag: str) -> etree._Element:
+    """``element`` itself, or, when a counterpart wrote the document's content in its own container (TRACES-NT's
+    EU-Intra ``SPSCertificate``), a copy under the standard document element, so the schema judges the content."""
+    if element.tag == tag:
+        return element
+    copy = etree.Element(tag, nsmap=element.nsmap)
+    copy.extend(deepcopy(child) for child in element)
+    return copy
+
+
+def _as_container_finding(finding: Finding, container: str) -> Finding:
+    # A counterpart's own container comes with its own schema (TRACES-NT's EU-Intra and DOCOM services order the
+    # SPSConsignment their own way): the D17A schema's verdict on the content is reported, not a refusal.
+    if finding.severity is not Severity.SEVERE:
+        return finding
+    return finding.model_copy(update={
+        "severity": Severity.WARNING,
+        "message_en": f"{finding.message_en} (the document came in {container}, whose own schema the UN/CEFACT D17A schema does not know)",
+        "message_fr": f"{finding.message_fr} (le document est arrivé dans {container}, dont le schéma propre n'est pas celui de UN/CEFACT D17A)",
+    })
 
 
 def _severe(rule: str, xpath: str, message: str, field: str | None) -> Finding:

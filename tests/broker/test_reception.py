@@ -127,10 +127,11 @@ def test_an_invalid_document_is_refused_with_where_it_is_wrong(setup, pki):
     record["consignment"].update(export_country={"id": "US"}, import_country={"id": "FR"})
     valid = prepare(json.dumps(record).encode(), "application/json", tenant="US", routing=broker.routing, profiles={}, signer_for=broker.signer_for, verifier=broker.verifier)
     root = unsigned(etree.fromstring(valid.canonical))
-    root.find(".//{*}ImportSPSCountry/{*}ID").text = "XX"
+    etree.SubElement(root.find(".//{*}ImportSPSCountry"), "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:21}Colour").text = "red"
     body = broker.signer_for("US").sign(etree.tostring(root))
     verdict = broker.receive_document("nppo_us", InboundDocument(body, "HUB-5"))
-    assert verdict.outcome is InboundOutcome.FAILED and verdict.reason.startswith("invalid: ") and "/ram:ID" in verdict.reason
+    assert verdict.outcome is InboundOutcome.FAILED and verdict.reason.startswith("invalid: ") and "ImportSPSCountry" in verdict.reason
+    assert verdict.refusal == "INVALID"
 
 
 def test_pulled_documents_are_confirmed_only_once_stored(setup):
@@ -173,3 +174,52 @@ def test_a_cites_permit_from_abroad_is_verified_validated_and_stored_for_the_imp
         document = session.get(Document, verdict.document_id)
         assert (document.kind, document.direction, document.tenant, document.issuing_country) == ("cites_export", "inbound", "FR", "US")
         assert [(p.scientific_name, p.quantity) for p in document.products] == [("Malayopython reticulatus", 12)]
+
+
+@pytest.fixture
+def epix_authorities(database_url, tmp_path_factory):
+    """A hub trusting XA, the issuing management authority of the real EPIX permit (country codes of its test
+    system), with or without a route that refuses received documents on business findings."""
+    from hub.signing.pki import init_dev_pki
+
+    pki = init_dev_pki(tmp_path_factory.mktemp("xa-pki"), authorities=("FR", "XA"), rsa_key_bits=2048)
+    brokers = []
+
+    def make(*, refuse: bool = False):
+        rule = {"name": "received-reexports", "when": {"direction": "inbound", "kind": ["cites_reexport"]}, "to": ["customs"], **({"reception": "refuse"} if refuse else {})}
+        broker = make_broker(database_url, pki, routes={"rules": ROUTES["rules"] + [rule]})
+        brokers.append(broker)
+        return broker
+
+    yield make
+    for broker in brokers:
+        broker.close()
+
+
+def signed_epix_permit(broker) -> bytes:
+    """The real EPIX v2 permit (its CITESEPermit, as XA's management authority would sign it)."""
+    response = etree.fromstring(standard_file("samples/cites/epix-v2-GetNonFinalCitesCertificateResponse.xml").read_bytes())
+    return broker.signer_for("XA").sign(etree.tostring(response.find(".//CITESEPermit")))
+
+
+@pytest.mark.interop
+def test_a_real_foreign_permit_is_received_with_the_findings_of_our_own_rules_as_warnings(epix_authorities):
+    broker = epix_authorities()
+    verdict = broker.receive_document("nppo_us", InboundDocument(signed_epix_permit(broker), "EPIX-REAL", sender_country="XA"))
+    assert verdict.outcome is InboundOutcome.ACCEPTED_WITH_WARNINGS, verdict.reason
+    assert "reported, not refused" in verdict.reason
+    with broker.database.sessions() as session:
+        document = session.get(Document, verdict.document_id)
+        assert (document.kind, document.direction, document.tenant) == ("cites_reexport", "inbound", "XB")
+        graded = [f for f in document.report["findings"] if f["rule"] == "CITES-REEXPORT-ORIGIN"]
+        assert graded and graded[0]["severity"] == "WARNING" and "reported, not refused" in graded[0]["message_en"]
+        assert [m.destination for m in document.messages] == ["customs"]
+
+
+@pytest.mark.interop
+def test_a_route_may_refuse_received_documents_on_business_findings(epix_authorities):
+    broker = epix_authorities(refuse=True)
+    verdict = broker.receive_document("nppo_us", InboundDocument(signed_epix_permit(broker), "EPIX-STRICT", sender_country="XA"))
+    assert verdict.outcome is InboundOutcome.FAILED and verdict.refusal == "INVALID" and verdict.reason.startswith("invalid: ")
+    with broker.database.sessions() as session:
+        assert session.scalars(select(Document)).all() == []
