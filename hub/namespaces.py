@@ -24,6 +24,7 @@ CITES_RAM_DRAFT = "urn:un:unece:uncefact:data:draft:ReusableAggregateBusinessInf
 #: Toolkit v1 permits (root ``CBFShip``), which the hub does not read.
 CITES_CBFSHIP_V1 = "urn:un:unece:uncefact:data:draft:CBFShip:1"
 #: The EPIX hub's SOAP interface (toolkit v2 messages), whose responses carry the permit.
+CITES_DATA_EXCHANGE_V1 = "urn:CitesDataExchange/v1/"
 CITES_DATA_EXCHANGE_V2 = "urn:CitesDataExchange/v2/"
 
 #: Prefixes the hub writes for SPSCertificate 17 documents.

@@ -8,7 +8,7 @@ from decimal import Decimal
 from lxml import etree
 
 from hub.families.base import Checked, Described, DocumentFamily, ProductLine, RoutingFacts, text_of
-from hub.mapping.cites_permit import cites_spec, parse_permit, permit_from_data, permit_root_tags
+from hub.mapping.cites_permit import PROFILES, content_tags, parse_permit, permit_from_data, permit_root_tags
 from hub.records.cites import CITESPermit, PermitKind
 from hub.records.status import DocumentStatus
 from hub.records.values import DateTime
@@ -87,7 +87,7 @@ CITES = DocumentFamily(
     number_field="permit_number",
     kinds=tuple(kind.value for kind in PermitKind),
     root_tags=permit_root_tags(),
-    content_tags=cites_spec().content_tags,
+    content_tags=content_tags(),
     from_data=permit_from_data,
     parse=parse_permit,
     render=validate_permit_record,
@@ -96,7 +96,7 @@ CITES = DocumentFamily(
     routing_facts=routing_facts,
     record_schema=record_schema,
     default_profile="standard",
-    profiles=("standard", "epix"),
+    profiles=PROFILES,
     awaiting_sale=awaiting_sale,
     valid_until=valid_until,
 )

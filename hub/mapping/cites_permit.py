@@ -1,8 +1,10 @@
-"""CITES permit records ⇄ CITESEPermit 2 XML (ePermit toolkit v2), through the spec in ``mappings/CITESEPermit/2``.
+"""CITES permit records ⇄ CITESEPermit 2 XML (ePermit toolkit v2, ``mappings/CITESEPermit/2``) and CBFShip 1 XML
+(toolkit v1, ``mappings/CBFShip/1``).
 
-A permit arrives bare (root ``rsm:CITESEPermit``) or as the EPIX hub hands it: inside a SOAP
-``GetNonFinalCitesCertificateResponse`` / ``GetFinalCitesCertificateResponse`` (``urn:CitesDataExchange/v2/``), its
-root element unqualified. Parsing remembers which form it read (the profile), so the permit renders back the same.
+A permit arrives bare (root ``rsm:CITESEPermit`` or ``CBFShip``) or as the EPIX hub hands it: inside a SOAP
+``GetNonFinalCitesCertificateResponse`` / ``GetFinalCitesCertificateResponse`` (``urn:CitesDataExchange/v2/`` or
+``/v1/``), its root element unqualified. Parsing remembers which form it read (the profile: ``standard``, ``epix``,
+``v1``, ``v1-epix``), so the permit renders back the same; either version renders from the same record.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from dataclasses import dataclass
 from lxml import etree
 from pydantic import ValidationError
 
-from hub.errors import FieldProblem, RecordError, UnknownDocumentError
+from hub.errors import FieldProblem, RecordError
 from hub.mapping.engine import FieldLocations, Rendered, parse, render, to_xml
 from hub.mapping.envelopes import unwrap
 from hub.mapping.spec import MappingSpec, load_spec
-from hub.namespaces import CITES_CBFSHIP_V1, CITES_DATA_EXCHANGE_V2
+from hub.namespaces import CITES_DATA_EXCHANGE_V1, CITES_DATA_EXCHANGE_V2
 from hub.records import compact, field_path
 from hub.records.cites import CITESPermit
 from hub.report import Finding
@@ -27,17 +29,33 @@ __all__ = [
     "permit_root_tags", "render_permit", "to_xml", "with_national_data",
 ]
 
-PROFILES = ("standard", "epix")
+PROFILES = ("standard", "epix", "v1", "v1-epix")
 
 #: The EPIX v2 responses that carry a permit.
 EPIX_RESPONSES = frozenset(
-    f"{{{CITES_DATA_EXCHANGE_V2}}}{name}" for name in ("GetNonFinalCitesCertificateResponse", "GetFinalCitesCertificateResponse")
+    f"{{{exchange}}}{name}" for exchange in (CITES_DATA_EXCHANGE_V1, CITES_DATA_EXCHANGE_V2)
+    for name in ("GetNonFinalCitesCertificateResponse", "GetFinalCitesCertificateResponse")
 )
 
 
 def cites_spec() -> MappingSpec:
     """The CITESEPermit 2 mapping spec (loaded once)."""
     return load_spec("CITESEPermit", "2")
+
+
+def cbfship_spec() -> MappingSpec:
+    """The CBFShip 1 mapping spec, ePermit toolkit v1 (loaded once)."""
+    return load_spec("CBFShip", "1")
+
+
+def spec_for_profile(profile: str) -> MappingSpec:
+    """The spec that writes ``profile``."""
+    return cbfship_spec() if profile in cbfship_spec().profiles else cites_spec()
+
+
+def content_tags() -> frozenset[str]:
+    """The children of a permit's document element, in either version."""
+    return cites_spec().content_tags | cbfship_spec().content_tags
 
 
 def permit_from_data(data: dict) -> CITESPermit:
@@ -55,13 +73,14 @@ NATIONAL_ITEM_FIELDS = ("eu_annex", "specimen_code")
 
 
 def render_permit(record: CITESPermit, profile: str = "standard") -> Rendered:
-    """Render a permit as a ``CITESEPermit`` tree: ``standard`` (namespaced root) or ``epix`` (unqualified root).
-    The national data (:data:`NATIONAL_FIELDS`, and each line's :data:`NATIONAL_ITEM_FIELDS`) is left out."""
+    """Render a permit: ``standard`` (a ``rsm:CITESEPermit``, toolkit v2), ``epix`` (its root unqualified), ``v1``
+    (a toolkit v1 ``CBFShip``) or ``v1-epix`` (its root unqualified). The national data (:data:`NATIONAL_FIELDS`,
+    and each line's :data:`NATIONAL_ITEM_FIELDS`) is left out."""
     data = compact(record.model_dump(mode="json", exclude_none=True))
     for item in (data.get("consignment") or {}).get("items", []):
         for key in NATIONAL_ITEM_FIELDS:
             item.pop(key, None)
-    return render(cites_spec(), data, profile, ignore=("kind", *NATIONAL_FIELDS))
+    return render(spec_for_profile(profile), data, profile, ignore=("kind", *NATIONAL_FIELDS))
 
 
 def with_national_data(permit: CITESPermit, source: CITESPermit | None) -> CITESPermit:
@@ -101,7 +120,16 @@ class ParsedPermit:
 def permit_root_tags() -> tuple[str, ...]:
     """The root elements a permit may have: the hub's namespaced one first, then EPIX's unqualified one."""
     spec = cites_spec()
-    return (spec.root.clark, *sorted(spec.root_tags - {spec.root.clark}))
+    v1 = cbfship_spec()
+    return (spec.root.clark, *sorted(spec.root_tags - {spec.root.clark}), *sorted(v1.root_tags))
+
+
+def spec_of(element: etree._Element) -> MappingSpec:
+    """The spec of a permit's document element: toolkit v1 when it or its content is in the CBFShip namespace."""
+    v1 = cbfship_spec()
+    if element.tag in v1.root_tags or any(child.tag in v1.content_tags for child in element):
+        return v1
+    return cites_spec()
 
 
 def is_permit(root: etree._Element) -> bool:
@@ -116,10 +144,8 @@ def parse_permit(document: bytes | etree._Element, *, source: str = "document") 
     not E, I, R or O, a malformed date …) raise :class:`RecordError` whose paths are the offending elements' XPaths.
     """
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
-    if next(root.iter(f"{{{CITES_CBFSHIP_V1}}}CBFShip"), None) is not None:
-        raise UnknownDocumentError("a CITES ePermit toolkit v1 CBFShip document; the hub reads toolkit v2 CITESEPermit", where=source)
-    spec = cites_spec()
-    found = unwrap(root, permit_root_tags(), source=source, content=cites_spec().content_tags)
+    found = unwrap(root, permit_root_tags(), source=source, content=content_tags())
+    spec = spec_of(found.document)
     parsed = parse(spec, found.document)
     try:
         record = CITESPermit.model_validate(parsed.data)

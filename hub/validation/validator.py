@@ -14,7 +14,8 @@ from datetime import datetime
 from lxml import etree
 
 from hub.errors import FieldProblem, InputError, RecordError
-from hub.mapping.cites_permit import ParsedPermit, cites_spec, parse_permit, permit_root_tags, render_permit, with_national_data
+from hub.mapping.cites_permit import ParsedPermit, cites_spec, parse_permit, permit_root_tags, render_permit, spec_of, with_national_data
+from hub.mapping.cites_permit import content_tags as permit_content_tags
 from hub.mapping.envelopes import unwrap
 from hub.mapping.sps_certificate import ParsedCertificate, parse_certificate, render_certificate, sps_spec
 from hub.records.cites import CITESPermit
@@ -78,9 +79,10 @@ def validate_permit(document: bytes | etree._Element, *, source: str = "document
     simplified re-export procedure), is judged with the rest (:func:`~hub.mapping.cites_permit.with_national_data`).
     """
     root = document if isinstance(document, etree._Element) else parse_xml(document, source=source)
-    element = unwrap(root, permit_root_tags(), source=source, content=cites_spec().content_tags).document
+    element = unwrap(root, permit_root_tags(), source=source, content=permit_content_tags()).document
     report = ValidationReport()
-    schema = cites_permit_findings(element)
+    # Toolkit v1 (CBFShip) has no published schema the hub holds; its content is judged by the rules all the same.
+    schema = cites_permit_findings(element) if spec_of(element) is cites_spec() else []
     try:
         parsed = parse_permit(element, source=source)
     except (RecordError, InputError) as exc:

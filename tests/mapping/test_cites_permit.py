@@ -282,9 +282,9 @@ def test_not_a_permit_is_refused():
     sps = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.full.xml"
     with pytest.raises(UnknownDocumentError, match="CITESEPermit"):
         parse_permit(sps.read_bytes())
-    v1 = b'<CBFShip xmlns="urn:un:unece:uncefact:data:draft:CBFShip:1"/>'
-    with pytest.raises(UnknownDocumentError, match="toolkit v1 CBFShip"):
-        parse_permit(v1)
+    empty_v1 = b'<CBFShip xmlns="urn:un:unece:uncefact:data:draft:CBFShip:1"/>'
+    with pytest.raises(RecordError, match="kind"):  # a toolkit v1 permit is read; an empty one names no kind
+        parse_permit(empty_v1)
 
 
 def test_hostile_xml_is_refused():
@@ -310,3 +310,30 @@ def test_parsing_a_tree_leaves_it_unchanged():
     before = etree.tostring(root)
     parse_permit(root)
     assert etree.tostring(root) == before
+
+
+V1_EXAMPLE = PROJECT_ROOT / "mappings" / "CBFShip" / "1" / "examples" / "reexport-FR-python.xml"
+
+
+def test_a_toolkit_v1_permit_reads_into_the_same_record_as_its_v2_form_and_writes_back_whole():
+    v1 = parse_permit(V1_EXAMPLE.read_bytes())
+    v2 = parse_permit((EXAMPLES / "reexport-FR-python.xml").read_bytes())
+    assert v1.profile == "v1" and v1.element.tag == "{urn:un:unece:uncefact:data:draft:CBFShip:1}CBFShip"
+    assert dump_record(v1.record) == dump_record(v2.record)
+    assert compare(v1.element, render_permit(v1.record, "v1").root).share == 1.0
+    # The address's country is where v1 puts it, not flattened as in v2.
+    rendered = render_permit(v1.record, "v1").root
+    assert rendered.find(".//{*}PostalTradeAddress/{*}CountryIdentificationTradeCountry/{*}ID") is not None
+    assert rendered.find(".//{*}PostalTradeAddress/{*}CountryID") is None
+
+
+def test_a_toolkit_v1_permit_inside_an_epix_v1_response_is_read_with_its_unqualified_root():
+    permit = etree.fromstring(V1_EXAMPLE.read_bytes())
+    bare = etree.Element("CBFShip", nsmap=permit.nsmap)
+    bare.extend(list(permit))
+    envelope = etree.Element("{http://schemas.xmlsoap.org/soap/envelope/}Envelope")
+    body = etree.SubElement(envelope, "{http://schemas.xmlsoap.org/soap/envelope/}Body")
+    etree.SubElement(body, "{urn:CitesDataExchange/v1/}GetFinalCitesCertificateResponse").append(bare)
+    parsed = parse_permit(etree.tostring(envelope))
+    assert (parsed.profile, parsed.response, parsed.wrappers) == ("v1-epix", "GetFinalCitesCertificateResponse", ("Envelope",))
+    assert render_permit(parsed.record, "v1-epix").root.tag == "CBFShip"
