@@ -31,13 +31,16 @@ from lxml import etree
 
 from hub.errors import HubError, InputError, UnknownDocumentError
 from hub.mapping.cites_permit import permit_root_tags
-from hub.namespaces import CITES_DATA_EXCHANGE_V2, SOAP11_ENV
+from hub.namespaces import CITES_DATA_EXCHANGE_V1, CITES_DATA_EXCHANGE_V2, SOAP11_ENV
 from hub.xmlsafe import parse_xml
 
 V2 = CITES_DATA_EXCHANGE_V2
-_NSMAP = {"soapenv": SOAP11_ENV, "v2": V2}
-#: The root EPIX gives a permit inside its responses (no namespace).
+#: The exchange's namespace per version: a request says its version by its namespace, and is answered in it.
+NAMESPACES = {"1": CITES_DATA_EXCHANGE_V1, "2": CITES_DATA_EXCHANGE_V2}
+_VERSION_OF = {uri: version for version, uri in NAMESPACES.items()}
+#: The root EPIX gives a permit inside its responses (no namespace): toolkit v2's, and toolkit v1's.
 EPIX_PERMIT_ROOT = "CITESEPermit"
+EPIX_PERMIT_ROOTS = {"1": "CBFShip", "2": EPIX_PERMIT_ROOT}
 SERVICE_AVAILABLE = "Available"
 
 
@@ -94,6 +97,7 @@ class CertificateRequest:
     final: bool
     token_id: str | None = None
     iso_country_code: str | None = None
+    version: str = "2"
 
     @property
     def operation(self) -> Operation:
@@ -108,6 +112,7 @@ class ConfirmQuantitiesRequest:
     positions: tuple[CitesPosition, ...]
     token_id: str | None = None
     iso_country_code: str | None = None
+    version: str = "2"
     operation = Operation.CONFIRM_QUANTITIES
 
 
@@ -116,6 +121,7 @@ class ServiceStateRequest:
     """``ServiceState``: is the service of ``iso_country_code`` (or the whole service) available?"""
 
     iso_country_code: str | None = None
+    version: str = "2"
     operation = Operation.SERVICE_STATE
 
 
@@ -171,7 +177,8 @@ Response = CertificateResponse | ConfirmQuantitiesResponse | ServiceStateRespons
 
 def build_request(request: Request) -> bytes:
     """The SOAP envelope of ``request``."""
-    operation = etree.Element(f"{{{V2}}}{request.operation.value}", nsmap={"v2": V2})
+    namespace = NAMESPACES[request.version]
+    operation = etree.Element(f"{{{namespace}}}{request.operation.value}", nsmap={f"v{request.version}": namespace})
     if isinstance(request, ServiceStateRequest):
         _optional(operation, "IsoCountryCode", request.iso_country_code)
         return _envelope(operation)
@@ -183,13 +190,15 @@ def build_request(request: Request) -> bytes:
     return _envelope(operation)
 
 
-def build_response(response: Response) -> bytes:
-    """The SOAP envelope of ``response``. A certificate response needs the permit in EPIX's form (unqualified root)."""
-    wrapper = etree.Element(f"{{{V2}}}{response.operation.response}", nsmap={"v2": V2})
+def build_response(response: Response, version: str = "2") -> bytes:
+    """The SOAP envelope of ``response`` in the exchange's ``version`` ("1" or "2"). A certificate response needs the
+    permit in EPIX's form of that version (unqualified root ``CITESEPermit``, or ``CBFShip`` for toolkit v1)."""
+    namespace = NAMESPACES[version]
+    wrapper = etree.Element(f"{{{namespace}}}{response.operation.response}", nsmap={f"v{version}": namespace})
     if isinstance(response, CertificateResponse):
         permit = parse_xml(response.permit, source="permit")
-        if permit.tag != EPIX_PERMIT_ROOT:
-            raise UnknownDocumentError(f"an EPIX response carries a CITESEPermit with an unqualified root, not {permit.tag}", where="permit")
+        if permit.tag != EPIX_PERMIT_ROOTS[version]:
+            raise UnknownDocumentError(f"an EPIX v{version} response carries a {EPIX_PERMIT_ROOTS[version]} with an unqualified root, not {permit.tag}", where="permit")
         wrapper.append(permit)
         for attachment in response.attachments:
             entry = _add(wrapper, "Attachments")
@@ -205,19 +214,19 @@ def build_response(response: Response) -> bytes:
     return _envelope(wrapper)
 
 
-def build_fault(fault: EpixFault) -> bytes:
+def build_fault(fault: EpixFault, version: str = "2") -> bytes:
     """A SOAP 1.1 fault: ``faultstring`` the EPIX error name; ``Client`` unless the service itself is unavailable."""
     body = etree.Element(f"{{{SOAP11_ENV}}}Fault")
     side = "Server" if fault.error == EpixError.ADAPTER_NOT_AVAILABLE.value else "Client"
     _add(body, "faultcode", f"soapenv:{side}")
     _add(body, "faultstring", fault.error)
     if fault.detail:
-        etree.SubElement(_add(body, "detail"), f"{{{V2}}}Message").text = fault.detail
+        etree.SubElement(_add(body, "detail"), f"{{{NAMESPACES[version]}}}Message").text = fault.detail
     return _envelope(body)
 
 
 def _envelope(content: etree._Element) -> bytes:
-    envelope = etree.Element(f"{{{SOAP11_ENV}}}Envelope", nsmap=_NSMAP)
+    envelope = etree.Element(f"{{{SOAP11_ENV}}}Envelope", nsmap={"soapenv": SOAP11_ENV})
     etree.SubElement(envelope, f"{{{SOAP11_ENV}}}Header")
     etree.SubElement(envelope, f"{{{SOAP11_ENV}}}Body").append(content)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
@@ -253,40 +262,41 @@ def read_request(body: bytes) -> Request:
     operation = _body_content(body, source="request")
     name = etree.QName(operation)
     local = name.localname.removesuffix("Request")
-    if name.namespace != V2 or local not in {o.value for o in Operation}:
-        raise EpixFault(EpixError.INVALID_REQUEST, f"{name.localname} ({name.namespace}) is not an operation of {V2}")
+    version = _VERSION_OF.get(name.namespace or "")
+    if version is None or local not in {o.value for o in Operation}:
+        raise EpixFault(EpixError.INVALID_REQUEST, f"{name.localname} ({name.namespace}) is not an operation of {' or '.join(NAMESPACES.values())}")
     kind = Operation(local)
-    country = _country(_text(operation, "IsoCountryCode"))
+    country = _country(_text(operation, "IsoCountryCode", version))
     if kind is Operation.SERVICE_STATE:
-        return ServiceStateRequest(iso_country_code=country)
-    number = _text(operation, "CertificateNumber")
+        return ServiceStateRequest(iso_country_code=country, version=version)
+    number = _text(operation, "CertificateNumber", version)
     if not number:
         raise EpixFault(EpixError.INVALID_REQUEST, f"{local}/CertificateNumber is missing")
-    token = _text(operation, "TokenId")
+    token = _text(operation, "TokenId", version)
     if kind is Operation.CONFIRM_QUANTITIES:
-        return ConfirmQuantitiesRequest(number, _read_positions(operation, local), token_id=token, iso_country_code=country)
-    return CertificateRequest(number, final=kind is Operation.GET_FINAL, token_id=token, iso_country_code=country)
+        return ConfirmQuantitiesRequest(number, _read_positions(operation, local, version), token_id=token, iso_country_code=country, version=version)
+    return CertificateRequest(number, final=kind is Operation.GET_FINAL, token_id=token, iso_country_code=country, version=version)
 
 
-def read_response(body: bytes, expected: Operation) -> Response:
-    """The answer to an ``expected`` request; a SOAP fault is raised as :class:`EpixFault` (``remote``)."""
+def read_response(body: bytes, expected: Operation, version: str = "2") -> Response:
+    """The answer to an ``expected`` request of ``version``; a SOAP fault is raised as :class:`EpixFault` (``remote``)."""
     wrapper = _body_content(body, source="response", remote=True)
-    if etree.QName(wrapper).namespace != V2 or etree.QName(wrapper).localname != expected.response:
+    if etree.QName(wrapper).namespace != NAMESPACES[version] or etree.QName(wrapper).localname != expected.response:
         raise EpixFault(EpixError.ADAPTER_NOT_AVAILABLE, f"expected {expected.response}, the answer holds {wrapper.tag}")
     if expected in (Operation.GET_FINAL, Operation.GET_NON_FINAL):
         permit = next((child for child in wrapper if child.tag in permit_root_tags()), None)
         if permit is None:
             raise EpixFault(EpixError.ADAPTER_NOT_AVAILABLE, f"{expected.response} holds no CITESEPermit")
-        attachments = tuple(Attachment(_text(a, "AttachmentName") or "", _text(a, "AttachmentContent") or "") for a in _children(wrapper, "Attachments"))
+        attachments = tuple(Attachment(_text(a, "AttachmentName", version) or "", _text(a, "AttachmentContent", version) or "") for a in _children(wrapper, "Attachments", version))
         return CertificateResponse(
             final=expected is Operation.GET_FINAL,
             permit=etree.tostring(permit),
-            composite=(_text(wrapper, "Composite") or "false").lower() in ("true", "1"),
+            composite=(_text(wrapper, "Composite", version) or "false").lower() in ("true", "1"),
             attachments=attachments,
         )
     if expected is Operation.CONFIRM_QUANTITIES:
-        return ConfirmQuantitiesResponse(_text(wrapper, "CertificateNumber") or "", _read_positions(wrapper, expected.response))
-    return ServiceStateResponse(state=_text(wrapper, "ServiceState") or "", iso_country_code=_text(wrapper, "IsoCountryCode"))
+        return ConfirmQuantitiesResponse(_text(wrapper, "CertificateNumber", version) or "", _read_positions(wrapper, expected.response, version))
+    return ServiceStateResponse(state=_text(wrapper, "ServiceState", version) or "", iso_country_code=_text(wrapper, "IsoCountryCode", version))
 
 
 def _body_content(body: bytes, *, source: str, remote: bool = False) -> etree._Element:
@@ -300,25 +310,25 @@ def _body_content(body: bytes, *, source: str, remote: bool = False) -> etree._E
         error = EpixError.ADAPTER_NOT_AVAILABLE if remote else EpixError.INVALID_REQUEST
         raise EpixFault(error, f"the {source} is not a SOAP 1.1 envelope with a Body (root {root.tag})")
     if content.tag == f"{{{SOAP11_ENV}}}Fault":
-        message = content.find(f"detail/{{{V2}}}Message")
+        message = next((m for uri in NAMESPACES.values() if (m := content.find(f"detail/{{{uri}}}Message")) is not None), None)
         detail = (message.text or "") if message is not None else ""
         raise EpixFault(_text(content, "faultstring") or "", detail, remote=remote)
     return content
 
 
-def _read_positions(parent: etree._Element, where: str) -> tuple[CitesPosition, ...]:
-    quantities = _child(parent, "ConfirmedQuantities")
-    entries = _children(quantities, "CitesPosition") if quantities is not None else []
+def _read_positions(parent: etree._Element, where: str, version: str = "2") -> tuple[CitesPosition, ...]:
+    quantities = _child(parent, "ConfirmedQuantities", version)
+    entries = _children(quantities, "CitesPosition", version) if quantities is not None else []
     if not entries:
         raise EpixFault(EpixError.INVALID_REQUEST, f"{where}/ConfirmedQuantities holds no CitesPosition")
     positions = []
     for index, entry in enumerate(entries, start=1):
         at = f"{where}/ConfirmedQuantities/CitesPosition[{index}]"
-        line = _child(entry, "ID")
+        line = _child(entry, "ID", version)
         identifier = (line.text or "") if line is not None else ""
         if not identifier or identifier != identifier.strip() or any(c.isspace() for c in identifier):
             raise EpixFault(EpixError.INVALID_REQUEST, f"{at}/ID {identifier!r}: ID must be a token (no spaces)")
-        element = _child(entry, "InspectedUnitQuantity")
+        element = _child(entry, "InspectedUnitQuantity", version)
         try:
             quantity = Decimal((element.text or "").strip()) if element is not None else None
         except InvalidOperation:
@@ -339,18 +349,18 @@ def _country(code: str | None) -> str | None:
     return code.upper()
 
 
-def _children(parent: etree._Element, name: str) -> list[etree._Element]:
-    # Children are unqualified (the sample); a partner qualifying them with the v2 namespace is read the same.
-    return [c for c in parent if isinstance(c.tag, str) and c.tag in (name, f"{{{V2}}}{name}")]
+def _children(parent: etree._Element, name: str, version: str = "2") -> list[etree._Element]:
+    # Children are unqualified (the sample); a partner qualifying them with the exchange's namespace is read the same.
+    return [c for c in parent if isinstance(c.tag, str) and c.tag in (name, f"{{{NAMESPACES[version]}}}{name}")]
 
 
-def _child(parent: etree._Element, name: str) -> etree._Element | None:
-    found = _children(parent, name)
+def _child(parent: etree._Element, name: str, version: str = "2") -> etree._Element | None:
+    found = _children(parent, name, version)
     return found[0] if found else None
 
 
-def _text(parent: etree._Element, name: str) -> str | None:
-    child = _child(parent, name)
+def _text(parent: etree._Element, name: str, version: str = "2") -> str | None:
+    child = _child(parent, name, version)
     if child is None or child.text is None:
         return None
     return child.text.strip() or None

@@ -52,7 +52,7 @@ from connectors.cites_p2p.epix import (
 )
 from hub.scope import ALL_TENANTS
 from hub.errors import ConfigurationError, KeyMaterialError
-from hub.mapping.cites_permit import permit_from_data
+from hub.mapping.cites_permit import permit_from_data, render_permit, to_xml
 from hub.namespaces import XMLDSIG
 from hub.records.cites import CITESPermit, PermitKind
 from hub.records.lifecycle import Lifecycle
@@ -100,7 +100,7 @@ class PermitExchange:
         """Answer one decoded request of ``caller_country`` (None: unauthenticated); ``raw`` is the request as
         received, kept as the evidence of a confirmation. Refusals raise :class:`EpixFault`."""
         if isinstance(request, CertificateRequest):
-            served = self.permit_for(caller_country, request.certificate_number, final=request.final, callee=request.iso_country_code, token_id=request.token_id)
+            served = self.permit_for(caller_country, request.certificate_number, final=request.final, callee=request.iso_country_code, token_id=request.token_id, version=request.version)
             return CertificateResponse(final=request.final, permit=served.permit)
         if isinstance(request, ConfirmQuantitiesRequest):
             recorded = self.confirm_quantities(caller_country, request.certificate_number, request.positions, callee=request.iso_country_code, request=raw)
@@ -109,22 +109,25 @@ class PermitExchange:
 
     # --- operations ---------------------------------------------------------------------------------------------
 
-    def permit_for(self, caller_country: str | None, number: str, *, final: bool, callee: str | None = None, token_id: str | None = None) -> ServedPermit:
-        """The signed permit ``number`` in EPIX form, for a caller entitled to it (see the module's decisions)."""
+    def permit_for(self, caller_country: str | None, number: str, *, final: bool, callee: str | None = None, token_id: str | None = None, version: str = "2") -> ServedPermit:
+        """The signed permit ``number`` in EPIX form of the toolkit ``version`` the caller asked in (``"1"``: a
+        ``CBFShip``), for a caller entitled to it (see the module's decisions)."""
         operation = Operation.GET_FINAL if final else Operation.GET_NON_FINAL
         self._check_parties(caller_country, callee, operation, number)
         with self.database.sessions() as session:
             document = self._latest(session, number, callee)
             reason = _refusal(document, caller_country, final=final, parties=_parties(document) if document else set())
             stored = session.get(Payload, document.payload_digest).content if reason is None else b""
+            record = dict(document.record or {}) if reason is None else {}
         if reason is not None:
             raise self._refused(document, caller_country, callee, operation, number, EpixFault(EpixError.CERTIFICATE_MISSING, f"no permit {number} for {caller_country}"), reason)
         try:
-            permit = epix_form(stored, self.signer_for(document.issuing_country))
+            signer = self.signer_for(document.issuing_country)
+            permit = epix_form(stored, signer) if version == "2" else epix_v1_form(record, signer)
         except (ConfigurationError, KeyMaterialError) as exc:
             fault = EpixFault(EpixError.ADAPTER_NOT_AVAILABLE, f"the permits of {document.issuing_country} cannot be served now", http_status=503)
             raise self._refused(document, caller_country, callee, operation, number, fault, str(exc)) from exc
-        detail = {"operation": operation.value, "caller": caller_country, "version": document.version, "lifecycle": document.lifecycle}
+        detail = {"operation": operation.value, "caller": caller_country, "version": document.version, "lifecycle": document.lifecycle, "toolkit": version}
         if token_id:
             detail["token_id"] = token_id
         with self.database.transaction() as session:
@@ -239,6 +242,13 @@ def epix_form(stored: bytes, signer: Signer) -> bytes:
     permit.text = root.text
     permit.extend(list(root))
     return signer.sign(permit)
+
+
+def epix_v1_form(record: dict, signer: Signer) -> bytes:
+    """The stored permit as a toolkit v1 partner asks for it: its record written as a ``CBFShip`` with EPIX's
+    unqualified root, signed by ``signer`` (the issuing authority)."""
+    rendered = render_permit(permit_from_data(record), "v1-epix")
+    return signer.sign(to_xml(rendered.root))
 
 
 def _parties(document: Document) -> set[str | None]:

@@ -32,6 +32,8 @@ from hub.store.db import Database
 log = logging.getLogger(__name__)
 
 SERVICE_PATH = "/cites/v2/CitesDataExchange"
+#: Toolkit v1 partners call the same exchange here (and may call it at SERVICE_PATH: a request's namespace says its version).
+SERVICE_PATH_V1 = "/cites/v1/CitesDataExchange"
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 
 
@@ -54,7 +56,7 @@ def create_exchange_app(
     keys = Keyring(Path(certs_dir) / "signing")
     exchange = PermitExchange(database, signer_for=signer_for or keys.signer_for, authorities=keys.countries() if authorities is None else authorities)
     endpoint = _Endpoint(exchange, caller_country_for_tests)
-    app = Starlette(routes=[Route(SERVICE_PATH, endpoint.service, methods=["POST"])])
+    app = Starlette(routes=[Route(path, endpoint.service, methods=["POST"]) for path in (SERVICE_PATH, SERVICE_PATH_V1)])
     app.state.exchange = exchange
     return app
 
@@ -79,11 +81,11 @@ class _Endpoint:
         try:
             answer = await run_in_threadpool(self.exchange.handle, caller, parsed, raw=body)
         except EpixFault as fault:
-            return _fault(fault)
+            return _fault(fault, parsed.version)
         except SQLAlchemyError:
             log.exception("the CITES exchange's store failed on %s from %s", type(parsed).__name__, caller)
-            return _fault(EpixFault(EpixError.ADAPTER_NOT_AVAILABLE, "the permit store does not answer", http_status=503))
-        return Response(build_response(answer), media_type=SOAP_CONTENT_TYPE)
+            return _fault(EpixFault(EpixError.ADAPTER_NOT_AVAILABLE, "the permit store does not answer", http_status=503), parsed.version)
+        return Response(build_response(answer, parsed.version), media_type=SOAP_CONTENT_TYPE)
 
     async def _refused(self, caller: str | None, fault: EpixFault) -> Response:
         try:
@@ -93,6 +95,6 @@ class _Endpoint:
         return _fault(fault)
 
 
-def _fault(fault: EpixFault) -> Response:
+def _fault(fault: EpixFault, version: str = "2") -> Response:
     status = fault.http_status or (503 if fault.error == EpixError.ADAPTER_NOT_AVAILABLE.value else 500)
-    return Response(build_fault(fault), status_code=status, media_type=SOAP_CONTENT_TYPE)
+    return Response(build_fault(fault, version), status_code=status, media_type=SOAP_CONTENT_TYPE)

@@ -356,3 +356,27 @@ def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_fro
     with permit_broker.database.sessions() as session:
         stored = session.get(Document, verdict.document_id)
         assert (stored.direction, stored.tenant, stored.issuing_country, stored.kind) == ("inbound", "FR", "JP", "cites_export")
+
+
+def test_a_toolkit_v1_partner_is_answered_in_v1_with_a_signed_cbfship(permit_broker, pki, permit, exchange_url):
+    import httpx
+
+    from hub.signing import TrustStore, Verifier
+    from tests.contract.suite import client_tls
+
+    request = build_request(CertificateRequest(NUMBER, final=False, version="1"))
+    assert b"urn:CitesDataExchange/v1/" in request
+    http = httpx.Client(verify=client_tls(pki, "JP"), timeout=20)
+    try:
+        answer = http.post(exchange_url.replace("/v2/", "/v1/"), content=request, headers={"Content-Type": "text/xml; charset=utf-8"})
+    finally:
+        http.close()
+    assert answer.status_code == 200, answer.text
+    response = read_response(answer.content, Operation.GET_NON_FINAL, version="1")
+    verified = Verifier(TrustStore.from_paths(ca_bundle=pki.ca_cert)).verify(response.permit)
+    assert "FR" in verified.signer_subject
+    parsed = parse_permit(response.permit)
+    assert parsed.profile == "v1-epix" and parsed.element.tag == "CBFShip"
+    assert comparable(dump_record(parsed.record))["permit_number"] == NUMBER
+    served = events(permit_broker, "permit.served")
+    assert served[-1].detail["toolkit"] == "1"
