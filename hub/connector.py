@@ -162,6 +162,7 @@ class InboundDocument:
     counterpart_reference: str
     sender_country: str | None = None
     media_type: str = "application/xml"
+    vouched_by: str | None = None  # a counterpart whose authenticated channel stands for a document it signs no XML of
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,10 @@ class TracesNtConfig(ConnectorConfig):
     ``certex_client_id`` (default: ``client_id``), ``certex_url`` (default: ``{endpoint}/CustomsCertexChedServiceV06``),
     ``customs_office`` (the customs office reference number, e.g. ``XI000002``, used when a call names none) and
     ``certex_requester_prefix`` (``UniqRequesterPrefix``; default: the office, as in the captures).
+
+    EU-Intra certificates (``eu_intra_service``, ``getEuIntraCertificate`` / ``findEuIntraCertificate``): with
+    ``eu_intra_import`` naming countries, the hub receives the intra-EU health certificates destined to them, looking
+    back ``eu_intra_since_hours`` when it starts.
     """
 
     type: Literal["traces_nt"] = "traces_nt"
@@ -57,6 +61,9 @@ class TracesNtConfig(ConnectorConfig):
     certex_client_id: str | None = Field(default=None, min_length=1)
     certex_requester_prefix: str | None = Field(default=None, min_length=1)
     customs_office: str | None = Field(default=None, min_length=1)
+    eu_intra_service: str = Field(default="EuIntraCertificateServiceV1", min_length=1)
+    eu_intra_import: list[str] = Field(default_factory=list, description="countries (ISO 3166) whose incoming intra-EU health certificates the hub receives")
+    eu_intra_since_hours: float = Field(default=24.0, gt=0, le=24 * 31)
 
     @field_validator("endpoint")
     @classmethod

@@ -15,18 +15,18 @@ import ssl
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence, TypeVar
 
 import httpx
 from lxml import etree
 
-from hub.connector import AckReport, AwaitingAck, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import AckReport, AwaitingAck, ConnectorContext, DeliveryResult, InboundDocument, InboundVerdict, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, status_error, transport_error
 from connectors.traces_nt import protocol
 from connectors.traces_nt.config import TracesNtConfig
 from connectors.traces_nt.wssecurity import traces_headers
-from connectors.traces_nt import certex
+from connectors.traces_nt import certex, euintra
 from connectors.traces_nt.certex import (
     CertexHeader,
     ChedClearanceRequest,
@@ -66,6 +66,7 @@ class TracesNtConnector:
         self._context = context
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+        self._intra_since = datetime.now(timezone.utc) - timedelta(hours=config.eu_intra_since_hours)
 
     def open(self) -> None:
         """Create the HTTP client; no request is sent."""
@@ -193,6 +194,49 @@ class TracesNtConnector:
         except InputError as exc:
             raise TransientDeliveryError(f"{self.name}: unreadable answer to {operation} from {url}: {exc}",
                                          request=request, response=answer) from None
+
+    # --- EU-Intra certificates -----------------------------------------------------------------------------------------
+
+    def get_eu_intra_certificate(self, certificate_id: str) -> bytes:
+        """The intra-EU health certificate ``certificate_id`` (``getEuIntraCertificate``) in TRACES's own
+        ``SPSCertificate`` container, serialised on its own."""
+        url = self.config.url(self.config.eu_intra_service)
+        element, answer = self._call(url, euintra.GET_OPERATION, self._envelope(euintra.get_request(certificate_id)))
+        return self._read(euintra.read_get_response, element, url, answer)
+
+    def find_eu_intra_certificates(self, *, updated_from: datetime, updated_to: datetime, offset: int = 1, page_size: int = 100) -> list[euintra.EuIntraSummary]:
+        """The intra-EU health certificates updated in the range, one page (``findEuIntraCertificate``)."""
+        url = self.config.url(self.config.eu_intra_service)
+        request = euintra.find_request(updated_from=updated_from, updated_to=updated_to, offset=offset, page_size=page_size)
+        element, answer = self._call(url, euintra.FIND_OPERATION, self._envelope(request))
+        return self._read(euintra.read_find_response, element, url, answer)
+
+    def pull_documents(self) -> list[InboundDocument]:
+        """The intra-EU health certificates destined to ``eu_intra_import`` countries updated since the last pull,
+        vouched for by this authenticated TRACES-NT channel (TRACES signs no XML of them)."""
+        wanted = {country.upper() for country in self.config.eu_intra_import}
+        if not wanted:
+            return []
+        until, found, offset = datetime.now(timezone.utc), [], 1
+        while True:
+            page = self.find_eu_intra_certificates(updated_from=self._intra_since, updated_to=until, offset=offset)
+            found.extend(s for s in page if (s.destined_to or "").upper() in wanted)
+            if len(page) < 100:
+                break
+            offset += len(page)
+        documents = [InboundDocument(self.get_eu_intra_certificate(s.id), s.id, sender_country=s.consignor_country, vouched_by=self.name) for s in found]
+        self._intra_since = until  # a certificate read again later is recognised by the hub as the one it holds
+        return documents
+
+    def confirm_document(self, document: InboundDocument, verdict: InboundVerdict) -> None:
+        """TRACES-NT takes no receipt for a certificate read: the verdict stays in the hub's trace."""
+        log.info("%s: EU-Intra certificate %s %s", self.name, document.counterpart_reference, verdict.outcome.value)
+
+    def _read(self, read: Callable[[etree._Element], _Answer], element: etree._Element, url: str, answer: bytes) -> _Answer:
+        try:
+            return read(element)
+        except InputError as exc:
+            raise TransientDeliveryError(f"{self.name}: unreadable answer from {url}: {exc}", response=answer) from None
 
     # --- customs (CSW-CERTEX) -----------------------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
-from connectors.traces_nt import protocol
+from connectors.traces_nt import euintra, protocol
+from connectors.traces_nt.euintra import EuIntraPort
 from connectors.traces_nt.certificates import REQUESTS as CERTIFICATE_REQUESTS
 from connectors.traces_nt.certificates import ChedCertificatePort
 from connectors.traces_nt.customs import CertexPort, ChedLedger, certified_lines
@@ -119,6 +120,7 @@ class TracesSandbox:
         self.cheds: dict[str, Ched] = {}
         self.certex = CertexPort(self.cheds)
         self.certificates = ChedCertificatePort(self.cheds, signer=self.signer)
+        self.eu_intra = EuIntraPort()
         self.faults: list[Control] = []
         self.decision = Control(decision="accept")
         self._numbers = itertools.count(1)
@@ -147,6 +149,9 @@ class TracesSandbox:
         if element.tag in CERTIFICATE_REQUESTS:
             status, answer = self.certificates.answer(username, element)
             return _soap(answer, status)
+        if element.tag in euintra.REQUESTS:
+            status, answer = self.eu_intra.answer(element)
+            return _answer(answer) if status == 200 else _soap(answer, status)
         return _soap(protocol.fault("Client", f"no operation takes {element.tag}"), 500)
 
     async def certex_service(self, request: Request) -> Response:
@@ -228,6 +233,15 @@ class TracesSandbox:
         return JSONResponse({"faults": [f.model_dump(exclude_none=True) for f in self.faults],
                              "decision": self.decision.decision})
 
+    async def hold_eu_intra(self, request: Request) -> Response:
+        """``POST /euintra``: hold an intra-EU health certificate (XML) for ``findEuIntraCertificate`` and
+        ``getEuIntraCertificate`` to hand out, as a member state's authority would have issued it."""
+        try:
+            held = self.eu_intra.hold(await request.body())
+        except InputError as exc:
+            return JSONResponse({"error": exc.message, "where": exc.where}, status_code=422)
+        return JSONResponse({"id": held.id, "destination": held.destination, "updated_at": held.updated_at.isoformat()}, status_code=201)
+
     async def received(self, request: Request) -> Response:
         return JSONResponse({"received": [ched.as_json() for ched in self.cheds.values()]})
 
@@ -269,6 +283,7 @@ def create_traces_sandbox_app(
         Route(f"/tracesnt/ws/{CERTEX_SERVICE}", sandbox.certex_service, methods=["POST"]),
         Route("/tracesnt/ws/{service}", sandbox.service, methods=["POST"]),
         Route("/control", sandbox.control, methods=["POST"]),
+        Route("/euintra", sandbox.hold_eu_intra, methods=["POST"]),
         Route("/received", sandbox.received, methods=["GET"]),
         Route("/quantities", sandbox.quantities, methods=["GET"]),
         Route("/quantities/{reference}", sandbox.quantities, methods=["GET"]),

@@ -45,8 +45,10 @@ class Inbound:
         handed on (``direction: inbound`` routes). A document the hub cannot take gets a failed verdict naming what
         is wrong; a failure of the store raises, so the counterpart is told nothing and offers it again."""
         origin = {"counterpart": connector_name, "counterpart_reference": document.counterpart_reference, "sender_country": document.sender_country}
+        if document.vouched_by:
+            origin["vouched_by"] = document.vouched_by
         try:
-            prepared = prepare_inbound(document.payload, routing=self.routing, verifier=self.verifier, origin=origin)
+            prepared = prepare_inbound(document.payload, routing=self.routing, verifier=self.verifier, origin=origin, vouched_by=document.vouched_by)
             with self.database.transaction() as session:
                 stored = store(session, prepared, tenant=prepared.facts.importing_country, actor=f"counterpart:{connector_name}")
                 verdict = verdict_for(prepared, stored.document.id)

@@ -26,14 +26,18 @@ from hub.xmlsafe import parse_xml
 _QUOTED = 3
 
 
-def prepare_inbound(body: bytes, *, routing: RoutingTable, verifier: Verifier, origin: dict | None = None, now: datetime | None = None) -> Prepared:
+def prepare_inbound(body: bytes, *, routing: RoutingTable, verifier: Verifier, origin: dict | None = None, now: datetime | None = None, vouched_by: str | None = None) -> Prepared:
     """Verify and validate a received document and route it inbound. Raises
     :class:`~hub.errors.SignatureError` (unsigned, or not signed by a trusted authority),
-    :class:`~hub.errors.ValidationFailed` or :class:`~hub.errors.InputError` (no importing country to receive it)."""
+    :class:`~hub.errors.ValidationFailed` or :class:`~hub.errors.InputError` (no importing country to receive it).
+
+    ``vouched_by`` names the connector whose authenticated channel stands for a document its counterpart signs no XML
+    of (TRACES-NT's EU-Intra certificates): such a document may come unsigned; a signature it carries is checked."""
     root = parse_xml(body, source="received document")
-    if root.find(f".//{{{XMLDSIG}}}Signature") is None:
+    if root.find(f".//{{{XMLDSIG}}}Signature") is None and not vouched_by:
         raise SignatureMissing("a document received from a counterpart must be signed by its issuing authority")
-    prepared = prepare(body, "application/xml", tenant=ALL_TENANTS, routing=routing, profiles={}, signer_for=_never_sign, verifier=verifier, now=now, direction="inbound")
+    prepared = prepare(body, "application/xml", tenant=ALL_TENANTS, routing=routing, profiles={}, signer_for=_never_sign, verifier=verifier, now=now,
+                       direction="inbound", vouched_by=vouched_by)
     if not prepared.facts.importing_country:
         raise InputError("the document names no importing country, so no authority here can receive it", where="rsm:SPSConsignment/ram:ImportSPSCountry/ram:ID")
     return replace(prepared, origin=dict(origin or {}))

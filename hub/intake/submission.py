@@ -84,6 +84,7 @@ def prepare(
     version: int = 1,
     now: datetime | None = None,
     direction: str = "outbound",
+    vouched_by: str | None = None,
 ) -> Prepared:
     """Parse, validate, route and sign one submission (pure CPU work, no database).
 
@@ -98,7 +99,7 @@ def prepare(
     if kind in JSON_TYPES or kind.endswith("+json"):
         return _prepare_record(body, tenant=tenant, routing=routing, profiles=profiles, signer_for=signer_for, version=version, now=now)
     if kind in XML_TYPES or kind.endswith("+xml"):
-        return _prepare_xml(body, tenant=tenant, routing=routing, signer_for=signer_for, verifier=verifier, version=version, now=now, direction=direction)
+        return _prepare_xml(body, tenant=tenant, routing=routing, signer_for=signer_for, verifier=verifier, version=version, now=now, direction=direction, vouched_by=vouched_by)
     raise InputError(f"Content-Type {media_type!r} is not accepted: send a record as application/json or a document as application/xml", where="Content-Type")
 
 
@@ -137,7 +138,7 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     )
 
 
-def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now, direction="outbound") -> Prepared:
+def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now, direction="outbound", vouched_by=None) -> Prepared:
     root = parse_xml(body, source="body")
     signed_by = None
     if root.find(f".//{{{XMLDSIG}}}Signature") is not None:
@@ -158,7 +159,9 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         report = report if strict else graded_as_received(report)
         if not report.valid:
             raise ValidationFailed(report)
-    if signed_by is None:
+    if signed_by is None and vouched_by:
+        payload, signed_by = body, f"unsigned, vouched for by the authenticated channel of {vouched_by}"
+    elif signed_by is None:
         signer = signer_for(facts.issuing_country)
         payload = signer.sign(to_xml(element))
         signed_by = signer.signer_subject
