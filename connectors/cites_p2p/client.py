@@ -49,7 +49,8 @@ class CitesExchangeClient:
     """Calls the exchange at ``url`` as the management authority of ``country``.
 
     ``callee`` goes in every request's ``IsoCountryCode`` (the authority asked; EPIX routes on it), ``token_id`` in
-    ``TokenId``. ``transport`` replaces the network (tests, in-process); otherwise the client presents
+    ``TokenId``; ``version`` is the toolkit the partner speaks ("2", or "1": CBFShip permits in
+    ``urn:CitesDataExchange/v1/``). ``transport`` replaces the network (tests, in-process); otherwise the client presents
     ``certs_dir/tls/client-<country>.pem`` and trusts only ``certs_dir/ca.pem``.
     """
 
@@ -63,8 +64,10 @@ class CitesExchangeClient:
         token_id: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        version: str = "2",
     ) -> None:
         self.url = url
+        self.version = version
         self.country = country
         self.callee = callee
         self.token_id = token_id
@@ -72,19 +75,19 @@ class CitesExchangeClient:
 
     def get_final(self, number: str) -> CertificateResponse:
         """``GetFinalCitesCertificate``: the permit as issued, once it can no longer change."""
-        return self._call(CertificateRequest(number, final=True, token_id=self.token_id, iso_country_code=self.callee))
+        return self._call(CertificateRequest(number, final=True, token_id=self.token_id, iso_country_code=self.callee, version=self.version))
 
     def get_non_final(self, number: str) -> CertificateResponse:
         """``GetNonFinalCitesCertificate``: the permit as the peer holds it now."""
-        return self._call(CertificateRequest(number, final=False, token_id=self.token_id, iso_country_code=self.callee))
+        return self._call(CertificateRequest(number, final=False, token_id=self.token_id, iso_country_code=self.callee, version=self.version))
 
     def confirm_quantities(self, number: str, positions: Iterable[CitesPosition]) -> ConfirmQuantitiesResponse:
         """``ConfirmQuantities``: the quantities inspected at import, per permit line."""
-        return self._call(ConfirmQuantitiesRequest(number, tuple(positions), token_id=self.token_id, iso_country_code=self.callee))
+        return self._call(ConfirmQuantitiesRequest(number, tuple(positions), token_id=self.token_id, iso_country_code=self.callee, version=self.version))
 
     def service_state(self) -> ServiceStateResponse:
         """``ServiceState``."""
-        return self._call(ServiceStateRequest(iso_country_code=self.callee))
+        return self._call(ServiceStateRequest(iso_country_code=self.callee, version=self.version))
 
     def close(self) -> None:
         self._clients.close()
@@ -104,7 +107,7 @@ class CitesExchangeClient:
         except httpx.HTTPError as exc:
             raise EpixFault(EpixError.ADAPTER_NOT_AVAILABLE, f"{self.url}: {type(exc).__name__}: {exc}") from exc
         try:
-            return read_response(answer.content, request.operation)
+            return read_response(answer.content, request.operation, self.version)
         except EpixFault as fault:
             detail = fault.detail if fault.remote else f"{self.url} answered {answer.status_code}: {fault.detail} ({snippet(answer.content)})"
             raise EpixFault(fault.error, detail, http_status=answer.status_code, remote=fault.remote) from None

@@ -161,6 +161,6 @@ class Broker:
         """See :meth:`Permits.expire`."""
         return self.permits.expire(every=every)
 
-    def fetch_permit(self, url: str, number: str, *, country: str, callee: str | None = None, final: bool = True) -> InboundVerdict:
+    def fetch_permit(self, url: str, number: str, *, country: str, callee: str | None = None, final: bool = True, version: str = "2") -> InboundVerdict:
         """See :meth:`Permits.fetch`."""
-        return self.permits.fetch(url, number, country=country, callee=callee, final=final)
+        return self.permits.fetch(url, number, country=country, callee=callee, final=final, version=version)

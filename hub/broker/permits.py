@@ -99,13 +99,14 @@ class Permits:
             docs.wake.set()
         return Completed(stored=stored, warnings=[late] if late is not None else [])
 
-    def fetch(self, url: str, number: str, *, country: str, callee: str | None = None, final: bool = True) -> InboundVerdict:
+    def fetch(self, url: str, number: str, *, country: str, callee: str | None = None, final: bool = True, version: str = "2") -> InboundVerdict:
         """Fetch a partner authority's permit through its EPIX-style exchange at ``url`` (as ``country``, by that
-        country's TLS client certificate) and receive it like any document from abroad. Raises
+        country's TLS client certificate), in the toolkit ``version`` the partner speaks, and receive it like any
+        document from abroad. Raises
         :class:`~connectors.cites_p2p.epix.EpixFault` when the partner refuses."""
         from connectors.cites_p2p.client import CitesExchangeClient
 
-        client = CitesExchangeClient(url, country=country, certs_dir=self.certs_dir, callee=callee)
+        client = CitesExchangeClient(url, country=country, certs_dir=self.certs_dir, callee=callee, version=version)
         try:
             answer = client.get_final(number) if final else client.get_non_final(number)
         finally:

@@ -96,6 +96,7 @@ def fetch_permit(
     callee: str = typer.Option(..., help="the partner authority's country (IsoCountryCode)"),
     country: str = typer.Option("FR", "--as", help="our country: whose TLS client certificate calls"),
     non_final: bool = typer.Option(False, "--non-final", help="GetNonFinalCitesCertificate instead of the final one"),
+    toolkit: str = typer.Option("2", "--toolkit", help="the ePermit toolkit the partner speaks: 2, or 1 (CBFShip permits)"),
     database_url: Optional[str] = DatabaseUrl,
 ) -> None:
     """Fetch a partner authority's CITES permit through its exchange and receive it (verified, validated, stored)."""
@@ -108,7 +109,9 @@ def fetch_permit(
     except HubError as exc:
         fail(str(exc))
     try:
-        verdict = broker.fetch_permit(url, number, country=country.upper(), callee=callee.upper(), final=not non_final)
+        if toolkit not in ("1", "2"):
+            fail(f"--toolkit is 1 or 2, not {toolkit!r}")
+        verdict = broker.fetch_permit(url, number, country=country.upper(), callee=callee.upper(), final=not non_final, version=toolkit)
     except HubError as exc:
         fail(str(exc), SEVERE)
     finally:

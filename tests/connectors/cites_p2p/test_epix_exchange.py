@@ -358,6 +358,34 @@ def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_fro
         assert (stored.direction, stored.tenant, stored.issuing_country, stored.kind) == ("inbound", "FR", "JP", "cites_export")
 
 
+def test_the_hub_fetches_a_toolkit_v1_partners_permit_and_receives_it(permit_broker, pki, tmp_path):
+    from hub.store.migrate import upgrade
+    from hub.store.models import Payload
+    from hub.xmlsafe import parse_xml
+    from tests.support.broker import ROUTES_WITH_PERMITS, make_broker
+
+    japan_url = f"sqlite:///{tmp_path / 'japan.db'}"
+    upgrade(japan_url)
+    japan = make_broker(japan_url, pki, routes=ROUTES_WITH_PERMITS)
+    try:
+        data = permit_record(permit_number="JP-2026-CITES-0043", kind="cites_export")
+        data["first_signatory"]["provider"]["address"]["country_id"] = "JP"
+        data["consignment"]["consignor"]["address"]["country_id"] = "JP"
+        data["consignment"]["consignee"]["address"]["country_id"] = "FR"
+        japan.submit(json.dumps(data).encode(), "application/json", tenant="JP", actor="test")
+        app = create_exchange_app(japan.database, certs_dir=pki.directory, signer_for=japan.signer_for)
+        with running_sandbox(app, certs_dir=pki.directory) as running:
+            verdict = permit_broker.fetch_permit(running.url + "/cites/v1/CitesDataExchange", "JP-2026-CITES-0043", country="FR", callee="JP", version="1")
+    finally:
+        japan.close()
+    assert verdict.outcome is not InboundOutcome.FAILED, verdict.reason
+    with permit_broker.database.sessions() as session:
+        stored = session.get(Document, verdict.document_id)
+        assert (stored.direction, stored.tenant, stored.issuing_country, stored.kind) == ("inbound", "FR", "JP", "cites_export")
+        kept = parse_xml(session.get(Payload, stored.payload_digest).content)
+        assert kept.tag == "CBFShip"  # what is kept and handed on is the v1 document JP signed
+
+
 def test_a_toolkit_v1_partner_is_answered_in_v1_with_a_signed_cbfship(permit_broker, pki, permit, exchange_url):
     import httpx
 
