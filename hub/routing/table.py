@@ -230,7 +230,7 @@ def _parse_condition(field: str, value: Any, *, zones: Mapping[str, Zone], where
     if field == "kind":
         kinds = _strings(value, where=where, field=field, what="document kinds")
         for kind in kinds:
-            _check_kind(kind, where=where)
+            _check_kind(kind.removeprefix("!"), where=where)
         return Condition(field, ", ".join(kinds), _one_of_check("kind", kinds))
     if field == "status":
         statuses = _strings(value, where=where, field=field, what="statuses")
@@ -272,14 +272,22 @@ def _check_kind(kind: str, *, where: str) -> None:
 
 
 def _one_of_check(field: str, values: list[str]) -> Check:
+    """``field`` is one of ``values``; a value written ``!x`` excludes ``x`` instead (``kind: ["!inspection"]``)."""
+    wanted = [v for v in values if not v.startswith("!")]
+    excluded = [v[1:] for v in values if v.startswith("!")]
+
     def check(facts: RoutingFacts) -> tuple[bool, str]:
         actual = getattr(facts, field)
-        if len(values) == 1:
-            if actual == values[0]:
+        if actual in excluded:
+            return False, f"{field} {actual} is excluded"
+        if not wanted:
+            return True, f"{field} {actual} is none of {', '.join(excluded)}"
+        if len(wanted) == 1:
+            if actual == wanted[0]:
                 return True, f"{field} is {actual}"
-            return False, f"{field} {actual} is not {values[0]}"
-        listed = ", ".join(values)
-        return (actual in values), f"{field} {actual} is {'' if actual in values else 'not '}one of {listed}"
+            return False, f"{field} {actual} is not {wanted[0]}"
+        listed = ", ".join(wanted)
+        return (actual in wanted), f"{field} {actual} is {'' if actual in wanted else 'not '}one of {listed}"
 
     return check
 

@@ -424,3 +424,12 @@ def test_cli_explains_a_received_document_with_inbound_rules(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "the rule routes outbound documents" in result.stdout
     assert "destinations: none (a received document is kept for its importing authority)" in result.stdout  # EC imports
+
+
+def test_a_kind_written_with_an_exclamation_mark_is_excluded():
+    table = RoutingTable.from_data({"rules": [{"name": "all-but-intra", "when": {"direction": "inbound", "kind": ["!inspection"]}, "to": ["customs"]}]})
+    intra = RoutingFacts(kind="inspection", status="issued", importing_country="FR", direction="inbound")
+    phyto = RoutingFacts(kind="phytosanitary", status="issued", importing_country="FR", direction="inbound")
+    assert table.route(intra).destinations == [] and table.route(phyto).destinations == ["customs"]
+    with pytest.raises(ConfigurationError, match="inspection"):
+        RoutingTable.from_data({"rules": [{"name": "typo", "when": {"kind": ["!inspektion"]}, "to": ["customs"]}]})
