@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -34,10 +35,13 @@ from starlette.routing import Route
 
 from connectors.cites_p2p.client import CitesExchangeClient
 from connectors.config_checks import COUNTRY_PATTERN
-from connectors.cites_p2p.epix import CertificateResponse, CitesPosition, EpixFault
+from connectors.cites_p2p.epix import CertificateRequest, CertificateResponse, CitesPosition, EpixError, EpixFault, build_fault, build_response, read_request
 from hub.families import routing_facts
-from hub.errors import HubError
-from hub.mapping.cites_permit import parse_permit
+from hub.errors import HubError, InputError
+from hub.mapping.cites_permit import parse_permit, permit_from_data, render_permit, to_xml
+from hub.records.cites import CITESPermit
+from hub.signing.keyring import Keyring
+from hub.tls_peer import client_certificate, subject_country
 from hub.records import dump_record
 from hub.signing import TrustStore, Verifier
 
@@ -144,9 +148,45 @@ def _positions(positions) -> list[dict[str, Any]]:
     return [{"id": p.id, "quantity": format(p.quantity, "f"), "unit": p.unit} for p in positions]
 
 
+class HeldPermits:
+    """The sandbox authority's own permits, served through its exchange in the toolkit version the caller asks in:
+    ``POST /control/permits`` holds a permit record (its own, signed with its key when served);
+    ``POST /cites/v1|v2/CitesDataExchange`` answers ``Get(Non)FinalCitesCertificate`` to the permit's parties."""
+
+    def __init__(self, country: str, certs_dir: Path) -> None:
+        self.country = country
+        self.keyring = Keyring(certs_dir / "signing")
+        self.permits: dict[str, CITESPermit] = {}
+
+    def hold(self, data: dict[str, Any]) -> dict[str, Any]:
+        permit = permit_from_data(data)
+        number = permit.permit_number.value.strip() if permit.permit_number else ""
+        if not number:
+            raise InputError("a permit to hold needs its permit_number", where="permit_number")
+        self.permits[number] = permit
+        return {"permit_number": number, "kind": permit.kind.value}
+
+    def answer(self, body: bytes, caller: str | None) -> tuple[int, bytes]:
+        try:
+            request = read_request(body)
+        except EpixFault as fault:
+            return 500, build_fault(fault)
+        version = request.version
+        if not isinstance(request, CertificateRequest):
+            return 500, build_fault(EpixFault(EpixError.INVALID_REQUEST, "this authority answers only Get(Non)FinalCitesCertificate"), version)
+        permit = self.permits.get(request.certificate_number)
+        parties = {routing_facts(permit).issuing_country, permit.importing_country()} if permit else set()
+        if permit is None or caller not in parties:
+            return 500, build_fault(EpixFault(EpixError.CERTIFICATE_MISSING, f"no permit {request.certificate_number} for {caller}"), version)
+        rendered = render_permit(permit, "v1-epix" if version == "1" else "epix")
+        signed = self.keyring.signer_for(self.country).sign(to_xml(rendered.root))
+        return 200, build_response(CertificateResponse(final=request.final, permit=signed), version)
+
+
 def create_cites_authority_sandbox(config: AuthoritySandboxConfig, *, certs_dir: Path | str, transport: httpx.BaseTransport | None = None) -> Starlette:
     """The sandbox authority as an ASGI app. It calls the exchange with ``certs_dir/tls/client-<country>.pem`` and
-    trusts ``certs_dir/ca.pem`` (TLS and signatures); ``transport`` replaces the network (in-process tests)."""
+    trusts ``certs_dir/ca.pem`` (TLS and signatures); ``transport`` replaces the network (in-process tests). It also
+    serves its own permits (:class:`HeldPermits`) to the hub, the caller taken from its TLS client certificate."""
     certs_dir = Path(certs_dir)
     client = CitesExchangeClient(config.exchange_url, country=config.country, certs_dir=certs_dir, callee=config.callee, timeout=config.timeout, transport=transport)
     authority = _Authority(config, client, Verifier(TrustStore.from_paths(ca_bundle=certs_dir / "ca.pem")))
@@ -167,6 +207,20 @@ def create_cites_authority_sandbox(config: AuthoritySandboxConfig, *, certs_dir:
         authority.received.clear()
         return Response(status_code=204)
 
+    held = HeldPermits(config.country, certs_dir)
+
+    async def hold_permit(request: Request) -> Response:
+        try:
+            return JSONResponse(held.hold(json.loads(await request.body())), status_code=201)
+        except (ValueError, HubError) as exc:
+            return JSONResponse({"detail": str(exc)}, 400)
+
+    async def exchange(request: Request) -> Response:
+        certificate = client_certificate(request)
+        body = await request.body()
+        status, answer = await run_in_threadpool(held.answer, body, subject_country(certificate) if certificate is not None else None)
+        return Response(answer, status_code=status, media_type="text/xml; charset=utf-8")
+
     app = Starlette(
         routes=[
             Route("/control/fetch", fetch, methods=["POST"]),
@@ -174,6 +228,9 @@ def create_cites_authority_sandbox(config: AuthoritySandboxConfig, *, certs_dir:
             Route("/control/state", state, methods=["POST"]),
             Route("/received", received, methods=["GET"]),
             Route("/state", reset, methods=["DELETE"]),
+            Route("/control/permits", hold_permit, methods=["POST"]),
+            Route("/cites/v1/CitesDataExchange", exchange, methods=["POST"]),
+            Route("/cites/v2/CitesDataExchange", exchange, methods=["POST"]),
         ],
     )
     app.state.authority = authority  # its client is closed with app.state.authority.client.close()
