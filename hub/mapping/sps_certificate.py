@@ -45,7 +45,7 @@ def _without_union_tag(loc: tuple) -> tuple:
 def render_certificate(record: SPSCertificateRecord, profile: str = "full") -> Rendered:
     """Render a record as an ``rsm:SPSCertificate`` tree; findings list what the profile could not carry."""
     data = compact(record.model_dump(mode="json", exclude_none=True))
-    return render(sps_spec(), data, profile, ignore=("ched_type", "kind"))
+    return render(sps_spec(), data, profile, ignore=("ched_type", "kind", "status"))
 
 
 @dataclass

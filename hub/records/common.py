@@ -18,10 +18,12 @@ class RecordModel(BaseModel):
 
 
 class Location(RecordModel):
-    """A place (``…Location``): an ID (UN/LOCODE for a port, or the counterpart's scheme) and a name."""
+    """A place (``…Location``): an ID (UN/LOCODE for a port, or the counterpart's scheme) and a name; TRACES-NT names
+    some places in several parts (country, establishment, town, postcode), the first being ``name``."""
 
     id: Identifier | None = None
     name: Text | None = None
+    other_names: list[Text] = []
 
 
 class Country(RecordModel):

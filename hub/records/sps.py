@@ -162,6 +162,22 @@ class CountrySubdivision(_Record):
     hierarchical_level_code: Code | None = None
 
 
+class AuthorisedSubdivision(_Record):
+    """A subdivision of a country named for a function (UN/ECE location function code: 44 place of authentication,
+    42 exit customs office …), with the parties authorised there (TRACES-NT: the competent authorities)."""
+
+    id: Identifier | None = None
+    name: Text | None = None
+    function_type_code: Code | None = None
+    authorised_parties: list[Party] = Field(default_factory=list)
+
+
+class SPSCountry(Country):
+    """A country of the consignment, with the subdivisions named in it (TRACES-NT's competent authorities)."""
+
+    subdivisions: list[AuthorisedSubdivision] = Field(default_factory=list)
+
+
 class OriginCountry(_Record):
     """Where the goods come from, down to a region or place of production."""
 
@@ -190,6 +206,7 @@ class AppliedProcess(_Record):
     period: Period | None = None
     characteristics: list[ProcessCharacteristic] = Field(default_factory=list)
     notes: list[Note] = Field(default_factory=list)
+    operator: Party | None = None
 
 
 class TradeLineItem(_Record):
@@ -233,13 +250,16 @@ class Consignment(_Record):
     export_exit_date_time: DateTime | None = None
     consignor: Party | None = None
     consignee: Party | None = None
-    export_country: Country | None = None
-    import_country: Country | None = None
-    transit_countries: list[Country] = Field(default_factory=list)
+    export_country: SPSCountry | None = None
+    import_country: SPSCountry | None = None
+    transit_countries: list[SPSCountry] = Field(default_factory=list)
     unloading_port: Location | None = None
+    loading_port: Location | None = None
     examination_location: Location | None = None
     delivery_party: Party | None = None
     customs_transit_agent: Party | None = None
+    carrier: Party | None = None
+    despatch_party: Party | None = None
     transport_movements: list[TransportMovement] = Field(default_factory=list)
     transport_equipment: list[TransportEquipment] = Field(default_factory=list)
     items: list[ConsignmentItem] = Field(default_factory=list)
@@ -253,12 +273,29 @@ class _SPSCertificateBase(Extensible):
     type_code: Code | None = Field(default=None, description="ram:TypeCode, the UNCL 1001 code of the kind (filled in from kind when absent), with its attributes")
     description: Text | None = None
     status: DocumentStatus | None = Field(default=None, description="UNCL 4405 status of the document, e.g. issued (70); a document to issue needs one")
+    status_code: Code | None = Field(default=None, description="ram:StatusCode with its attributes (filled in from status when absent); a code of no named status is carried as it came")
     issue_date_time: DateTime | None = None
     issuer: Party | None = None
     notes: list[Note] = Field(default_factory=list)
     referenced_documents: list[ReferencedDocument] = Field(default_factory=list)
     signatory: Signatory | None = None
     consignment: Consignment = Field(default_factory=Consignment)
+
+    @model_validator(mode="after")
+    def _status_code_of_status(self) -> "_SPSCertificateBase":
+        if self.status_code is None:
+            if self.status is not None:
+                self.status_code = Code(value=self.status.code)
+            return self
+        try:
+            coded = DocumentStatus.from_code(self.status_code.value)
+        except KeyError:
+            coded = None
+        if self.status is None:
+            self.status = coded
+        elif coded is not self.status:
+            raise ValueError(f"status_code {self.status_code.value!r} is not the code of status {self.status.value} ({self.status.code})")
+        return self
 
     @model_validator(mode="after")
     def _type_code_of_kind(self) -> "_SPSCertificateBase":

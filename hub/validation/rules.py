@@ -59,10 +59,12 @@ def _document_kind(ctx: SPSRuleContext):
         yield "type_code", {"what": what, "what_fr": what_fr}
 
 
-@rule("BR-STATUS", S, M, "the document has no status code (ram:StatusCode)", "le document n'a pas de code de statut (ram:StatusCode)")
+@rule("BR-STATUS", S, M, "the document has no status code (ram:StatusCode) the hub knows{detail}", "le document n'a pas de code de statut (ram:StatusCode) connu du hub{detail_fr}")
 def _status(ctx: SPSRuleContext):
     if ctx.record.status is None:
-        yield "status", {}
+        code = ctx.record.status_code.value if ctx.record.status_code else None
+        yield ("status_code" if code else "status"), {"detail": f": {code} is no UNCL 4405 status the hub handles" if code else "",
+                                                      "detail_fr": f" : {code} n'est pas un statut UNCL 4405 que le hub traite" if code else ""}
 
 
 @rule("BR-CERTIFICATE-NUMBER", S, M, "the certificate has no number (ram:ID)", "le certificat n'a pas de numéro (ram:ID)")
