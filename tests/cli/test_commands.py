@@ -146,3 +146,41 @@ def test_serve_refuses_a_port_in_use_naming_it(tmp_path, certs):
         env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "HUB_CERTS_DIR": str(certs)}
         result = subprocess.run([sys.executable, "-m", "hub", "serve", "--port", str(port), "--no-sandboxes", "--cites-exchange-port", "0"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env)
     assert result.returncode == 2 and f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("sample", ["samples/traces/CreateAndSubmitChedForDecision-0101-Horse.xml", "samples/cites/epix-v2-GetNonFinalCitesCertificateResponse.xml", "samples/ephyto/NO-ephyto-SPSCertificate.xml"])
+def test_parse_then_convert_is_a_lossless_shell_pipe_for_real_documents(sample):
+    from lxml import etree
+
+    from hub import families
+    from hub.mapping.fidelity import compare
+
+    original = standard_file(sample).read_bytes()
+    parsed = hub("parse", "-", stdin=original)
+    assert parsed.returncode == 0, parsed.stderr.decode()
+    record = json.loads(parsed.stdout)
+    profile = ["--profile", "epix"] if record["kind"].startswith("cites_") else []
+    converted = hub("convert", *profile, "-", stdin=parsed.stdout)
+    assert converted.returncode in (0, 1) and converted.stdout.startswith(b"<?xml"), converted.stderr.decode()
+    root = etree.fromstring(original)
+    document = families.for_document(root).parse(root).element
+    assert compare(document, etree.fromstring(converted.stdout)).share == 1.0
+
+
+def test_the_cites_worked_example_goes_through_convert_sign_verify(certs):
+    permit = PROJECT_ROOT / "mappings" / "CITESEPermit" / "2" / "examples" / "reexport-FR-python.record.json"
+    converted = hub("convert", str(permit))
+    assert converted.returncode == 0 and b"CITESEPermit" in converted.stdout, converted.stderr.decode()
+    signed = hub("sign", "--certs-dir", str(certs), "-", stdin=converted.stdout)
+    assert signed.returncode == 0, signed.stderr.decode()
+    verified = hub("verify", "--certs-dir", str(certs), "-", stdin=signed.stdout)
+    assert verified.returncode == 0 and b"valid signature" in verified.stdout
+    assert hub("validate", "-", stdin=converted.stdout).returncode == 0
+    assert json.loads(hub("schema", "cites_export").stdout)["title"] == "CITESPermit"
+
+
+@pytest.mark.parametrize(("command", "hint"), [("parse", "hub convert"), ("validate", "hub convert"), ("sign", "hub convert")])
+def test_a_record_given_where_a_document_is_expected_gets_a_hint(command, hint):
+    result = hub(command, str(EXAMPLE))
+    assert result.returncode == 2 and hint in result.stderr.decode() and b"Traceback" not in result.stderr
