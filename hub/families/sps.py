@@ -9,9 +9,7 @@ from lxml import etree
 
 from hub.families.base import Checked, Described, DocumentFamily, ProductLine, RoutingFacts, text_of
 from hub.mapping.sps_certificate import parse_certificate, record_from_data, sps_spec
-from typing import get_args
-
-from hub.records.sps import RECORD_MODELS, DocumentKind, SPSCertificateRecord
+from hub.records.sps import RECORD_MODELS, SPS_RECORD_CLASSES, DocumentKind, SPSCertificateRecord
 from hub.records.status import DocumentStatus
 from hub.validation.validator import validate_certificate, validate_record
 
@@ -78,7 +76,7 @@ def record_schema(kind: str) -> dict:
 SPS = DocumentFamily(
     name="sps",
     title="SPS certificate (UN/CEFACT SPSCertificate 17)",
-    record_model=get_args(get_args(SPSCertificateRecord)[0]),  # the classes of the discriminated union
+    record_model=SPS_RECORD_CLASSES,
     number_field="certificate_number",
     kinds=tuple(kind.value for kind in DocumentKind),
     root_tags=(sps_spec().root.clark,),

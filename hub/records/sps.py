@@ -396,21 +396,15 @@ class ChedCertificate(_SPSCertificateBase):
         return self
 
 
-SPSCertificateRecord = Annotated[
-    Union[
-        PhytosanitaryCertificate, PhytosanitaryReexportCertificate, VeterinaryCertificate, SanitaryCertificate, ChedCertificate,
-        InspectionCertificate, InspectionApplication, TradeDataDocument, OtherSPSDocument,
-    ],
-    Field(discriminator="kind"),
-]
+#: One model per kind, in the order of :class:`DocumentKind`.
+SPS_RECORD_CLASSES: tuple[type[_SPSCertificateBase], ...] = (
+    PhytosanitaryCertificate, PhytosanitaryReexportCertificate, VeterinaryCertificate, SanitaryCertificate, ChedCertificate,
+    InspectionCertificate, InspectionApplication, TradeDataDocument, OtherSPSDocument,
+)
+
+SPSCertificateRecord = Annotated[Union[SPS_RECORD_CLASSES], Field(discriminator="kind")]
 """Any SPS certificate record; ``kind`` selects the model."""
 
 SPS_RECORD_ADAPTER: TypeAdapter[SPSCertificateRecord] = TypeAdapter(SPSCertificateRecord)
 
-RECORD_MODELS: dict[DocumentKind, type[_SPSCertificateBase]] = {
-    model.model_fields["kind"].default: model
-    for model in (
-        PhytosanitaryCertificate, PhytosanitaryReexportCertificate, VeterinaryCertificate, SanitaryCertificate, ChedCertificate,
-        InspectionCertificate, InspectionApplication, TradeDataDocument, OtherSPSDocument,
-    )
-}
+RECORD_MODELS: dict[DocumentKind, type[_SPSCertificateBase]] = {model.model_fields["kind"].default: model for model in SPS_RECORD_CLASSES}

@@ -5,6 +5,7 @@ sample; the sandbox authority that does all this when told to."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import ssl
 from decimal import Decimal
 
@@ -331,26 +332,35 @@ def test_the_sandbox_authority_fetches_verifies_and_confirms_when_told(permit_br
     assert len(events(permit_broker, "permit.quantities_confirmed")) == 1
 
 
-def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_from_abroad(permit_broker, pki, tmp_path):
+@contextmanager
+def japan_exchange(pki, tmp_path, *numbers: str):
+    """Japan's own hub holding its export permits ``numbers`` for France, its exchange served over mutual TLS: the
+    URL of that exchange."""
     from hub.store.migrate import upgrade
     from tests.support.broker import ROUTES_WITH_PERMITS, make_broker
 
     japan_url = f"sqlite:///{tmp_path / 'japan.db'}"
     upgrade(japan_url)
-    japan = make_broker(japan_url, pki, routes=ROUTES_WITH_PERMITS)  # Japan's own hub, holding its export permit for France
+    japan = make_broker(japan_url, pki, routes=ROUTES_WITH_PERMITS)
     try:
-        data = permit_record(permit_number="JP-2026-CITES-0042", kind="cites_export")
-        data["first_signatory"]["provider"]["address"]["country_id"] = "JP"
-        data["consignment"]["consignor"]["address"]["country_id"] = "JP"
-        data["consignment"]["consignee"]["address"]["country_id"] = "FR"
-        japan.submit(json.dumps(data).encode(), "application/json", tenant="JP", actor="test")
+        for number in numbers:
+            data = permit_record(permit_number=number, kind="cites_export")
+            data["first_signatory"]["provider"]["address"]["country_id"] = "JP"
+            data["consignment"]["consignor"]["address"]["country_id"] = "JP"
+            data["consignment"]["consignee"]["address"]["country_id"] = "FR"
+            japan.submit(json.dumps(data).encode(), "application/json", tenant="JP", actor="test")
         app = create_exchange_app(japan.database, certs_dir=pki.directory, signer_for=japan.signer_for)
         with running_sandbox(app, certs_dir=pki.directory) as running:
-            verdict = permit_broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-0042", country="FR", callee="JP")
-            with pytest.raises(EpixFault) as refused:
-                permit_broker.fetch_permit(running.url + SERVICE_PATH, "JP-2026-CITES-9999", country="FR", callee="JP")
+            yield running.url
     finally:
         japan.close()
+
+
+def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_from_abroad(permit_broker, pki, tmp_path):
+    with japan_exchange(pki, tmp_path, "JP-2026-CITES-0042") as japan:
+        verdict = permit_broker.fetch_permit(japan + SERVICE_PATH, "JP-2026-CITES-0042", country="FR", callee="JP")
+        with pytest.raises(EpixFault) as refused:
+            permit_broker.fetch_permit(japan + SERVICE_PATH, "JP-2026-CITES-9999", country="FR", callee="JP")
     assert verdict.outcome is not InboundOutcome.FAILED, verdict.reason
     assert refused.value.error == "CertificateMissing"
     with permit_broker.database.sessions() as session:
@@ -359,25 +369,11 @@ def test_the_hub_fetches_a_partners_permit_and_receives_it_like_any_document_fro
 
 
 def test_the_hub_fetches_a_toolkit_v1_partners_permit_and_receives_it(permit_broker, pki, tmp_path):
-    from hub.store.migrate import upgrade
     from hub.store.models import Payload
     from hub.xmlsafe import parse_xml
-    from tests.support.broker import ROUTES_WITH_PERMITS, make_broker
 
-    japan_url = f"sqlite:///{tmp_path / 'japan.db'}"
-    upgrade(japan_url)
-    japan = make_broker(japan_url, pki, routes=ROUTES_WITH_PERMITS)
-    try:
-        data = permit_record(permit_number="JP-2026-CITES-0043", kind="cites_export")
-        data["first_signatory"]["provider"]["address"]["country_id"] = "JP"
-        data["consignment"]["consignor"]["address"]["country_id"] = "JP"
-        data["consignment"]["consignee"]["address"]["country_id"] = "FR"
-        japan.submit(json.dumps(data).encode(), "application/json", tenant="JP", actor="test")
-        app = create_exchange_app(japan.database, certs_dir=pki.directory, signer_for=japan.signer_for)
-        with running_sandbox(app, certs_dir=pki.directory) as running:
-            verdict = permit_broker.fetch_permit(running.url + "/cites/v1/CitesDataExchange", "JP-2026-CITES-0043", country="FR", callee="JP", version="1")
-    finally:
-        japan.close()
+    with japan_exchange(pki, tmp_path, "JP-2026-CITES-0043") as japan:
+        verdict = permit_broker.fetch_permit(japan + "/cites/v1/CitesDataExchange", "JP-2026-CITES-0043", country="FR", callee="JP", version="1")
     assert verdict.outcome is not InboundOutcome.FAILED, verdict.reason
     with permit_broker.database.sessions() as session:
         stored = session.get(Document, verdict.document_id)
