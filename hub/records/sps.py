@@ -10,7 +10,7 @@ UN/CEFACT and ISO code lists.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter, model_validator
 
@@ -278,8 +278,25 @@ class _SPSCertificateBase(Extensible):
     issuer: Party | None = None
     notes: list[Note] = Field(default_factory=list)
     referenced_documents: list[ReferencedDocument] = Field(default_factory=list)
-    signatory: Signatory | None = None
+    signatories: list[Signatory] = Field(default_factory=list, description="every SignatorySPSAuthentication: the issuing officer first; TRACES-NT adds the applicant, the checks and the border post's decision with its clauses")
     consignment: Consignment = Field(default_factory=Consignment)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_signatory(cls, data: Any) -> Any:
+        # ``signatory`` (one) is how records were first written: it is the first of the signatories.
+        if isinstance(data, dict) and "signatory" in data:
+            data = dict(data)
+            single = data.pop("signatory")
+            if data.get("signatories"):
+                raise ValueError("give signatories, or signatory alone, not both")
+            data["signatories"] = [single] if single is not None else []
+        return data
+
+    @property
+    def signatory(self) -> Signatory | None:
+        """The first signatory: the officer who issued the certificate."""
+        return self.signatories[0] if self.signatories else None
 
     @model_validator(mode="after")
     def _status_code_of_status(self) -> "_SPSCertificateBase":

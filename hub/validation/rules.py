@@ -173,7 +173,7 @@ def _future_dates(ctx: SPSRuleContext):
     limit = ctx.now + timedelta(days=1)
     for field, value, what, what_fr in (
         ("issue_date_time", ctx.record.issue_date_time, "the issue date", "la date de délivrance"),
-        ("signatory.actual_date_time", ctx.record.signatory.actual_date_time if ctx.record.signatory else None, "the signature date", "la date de signature"),
+        *((f"signatories[{k}].actual_date_time", s.actual_date_time, "the signature date", "la date de signature") for k, s in enumerate(ctx.record.signatories)),
     ):
         moment = _moment(value)
         if moment and moment > limit:
@@ -198,7 +198,7 @@ def _treatment_period(ctx: SPSRuleContext):
 
 @rule("BR-DATE-EMPTY", W, B, "the date element {field} is empty", "l'élément de date {field} est vide")
 def _empty_dates(ctx: SPSRuleContext):
-    for field, value in (("issue_date_time", ctx.record.issue_date_time), ("signatory.actual_date_time", ctx.record.signatory.actual_date_time if ctx.record.signatory else None)):
+    for field, value in (("issue_date_time", ctx.record.issue_date_time), *((f"signatories[{k}].actual_date_time", s.actual_date_time) for k, s in enumerate(ctx.record.signatories))):
         if value is not None and value.value.strip() == "":
             yield field, {}
 

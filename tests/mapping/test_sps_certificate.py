@@ -194,3 +194,19 @@ def test_malformed_value_in_xml_points_at_the_element():
     with pytest.raises(RecordError) as caught:
         parse_certificate(xml.encode())
     assert caught.value.problems[0].path.endswith("ram:IncludedSPSTradeLineItem/ram:NetWeightMeasure")
+
+
+def test_every_signatory_is_read_in_order_and_a_record_may_still_give_one():
+    root = etree.fromstring((EXAMPLES / "phyto-FR-apples.full.xml").read_bytes())
+    document = root.find("rsm:SPSExchangedDocument", NS)
+    decision = etree.SubElement(document, f"{{{NS['ram']}}}SignatorySPSAuthentication")
+    clause = etree.SubElement(decision, f"{{{NS['ram']}}}IncludedSPSClause")
+    etree.SubElement(clause, f"{{{NS['ram']}}}ID", schemeID="ched_decision_clause").text = "DECISION_CONCLUSION"
+    etree.SubElement(clause, f"{{{NS['ram']}}}Content").text = "ACCEPTABLE_FOR_INTERNAL_MARKET"
+    parsed = parse_certificate(etree.tostring(root))
+    assert len(parsed.record.signatories) == 2 and parsed.record.extensions == []
+    assert parsed.record.signatories[1].clauses[0].id.scheme_id == "ched_decision_clause"
+    assert parsed.record.signatory is parsed.record.signatories[0]
+    assert compare(root, render_certificate(parsed.record).root).share == 1.0
+    legacy = json.loads((EXAMPLES / "phyto-FR-apples.record.json").read_text())
+    assert "signatory" in legacy and len(record_from_data(legacy).signatories) == 1
