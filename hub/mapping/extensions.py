@@ -101,17 +101,18 @@ def place(root: etree._Element, extensions: Iterable[Any], namespaces: Mapping[s
         except ValueError as exc:
             findings.append(_unplaced(data["parent"], str(exc)))
             continue
-        if data.get("attribute") is not None:
-            parent.set(data["attribute"], data["value"])
-        elif data.get("text") is not None:
-            parent.text = data["text"]
-        else:
-            try:
+        try:
+            if data.get("attribute") is not None:
+                parent.set(data["attribute"], data["value"])
+            elif data.get("text") is not None:
+                parent.text = data["text"]
+            else:
                 element = parse_xml(data["xml"], source=f"extension below {data['parent']}")
-            except HubError as exc:
-                findings.append(_unplaced(data["parent"], str(exc)))
-                continue
-            _insert(parent, element, data.get("after"), namespaces)
+                if any(node.tag.startswith("{http://www.w3.org/2000/09/xmldsig#}") for node in element.iter(etree.Element)):
+                    raise ValueError("a signature is never an extension: the hub signs a document itself")
+                _insert(parent, element, data.get("after"), namespaces)
+        except (HubError, ValueError, TypeError) as exc:  # what a caller wrote may be no XML name or text at all
+            findings.append(_unplaced(data["parent"], str(exc)))
     return findings
 
 

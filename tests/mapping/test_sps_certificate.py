@@ -210,3 +210,19 @@ def test_every_signatory_is_read_in_order_and_a_record_may_still_give_one():
     assert compare(root, render_certificate(parsed.record).root).share == 1.0
     legacy = json.loads((EXAMPLES / "phyto-FR-apples.record.json").read_text())
     assert "signatory" in legacy and len(record_from_data(legacy).signatories) == 1
+
+
+@pytest.mark.parametrize(("extension", "why"), [
+    ({"parent": "/rsm:SPSCertificate", "attribute": "bad name", "value": "x"}, "attribute name"),
+    ({"parent": "/rsm:SPSCertificate", "text": "\x01"}, "XML compatible"),
+    ({"parent": "/rsm:SPSCertificate", "xml": "<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>"}, "DTD"),
+    ({"parent": "/rsm:SPSCertificate/rsm:Nowhere", "xml": "<ok/>"}, "no rsm:Nowhere"),
+    ({"parent": "/rsm:SPSCertificate", "xml": '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>'}, "signature"),
+])
+def test_an_extension_that_cannot_be_placed_safely_is_reported_never_written(extension, why):
+    data = json.loads((EXAMPLES / "phyto-FR-apples.record.json").read_text())
+    data["extensions"] = [extension]
+    rendered = render_certificate(record_from_data(data))
+    [finding] = [f for f in rendered.findings if f.rule == "MAP-EXTENSION-UNPLACED"]
+    assert why in finding.message_en and finding.severity.value == "WARNING"
+    assert b"passwd" not in to_xml(rendered.root) and rendered.root.find(".//{*}Signature") is None
