@@ -22,7 +22,9 @@ point-to-point negative acknowledgement, an AS4 error). Nothing above this modul
     │   ├── SignatureMissing
     │   ├── WeakAlgorithmError                                   SHA-1 or another algorithm the policy forbids
     │   ├── UntrustedCertificateError                            no chain to a trust anchor
-    │   └── SignatureInvalid                                     digest or value mismatch; wrapping ends here
+    │   ├── SignatureInvalid                                     digest or value mismatch; wrapping ends here
+    │   ├── WrongKeyUsage                                        a TLS certificate, or no signature usage
+    │   └── NotEntitled                           NOT_ENTITLED   trusted, but not for this issuing authority
     ├── KeyMaterialError                  500   INTERNAL         a key or certificate that cannot be loaded
     ├── ConfigurationError                503   UNAVAILABLE      settings that cannot work, found at start-up
     ├── InvalidTransition                 409   INTERNAL         a message state change the model forbids
@@ -193,6 +195,16 @@ class UntrustedCertificateError(SignatureError):
 
 class SignatureInvalid(SignatureError):
     """The signature does not verify, or does not cover the document it claims to (signature wrapping)."""
+
+
+class WrongKeyUsage(SignatureError):
+    """The signer's certificate is not one for signing documents (a TLS certificate, a KeyUsage without signatures)."""
+
+
+class NotEntitled(SignatureError):
+    """The signer is trusted, but not to sign for this issuing authority or this family of documents."""
+
+    refusal = "NOT_ENTITLED"
 
 
 class KeyMaterialError(HubError):

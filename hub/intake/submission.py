@@ -31,7 +31,7 @@ from hub.namespaces import XMLDSIG
 from hub.records.lifecycle import ALLOWED, Lifecycle
 from hub.records.status import DocumentStatus
 from hub.routing.table import RoutingTable
-from hub.signing import Verifier
+from hub.signing import SignerRegistry, Verifier
 from hub.store.models import Document, DocumentProduct, Message, NonConformity, utcnow
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
@@ -85,13 +85,15 @@ def prepare(
     now: datetime | None = None,
     direction: str = "outbound",
     vouched_by: str | None = None,
+    signers: SignerRegistry | None = None,
 ) -> Prepared:
     """Parse, validate, route and sign one submission (pure CPU work, no database).
 
     ``profiles`` maps each known destination to the mapping profile its counterpart takes; ``signer_for(country)``
     returns the :class:`Signer` of that issuing authority. Raises :class:`InputError` (bad body, no route),
     :class:`ValidationFailed` (SEVERE findings, with the report), :class:`~hub.errors.SignatureError` (a signed XML
-    document whose signature does not hold) or :class:`PermissionDenied` (a document of another authority).
+    document whose signature does not hold, or whose signer may not sign for its issuing authority: ``signers``,
+    by default each certificate for its own country) or :class:`PermissionDenied` (a document of another authority).
     """
     if version < 1:
         raise InputError("version must be 1 or more", where="version")
@@ -99,7 +101,8 @@ def prepare(
     if kind in JSON_TYPES or kind.endswith("+json"):
         return _prepare_record(body, tenant=tenant, routing=routing, profiles=profiles, signer_for=signer_for, version=version, now=now)
     if kind in XML_TYPES or kind.endswith("+xml"):
-        return _prepare_xml(body, tenant=tenant, routing=routing, signer_for=signer_for, verifier=verifier, version=version, now=now, direction=direction, vouched_by=vouched_by)
+        return _prepare_xml(body, tenant=tenant, routing=routing, signer_for=signer_for, verifier=verifier, version=version, now=now, direction=direction,
+                            vouched_by=vouched_by, signers=signers or SignerRegistry())
     raise InputError(f"Content-Type {media_type!r} is not accepted: send a record as application/json or a document as application/xml", where="Content-Type")
 
 
@@ -138,9 +141,9 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     )
 
 
-def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now, direction="outbound", vouched_by=None) -> Prepared:
+def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier, version, now, direction="outbound", vouched_by=None, signers: SignerRegistry) -> Prepared:
     root = parse_xml(body, source="body")
-    signed_by = None
+    signed_by, verified = None, None
     if root.find(f".//{{{XMLDSIG}}}Signature") is not None:
         verified = verifier.verify(body)
         signed_by = verified.signer_subject
@@ -154,6 +157,8 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         raise ValidationFailed(report)
     record, element = validated.record, validated.element
     facts, destinations, matched, strict = _route(record, family, tenant, routing, direction=direction)
+    if verified is not None:  # trusted is not enough: the signer must speak for this issuing authority
+        signers.check(verified.signer_certificate, country=facts.issuing_country, family=family.name)
     if direction == "inbound":
         # Judged as received: what only the hub's own issuing rules object to is reported, unless a route refuses it.
         report = report if strict else graded_as_received(report)

@@ -5,6 +5,7 @@ Configure once, sign many: a :class:`Signer` holds one loaded key under one froz
 :func:`init_dev_pki` makes the development PKI the hub and its sandboxes use.
 """
 
+from hub.signing.entitlement import SignerRegistry
 from hub.signing.keys import KeyProvider, PemKeyProvider
 from hub.signing.pki import DevPki, init_dev_pki
 from hub.signing.policy import KeyKind, SigningPolicy
@@ -18,6 +19,7 @@ __all__ = [
     "KeyProvider",
     "PemKeyProvider",
     "Signer",
+    "SignerRegistry",
     "SigningPolicy",
     "TrustStore",
     "VerifiedDocument",

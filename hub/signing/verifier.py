@@ -34,6 +34,7 @@ from hub.errors import (
     WeakAlgorithmError,
 )
 from hub.namespaces import XMLDSIG
+from hub.signing.entitlement import check_signing_usage
 from hub.signing.policy import ENVELOPED_SIGNATURE, SigningPolicy
 from hub.signing.trust import TrustStore
 from hub.xmlsafe import parse_xml
@@ -165,6 +166,7 @@ class Verifier:
         raise UntrustedCertificateError(f"signer certificate does not chain to a trust anchor ({'; '.join(reasons)})")
 
     def _checked_key(self, certificate: x509.Certificate) -> x509.Certificate:
+        check_signing_usage(certificate)
         key = certificate.public_key()
         if isinstance(key, rsa.RSAPublicKey) and key.key_size < self._policy.min_rsa_key_bits:
             minimum = self._policy.min_rsa_key_bits
