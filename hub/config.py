@@ -24,6 +24,7 @@ class Settings(BaseModel):
     routes_file: Path = PROJECT_ROOT / "config" / "routes.yaml"
     connectors_file: Path = PROJECT_ROOT / "config" / "connectors.yaml"
     certs_dir: Path = PROJECT_ROOT / "certs" / "dev"
+    signers_file: Path = Field(default=PROJECT_ROOT / "config" / "signers.yaml", description="which certificate may sign for which issuing authority (absent: each for its own country)")
     public_url: str = Field(default="http://127.0.0.1:8000", description="where counterparts push acknowledgements")
     worker_concurrency: int = 4
     poll_interval: float = 0.2
@@ -31,13 +32,14 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
-        """Defaults, then ``HUB_DATABASE_URL``, ``HUB_ROUTES``, ``HUB_CONNECTORS``, ``HUB_CERTS_DIR``,
+        """Defaults, then ``HUB_DATABASE_URL``, ``HUB_ROUTES``, ``HUB_CONNECTORS``, ``HUB_CERTS_DIR``, ``HUB_SIGNERS``,
         ``HUB_PUBLIC_URL``, ``HUB_WORKER_CONCURRENCY``, ``HUB_LEASE_SECONDS``, then explicit ``overrides`` (those not None)."""
         env = {
             "database_url": os.environ.get("HUB_DATABASE_URL"),
             "routes_file": os.environ.get("HUB_ROUTES"),
             "connectors_file": os.environ.get("HUB_CONNECTORS"),
             "certs_dir": os.environ.get("HUB_CERTS_DIR"),
+            "signers_file": os.environ.get("HUB_SIGNERS"),
             "public_url": os.environ.get("HUB_PUBLIC_URL"),
             "worker_concurrency": os.environ.get("HUB_WORKER_CONCURRENCY"),
             "lease_seconds": os.environ.get("HUB_LEASE_SECONDS"),

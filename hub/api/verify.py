@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker, read_session
+from hub import families
 from hub.broker import Broker
 from hub.errors import NotFound, SignatureError
-from hub.mapping.sps_certificate import parse_certificate
 from hub.store.models import Document, Message
 from hub.store.payloads import digest_of
 
@@ -82,11 +82,15 @@ async def verify_document(request: Request, _client: Client = Depends(current_cl
     def check() -> dict:
         try:
             verified = broker.verifier.verify(body)
+            family = families.for_document(verified.signed_root)
+            record = family.parse(verified.signed_root, source="body").record
+            # Trusted is not enough: the signer must speak for the authority that issued the document.
+            broker.signers.check(verified.signer_certificate, country=family.routing_facts(record).issuing_country, family=family.name)
         except SignatureError as exc:
             return {"genuine": False, "reason": str(exc)}
-        number = parse_certificate(verified.signed_root, source="body").record.certificate_number
+        number = family.describe(record).number
         with broker.database.sessions() as session:
-            documents = _versions(session, number.value, None) if number else []
+            documents = _versions(session, number, None) if number else []
             if not documents:
                 return {"genuine": False, "signature": "valid", "signer": verified.signer_subject, "reason": "the issuing authority holds no such certificate"}
             held = digest_of(body) in _sent_digests(session, documents[0])

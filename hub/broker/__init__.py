@@ -35,7 +35,7 @@ from hub.errors import ConfigurationError
 from hub.intake.submission import Stored
 from hub.notify.webhooks import WebhookDispatcher
 from hub.routing.table import RoutingTable
-from hub.signing import Signer, TrustStore, Verifier
+from hub.signing import Signer, SignerRegistry, TrustStore, Verifier
 from hub.signing.keyring import Keyring
 from hub.store.db import Database
 from hub.store.models import Acknowledgement, CITESApproval, Document, Message, NonConformity
@@ -69,10 +69,11 @@ class Broker:
         self.retry = retry or RetryStrategy()
         self.profiles = {name: c.config.profile for name, c in self.connectors.items()}
         self.keyring = Keyring(Path(settings.certs_dir) / "signing")
+        self.signers = SignerRegistry.load(settings.signers_file)
         self.wake = threading.Event()
         self.customs = CustomsRegistry(database, ched_authorities={name: c for name, c in self.connectors.items() if isinstance(c, ChedQuantities) and c.keeps_ched_quantities})
-        self.documents = Documents(database=database, routing=routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, wake=self.wake)
-        self.inbound = Inbound(database=database, routing=routing, verifier=self.verifier, connectors=self.connectors, wake=self.wake)
+        self.documents = Documents(database=database, routing=routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, signers=self.signers, wake=self.wake)
+        self.inbound = Inbound(database=database, routing=routing, verifier=self.verifier, signers=self.signers, connectors=self.connectors, wake=self.wake)
         self.permits = Permits(documents=self.documents, inbound=self.inbound, certs_dir=str(settings.certs_dir))
 
     @classmethod

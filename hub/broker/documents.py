@@ -14,7 +14,7 @@ from hub.intake.submission import Stored, prepare, store
 from hub.records.lifecycle import Lifecycle
 from hub.routing.table import RoutingTable
 from hub.scope import Scope
-from hub.signing import Signer, Verifier
+from hub.signing import Signer, SignerRegistry, Verifier
 from hub.store.db import Database
 from hub.store.lifecycle import MANUAL, change_lifecycle, duplicate_request
 from hub.store.models import Document, Message, NonConformity, utcnow
@@ -25,17 +25,18 @@ from hub.store.states import MessageState, transition
 class Documents:
     """Submission and the operations on stored documents and messages; ``wake`` tells the worker there is work."""
 
-    def __init__(self, *, database: Database, routing: RoutingTable, profiles: dict[str, str], signer_for: Callable[[str], Signer], verifier: Verifier, wake: threading.Event) -> None:
+    def __init__(self, *, database: Database, routing: RoutingTable, profiles: dict[str, str], signer_for: Callable[[str], Signer], verifier: Verifier, signers: SignerRegistry, wake: threading.Event) -> None:
         self.database = database
         self.routing = routing
         self.profiles = profiles
         self.signer_for = signer_for
         self.verifier = verifier
+        self.signers = signers
         self.wake = wake
 
     def submit(self, body: bytes, media_type: str, *, tenant: str, actor: str, version: int = 1, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
         """Map, validate, sign, route and store a submission with its messages, in one transaction."""
-        prepared = prepare(body, media_type, tenant=tenant, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version)
+        prepared = prepare(body, media_type, tenant=tenant, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version, signers=self.signers)
         with self.database.transaction() as session:
             stored = store(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
             _ = stored.document.messages, stored.document.report  # loaded before the session closes

@@ -13,7 +13,7 @@ from hub.errors import HubError, InputError, NotFound, SignatureError, Validatio
 from hub.intake.reception import prepare_inbound, refusal, verdict_for
 from hub.intake.submission import store
 from hub.routing.table import RoutingTable
-from hub.signing import Verifier
+from hub.signing import SignerRegistry, Verifier
 from hub.store.db import Database
 from hub.store.models import Acknowledgement
 
@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 class Inbound:
     """Reception of answers and documents from the counterparts in ``connectors``."""
 
-    def __init__(self, *, database: Database, routing: RoutingTable, verifier: Verifier, connectors: Mapping[str, Connector], wake: threading.Event) -> None:
+    def __init__(self, *, database: Database, routing: RoutingTable, verifier: Verifier, signers: SignerRegistry, connectors: Mapping[str, Connector], wake: threading.Event) -> None:
         self.database = database
         self.routing = routing
         self.verifier = verifier
+        self.signers = signers
         self.connectors = connectors
         self.wake = wake
 
@@ -48,7 +49,7 @@ class Inbound:
         if document.vouched_by:
             origin["vouched_by"] = document.vouched_by
         try:
-            prepared = prepare_inbound(document.payload, routing=self.routing, verifier=self.verifier, origin=origin, vouched_by=document.vouched_by)
+            prepared = prepare_inbound(document.payload, routing=self.routing, verifier=self.verifier, origin=origin, vouched_by=document.vouched_by, signers=self.signers)
             with self.database.transaction() as session:
                 stored = store(session, prepared, tenant=prepared.facts.importing_country, actor=f"counterpart:{connector_name}")
                 verdict = verdict_for(prepared, stored.document.id)

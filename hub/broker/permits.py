@@ -82,7 +82,7 @@ class Permits:
             raise BoxesChanged(changed)
         body = json.dumps(completed.model_dump(mode="json", exclude_none=True)).encode()
         docs = self.documents
-        prepared = prepare(body, "application/json", tenant=owner, routing=docs.routing, profiles=docs.profiles, signer_for=docs.signer_for, verifier=docs.verifier, version=version + 1, now=now)
+        prepared = prepare(body, "application/json", tenant=owner, routing=docs.routing, profiles=docs.profiles, signer_for=docs.signer_for, verifier=docs.verifier, version=version + 1, now=now, signers=docs.signers)
         late = pssm.late_finding(completed, now=now)
         if late is not None:
             prepared.report.extend([late])

@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 from hub import families
-from hub.cli.common import DEFAULT_CERTS_DIR, SEVERE, OutputFormat, explain, fail, looks_like_json, print_report, read_input
+from hub.cli.common import DEFAULT_CERTS_DIR, SEVERE, OutputFormat, explain, fail, looks_like_json, print_report, read_input, settings
 from hub.errors import HubError, InputError, SignatureError
 from hub.mapping.sps_certificate import to_xml
 from hub.records import dump_record
@@ -128,14 +128,20 @@ def verify(
     trust: Optional[Path] = typer.Option(None, help="CA bundle (PEM) to trust; default: the development CA"),
     pin: list[Path] = typer.Option([], help="pinned signer certificate (PEM); may repeat"),
     certs_dir: Path = typer.Option(DEFAULT_CERTS_DIR, help="development PKI folder"),
+    signers: Optional[Path] = typer.Option(None, help="signer registry (YAML; default HUB_SIGNERS, else each certificate signs for its own country)"),
 ) -> None:
-    """Verify a signed document against the trusted CA bundle or pinned certificates. Exit 0 when valid."""
-    from hub.signing import TrustStore, Verifier
+    """Verify a signed document: its signature against the trusted CA bundle or pinned certificates, and that its
+    signer may sign for the document's issuing authority. Exit 0 when valid."""
+    from hub.signing import SignerRegistry, TrustStore, Verifier
 
     data, _root = _document(document)
     bundle = trust if trust is not None else (None if pin else certs_dir / "ca.pem")
     try:
         verified = Verifier(TrustStore.from_paths(ca_bundle=bundle, pinned=pin)).verify(data)
+        family = families.for_document(verified.signed_root)
+        record = family.parse(verified.signed_root, source=document).record
+        # Trusted is not enough: the signer must speak for the authority that issued the document.
+        SignerRegistry.load(signers or settings().signers_file).check(verified.signer_certificate, country=family.routing_facts(record).issuing_country, family=family.name)
     except SignatureError as exc:
         typer.echo(f"NOT VALID: {exc}", err=True)
         raise typer.Exit(SEVERE)

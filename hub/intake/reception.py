@@ -17,7 +17,7 @@ from hub.connector import InboundOutcome, InboundVerdict
 from hub.intake.submission import Prepared, prepare
 from hub.errors import HubError, InputError, SignatureMissing
 from hub.routing import RoutingTable
-from hub.signing import Verifier
+from hub.signing import SignerRegistry, Verifier
 from hub.report import Finding
 from hub.namespaces import XMLDSIG
 from hub.xmlsafe import parse_xml
@@ -26,7 +26,8 @@ from hub.xmlsafe import parse_xml
 _QUOTED = 3
 
 
-def prepare_inbound(body: bytes, *, routing: RoutingTable, verifier: Verifier, origin: dict | None = None, now: datetime | None = None, vouched_by: str | None = None) -> Prepared:
+def prepare_inbound(body: bytes, *, routing: RoutingTable, verifier: Verifier, origin: dict | None = None, now: datetime | None = None, vouched_by: str | None = None,
+                    signers: SignerRegistry | None = None) -> Prepared:
     """Verify and validate a received document and route it inbound. Raises
     :class:`~hub.errors.SignatureError` (unsigned, or not signed by a trusted authority),
     :class:`~hub.errors.ValidationFailed` or :class:`~hub.errors.InputError` (no importing country to receive it).
@@ -37,7 +38,7 @@ def prepare_inbound(body: bytes, *, routing: RoutingTable, verifier: Verifier, o
     if root.find(f".//{{{XMLDSIG}}}Signature") is None and not vouched_by:
         raise SignatureMissing("a document received from a counterpart must be signed by its issuing authority")
     prepared = prepare(body, "application/xml", tenant=ALL_TENANTS, routing=routing, profiles={}, signer_for=_never_sign, verifier=verifier, now=now,
-                       direction="inbound", vouched_by=vouched_by)
+                       direction="inbound", vouched_by=vouched_by, signers=signers)
     if not prepared.facts.importing_country:
         raise InputError("the document names no importing country, so no authority here can receive it", where="rsm:SPSConsignment/ram:ImportSPSCountry/ram:ID")
     return replace(prepared, origin=dict(origin or {}))
