@@ -106,9 +106,9 @@ def _filtered(query, f: NonConformityFilter, *, joined_products: bool):
         query = query.where(NonConformity.opened_at < f.until)
     if f.product:
         if joined_products:
-            query = query.where(NonConformityProduct.hs_code.startswith(f.product))
+            query = query.where(NonConformityProduct.hs_code.startswith(f.product, autoescape=True))
         else:
-            query = query.where(NonConformity.products.any(NonConformityProduct.hs_code.startswith(f.product)))
+            query = query.where(NonConformity.products.any(NonConformityProduct.hs_code.startswith(f.product, autoescape=True)))
     return query
 
 

@@ -140,7 +140,8 @@ def search(
         query = query.where(or_(Document.exporting_country.in_(codes), Document.importing_country.in_(codes)))
     if product:
         matches = [
-            DocumentProduct.hs_code.startswith(p) if p.isdigit() else func.lower(DocumentProduct.scientific_name).startswith(p.lower())
+            # autoescape: a % or _ in what the caller typed is a character, never a wildcard
+            DocumentProduct.hs_code.startswith(p, autoescape=True) if p.isdigit() else func.lower(DocumentProduct.scientific_name).startswith(p.lower(), autoescape=True)
             for p in product
         ]
         query = query.where(Document.products.any(or_(*matches)))

@@ -76,7 +76,7 @@ def collect(root: etree._Element, taken: set, prefix_of: Mapping[str, str], xpat
                     if (child, name) not in taken:
                         extensions.append({"parent": path_of(child, root, prefix_of), "attribute": name, "value": value})
                         findings.append(_kept(f"{xpath(child)}/@{_attribute_name(name, prefix_of)}", "attribute"))
-                if len(child) and (child.text or "").strip():
+                if any(isinstance(grandchild.tag, str) for grandchild in child) and (child.text or "").strip():
                     extensions.append({"parent": path_of(child, root, prefix_of), "text": child.text})
                     findings.append(_kept(f"{xpath(child)}/text()", "text"))
                 walk(child)

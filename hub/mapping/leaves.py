@@ -41,7 +41,7 @@ def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] |
     ``xpath_of`` names the element in errors (called only when there is one).
     """
     consumed.add(element)
-    text = element.text or ""
+    text = whole_text(element)
     if leaf_type == "datetime":
         return _read_datetime(element, consumed)
     if leaf_type == "string":
@@ -71,6 +71,16 @@ def read_leaf(element: etree._Element, leaf_type: str, enum: Mapping[str, str] |
                 value[key] = written
                 consumed.add((element, attribute))
     return value
+
+
+def whole_text(element: etree._Element) -> str:
+    """The value of a leaf, whole: a comment or processing instruction inside it (``FR-2026-R3P<!--x-->02``) does
+    not cut it short, as it does not in the signed canonical form."""
+    if len(element) == 0:
+        return element.text or ""
+    if any(isinstance(child.tag, str) for child in element):
+        return element.text or ""  # an element inside: not a leaf's text (the element is reported on its own)
+    return (element.text or "") + "".join(child.tail or "" for child in element)
 
 
 def _read_datetime(element: etree._Element, consumed: set) -> dict[str, Any]:

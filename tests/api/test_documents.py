@@ -106,6 +106,7 @@ def test_crisis_search_by_country_product_and_period(api):
     assert numbers(product="0808") == ["FR-2026-PC-000123", "FR-2026-PC-000200"]
     assert numbers(product="080810") == ["FR-2026-PC-000123"]
     assert numbers(product="pyrus") == ["FR-2026-PC-000200"]
+    assert numbers(product="%") == [] and numbers(product="p_rus") == []  # a character, never a LIKE wildcard
     assert numbers(country="EC", kind="phytosanitary") == ["FR-2026-PC-000123", "FR-2026-PC-000200"]
     assert numbers(country="US") == []
     assert numbers(**{"from": "2000-01-01T00:00:00Z", "to": "2001-01-01T00:00:00Z"}) == []

@@ -226,3 +226,10 @@ def test_an_extension_that_cannot_be_placed_safely_is_reported_never_written(ext
     [finding] = [f for f in rendered.findings if f.rule == "MAP-EXTENSION-UNPLACED"]
     assert why in finding.message_en and finding.severity.value == "WARNING"
     assert b"passwd" not in to_xml(rendered.root) and rendered.root.find(".//{*}Signature") is None
+
+
+def test_a_comment_or_processing_instruction_inside_a_value_never_cuts_it_short():
+    xml = (EXAMPLES / "phyto-FR-apples.full.xml").read_text().replace("FR-2026-PC-000123", "FR-2026-PC<!--x-->-000<?pi y?>123", 1)
+    parsed = parse_certificate(xml.encode())
+    assert parsed.record.certificate_number.value == "FR-2026-PC-000123" and parsed.record.extensions == []
+    assert b"<ram:ID>FR-2026-PC-000123</ram:ID>" in to_xml(render_certificate(parsed.record).root)
