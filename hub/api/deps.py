@@ -9,6 +9,11 @@ from sqlalchemy.orm import Session
 
 from hub.broker import Broker
 
+#: Bounds of integer parameters: what a 64-bit column and a sane page can hold (past them: 422, never a 500).
+MAX_OFFSET = 10_000_000
+MAX_VERSION = 1_000_000
+MAX_EVENT_ID = 2**62
+
 
 def get_broker(request: Request) -> Broker:
     return request.app.state.broker

@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.api.auth import Client, current_client
-from hub.api.deps import get_broker, read_session
+from hub.api.deps import MAX_OFFSET, MAX_VERSION, get_broker, read_session
 from hub.api.views import document_view, submission_view
 from hub.broker import Broker
 from hub.errors import NotFound
@@ -34,7 +34,7 @@ async def submit(
     response: Response,
     client: Client = Depends(current_client),
     broker: Broker = Depends(get_broker),
-    version: Annotated[int, Query(ge=1, description="version of this certificate number and status")] = 1,
+    version: Annotated[int, Query(ge=1, le=MAX_VERSION, description="version of this certificate number and status")] = 1,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     correlation_id: Annotated[str | None, Header(alias="X-Correlation-ID", max_length=64)] = None,
 ) -> dict:
@@ -115,7 +115,7 @@ def search(
     from_: Annotated[datetime | None, Query(alias="from", description="submitted at or after")] = None,
     to: Annotated[datetime | None, Query(description="submitted before")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Documents matching every filter given, newest first, a page at a time. The crisis search: every
     certificate for these countries, products and period."""

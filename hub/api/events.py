@@ -29,6 +29,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.deps import MAX_EVENT_ID
 from hub.api.auth import Client, current_client
 from hub.store.events import EventFilters, EventPage, event_data, read_events
 from hub.errors import InputError
@@ -64,7 +65,7 @@ async def stream_events(
     country: str | None = Query(None, description="importing country (ISO alpha-2)"),
     product: str | None = Query(None, description="HS code prefix"),
     event: str | None = Query(None, description="event name prefix, e.g. message. or non_conformity."),
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id (Last-Event-ID wins)")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID, description="resume after this event id (Last-Event-ID wins)")] = None,
     once: Annotated[bool, Query(description="close when the events available now have been sent")] = False,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="close after this many events")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
@@ -91,8 +92,8 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int:
             value = int(last_event_id.strip())
         except ValueError:
             raise InputError(f"must be the id of an event (an integer), not {last_event_id!r}", where="Last-Event-ID") from None
-        if value < 0:
-            raise InputError("must not be negative", where="Last-Event-ID")
+        if not 0 <= value <= MAX_EVENT_ID:
+            raise InputError(f"must be an event id from 0 to {MAX_EVENT_ID}", where="Last-Event-ID")
         return value
     return after or 0
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.api.auth import Client, current_client
-from hub.api.deps import get_broker, read_session
+from hub.api.deps import MAX_OFFSET, get_broker, read_session
 from hub.api.views import acknowledgement_view, attempt_view, event_view, message_view
 from hub.broker import Broker
 from hub.store.states import MessageState
@@ -38,7 +38,7 @@ def list_messages(
     status: Annotated[MessageState | None, Query(description="message state, e.g. dead_letter")] = None,
     document_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Messages by destination and state (``status=dead_letter`` lists the dead letters), newest first."""
     query = select(Message).join(Document, Message.document_id == Document.id)

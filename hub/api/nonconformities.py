@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.acks.nonconformities import GROUPS, NonConformityFilter, list_non_conformities, statistics
 from hub.api.auth import Client, current_client
-from hub.api.deps import get_broker, read_session
+from hub.api.deps import MAX_OFFSET, get_broker, read_session
 from hub.api.views import non_conformity_view
 from hub.broker import Broker
 from hub.errors import InputError
@@ -62,7 +62,7 @@ def list_(
     to: datetime | None = None,
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Non-conformities matching every filter, newest first."""
     total, rows = list_non_conformities(session, _filter(client, country, counterpart, cause, product, from_, to, state), limit=limit, offset=offset)

@@ -171,3 +171,15 @@ def test_health_and_openapi(api):
     assert api.get("/healthz").json()["status"] == "ok"
     paths = api.get("/openapi.json").json()["paths"]
     assert {"/v1/documents", "/v1/messages/{message_id}/resend", "/v1/non-conformities/stats", "/v1/inbound/{connector}"} <= set(paths)
+
+
+@pytest.mark.parametrize(("method", "path", "params"), [
+    ("get", "/v1/documents", {"offset": str(2**70)}),
+    ("get", "/v1/messages", {"offset": str(2**64)}),
+    ("get", "/v1/non-conformities", {"offset": "1" + "0" * 30}),
+    ("post", "/v1/documents", {"version": str(2**63)}),
+])
+def test_integers_beyond_their_range_are_a_clear_422_never_a_500(api, method, path, params):
+    answer = getattr(api, method)(path, params=params) if method == "get" else api.post(path, params=params, json={})
+    assert answer.status_code == 422, answer.text
+    assert "less than or equal" in answer.text and "Traceback" not in answer.text
