@@ -26,6 +26,7 @@ class Settings(BaseModel):
     certs_dir: Path = PROJECT_ROOT / "certs" / "dev"
     signers_file: Path = Field(default=PROJECT_ROOT / "config" / "signers.yaml", description="which certificate may sign for which issuing authority (absent: each for its own country)")
     public_url: str = Field(default="http://127.0.0.1:8000", description="where counterparts push acknowledgements")
+    max_body_bytes: int = Field(default=21 * 1024 * 1024, gt=0, description="largest request body the API reads (HUB_MAX_BODY_BYTES)")
     worker_concurrency: int = 4
     poll_interval: float = 0.2
     lease_seconds: float = 60.0
@@ -42,6 +43,7 @@ class Settings(BaseModel):
             "signers_file": os.environ.get("HUB_SIGNERS"),
             "public_url": os.environ.get("HUB_PUBLIC_URL"),
             "worker_concurrency": os.environ.get("HUB_WORKER_CONCURRENCY"),
+            "max_body_bytes": os.environ.get("HUB_MAX_BODY_BYTES"),
             "lease_seconds": os.environ.get("HUB_LEASE_SECONDS"),
         }
         given = {k: v for k, v in overrides.items() if v is not None}

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from hub.api import cites, connectors, customs, documents, events, inbound, messages, metrics, nonconformities, verify, webhooks
+from hub.api.limits import RequestLimits
 from hub.broker import Broker
 from hub.errors import HubError, Unauthenticated, ValidationFailed
 
@@ -71,4 +72,5 @@ def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
         app.include_router(module.router)
     app.include_router(messages.payloads_router)
     metrics.install_metrics(app)
+    app.add_middleware(RequestLimits, max_body_bytes=broker.settings.max_body_bytes)
     return app

@@ -187,10 +187,21 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
     )
 
 
+#: What the store's columns hold: a document number (and the number it replaces) of at most this many characters.
+MAX_NUMBER = 100
+
+
 def _route(record, family: DocumentFamily, tenant: str, routing: RoutingTable, *, direction: str = "outbound") -> tuple[RoutingFacts, list[str], list[str], bool]:
-    if family.describe(record).number is None:
+    described = family.describe(record)
+    if described.number is None:
         raise RecordError([FieldProblem(family.number_field, "a submitted document needs its number")])
+    if len(described.number) > MAX_NUMBER or len(described.refers_to or "") > MAX_NUMBER:
+        raise RecordError([FieldProblem(family.number_field, f"a document number has at most {MAX_NUMBER} characters")])
     facts = family.routing_facts(record, direction=direction)
+    for name in ("issuing_country", "exporting_country", "importing_country"):
+        code = getattr(facts, name)
+        if code is not None and not (len(code) == 2 and code.isascii() and code.isalpha()):
+            raise InputError(f"the {name.replace('_', ' ')} {code[:20]!r} is no ISO 3166-1 alpha-2 country code", where=name)
     if not facts.issuing_country:
         raise InputError("the issuing country cannot be told: give the issuer's address country or the export country", where="consignment.export_country.id")
     if not Scope.of(tenant).sees(facts.issuing_country):

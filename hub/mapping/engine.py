@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from lxml import etree
 
-from hub.errors import MappingError
+from hub.errors import FieldProblem, MappingError, RecordError
 from hub.mapping import extensions
 from hub.mapping.leaves import carried_keys, read_leaf, write_leaf
 from hub.mapping.spec import MappingSpec, Node, Profile, Step
@@ -110,14 +110,17 @@ class _RenderState:
                 self.field_of[element] = item_path
                 if node.is_leaf:
                     leaf_type = node.type_for(self.profile.name)
-                    write_leaf(
-                        element,
-                        leaf_type,  # type: ignore[arg-type]
-                        item,
-                        node.enum,
-                        date_element=self.profile.date_element,
-                        force_date_element=self.profile.force_date_element,
-                    )
+                    try:
+                        write_leaf(
+                            element,
+                            leaf_type,  # type: ignore[arg-type]
+                            item,
+                            node.enum,
+                            date_element=self.profile.date_element,
+                            force_date_element=self.profile.force_date_element,
+                        )
+                    except ValueError:  # NUL, control characters, lone surrogates: no XML can carry them
+                        raise RecordError([FieldProblem(item_path, "holds a character XML cannot carry (NUL, a control character or a lone surrogate)")]) from None
                     self._check_leaf_keys(leaf_type, steps, item, parent, item_path)
                     if leaf_type == "integer" and not (element.text or "").strip().lstrip("-").isdigit():
                         self.problems.append(self._problem(parent, steps, item_path, "MAP-PROFILE-INTEGER", "the {profile} profile needs an integer in {field}", "le profil {profile} exige un entier dans {field}"))

@@ -183,3 +183,25 @@ def test_integers_beyond_their_range_are_a_clear_422_never_a_500(api, method, pa
     answer = getattr(api, method)(path, params=params) if method == "get" else api.post(path, params=params, json={})
     assert answer.status_code == 422, answer.text
     assert "less than or equal" in answer.text and "Traceback" not in answer.text
+
+
+def test_a_body_too_large_is_refused_before_it_is_read_and_deep_json_is_a_422(api):
+    from hub.api.limits import MAX_BODY_BYTES
+
+    big = api.post("/v1/documents", content=b"x" * (MAX_BODY_BYTES + 1), headers={"Content-Type": "application/xml"})
+    assert big.status_code == 413 and big.json()["error"] == "BodyTooLarge"
+    deep = api.post("/v1/documents", content=b"[" * 5000 + b"]" * 5000, headers={"Content-Type": "application/json"})
+    assert deep.status_code == 422 and "nests deeper" in deep.json()["message"]
+    fine = api.post("/v1/documents", content=json.dumps({"note": "a [ in a string {{{{"}).encode(), headers={"Content-Type": "application/json"})
+    assert fine.status_code in (400, 422) and "nests deeper" not in fine.text
+
+
+def test_characters_no_xml_can_carry_are_a_422_naming_the_field(api):
+    for bad in ("FR-2026\\u0000-NUL", "FR-\\u0001", "FR-\\ud800"):
+        body = json.dumps(example_record()).replace('"FR-2026-PC-000123"', f'"{bad}"').encode()
+        answer = api.post("/v1/documents", content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert "certificate_number" in answer.text and "Traceback" not in answer.text
+    long = example_record(certificate_number="F" * 1_000_000)
+    answer = api.post("/v1/documents", json=long)
+    assert answer.status_code == 422 and "at most 100 characters" in answer.text
