@@ -171,7 +171,7 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         payload = signer.sign(to_xml(element))
         signed_by = signer.signer_subject
     else:
-        payload = body
+        payload = verified.document  # exactly the signed document: nothing outside the signature is kept or forwarded
     return Prepared(
         record=record,
         report=report,

@@ -59,6 +59,7 @@ class VerifiedDocument:
     signer_subject: str
     signature_algorithm: str
     digest_algorithm: str
+    document: bytes = b""  # the document to keep and forward: the signed content and its signature, nothing unsigned
 
 
 class Verifier:
@@ -124,6 +125,7 @@ class Verifier:
             signer_subject=certificate.subject.rfc4514_string(),
             signature_algorithm=signature_method,
             digest_algorithm=digest_method,
+            document=_without_unsigned(document),
         )
 
     def _check_algorithms(self, signature: etree._Element) -> tuple[str, str]:
@@ -172,6 +174,28 @@ class Verifier:
             minimum = self._policy.min_rsa_key_bits
             raise WeakAlgorithmError(f"signer's RSA key has {key.key_size} bits; the policy requires {minimum}")
         return certificate
+
+
+#: What a ds:KeyInfo may hold to name the signer; anything else there is outside the signature and is not kept.
+_KEY_INFO = frozenset(_ds(name) for name in ("X509Data", "KeyName", "KeyValue"))
+_X509_DATA = frozenset(_ds(name) for name in ("X509Certificate", "X509IssuerSerial", "X509SubjectName", "X509SKI"))
+
+
+def _without_unsigned(document: bytes) -> bytes:
+    """``document`` without what its signature does not cover: the enveloped signature covers everything but the
+    ds:Signature itself, whose ds:SignedInfo is covered by the signature value, so only ds:KeyInfo can carry unsigned
+    content (a forged certificate tucked in there rides along otherwise). Comments and processing instructions
+    around the document go too."""
+    root = parse_xml(document, source="signed document")
+    for key_info in root.findall(f"{_ds('Signature')}/{_ds('KeyInfo')}"):
+        for child in list(key_info):
+            if child.tag not in _KEY_INFO:
+                key_info.remove(child)
+        for data in key_info.findall(_ds("X509Data")):
+            for child in list(data):
+                if child.tag not in _X509_DATA:
+                    data.remove(child)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def _the_signature(root: etree._Element) -> etree._Element:

@@ -116,3 +116,28 @@ def _grant(country, families):
     from hub.signing.entitlement import Grant
 
     return Grant(country, frozenset(families))
+
+
+def test_forged_content_in_key_info_is_neither_read_nor_kept_nor_forwarded(database_url, pki):
+    from lxml import etree
+
+    from hub.store.models import Payload
+
+    broker = make_broker(database_url, pki)
+    try:
+        signed = broker.signer_for("FR").sign(unsigned_certificate(broker, number="FR-2026-KEYINFO", exporting="FR", importing="EC"))
+        root = etree.fromstring(signed)
+        key_info = root.find("{http://www.w3.org/2000/09/xmldsig#}Signature/{http://www.w3.org/2000/09/xmldsig#}KeyInfo")
+        forged = etree.fromstring(unsigned_certificate(broker, number="FR-2026-FORGED-COPY", exporting="FR", importing="EC"))
+        key_info.append(forged)
+        key_info.find("{*}X509Data").append(etree.fromstring('<x:smuggled xmlns:x="urn:example:evil">FR-2026-FORGED-COPY</x:smuggled>'))
+        stored = broker.submit(etree.tostring(root), "application/xml", tenant="FR", actor="test")
+        with broker.database.sessions() as session:
+            kept = session.get(Payload, stored.document.payload_digest).content
+            forwarded = [session.get(Payload, m.payload_digest).content for m in stored.document.messages]
+        assert stored.document.certificate_number == "FR-2026-KEYINFO"
+        for body in (kept, *forwarded):
+            assert b"FORGED" not in body and b"X509Certificate" in body
+            assert broker.verifier.verify(body).signer_subject.endswith("C=FR")
+    finally:
+        broker.close()
