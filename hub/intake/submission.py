@@ -252,12 +252,16 @@ def _same_or_conflict(existing: Document, request_digest: str, idempotency_key: 
 
 def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
     """Write the document, products and messages with their trace, in the caller's transaction (which must be
-    fresh: on a concurrent identical submission it is rolled back and the first result returned)."""
+    fresh: on a concurrent identical submission it is rolled back and the first result returned).
+
+    A document always belongs to an issuing authority: one an operator (every tenant's scope) submits belongs to
+    the authority that issued it, never to ``*``, so that authority sees it."""
+    tenant = Scope.of(tenant).owner_for(prepared.facts.issuing_country)
     existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key, prepared=prepared)
     if existing is not None:
         return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
     # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
-    check_approval(session, prepared.record, tenant=Scope.of(tenant).owner_for(prepared.facts.issuing_country), report=prepared.report)
+    check_approval(session, prepared.record, tenant=tenant, report=prepared.report)
     try:
         with session.begin_nested():
             document = _insert(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)

@@ -205,3 +205,12 @@ def test_characters_no_xml_can_carry_are_a_422_naming_the_field(api):
     long = example_record(certificate_number="F" * 1_000_000)
     answer = api.post("/v1/documents", json=long)
     assert answer.status_code == 422 and "at most 100 characters" in answer.text
+
+
+def test_a_document_an_operator_submits_belongs_to_its_issuing_authority(api):
+    answer = api.post("/v1/documents", json=example_record(certificate_number="FR-2026-OPS-0001"), headers=api.headers_of("ops"))
+    assert answer.status_code == 202, answer.text
+    document_id = answer.json()["id"]
+    mine = api.get(f"/v1/documents/{document_id}")  # the FR authority's own key
+    assert mine.status_code == 200 and mine.json()["certificate_number"] == "FR-2026-OPS-0001"
+    assert api.get(f"/v1/documents/{document_id}", headers=api.headers_of("NL")).status_code == 404
