@@ -27,6 +27,7 @@ class Settings(BaseModel):
     signers_file: Path = Field(default=PROJECT_ROOT / "config" / "signers.yaml", description="which certificate may sign for which issuing authority (absent: each for its own country)")
     public_url: str = Field(default="http://127.0.0.1:8000", description="where counterparts push acknowledgements")
     max_body_bytes: int = Field(default=21 * 1024 * 1024, gt=0, description="largest request body the API reads (HUB_MAX_BODY_BYTES)")
+    webhook_private_targets: bool = Field(default=False, description="whether webhooks may target loopback and private addresses (HUB_WEBHOOK_PRIVATE_TARGETS=1)")
     worker_concurrency: int = 4
     poll_interval: float = 0.2
     lease_seconds: float = 60.0
@@ -44,8 +45,11 @@ class Settings(BaseModel):
             "public_url": os.environ.get("HUB_PUBLIC_URL"),
             "worker_concurrency": os.environ.get("HUB_WORKER_CONCURRENCY"),
             "max_body_bytes": os.environ.get("HUB_MAX_BODY_BYTES"),
+            "webhook_private_targets": os.environ.get("HUB_WEBHOOK_PRIVATE_TARGETS"),
             "lease_seconds": os.environ.get("HUB_LEASE_SECONDS"),
         }
         given = {k: v for k, v in overrides.items() if v is not None}
         values = {k: v for k, v in {**env, **given}.items() if v is not None}
+        if "webhook_private_targets" not in values and values.get("database_url", DEFAULT_DATABASE_URL) == DEFAULT_DATABASE_URL:
+            values["webhook_private_targets"] = True  # the development hub (make run): receivers on this machine are fine
         return cls(**values)

@@ -11,6 +11,7 @@ import secrets
 import uuid
 from datetime import datetime
 from typing import Any, Literal
+import ipaddress
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response
@@ -22,7 +23,7 @@ from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker, read_session
 from hub.store.events import EventFilters, latest_event_id
 from hub.broker import Broker
-from hub.errors import NotFound
+from hub.errors import InputError, NotFound
 from hub.store.models import WebhookSubscription, utcnow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -79,10 +80,31 @@ def _visible(session: Session, subscription_id: str, client: Client) -> WebhookS
 
 @router.post("", status_code=201)
 def create(body: WebhookRequest, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
-    """Subscribe ``url`` to the events matching ``filters``; the answer holds the secret, shown only this once."""
+    """Subscribe ``url`` to the events matching ``filters``; the answer holds the secret, shown only this once. A
+    target on loopback, a private or link-local network is refused unless the hub allows it
+    (``HUB_WEBHOOK_PRIVATE_TARGETS=1``): events must not be a way into the hub's own network."""
+    if not broker.settings.webhook_private_targets:
+        reason = private_target(urlsplit(body.url).hostname or "")
+        if reason:
+            raise InputError(f"the target {reason}; only public addresses receive webhooks here", where="url")
     with broker.database.transaction() as session:
         sub = _new_subscription(session, body, tenant=client.scope.name)
     return {**subscription_view(sub), "secret": sub.secret}
+
+
+def private_target(host: str) -> str | None:
+    """Why ``host`` is no public target (loopback, private, link-local, reserved, multicast, a local name), or None."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost") or name.endswith(".local") or "." not in name and ":" not in name:
+        return f"{host} is a local name"
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return None  # a DNS name: public as far as can be told without resolving it
+    for flag in ("is_loopback", "is_private", "is_link_local", "is_reserved", "is_multicast", "is_unspecified"):
+        if getattr(address, flag):
+            return f"{host} is a {flag.removeprefix('is_').replace('_', '-')} address"
+    return None
 
 
 def _new_subscription(session: Session, body: WebhookRequest, *, tenant: str) -> WebhookSubscription:

@@ -285,3 +285,9 @@ def test_a_run_out_of_time_sends_one_event_per_subscription_and_keeps_the_order(
     assert [dispatcher.run_once() for _ in range(4)] == [2, 2, 2, 0]
     assert receiver.ids("https://a.example/hook") == ids
     assert receiver.ids("https://b.example/hook") == ids
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/hook", "http://[::1]/hook", "http://169.254.169.254/latest", "http://intranet/hook"])
+def test_webhooks_may_not_target_this_hubs_own_network(webhooks_http, database, url):
+    answer = webhooks_http.post("/v1/webhooks", json={"url": url}, headers=api_key(database, "FR"))
+    assert answer.status_code == 422 and answer.json()["where"] == "url", answer.text

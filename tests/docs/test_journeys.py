@@ -122,6 +122,7 @@ def live_hub(tmp_path_factory) -> dict[str, str]:
         "HUB_DATABASE_URL": f"sqlite:///{tmp / 'hub.db'}",
         "HUB_CERTS_DIR": str(pki.directory),
         "HUB_STANDARDS_DIR": str(tmp / "no-standards-here"),
+        "HUB_WEBHOOK_PRIVATE_TARGETS": "1",  # the webhook journey's receiver listens on loopback
         "PYTHONUNBUFFERED": "1",
     }
     for name in ("HUB_ROUTES", "HUB_CONNECTORS", "HUB_PUBLIC_URL", "HUB_SANDBOX_URL", "HUB_EPHYTO_URL", "HUB_TRACES_URL", "HUB_SINGLE_WINDOW_URL"):
