@@ -5,34 +5,10 @@ from __future__ import annotations
 
 import json
 
+from hub.jsonsafe import MAX_JSON_DEPTH, too_deep as json_too_deep
+
 #: Default largest body: a document at the XML parser's limit, with room for its envelope.
 MAX_BODY_BYTES = 21 * 1024 * 1024
-#: Deepest JSON nesting a record needs is about 12; far deeper is an attack on the parser's recursion.
-MAX_JSON_DEPTH = 64
-
-
-def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether ``body`` nests arrays and objects more than ``limit`` deep (strings and escapes understood)."""
-    depth, in_string, escaped = 0, False, False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
-
-
 class RequestLimits:
     """ASGI middleware: a body larger than ``max_body_bytes`` gets 413 (unread when its Content-Length says so),
     JSON nested deeper than ``max_json_depth`` gets 422."""

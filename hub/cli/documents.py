@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from hub import families
+from hub import families, jsonsafe
 from hub.cli.common import DEFAULT_CERTS_DIR, SEVERE, OutputFormat, explain, fail, looks_like_json, print_report, read_input, settings
 from hub.errors import HubError, InputError, SignatureError
 from hub.mapping.sps_certificate import to_xml
@@ -53,9 +53,9 @@ def convert(
     if not looks_like_json(data):
         fail(f"{record_file} is a document (XML), not a record: `hub parse {record_file}` reads it into a record")
     try:
-        content = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        fail(f"{record_file} is not JSON: {exc}")
+        content = jsonsafe.loads(data, source=record_file)
+    except InputError as exc:
+        fail(explain(exc))
     if not isinstance(content, dict):
         fail(f"{record_file}: a record is a JSON object")
     family = families.for_data(content)

@@ -25,6 +25,7 @@ from hub.scope import Scope
 from hub.cites.pssm import check_approval
 from hub.store.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
+from hub import jsonsafe
 from hub.families import Described, DocumentFamily, RoutingFacts, for_data, for_document, for_record
 from hub.mapping.sps_certificate import to_xml
 from hub.namespaces import XMLDSIG
@@ -107,10 +108,7 @@ def prepare(
 
 
 def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, version, now) -> Prepared:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"the body is not JSON: {exc}", where="body") from exc
+    data = jsonsafe.loads(body, source="body")
     if not isinstance(data, dict):
         raise InputError("the body must be a JSON object (a certificate or permit record)", where="body")
     family = for_data(data)

@@ -14,7 +14,7 @@ from hub.standards import PROJECT_ROOT as ROOT
 #: Floors from the ground up; a module may import its own floor and those below. Names are module prefixes, or
 #: exactly one module with a leading ``=`` (the ``hub`` package itself, without all that is below it).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("hub.errors", "hub.namespaces", "hub.xmlsafe", "hub.xmlpath", "hub.standards", "hub.config", "hub.report",
+    ("hub.errors", "hub.namespaces", "hub.xmlsafe", "hub.jsonsafe", "hub.xmlpath", "hub.standards", "hub.config", "hub.report",
      "hub.scope", "hub.codelists", "hub.zones", "hub.tls_peer", "hub.connector"),
     ("hub.records",),
     ("hub.mapping",),

@@ -184,3 +184,8 @@ def test_the_cites_worked_example_goes_through_convert_sign_verify(certs):
 def test_a_record_given_where_a_document_is_expected_gets_a_hint(command, hint):
     result = hub(command, str(EXAMPLE))
     assert result.returncode == 2 and hint in result.stderr.decode() and b"Traceback" not in result.stderr
+
+
+def test_json_nested_thousands_deep_is_bad_input_not_a_traceback():
+    result = hub("convert", "-", stdin=b"[" * 5000 + b"]" * 5000)
+    assert result.returncode == 2 and b"nests deeper" in result.stderr and b"Traceback" not in result.stderr
