@@ -33,6 +33,7 @@ from hub.records.lifecycle import ALLOWED, Lifecycle
 from hub.records.status import DocumentStatus
 from hub.routing.table import RoutingTable
 from hub.signing import SignerRegistry, Verifier
+from hub.signing.verifier import without_unsigned
 from hub.store.models import Document, DocumentProduct, Message, NonConformity, utcnow
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
@@ -169,7 +170,7 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         payload = signer.sign(to_xml(element))
         signed_by = signer.signer_subject
     else:
-        payload = verified.document  # exactly the signed document: nothing outside the signature is kept or forwarded
+        payload = without_unsigned(body)  # exactly the signed document: nothing outside the signature is kept or forwarded
     return Prepared(
         record=record,
         report=report,

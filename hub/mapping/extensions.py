@@ -166,22 +166,15 @@ def _attribute_name(name: str, prefix_of: Mapping[str, str]) -> str:
 
 
 def _kept(xpath: str, what: str) -> Finding:
-    return Finding(
-        xpath=xpath,
-        rule="MAP-EXTENSION",
-        severity=Severity.INFO,
-        area=Area.MAPPING,
-        message_en=f"this {what} is not modelled by the record; it is kept as an extension and written back in place",
-        message_fr=f"cet élément ({what}) n'est pas modélisé par l'enregistrement ; il est conservé en extension et réécrit à sa place",
-    )
+    return _finding(xpath, "MAP-EXTENSION", Severity.INFO,
+                    f"this {what} is not modelled by the record; it is kept as an extension and written back in place",
+                    f"cet élément ({what}) n'est pas modélisé par l'enregistrement ; il est conservé en extension et réécrit à sa place")
 
 
 def _unplaced(path: str, reason: str) -> Finding:
-    return Finding(
-        xpath=path,
-        rule="MAP-EXTENSION-UNPLACED",
-        severity=Severity.WARNING,
-        area=Area.MAPPING,
-        message_en=f"an extension could not be written back: {reason}",
-        message_fr=f"une extension n'a pas pu être réécrite : {reason}",
-    )
+    return _finding(path, "MAP-EXTENSION-UNPLACED", Severity.WARNING, f"an extension could not be written back: {reason}",
+                    f"une extension n'a pas pu être réécrite : {reason}")
+
+
+def _finding(xpath: str, rule: str, severity: Severity, message_en: str, message_fr: str) -> Finding:
+    return Finding(xpath=xpath, rule=rule, severity=severity, area=Area.MAPPING, message_en=message_en, message_fr=message_fr)

@@ -59,7 +59,6 @@ class VerifiedDocument:
     signer_subject: str
     signature_algorithm: str
     digest_algorithm: str
-    document: bytes = b""  # the document to keep and forward: the signed content and its signature, nothing unsigned
 
 
 class Verifier:
@@ -125,7 +124,6 @@ class Verifier:
             signer_subject=certificate.subject.rfc4514_string(),
             signature_algorithm=signature_method,
             digest_algorithm=digest_method,
-            document=_without_unsigned(document),
         )
 
     def _check_algorithms(self, signature: etree._Element) -> tuple[str, str]:
@@ -181,8 +179,8 @@ _KEY_INFO = frozenset(_ds(name) for name in ("X509Data", "KeyName", "KeyValue"))
 _X509_DATA = frozenset(_ds(name) for name in ("X509Certificate", "X509IssuerSerial", "X509SubjectName", "X509SKI"))
 
 
-def _without_unsigned(document: bytes) -> bytes:
-    """``document`` without what its signature does not cover: the enveloped signature covers everything but the
+def without_unsigned(document: bytes) -> bytes:
+    """``document`` (verified) without what its signature does not cover, to keep and forward: the enveloped signature covers everything but the
     ds:Signature itself, whose ds:SignedInfo is covered by the signature value, so only ds:KeyInfo can carry unsigned
     content (a forged certificate tucked in there rides along otherwise). Comments and processing instructions
     around the document go too."""
