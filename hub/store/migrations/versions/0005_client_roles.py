@@ -1,0 +1,26 @@
+"""Machine clients by role: issuing authority, operator on behalf of an authority, auditor, foreign authority, administrator; mutual TLS and OAuth2 client credentials (issue 12).
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-04 18:45:00.000000
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision: str = '0005'
+down_revision: str | Sequence[str] | None = '0004'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
