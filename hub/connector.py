@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Outcome(str, Enum):
@@ -62,8 +62,11 @@ class DeliveryResult:
 class AckReport:
     """An acknowledgement or business response that arrived later, to be correlated to its message.
 
-    Correlation uses ``message_id`` first, then ``receipt_id``, then the certificate number on that counterpart.
-    ``kind`` is ``acknowledgement``, ``business_response`` or ``border_refusal``.
+    Correlation uses ``message_id`` first, then ``receipt_id``, then the certificate number (and its version, when
+    the protocol gives it) on that counterpart; an identifier given that matches nothing of that counterpart is never
+    passed over for a weaker one. ``kind`` is ``acknowledgement``, ``business_response`` or ``border_refusal``.
+    ``answered_by`` is the authority the answer comes from as the connector established it (the country of a verified
+    signer); a connector that :class:`BindsAnswerers` says whom it must be.
     """
 
     outcome: Outcome
@@ -77,6 +80,8 @@ class AckReport:
     media_type: str = "application/xml"
     country: str | None = None
     products: tuple[str, ...] = field(default_factory=tuple)
+    answered_by: str | None = None
+    certificate_version: int | None = None
 
 
 class ConnectorConfig(BaseModel):
@@ -88,6 +93,14 @@ class ConnectorConfig(BaseModel):
     profile: str = "full"
     timeout: float = 30.0
     max_attempts: int = 8
+    #: Seconds an answer may be awaited after delivery: past it the hub asks the counterpart again where the protocol
+    #: allows, then alerts (``message.answer_overdue``), and asks again every as many seconds.
+    answer_deadline: float = Field(default=3600.0, gt=0)
+    #: Messages to this counterpart being sent at once, by every worker together: a slow counterpart holds at most
+    #: this many delivery threads, the others serve the rest.
+    max_in_flight: int = Field(default=2, ge=1)
+    #: Bytes of one answer read at most (as a stream); a longer answer is a transient failure, never read whole.
+    max_answer_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
 
 @runtime_checkable
@@ -125,6 +138,23 @@ class ReceivesInbound(Protocol):
     def parse_inbound(self, body: bytes, headers: Mapping[str, str]) -> list[AckReport]: ...
 
 
+@runtime_checkable
+class ConfirmsAnswers(Protocol):
+    """A :class:`PollsAcks` connector whose read position (a feed cursor, answers to acknowledge to the counterpart)
+    moves on only once the worker has recorded what ``poll_acks`` returned: told by ``answers_recorded``. An answer
+    read while the store cannot take it is read again at the next poll, never dropped."""
+
+    def answers_recorded(self, reports: list[AckReport]) -> None: ...
+
+
+@runtime_checkable
+class BindsAnswerers(Protocol):
+    """A connector whose counterparts sign their answers: the authority that must have signed the answers to a
+    message sent for ``importing_country``. An answer signed by anyone else is kept as unmatched, never applied."""
+
+    def answerer_for(self, importing_country: str | None) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class AwaitingAck:
     """A message the counterpart has (its receipt id is known) and whose answer is still awaited."""
@@ -143,6 +173,14 @@ class ResumesAwaiting(Protocol):
     an answer, so a restart loses nothing."""
 
     def resume(self, awaiting: list[AwaitingAck]) -> None: ...
+
+
+@runtime_checkable
+class RequeriesAnswers(Protocol):
+    """A connector that can ask its counterpart again about messages whose answer is overdue (the worker calls it
+    past their deadline): the answers it finds are returned as reports, to be recorded like any other."""
+
+    def requery(self, overdue: list[AwaitingAck]) -> list[AckReport]: ...
 
 
 class InboundOutcome(str, Enum):

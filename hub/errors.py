@@ -15,6 +15,8 @@ point-to-point negative acknowledgement, an AS4 error). Nothing above this modul
     │   │   └── BoxesChanged              409   DUPLICATE        a PSSM completion changing a box filled at issue
     │   ├── PermissionDenied              403   NOT_ENTITLED     acting outside the caller's tenant
     │   └── NotFound                      404   UNKNOWN_REFERENCE no such object for this caller
+    │       └── UnmatchedAnswer           404   UNMATCHED_ANSWER an answer naming no message of its counterpart
+    │           └── ForeignAnswerer       403   NOT_ENTITLED     an answer from another authority than the message's
     ├── Unauthenticated                   401   NOT_AUTHENTICATED no credentials, or unknown ones
     ├── MappingError                      500   INTERNAL         a spec that cannot be applied (a programming fault)
     ├── ValidationFailed                  422   INVALID          SEVERE findings; carries the ValidationReport
@@ -125,6 +127,20 @@ class NotFound(InputError):
 
     status = 404
     refusal = "UNKNOWN_REFERENCE"
+
+
+class UnmatchedAnswer(NotFound):
+    """An answer that moves no message: it names nothing the hub sent to that counterpart, names it ambiguously, or
+    comes from another authority than the one the message went to. Kept as unmatched, never applied."""
+
+    refusal = "UNMATCHED_ANSWER"
+
+
+class ForeignAnswerer(UnmatchedAnswer):
+    """An answer about a message, from another authority than the one the message went to."""
+
+    status = 403
+    refusal = "NOT_ENTITLED"
 
 
 class NoRouteError(InputError):

@@ -16,7 +16,7 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from hub.connector import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import AckReport, AwaitingAck, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.p2p.config import P2PConfig
 from connectors.p2p.protocol import (
     CORRELATION_ID_HEADER,
@@ -44,7 +44,10 @@ class P2PConnector:
 
     With ``transport`` given (tests, in-process sandboxes) every request goes through it; otherwise each issuing
     country gets its own HTTPS client presenting that country's client certificate and trusting only the CA bundle.
-    ``ack_cursors`` (endpoint → last sequence number read) is the polling position, kept in memory.
+    ``ack_cursors`` (endpoint → last sequence number recorded) is the polling position, kept in memory: it moves on
+    only once the worker has recorded what was read (:meth:`answers_recorded`); after a restart the feed is read
+    again from its start (an answer read twice is kept once). Every answer, synchronous or not, must be signed by the
+    authority the message went to (``answered_by``).
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class P2PConnector:
         self.name = name
         self.config = config
         self.ack_cursors: dict[str, int] = {}
+        self._read_cursors: dict[str, int] = {}  # read, not yet recorded by the worker
         self._transport = transport
         self._context = context
         self._certs_dir = Path(context.certs_dir)
@@ -115,6 +119,25 @@ class P2PConnector:
         self._ensure_open()
         return poll_each(self.name, dict.fromkeys(self.config.endpoints.values()), self._poll, what="polling")
 
+    def answers_recorded(self, reports: list[AckReport]) -> None:
+        """What the last :meth:`poll_acks` read is recorded: its feeds' cursors move on."""
+        self.ack_cursors.update(self._read_cursors)
+        self._read_cursors = {}
+
+    def answerer_for(self, importing_country: str | None) -> str | None:
+        """The country whose authority must sign the answers to a message for ``importing_country``."""
+        return self.config.answerer_for(importing_country)
+
+    def requery(self, overdue: list[AwaitingAck]) -> list[AckReport]:
+        """Answers to ``overdue`` messages, read again from the start of their endpoints' ``/acks`` feeds (an answer
+        pushed while the hub could not take it stays in the feed)."""
+        self._ensure_open()
+        wanted = {awaiting.message_id for awaiting in overdue}
+        endpoints = dict.fromkeys(
+            endpoint for endpoint in (self.config.endpoint_for(a.importing_country) for a in overdue) if endpoint)
+        reports = poll_each(self.name, endpoints, lambda endpoint: self._read_feed(endpoint, 0)[0], what="asking again")
+        return [report for report in reports if report.message_id in wanted]
+
     def parse_inbound(self, body: bytes, headers: Mapping[str, str]) -> list[AckReport]:
         """A pushed acknowledgement (``POST /v1/inbound/{name}``), verified then read.
 
@@ -125,7 +148,11 @@ class P2PConnector:
         return [self._verified(body)]
 
     def _poll(self, endpoint: str) -> list[AckReport]:
-        after = self.ack_cursors.get(endpoint, 0)
+        reports, following = self._read_feed(endpoint, self.ack_cursors.get(endpoint, 0))
+        self._read_cursors[endpoint] = following
+        return reports
+
+    def _read_feed(self, endpoint: str, after: int) -> tuple[list[AckReport], int]:
         url = f"{endpoint}/acks"
         try:
             response = self._client_for(self._polling_country()).get(url, params={"after": after})
@@ -137,7 +164,7 @@ class P2PConnector:
             feed = response.json()
             entries = [(int(entry["seq"]), str(entry["xml"])) for entry in feed["acks"]]
             following = int(feed["next"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise TransientDeliveryError(
                 f"{self.name}: unreadable acknowledgement feed from {url} ({exc})", response=response.content
             ) from None
@@ -147,27 +174,34 @@ class P2PConnector:
                 reports.append(self._verified(xml.encode("utf-8")))
             except (SignatureError, InputError) as exc:
                 log.warning("%s: acknowledgement %s from %s refused: %s", self.name, sequence, url, exc)
-        self.ack_cursors[endpoint] = max(after, following)
-        return reports
+        return reports, max(after, following)
 
     def _verified(self, body: bytes) -> AckReport:
         verified = self._verifier.verify(body)
         report = parse_acknowledgement(verified.signed_root)
-        return replace(report, payload=body, country=_country_of(verified.signer_certificate))
+        signer = _country_of(verified.signer_certificate)
+        return replace(report, payload=body, country=signer, answered_by=signer)
 
     def _receipt(self, message: OutboundMessage, endpoint: str, response: httpx.Response) -> DeliveryResult:
         status, body = response.status_code, response.content
         if status not in (200, 202, 422):
             raise self._status_failure(endpoint, response, request=message.payload)
         try:
-            ack = parse_acknowledgement(body)
+            ack = self._verified(body)
+        except SignatureError as exc:
+            raise TransientDeliveryError(
+                f"{self.name}: {status} answer from {endpoint} refused: {exc}", request=message.payload, response=body
+            ) from None
         except InputError as exc:
             raise TransientDeliveryError(
                 f"{self.name}: unreadable {status} answer from {endpoint}: {exc}", request=message.payload, response=body
             ) from None
         receipt_id = response.headers.get(RECEIPT_ID_HEADER)
+        answerer = self.answerer_for(message.importing_country)
         problem = None
-        if ack.message_id != message.id:
+        if answerer is not None and ack.answered_by != answerer:
+            problem = f"it is signed by {ack.answered_by or 'an unknown authority'}, not by {answerer}, whom the message went to"
+        elif ack.message_id != message.id:
             problem = f"it acknowledges message {ack.message_id!r}, not {message.id!r}"
         elif status == 422 and ack.outcome is not Outcome.REJECTED:
             problem = f"a 422 whose acknowledgement says {ack.outcome.value}"

@@ -1,9 +1,13 @@
 """Correlation: receipts, acknowledgements and business responses matched to their message and document, moving
 the message's state; a rejection opens a non-conformity.
 
-An acknowledgement is matched by the message identity it carries, else by the counterpart's receipt id, else by the
-certificate number on that counterpart (the latest message). An answer that arrives twice, or after the message
-has moved on, is recorded but changes nothing.
+An answer moves only the message it names, on the counterpart that message went to: by the message identity it
+carries, else by the counterpart's receipt id (one message only), else by the certificate number and version (one
+message only). An identifier that names nothing of that counterpart is never passed over for a weaker one; an answer
+signed by another authority than the one the message went to is not that counterpart's. Such an answer is kept as
+*unmatched* (with the reason) and alerted, never applied. An answer that arrives twice is kept once; one that arrives
+after the message has moved on is recorded but changes nothing; one that arrives while the message waits to be
+resent (its own receipt lost) is applied.
 """
 
 from __future__ import annotations
@@ -11,14 +15,20 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import logging
+
 from hub.connector import AckReport, Outcome
 from hub.acks.nonconformities import open_non_conformity
 from hub.store.states import transition
 from hub.store.states import ALLOWED_TRANSITIONS, MessageState
-from hub.errors import NotFound
+from hub.errors import ForeignAnswerer, UnmatchedAnswer
+from hub.store.db import Database
 from hub.store.models import Acknowledgement, Document, Message, utcnow
 from hub.store.payloads import put_payload
+from hub.store.text import storable
 from hub.store.trace import add_event
+
+log = logging.getLogger("hub.acks")
 
 S = MessageState
 #: The kind of an :class:`AckReport` that only reports a step (a border single window's tracking events).
@@ -31,25 +41,75 @@ STATE_OF: dict[Outcome, MessageState] = {
 }
 
 
-def find_message(session: Session, counterpart: str, report: AckReport) -> Message | None:
-    """The message ``report`` answers, on ``counterpart``."""
+def find_message(session: Session, counterpart: str, report: AckReport, *, answerer=None) -> Message:
+    """The one message ``report`` answers, on ``counterpart``; :class:`UnmatchedAnswer` saying why when there is none.
+
+    ``answerer(importing_country)``, when given, is the authority that must have answered a message sent for that
+    country (see :class:`hub.connector.BindsAnswerers`); the report's ``answered_by`` must be it."""
+    message = _named_message(session, counterpart, report)
+    if answerer is not None:
+        expected = answerer(message.document.importing_country)
+        if expected is not None and report.answered_by != expected:
+            raise ForeignAnswerer(
+                f"an answer about message {message.id} comes from {report.answered_by or 'an unknown authority'}, "
+                f"but that message went to {expected}: only {expected} may answer it", where="acknowledgement")
+    return message
+
+
+def _named_message(session: Session, counterpart: str, report: AckReport) -> Message:
     if report.message_id:
         message = session.get(Message, report.message_id)
-        if message is not None and message.destination == counterpart:
-            return message
+        if message is None or message.destination != counterpart:
+            raise UnmatchedAnswer(f"no message {report.message_id!r} was sent to {counterpart}", where="acknowledgement")
+        return message
     if report.receipt_id:
-        message = session.scalars(select(Message).where(Message.destination == counterpart, Message.receipt_id == report.receipt_id)).first()
-        if message is not None:
-            return message
+        held = session.scalars(select(Message).where(Message.destination == counterpart, Message.receipt_id == report.receipt_id).limit(2)).all()
+        if len(held) == 1:
+            return held[0]
+        if held:
+            raise UnmatchedAnswer(f"{counterpart}'s reference {report.receipt_id!r} names several messages", where="acknowledgement")
+        if not report.certificate_number:
+            raise UnmatchedAnswer(f"no message sent to {counterpart} has its reference {report.receipt_id!r}", where="acknowledgement")
     if report.certificate_number:
-        return session.scalars(
+        query = (
             select(Message)
             .join(Document, Message.document_id == Document.id)
             .where(Message.destination == counterpart, Document.certificate_number == report.certificate_number)
-            .order_by(Message.created_at.desc())
-            .limit(1)
-        ).first()
-    return None
+        )
+        if report.certificate_version is not None:
+            query = query.where(Document.version == report.certificate_version)
+        held = session.scalars(query.limit(2)).all()
+        if len(held) == 1:
+            return held[0]
+        version = f" version {report.certificate_version}" if report.certificate_version is not None else ""
+        if held:
+            raise UnmatchedAnswer(
+                f"certificate {report.certificate_number!r}{version} was sent to {counterpart} more than once: an "
+                "answer naming only the certificate cannot tell which message it answers", where="acknowledgement")
+        raise UnmatchedAnswer(f"no certificate {report.certificate_number!r}{version} was sent to {counterpart}", where="acknowledgement")
+    raise UnmatchedAnswer(f"the answer from {counterpart} names no message, reference or certificate", where="acknowledgement")
+
+
+def keep_unmatched(session: Session, counterpart: str, report: AckReport, reason: str) -> Acknowledgement:
+    """Keep an answer that moves no message, with why, for the operators (counted in the destination's health)."""
+    log.warning("answer from %s kept unmatched: %s", counterpart, reason)
+    ack = Acknowledgement(
+        message_id=None,
+        document_id=None,
+        counterpart=counterpart,
+        kind=storable(report.kind, 30),
+        outcome=report.outcome.value,
+        reason_code=storable(report.reason_code, 60),
+        reason_text=storable(report.reason_text),
+        counterpart_reference=storable(report.receipt_id or report.message_id or report.certificate_number, 200),
+        payload_digest=put_payload(session, report.payload, report.media_type) if report.payload else None,
+        received_at=utcnow(),
+        answered_by=storable(report.answered_by, 100),
+        unmatched=storable(reason, 2000),
+    )
+    session.add(ack)
+    session.flush()
+    return ack
 
 
 def record_answer(
@@ -67,41 +127,47 @@ def record_answer(
     media_type: str = "application/xml",
     country: str | None = None,
     products: tuple[str, ...] = (),
+    answered_by: str | None = None,
 ) -> Acknowledgement:
     """Store one answer of ``counterpart`` about ``message``, move the message if the answer allows it, and open a
-    non-conformity on a rejection. Returns the stored acknowledgement."""
-    if kind == TRACKING:
-        repeat = _same_step(session, message.id, counterpart, reason_code, reason_text)
-        if repeat is not None:
-            return repeat  # a step read again (a poll cursor restarted): already on the trace
+    non-conformity on a rejection. Returns the stored acknowledgement (the one kept already, for an answer read
+    again)."""
+    reason_code, reason_text, receipt_id = storable(reason_code, 60), storable(reason_text), storable(receipt_id, 200)
     digest = put_payload(session, payload, media_type) if payload else None
+    target, current = STATE_OF[outcome], MessageState(message.state)
+    moves = kind != TRACKING and target is not current and target in ALLOWED_TRANSITIONS[current]
+    if not moves:
+        repeat = _same_answer(session, message.id, counterpart, kind, outcome, reason_code, reason_text, digest)
+        if repeat is not None:
+            return repeat  # read again (a poll cursor restarted, an answer pushed twice): already on the trace
     ack = Acknowledgement(
         message_id=message.id,
         document_id=message.document_id,
         counterpart=counterpart,
-        kind=kind,
+        kind=storable(kind, 30),
         outcome=outcome.value,
         reason_code=reason_code,
         reason_text=reason_text,
         counterpart_reference=receipt_id,
         payload_digest=digest,
         received_at=utcnow(),
+        answered_by=storable(answered_by, 100),
     )
     session.add(ack)
     session.flush()
     if receipt_id and not message.receipt_id:
         message.receipt_id = receipt_id
-    target = STATE_OF[outcome]
-    current = MessageState(message.state)
+    if moves and target is not MessageState.AWAITING_ACK:
+        message.answer_due_at = None
     detail = {"kind": kind, "outcome": outcome.value, "reason_code": reason_code, "reason_text": reason_text, "receipt_id": receipt_id}
     if kind == TRACKING:
         # A step the counterpart reports (received, documentary check…): on the trace, the message stays where it is.
         add_event(session, document=message.document, message_id=message.id, destination=counterpart, event=f"tracking.{reason_code or 'event'}", actor=actor, state=current.value, detail=detail, payload_digest=digest)
-    elif target is current or target not in ALLOWED_TRANSITIONS[current]:
+    elif not moves:
         add_event(session, document=message.document, message_id=message.id, destination=counterpart, event=f"{kind}.recorded", actor=actor, state=current.value, detail={**detail, "note": f"message already {current.value}"}, payload_digest=digest)
     else:
         transition(session, message, target, actor=actor, event=f"{kind}.{outcome.value}", detail=detail, payload_digest=digest)
-    if outcome is Outcome.REJECTED and kind != TRACKING and target is not current:
+    if outcome is Outcome.REJECTED and moves:
         open_non_conformity(
             session,
             document=message.document,
@@ -120,22 +186,26 @@ def record_answer(
     return ack
 
 
-def _same_step(session: Session, message_id: str, counterpart: str, reason_code: str | None, reason_text: str | None) -> Acknowledgement | None:
-    return session.scalars(
-        select(Acknowledgement).where(
-            Acknowledgement.message_id == message_id, Acknowledgement.counterpart == counterpart, Acknowledgement.kind == TRACKING,
-            Acknowledgement.reason_code == reason_code, Acknowledgement.reason_text == reason_text,
-        ).limit(1)
-    ).first()
+def _same_answer(session: Session, message_id: str, counterpart: str, kind: str, outcome: Outcome, reason_code: str | None,
+                 reason_text: str | None, digest: str | None) -> Acknowledgement | None:
+    """The answer kept already that says the same thing (a tracking step by its code and text; another answer by its
+    bytes when it has them)."""
+    query = select(Acknowledgement).where(
+        Acknowledgement.message_id == message_id, Acknowledgement.counterpart == counterpart, Acknowledgement.kind == kind,
+        Acknowledgement.outcome == outcome.value, Acknowledgement.reason_code == reason_code if reason_code is not None else Acknowledgement.reason_code.is_(None),
+    )
+    if kind == TRACKING or digest is None:
+        query = query.where(Acknowledgement.reason_text == reason_text if reason_text is not None else Acknowledgement.reason_text.is_(None))
+    else:
+        query = query.where(Acknowledgement.payload_digest == digest)
+    return session.scalars(query.limit(1)).first()
 
 
-def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: str) -> Acknowledgement:
-    """Correlate an asynchronous :class:`AckReport` from ``counterpart`` and record it; :class:`NotFound` when it
-    answers no message the hub sent there."""
-    message = find_message(session, counterpart, report)
-    if message is None:
-        ref = report.message_id or report.receipt_id or report.certificate_number or "nothing"
-        raise NotFound(f"no message to {counterpart} matches this acknowledgement (it refers to {ref})", where="acknowledgement")
+def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: str, answerer=None) -> Acknowledgement:
+    """Correlate an asynchronous :class:`AckReport` from ``counterpart`` and record it; :class:`UnmatchedAnswer`
+    (a :class:`NotFound`) when it answers no message the hub sent there, or comes from another authority than the
+    one ``answerer`` names for it. The caller keeps such an answer with :func:`keep_unmatched`."""
+    message = find_message(session, counterpart, report, answerer=answerer)
     return record_answer(
         session,
         message,
@@ -150,4 +220,28 @@ def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: s
         media_type=report.media_type,
         country=report.country,
         products=report.products,
+        answered_by=report.answered_by,
     )
+
+
+def take_answers(database: Database, counterpart: str, reports: list[AckReport], *, actor: str, answerer=None) -> list[Acknowledgement]:
+    """Record ``reports`` from ``counterpart`` in one transaction. When one of them answers no message of that
+    counterpart (or comes from the wrong authority), nothing of them is applied: that one is kept as unmatched (in a
+    transaction of its own) and its :class:`UnmatchedAnswer` raised."""
+    try:
+        with database.transaction() as session:
+            return [apply_ack(session, counterpart, report, actor=actor, answerer=answerer) for report in reports]
+    except UnmatchedAnswer as exc:
+        report = next((r for r in reports if _unmatched(database, counterpart, r, answerer)), reports[0])
+        with database.transaction() as session:
+            keep_unmatched(session, counterpart, report, exc.message)
+        raise
+
+
+def _unmatched(database: Database, counterpart: str, report: AckReport, answerer) -> bool:
+    with database.sessions() as session:
+        try:
+            find_message(session, counterpart, report, answerer=answerer)
+        except UnmatchedAnswer:
+            return True
+    return False

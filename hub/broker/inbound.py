@@ -7,8 +7,8 @@ import logging
 import threading
 from typing import Mapping
 
-from hub.acks.correlation import apply_ack
-from hub.connector import Connector, InboundDocument, InboundVerdict, PullsDocuments, ReceivesInbound
+from hub.acks.correlation import take_answers
+from hub.connector import BindsAnswerers, Connector, InboundDocument, InboundVerdict, PullsDocuments, ReceivesInbound
 from hub.errors import HubError, InputError, NotFound, SignatureError, ValidationFailed
 from hub.intake.reception import prepare_inbound, refusal, verdict_for
 from hub.intake.submission import store
@@ -32,14 +32,16 @@ class Inbound:
         self.wake = wake
 
     def receive_answer(self, connector_name: str, body: bytes, headers: Mapping[str, str]) -> list[Acknowledgement]:
-        """An answer pushed by a counterpart: parsed (and its signature checked) by the connector, then correlated.
-        Nothing is stored if any part of it cannot be applied."""
+        """An answer pushed by a counterpart: parsed (and its signature checked) by the connector, then correlated,
+        each to the message it names on that counterpart, from the authority that message went to. Nothing is applied
+        if any part of it cannot be: an answer that matches no message is kept as unmatched and its
+        :class:`~hub.errors.UnmatchedAnswer` (404, or 403 for another authority's) raised."""
         connector = self.connectors.get(connector_name)
         if not isinstance(connector, ReceivesInbound):
             raise NotFound(f"no connector {connector_name!r} takes pushed acknowledgements", where="connector")
         reports = connector.parse_inbound(body, headers)
-        with self.database.transaction() as session:
-            return [apply_ack(session, connector_name, report, actor=f"counterpart:{connector_name}") for report in reports]
+        answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
+        return take_answers(self.database, connector_name, reports, actor=f"counterpart:{connector_name}", answerer=answerer)
 
     def receive_document(self, connector_name: str, document: InboundDocument) -> InboundVerdict:
         """A document a counterpart holds for the hub: verified, validated, stored for its importing country and

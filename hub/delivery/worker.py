@@ -5,6 +5,13 @@ Each delivery is two short transactions around the network call: claim (lease ta
 between the two leaves a lease that expires; another worker then delivers the same message again. Transient errors
 wait (exponential backoff with jitter, never sooner than the counterpart's ``Retry-After``); permanent errors and
 exhausted retries go to the dead letters.
+
+Answers are followed from the store, not from a worker's memory: every ``resume_interval`` each connector that tracks
+answers is handed the messages of its destination still awaiting one (so any worker follows what another delivered,
+and an answer read but not recorded is asked for again). A connector's read position moves on only once what it read
+is recorded (:class:`~hub.connector.ConfirmsAnswers`). Past its counterpart's ``answer_deadline`` a message awaiting
+an answer is asked about again where the protocol allows (:class:`~hub.connector.RequeriesAnswers`), then alerted
+(``message.answer_overdue``) and asked about again every deadline.
 """
 
 from __future__ import annotations
@@ -18,30 +25,59 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Mapping
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 
-from hub.connector import AwaitingAck, Connector, DeliveryResult, OutboundMessage, PollsAcks, ResumesAwaiting
-from hub.acks.correlation import apply_ack, record_answer
+from hub.connector import (
+    AckReport,
+    AwaitingAck,
+    BindsAnswerers,
+    ConfirmsAnswers,
+    Connector,
+    DeliveryResult,
+    OutboundMessage,
+    PollsAcks,
+    RequeriesAnswers,
+    ResumesAwaiting,
+)
+from hub.acks.correlation import record_answer, take_answers
 from hub.delivery.outbox import Claim, claim, held_by
 from hub.store.states import transition
 from hub.delivery.retry import RetryStrategy
 from hub.store.states import MessageState
-from hub.errors import DeliveryError, HubError, PermanentDeliveryError, TransientDeliveryError
+from hub.errors import DeliveryError, HubError, PermanentDeliveryError, TransientDeliveryError, UnmatchedAnswer
 from hub.store.db import Database
 from hub.store.models import DeliveryAttempt, Document, Message, utcnow
 from hub.store.payloads import get_payload, put_payload
+from hub.store.text import storable
 from hub.store.trace import add_event
 
 log = logging.getLogger("hub.worker")
 S = MessageState
 
 
+_AWAITING_COLUMNS = (Message.id, Message.receipt_id, Document.certificate_number, Document.issuing_country, Document.importing_country)
 _AWAITING = (
-    select(Message.id, Message.receipt_id, Document.certificate_number, Document.issuing_country, Document.importing_country)
+    select(*_AWAITING_COLUMNS)
     .join(Document, Message.document_id == Document.id)
     .where(Message.destination == bindparam("destination"), Message.state == bindparam("state"), Message.receipt_id.is_not(None))
     .order_by(Message.created_at)
 )
+_OVERDUE = (
+    select(*_AWAITING_COLUMNS)
+    .join(Document, Message.document_id == Document.id)
+    .where(
+        Message.destination == bindparam("destination"),
+        Message.state == S.AWAITING_ACK.value,
+        Message.delivered_at <= bindparam("delivered_before"),
+        or_(Message.answer_due_at.is_(None), Message.answer_due_at <= bindparam("now")),
+    )
+    .order_by(Message.delivered_at)
+    .limit(bindparam("limit"))
+)
+
+
+def _awaiting_ack(row) -> AwaitingAck:
+    return AwaitingAck(message_id=row.id, receipt_id=row.receipt_id, certificate_number=row.certificate_number, issuing_country=row.issuing_country, importing_country=row.importing_country)
 
 
 def worker_name() -> str:
@@ -60,6 +96,8 @@ class Worker:
     lease_seconds: float = 60.0
     poll_interval: float = 0.2
     ack_poll_interval: float = 2.0
+    resume_interval: float = 30.0  # how often connectors that track answers are handed what the store awaits
+    overdue_batch: int = 200  # overdue messages asked about again per destination and round
     wake: threading.Event = field(default_factory=threading.Event)
     periodic: list[Callable[[], object]] = field(default_factory=list)
     polls: list[Callable[[], object]] = field(default_factory=list)  # run with ack polling, every ack_poll_interval
@@ -69,6 +107,7 @@ class Worker:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._last_resume = time.monotonic()
 
     # --- one step at a time (tests drive these directly) ---------------------------------------------------------
 
@@ -107,7 +146,9 @@ class Worker:
             self.observe_delivery(outbound.destination, (utcnow() - started).total_seconds())
 
     def poll_acks(self) -> int:
-        """Ask every connector that offers ``poll_acks`` for answers, and correlate them."""
+        """Ask every connector that offers ``poll_acks`` for answers and record them; a connector that
+        :class:`~hub.connector.ConfirmsAnswers` is told once everything it gave is recorded. Returns how many were
+        applied."""
         count = 0
         for name, connector in self.connectors.items():
             if not isinstance(connector, PollsAcks):
@@ -117,14 +158,74 @@ class Worker:
             except HubError as exc:
                 log.warning("polling acknowledgements from %s failed: %s", name, exc)
                 continue
-            for report in reports:
-                try:
-                    with self.database.transaction() as session:
-                        apply_ack(session, name, report, actor=f"connector:{name}")
-                    count += 1
-                except HubError as exc:
-                    log.warning("acknowledgement from %s not applied: %s", name, exc)
+            applied, recorded = self._record_reports(name, connector, reports)
+            count += applied
+            if recorded and isinstance(connector, ConfirmsAnswers):
+                connector.answers_recorded(reports)
         return count
+
+    def _record_reports(self, name: str, connector: Connector, reports: list[AckReport]) -> tuple[int, bool]:
+        """Record each report (an unmatched one is kept as such and alerted); (how many applied, whether every one
+        is now in the store). A store that fails stops the round: what was not recorded is read again later."""
+        answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
+        applied = 0
+        for report in reports:
+            try:
+                take_answers(self.database, name, [report], actor=f"connector:{name}", answerer=answerer)
+                applied += 1
+            except UnmatchedAnswer as exc:
+                log.warning("answer from %s kept unmatched: %s", name, exc)
+            except Exception:
+                log.exception("answers from %s could not be recorded: they will be read again", name)
+                return applied, False
+        return applied, True
+
+    def chase_overdue(self, *, now=None) -> int:
+        """Messages awaiting an answer past their counterpart's ``answer_deadline``: asked about again where the
+        connector can (``requery``, else handed to ``resume``), then, still unanswered, alerted once
+        (``message.answer_overdue``) and given a new deadline. Returns how many were overdue."""
+        now = now or utcnow()
+        overdue_count = 0
+        for name, connector in self.connectors.items():
+            deadline = timedelta(seconds=connector.config.answer_deadline)
+            with self.database.sessions() as session:
+                rows = session.execute(_OVERDUE, {"destination": name, "delivered_before": now - deadline, "now": now, "limit": self.overdue_batch}).all()
+            if not rows:
+                continue
+            overdue = [_awaiting_ack(row) for row in rows]
+            asked = self._ask_again(name, connector, overdue)
+            overdue_count += self._mark_overdue(name, [o.message_id for o in overdue], deadline=deadline, asked_again=asked, now=now)
+        return overdue_count
+
+    def _ask_again(self, name: str, connector: Connector, overdue: list[AwaitingAck]) -> bool:
+        if isinstance(connector, RequeriesAnswers):
+            try:
+                reports = connector.requery(overdue)
+            except HubError as exc:
+                log.warning("asking %s again about %d overdue answers failed: %s", name, len(overdue), exc)
+                return False
+            self._record_reports(name, connector, reports)
+            return True
+        if isinstance(connector, ResumesAwaiting):
+            connector.resume([o for o in overdue if o.receipt_id])
+            return True
+        return False
+
+    def _mark_overdue(self, name: str, message_ids: list[str], *, deadline: timedelta, asked_again: bool, now) -> int:
+        marked = 0
+        with self.database.transaction() as session:
+            for message_id in message_ids:
+                message = session.get(Message, message_id)
+                if message is None or message.state != S.AWAITING_ACK.value:
+                    continue  # answered meanwhile
+                marked += 1
+                message.answer_due_at = now + deadline
+                message.repolls = (message.repolls or 0) + 1
+                if message.overdue_at is None:
+                    message.overdue_at = now
+                    add_event(session, document=message.document, message_id=message.id, destination=name, event="message.answer_overdue", actor=self.name, state=message.state,
+                              detail={"deadline_seconds": deadline.total_seconds(), "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None, "asked_again": asked_again})
+        return marked
 
     # --- threads ------------------------------------------------------------------------------------------------
 
@@ -142,10 +243,20 @@ class Worker:
             handed += len(awaiting)
         return handed
 
+    def follow_answers(self) -> None:
+        """The periodic round of answers: poll, hand the store's awaited messages again (every ``resume_interval``),
+        and chase what is overdue."""
+        self._guarded(self.poll_acks)
+        if time.monotonic() - self._last_resume >= self.resume_interval:
+            self._last_resume = time.monotonic()
+            self._guarded(self.resume_awaiting)
+        self._guarded(self.chase_overdue)
+
     def start(self) -> None:
         for connector in self.connectors.values():
             connector.open()
         self._guarded(self.resume_awaiting)
+        self._last_resume = time.monotonic()
         for index in range(self.concurrency):
             thread = threading.Thread(target=self._loop, name=f"hub-delivery-{index}", daemon=True)
             thread.start()
@@ -181,7 +292,7 @@ class Worker:
         while not self._stop.wait(self.poll_interval):
             if time.monotonic() - last_poll >= self.ack_poll_interval:
                 last_poll = time.monotonic()
-                self._guarded(self.poll_acks)
+                self.follow_answers()
                 for task in self.polls:
                     self._guarded(task)
             for task in self.periodic:
@@ -218,6 +329,32 @@ class Worker:
         )
 
     def _settle(self, taken: Claim, outbound: OutboundMessage, result: DeliveryResult | DeliveryError, *, started) -> None:
+        """Record the attempt and what came of it. An answer the store refuses (whatever it holds) is recorded as a
+        failed attempt instead, so the message is retried and ends in the dead letters at worst, never resent at
+        every lease expiry."""
+        result = self._checked_receipt(outbound, result)
+        try:
+            self._settle_once(taken, outbound, result, started=started)
+        except Exception as exc:
+            if not isinstance(result, DeliveryResult) and getattr(result, "response", None) is None:
+                raise  # nothing of the answer to leave out: the store itself fails; the lease will expire
+            log.exception("the answer to message %s could not be recorded; recorded as a failed attempt", outbound.id)
+            failed = TransientDeliveryError(f"{outbound.destination}: its answer could not be recorded ({type(exc).__name__})", request=getattr(result, "request", None))
+            self._settle_once(taken, outbound, failed, started=started)
+
+    def _checked_receipt(self, outbound: OutboundMessage, result: DeliveryResult | DeliveryError) -> DeliveryResult | DeliveryError:
+        """A receipt whose reference the counterpart gave another message already is no receipt: a failed attempt."""
+        if not isinstance(result, DeliveryResult) or not result.receipt_id:
+            return result
+        with self.database.sessions() as session:
+            other = session.scalars(select(Message.id).where(Message.destination == outbound.destination, Message.receipt_id == result.receipt_id, Message.id != outbound.id).limit(1)).first()
+        if other is None:
+            return result
+        return TransientDeliveryError(
+            f"{outbound.destination}: its receipt {result.receipt_id!r} was given to message {other} already",
+            request=result.request, response=result.response)
+
+    def _settle_once(self, taken: Claim, outbound: OutboundMessage, result: DeliveryResult | DeliveryError, *, started) -> None:
         connector = self.connectors[outbound.destination]
         actor = f"connector:{outbound.destination}"
         with self.database.transaction() as session:
@@ -232,7 +369,7 @@ class Worker:
                 outcome=_outcome_name(result),
                 request_digest=put_payload(session, request) if request else None,
                 response_digest=put_payload(session, response) if response else None,
-                error=str(result) if isinstance(result, DeliveryError) else None,
+                error=storable(str(result)) if isinstance(result, DeliveryError) else None,
             )
             session.add(attempt)
             message = held_by(session, taken.message_id, self.name)
@@ -248,8 +385,8 @@ class Worker:
                 message.last_error = None
                 record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response)
                 return
-            message.last_error = str(result)
-            detail = {"attempt": taken.attempt, "error": str(result), "error_type": type(result).__name__}
+            message.last_error = storable(str(result))
+            detail = {"attempt": taken.attempt, "error": message.last_error, "error_type": type(result).__name__}
             max_attempts = connector.config.max_attempts
             if isinstance(result, PermanentDeliveryError) or self.retry.exhausted(taken.attempt, max_attempts):
                 reason = "permanent error" if isinstance(result, PermanentDeliveryError) else f"{taken.attempt} attempts exhausted"

@@ -2,12 +2,15 @@
 
 ::
 
-    api_clients          an API key (hashed) bound to a tenant: the issuing authority
+    api_clients          a machine client: role, tenants, credentials (API key hash, TLS certificate, JWT key)
+      oauth_assertions   client assertions already used (replay refused until they expire)
+      oauth_tokens       short-lived access tokens (hashed) issued for client assertions
     payloads             raw bytes stored once, addressed by their SHA-256 digest
     documents            one submitted document version: business key, lifecycle, record, report
       document_products  its products (HS code, scientific name, certified quantity) for crisis search, statistics
                          and customs
         quantity_movements  what customs declarations reserved, wrote off or released on each product line
+        customs_operations  reservations and clearances sent to TRACES-NT's CSW-CERTEX, recorded before the call
       messages           one per destination: transport state, lease, ordering predecessor
         delivery_attempts  every try, with the raw request and response
       acknowledgements   receipts, acknowledgements and business responses, correlated to a message
@@ -16,6 +19,7 @@
     trace_events         append-only: every hop, one correlation id per document
     webhook_subscriptions  who is told of events, and how far they have been told
     cites_approvals      approvals of the CITES simplified re-export procedure (PSSM), per tenant
+    audit_log            append-only, hash-chained: every action by a person or client (see hub.store.audit)
 """
 
 from __future__ import annotations
@@ -86,13 +90,43 @@ class Base(DeclarativeBase):
 
 
 class ApiClient(Base):
+    """A machine client: its role, the tenants it works for, and how it proves who it is (an API key, a TLS client
+    certificate, signed JWT assertions; see :mod:`hub.api.auth`). Only hashes of keys are kept."""
+
     __tablename__ = "api_clients"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    tenant: Mapped[str] = mapped_column(String(20), index=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    operator: Mapped[bool] = mapped_column(Boolean, default=False)
+    role: Mapped[str] = mapped_column(String(30), default="issuing_authority", server_default="issuing_authority")
+    # its own country (issuing or foreign authority), * for an administrator, none for an operator or auditor
+    tenant: Mapped[str | None] = mapped_column(String(20), index=True)
+    # the authorities an operator acts for or an auditor reads (FR,NL; * for an auditor of every tenant)
+    acts_for: Mapped[str | None] = mapped_column(String(300))
+    key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    certificate_subject: Mapped[str | None] = mapped_column(String(500), unique=True)
+    jwt_public_key: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthAssertion(Base):
+    """A client assertion (signed JWT) already used at the token endpoint: its ``jti`` is refused until it expires."""
+
+    __tablename__ = "oauth_assertions"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OAuthToken(Base):
+    """A short-lived access token issued by ``POST /v1/oauth/token``; only its SHA-256 is kept."""
+
+    __tablename__ = "oauth_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -161,7 +195,9 @@ class DocumentProduct(Base):
 
 class QuantityMovement(Base):
     """A quantity one customs declaration took from one product line: reserved, then written off when the goods
-    are released, or released when the declaration is invalidated (see :mod:`hub.customs.ledger`)."""
+    are released, or released when the declaration is invalidated (see :mod:`hub.customs.ledger`). A reservation
+    sent to a CHED authority (TRACES-NT) is ``pending`` until the authority's answer is known, and names the
+    :class:`CustomsOperation` that sent it."""
 
     __tablename__ = "quantity_movements"
 
@@ -175,6 +211,34 @@ class QuantityMovement(Base):
     unit: Mapped[str | None] = mapped_column(String(10))
     state: Mapped[str] = mapped_column(String(20))
     office: Mapped[str | None] = mapped_column(String(20))
+    operation_id: Mapped[str | None] = mapped_column(ForeignKey("customs_operations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CustomsOperation(Base):
+    """One reservation or clearance sent to a CHED authority's ledger (TRACES-NT's CSW-CERTEX), recorded before the
+    call: ``pending`` while in flight, ``unknown`` when the call ended without an answer, then ``done``, ``refused``,
+    ``dropped`` (the authority never held it) or ``superseded`` (a later operation of the declaration replaced it).
+    ``key`` is derived from (authority, CHED, kind, declaration, goods items or clearance): a repeated request finds
+    the operation it repeats (see :mod:`hub.customs.operations`)."""
+
+    __tablename__ = "customs_operations"
+    __table_args__ = (Index("ix_customs_operations_state", "state", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    authority: Mapped[str] = mapped_column(String(60))
+    ched_reference: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+    declaration: Mapped[str] = mapped_column(String(70))
+    clearance: Mapped[str | None] = mapped_column(String(2))
+    items: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    office: Mapped[str | None] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -202,6 +266,10 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column()
     acknowledged_at: Mapped[datetime | None] = mapped_column()
+    # An answer awaited past its counterpart's deadline: asked for again at answer_due_at, alerted once (overdue_at).
+    answer_due_at: Mapped[datetime | None] = mapped_column()
+    overdue_at: Mapped[datetime | None] = mapped_column()
+    repolls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     document: Mapped[Document] = relationship(back_populates="messages")
 
@@ -235,6 +303,10 @@ class Acknowledgement(Base):
     counterpart_reference: Mapped[str | None] = mapped_column(String(200))
     payload_digest: Mapped[str | None] = mapped_column(ForeignKey("payloads.digest"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who the answer came from (the signer's or the authenticated channel's authority), and, for an answer matched
+    # to no message of that counterpart, why: such an answer is kept and alerted, never applied.
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    unmatched: Mapped[str | None] = mapped_column(Text)
 
 
 class NonConformity(Base):
@@ -323,3 +395,21 @@ class CITESApproval(Base):
     valid_from: Mapped[datetime] = mapped_column()
     valid_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One action by a person or client, chained to the entry before it by ``prev_hash`` (the SHA-256 of that
+    entry's canonical form) and sealed by ``entry_hash`` (see :mod:`hub.store.audit`). Rows are only ever inserted."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str | None] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(30))
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    body_digest: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -7,6 +7,8 @@
                  │  └── RETRY_WAIT ◄─┤   (transient error, or a lease that expired: the message goes again)
                  └──► DEAD_LETTER ◄──┘   (permanent error, or retries exhausted)
     DEAD_LETTER, REJECTED ──► QUEUED     (resend, same message identity)
+    RETRY_WAIT, DEAD_LETTER ──► AWAITING_ACK | answers   (the counterpart answers a message whose own receipt was
+                                                        lost: what it says is applied whatever the hub was doing)
 
 A certificate's lifecycle (issued, replaced, withdrawn…) is a separate model: see :mod:`hub.records.status`.
 """
@@ -40,13 +42,13 @@ _ANSWERS = {S.ACKNOWLEDGED, S.ACKNOWLEDGED_WITH_WARNINGS, S.REJECTED}
 ALLOWED_TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
     S.QUEUED: frozenset({S.SENDING}),
     S.SENDING: frozenset({S.AWAITING_ACK, S.RETRY_WAIT, S.DEAD_LETTER, S.SENDING} | _ANSWERS),
-    S.RETRY_WAIT: frozenset({S.SENDING, S.DEAD_LETTER}),
+    S.RETRY_WAIT: frozenset({S.SENDING, S.DEAD_LETTER, S.AWAITING_ACK} | _ANSWERS),
     S.AWAITING_ACK: frozenset(_ANSWERS | {S.DEAD_LETTER}),
     # A business response (an importing country's rejection) may follow an acknowledgement.
     S.ACKNOWLEDGED: frozenset({S.REJECTED}),
     S.ACKNOWLEDGED_WITH_WARNINGS: frozenset({S.REJECTED}),
     S.REJECTED: frozenset({S.QUEUED}),
-    S.DEAD_LETTER: frozenset({S.QUEUED}),
+    S.DEAD_LETTER: frozenset({S.QUEUED, S.AWAITING_ACK} | _ANSWERS),
 }
 
 #: States in which the counterpart has the message: a later message that depends on it may go.

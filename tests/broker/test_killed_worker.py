@@ -32,7 +32,7 @@ def test_a_killed_worker_process_loses_nothing(postgres_database_url, pki, tmp_p
     with running_sandbox(create_sandbox_from_pki(pki.directory), certs_dir=pki.directory) as sandbox:
         connectors = tmp_path / "connectors.yaml"
         destinations = {
-            name: {"type": "p2p", "endpoints": {"*": f"{sandbox.url}/p2p/{path}"}, "acks": "poll", "timeout": 60}
+            name: {"type": "p2p", "endpoints": {"*": f"{sandbox.url}/p2p/{path}"}, "acks": "poll", "timeout": 60, "answered_by": {"*": "US"}}
             for name, path in (("foreign_authority", "authority"), ("customs", "customs"))
         }
         # routed by the default table, unused here

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.connector import AckReport, Connector, ConnectorContext, Outcome, PollsAcks, ReceivesInbound
+from hub.connector import AwaitingAck, AckReport, Connector, ConnectorContext, Outcome, PollsAcks, ReceivesInbound
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.p2p.protocol import (
     AckStatus,
@@ -96,7 +96,7 @@ class P2PHarness:
         self.opened: list[Connector] = []
 
     def connector(self, **settings) -> P2PConnector:
-        config = P2PConfig(**{"endpoints": {"*": f"{self.base}/p2p/authority"}, "acks": self.acks_mode, **settings})
+        config = P2PConfig(**{"endpoints": {"*": f"{self.base}/p2p/authority"}, "acks": self.acks_mode, "answered_by": {"*": "US"}, **settings})
         context = ConnectorContext(certs_dir=str(self.pki.directory), public_url=HUB_URL)
         transport = InProcessTransport(self.app) if self.app is not None else None  # None: real HTTPS with mTLS
         connector = P2PConnector(NAME, config, transport=transport, context=context)
@@ -185,12 +185,12 @@ def test_no_endpoint_for_the_importing_country_is_permanent(in_process):
 
 def test_endpoint_is_chosen_by_importing_country(in_process):
     connector = in_process.connector(endpoints={"US": "http://sandbox/p2p/customs", "*": "http://sandbox/p2p/authority"})
-    to_us, to_ecuador = in_process.message(importing_country="US"), in_process.message(importing_country="EC")
+    to_us, to_american = in_process.message(importing_country="US"), in_process.message(importing_country="EC")
     connector.deliver(to_us)
-    connector.deliver(to_ecuador)
+    connector.deliver(to_american)
     customs = HttpControls(in_process.controls.client, "/p2p/customs")
     assert [r.message_id for r in customs.received()] == [to_us.id]
-    assert [r.message_id for r in in_process.controls.received()] == [to_ecuador.id]
+    assert [r.message_id for r in in_process.controls.received()] == [to_american.id]
 
 
 def test_retry_after_as_an_http_date(in_process):
@@ -246,18 +246,26 @@ def test_network_failures_are_transient(pki, certificates, failure):
         scripted_connector(pki, httpx.MockTransport(fail)).deliver(certificates.message(destination=NAME))
 
 
-def test_a_receipt_must_fit_the_message(pki, certificates):
-    message = certificates.message(destination=NAME)
-    other = build_acknowledgement(status=97, certificate_type_code="851", certificate_number=message.certificate_number,
-                                  message_id="another-message")
-    mine = build_acknowledgement(status=97, certificate_type_code="851", certificate_number=message.certificate_number,
-                                 message_id=message.id)
-    approval = build_acknowledgement(status=39, certificate_type_code="851", certificate_number="x", message_id=message.id)
+def test_a_receipt_must_fit_the_message(pki, stranger_pki, certificates):
+    message = certificates.message(destination=NAME, importing_country="US")  # the US authority answers
+    american = Signer(pki.key_provider("US")).sign
+    other = american(build_acknowledgement(status=97, certificate_type_code="851", certificate_number=message.certificate_number,
+                                          message_id="another-message"))
+    unsigned = build_acknowledgement(status=97, certificate_type_code="851", certificate_number=message.certificate_number,
+                                     message_id=message.id)
+    mine = american(unsigned)
+    approval = american(build_acknowledgement(status=39, certificate_type_code="851", certificate_number="x", message_id=message.id))
+    rejection = build_acknowledgement(status=41, certificate_type_code="851", certificate_number="x", message_id=message.id,
+                                      reason_code="REFUSED")
     for transport, problem in [
         (scripted(202, other, {"Receipt-ID": "R1"}), "acknowledges message 'another-message'"),
         (scripted(202, mine), "without a Receipt-ID"),
         (scripted(422, approval), "a 422 whose acknowledgement says acknowledged"),
         (scripted(202, b"not xml", {"Receipt-ID": "R1"}), "unreadable 202 answer"),
+        (scripted(202, unsigned, {"Receipt-ID": "R1"}), "202 answer .* refused"),
+        # Issue 12 #10: a synchronous rejection signed outside the trust store, or by another authority, is no answer.
+        (scripted(422, Signer(stranger_pki.key_provider("US")).sign(rejection)), "422 answer .* refused"),
+        (scripted(422, Signer(pki.key_provider("FR")).sign(rejection)), "signed by FR, not by US"),  # our own key
     ]:
         with pytest.raises(TransientDeliveryError, match=problem):
             scripted_connector(pki, transport).deliver(message)
@@ -324,7 +332,11 @@ def test_polling_skips_forged_acks_and_keeps_its_cursor(in_process, pki, strange
     feed = in_process.app.state.sandbox.authorities["authority"].acks
     feed.append((1, Signer(stranger_pki.key_provider("US")).sign(an_ack("forged")).decode()))
     feed.append((2, Signer(pki.key_provider("US")).sign(an_ack("genuine")).decode()))
+    reports = connector.poll_acks()
+    assert [r.message_id for r in reports] == ["genuine"]
+    assert connector.ack_cursors == {}  # read, not recorded: a store that failed meanwhile gets it again
     assert [r.message_id for r in connector.poll_acks()] == ["genuine"]
+    connector.answers_recorded(reports)
     assert connector.ack_cursors == {"http://sandbox/p2p/authority": 2}
     assert connector.poll_acks() == []
 
@@ -343,12 +355,33 @@ def test_one_failing_feed_does_not_lose_the_others(in_process):
     connector = in_process.connector(
         acks="poll", endpoints={"US": "http://sandbox/p2p/customs", "*": "http://sandbox/p2p/authority"}
     )
-    to_us, to_ecuador = in_process.message(importing_country="US"), in_process.message(importing_country="EC")
+    to_us, to_american = in_process.message(importing_country="US"), in_process.message(importing_country="EC")
     connector.deliver(to_us)
-    connector.deliver(to_ecuador)
+    connector.deliver(to_american)
     customs.control(fault="server_error", target="acks")
-    assert [r.message_id for r in connector.poll_acks()] == [to_ecuador.id]
+    first = connector.poll_acks()
+    assert [r.message_id for r in first] == [to_american.id]
+    connector.answers_recorded(first)
     assert [r.message_id for r in connector.poll_acks()] == [to_us.id]
+
+
+def test_an_answer_signed_by_another_authority_than_the_importing_one_is_no_receipt(in_process, pki):
+    """Issue 12 #2/#10: the synchronous answer must be signed by the authority the message went to."""
+    connector = in_process.connector(answered_by={})  # the default: the importing country answers
+    with pytest.raises(TransientDeliveryError, match="signed by US, not by EC"):
+        connector.deliver(in_process.message(importing_country="EC"))
+    assert connector.deliver(in_process.message(importing_country="US")).outcome is Outcome.ACCEPTED
+
+
+def test_requery_reads_the_feed_again_for_overdue_messages(in_process):
+    connector = in_process.connector(acks="push")
+    message = in_process.message(importing_country="US")
+    connector.deliver(message)
+    other = in_process.message(importing_country="US")
+    connector.deliver(other)
+    overdue = [AwaitingAck(message_id=message.id, receipt_id="r", certificate_number=message.certificate_number,
+                           issuing_country="FR", importing_country="US")]
+    assert [r.message_id for r in connector.requery(overdue)] == [message.id]
 
 
 # --- protocol -------------------------------------------------------------------------------------------------------
