@@ -149,10 +149,11 @@ class ConfirmsAnswers(Protocol):
 
 @runtime_checkable
 class BindsAnswerers(Protocol):
-    """A connector whose counterparts sign their answers: the authority that must have signed the answers to a
-    message sent for ``importing_country``. An answer signed by anyone else is kept as unmatched, never applied."""
+    """A connector whose counterparts sign (or send over an authenticated channel) their answers: the authority that
+    must have given an answer of ``kind`` to a message sent for ``importing_country`` (None: the channel's own word,
+    e.g. the ePhyto Hub's tracking). An answer from anyone else is kept as unmatched, never applied."""
 
-    def answerer_for(self, importing_country: str | None) -> str | None: ...
+    def answerer_for(self, importing_country: str | None, kind: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import httpx
 
-from connectors.http import MutualTlsClients, snippet
+from connectors.http import DEFAULT_MAX_ANSWER_BYTES, MutualTlsClients, snippet
 from connectors.cites_p2p.epix import (
     CertificateRequest,
     CertificateResponse,
@@ -43,6 +43,7 @@ class _TlsConfig:
     client_key: Path | None = None
     ca_bundle: Path | None = None
     timeout: float = 30.0
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
 
 
 class CitesExchangeClient:

@@ -166,10 +166,19 @@ class EphytoHubConnector:
                 sender = self.config.from_nppo or waiting.issuing_country
                 self.awaiting.setdefault(waiting.receipt_id, Awaiting(waiting.message_id, waiting.certificate_number, waiting.importing_country or "", sender))
 
+    def answers_recorded(self, reports: list[AckReport]) -> None:
+        """The worker recorded ``reports``: the country responses among them may be acknowledged to the Hub (at the
+        next :meth:`poll_acks`)."""
+        self._importer.recorded(reports)
+
+    def answerer_for(self, importing_country: str | None, kind: str) -> str | None:
+        """A country response must come from the NPPO the certificate went to; the Hub's tracking is its own word."""
+        return importing_country if kind == "business_response" else None
+
     def poll_acks(self) -> list[AckReport]:
         """What became of our envelopes, and what importing NPPOs answered.
 
-        First the country responses handed over by the previous call are acknowledged to the Hub. Then
+        First the country responses the worker recorded since the previous call are acknowledged to the Hub. Then
         ``GetEnvelopeTrackingInfo`` for every envelope awaiting an answer (at most once per ``tracking_poll_interval``):
         final values become reports and leave :attr:`awaiting`. Then, for each NPPO in ``import_nppos``, the country
         responses the Hub holds become ``business_response`` reports. A call that fails raises its

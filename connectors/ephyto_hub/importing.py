@@ -6,8 +6,8 @@ what the Hub holds until it is acknowledged, ``PULLSingleImportEnvelope`` fetche
 * a certificate becomes an :class:`~hub.connector.InboundDocument` (``pull_documents``); it is acknowledged only
   by ``confirm_document`` once the broker has stored it, so one the broker never confirms is offered again;
 * a country response (``rsm:SPSAcknowledgement``) becomes an :class:`~hub.connector.AckReport` handed over by
-  ``poll_acks``; it is acknowledged to the Hub at the next ``poll_acks`` (or ``close``), after the caller has taken
-  the reports, and never reported twice meanwhile. A crash in between leaves it on the Hub, to be read again.
+  ``poll_acks`` until the worker says it is recorded (``answers_recorded``); it is acknowledged to the Hub at the
+  next ``poll_acks`` (or ``close``) after that. A store that fails, or a crash, in between leaves it to be read again.
 
 Both ``pull_documents`` and ``poll_acks`` list the Hub: what one has pulled the other does not pull again.
 """
@@ -91,8 +91,8 @@ class EnvelopeImporter:
     # --- country responses ------------------------------------------------------------------------------------
 
     def responses(self) -> tuple[list[AckReport], DeliveryError | None]:
-        """The country responses read from the Hub and not handed over yet (they count as handed over once
-        returned), with the first error met while sweeping, if any. Certificates met on the way are kept for
+        """The country responses read from the Hub and not recorded yet (every time until :meth:`recorded` says
+        they are), with the first error met while sweeping, if any. Certificates met on the way are kept for
         :meth:`documents`, not pulled twice."""
         failures: list[DeliveryError] = []
         for nppo, number, header in self._sweep(failures):
@@ -104,12 +104,19 @@ class EnvelopeImporter:
                 with self._lock:
                     self._unoffered[number] = document
         with self._lock:
-            held, self._responses = self._responses, {}
-            self._handed_over.update(held)
-        return [response.report for response in held.values()], (failures[0] if failures else None)
+            held = list(self._responses.values())
+        return [response.report for response in held], (failures[0] if failures else None)
+
+    def recorded(self, reports: list[AckReport]) -> None:
+        """The country responses among ``reports`` are recorded by the hub: they may be acknowledged to the Hub."""
+        taken = {id(report) for report in reports}
+        with self._lock:
+            for number, response in list(self._responses.items()):
+                if id(response.report) in taken:
+                    self._handed_over[number] = self._responses.pop(number)
 
     def acknowledge_handed_over(self) -> None:
-        """``AcknowledgeEnvelopeReceipt`` for every country response handed over by an earlier ``poll_acks``. One the
+        """``AcknowledgeEnvelopeReceipt`` for every country response the hub has recorded (:meth:`recorded`). One the
         Hub refuses for good (acknowledged already, gone) is forgotten; one that fails for now is tried next time."""
         with self._lock:
             handed_over = list(self._handed_over.items())

@@ -120,6 +120,7 @@ def country_response_report(
         reason_text=response.reason_text,
         payload=payload,
         country=country,
+        answered_by=country,  # the envelope's From, as the Hub authenticated its sender
     )
 
 

@@ -124,8 +124,8 @@ class P2PConnector:
         self.ack_cursors.update(self._read_cursors)
         self._read_cursors = {}
 
-    def answerer_for(self, importing_country: str | None) -> str | None:
-        """The country whose authority must sign the answers to a message for ``importing_country``."""
+    def answerer_for(self, importing_country: str | None, kind: str = "acknowledgement") -> str | None:
+        """The country whose authority must sign the answers (of any kind) to a message for ``importing_country``."""
         return self.config.answerer_for(importing_country)
 
     def requery(self, overdue: list[AwaitingAck]) -> list[AckReport]:

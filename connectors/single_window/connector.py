@@ -20,7 +20,7 @@ import uuid
 import httpx
 from lxml import etree
 
-from hub.connector import AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
+from hub.connector import AwaitingAck, AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, MutualTlsClients, status_error, transport_error
 from connectors.p2p.protocol import certificate_reference
 from connectors.polling import poll_each
@@ -66,8 +66,9 @@ class SingleWindowConnector:
     (remembered in memory only, by certificate number).
 
     With ``tracking_endpoint`` set, :meth:`poll_acks` reads the border's tracking events after a cursor per sender
-    country, kept in memory (after a restart the window's events are read again from the start; the hub records a
-    repeated answer without acting on it twice).
+    country, kept in memory: it moves on only once the worker has recorded what was read (:meth:`answers_recorded`);
+    after a restart the window's events are read again from the start (the hub keeps a repeated answer once), for
+    the sender countries of every message still awaiting one (:meth:`resume`).
     """
 
     def __init__(
@@ -86,7 +87,8 @@ class SingleWindowConnector:
         self._lock = threading.Lock()
         self._senders: set[str] = set()  # countries this connector delivered for: it tracks their certificates
         self._messages: dict[str, str] = {}  # IDdeTransaccion → message id, where they differ
-        self.cursors: dict[str, int] = {}  # sender country → last tracking event sequence read
+        self.cursors: dict[str, int] = {}  # sender country → last tracking event sequence recorded
+        self._read: dict[str, int] = {}  # sender country → last sequence read, not yet recorded
         self._last_poll: float | None = None
 
     def open(self) -> None:
@@ -182,6 +184,21 @@ class SingleWindowConnector:
             return []
         return poll_each(self.name, self._tracking_countries(), self._poll_country, what="tracking events for")
 
+    def answers_recorded(self, reports: list[AckReport]) -> None:
+        """What the last :meth:`poll_acks` read is recorded: the cursors move on past it."""
+        with self._lock:
+            self.cursors.update(self._read)
+            self._read = {}
+
+    def resume(self, awaiting: list[AwaitingAck]) -> None:
+        """Follow the tracking of messages delivered before a restart, or by another worker: their sender countries
+        are asked about, and their transaction ids (the receipts) name them."""
+        with self._lock:
+            for waiting in awaiting:
+                self._senders.add(self.config.sender_country or waiting.issuing_country)
+                if waiting.receipt_id != waiting.message_id:
+                    self._messages[waiting.receipt_id] = waiting.message_id
+
     def tracking_header(self, country: str) -> TrackingHeader:
         """The header of a tracking query on behalf of ``country`` (a new transaction, stamped now)."""
         return TrackingHeader(
@@ -206,8 +223,8 @@ class SingleWindowConnector:
 
     def _poll_country(self, country: str) -> list[AckReport]:
         reports: list[AckReport] = []
+        after = self.cursors.get(country, 0)
         while True:
-            after = self.cursors.get(country, 0)
             try:
                 answer = self._query_events(country, after)
             except DeliveryError as exc:
@@ -218,8 +235,8 @@ class SingleWindowConnector:
             fresh = [event for event in answer.events if event.sequence > after]
             with self._lock:
                 reports.extend(ack_for_event(event, message_id=self._messages.get(event.transaction_id)) for event in fresh)
-            if fresh:
-                self.cursors[country] = fresh[-1].sequence
+                if fresh:
+                    after = self._read[country] = fresh[-1].sequence
             if not (answer.more and fresh):
                 return reports
 

@@ -22,7 +22,7 @@ import httpx
 from lxml import etree
 
 from hub.connector import AckReport, AwaitingAck, ConnectorContext, DeliveryResult, InboundDocument, InboundVerdict, OutboundMessage, Outcome
-from connectors.http import TRANSIENT_STATUSES, status_error, transport_error
+from connectors.http import TRANSIENT_STATUSES, bounded_client, status_error, transport_error
 from connectors.traces_nt import protocol
 from connectors.traces_nt.config import TracesNtConfig
 from connectors.traces_nt.wssecurity import traces_headers
@@ -35,7 +35,8 @@ from connectors.traces_nt.certex import (
     ProcessedChedRequest,
 )
 from hub.customs.ledger import Clearance, DeclaredItem
-from hub.errors import ConfigurationError, DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
+from hub.errors import ConfigurationError, DeliveryError, InputError, PermanentDeliveryError, SignatureError, TransientDeliveryError
+from hub.signing import TrustStore, Verifier
 
 log = logging.getLogger(__name__)
 _Answer = TypeVar("_Answer")
@@ -73,8 +74,8 @@ class TracesNtConnector:
         with self._lock:
             if self._client is None:
                 verify = ssl.create_default_context(cafile=str(self.config.ca_bundle)) if self.config.ca_bundle else True
-                self._client = httpx.Client(transport=self._transport, verify=verify, timeout=httpx.Timeout(self.config.timeout),
-                                            follow_redirects=False)
+                self._client = bounded_client(transport=self._transport, verify=verify, timeout=self.config.timeout,
+                                              max_answer_bytes=self.config.max_answer_bytes)
 
     def close(self) -> None:
         """Close the HTTP client (and with it the transport it was handed)."""
@@ -128,10 +129,14 @@ class TracesNtConnector:
                 log.warning("%s: status of %s: %s", self.name, reference, exc)
                 failure = failure or exc
                 continue
+            if status.reference != reference:
+                log.warning("%s: asked the status of CHED %s, TRACES answered about %s: ignored", self.name, reference, status.reference)
+                failure = failure or TransientDeliveryError(f"{self.name}: the status answer names CHED {status.reference!r}, not {reference!r}", response=answer)
+                continue
             outcome = status.outcome
             if outcome is None:
                 continue
-            evidence = self._signed_decision(reference) if self.config.fetch_signed_ched else None
+            evidence = self._signed_decision(reference, waiting.certificate_number) if self.config.fetch_signed_ched else None
             del self.awaiting[reference]
             reports.append(AckReport(
                 outcome=outcome,
@@ -148,15 +153,34 @@ class TracesNtConnector:
             raise failure
         return reports
 
-    def _signed_decision(self, reference: str) -> bytes | None:
-        """TRACES's signed CHED as evidence of its decision; None (logged) when it cannot be had now, so that the
-        decision is reported with the status answer rather than lost or delayed."""
+    def _signed_decision(self, reference: str, certificate_number: str | None = None) -> bytes | None:
+        """TRACES's signed CHED as evidence of its decision, once its signature verifies against the trust store and
+        it is the CHED asked about; None (logged) when it cannot be had now or must not be trusted, so that the
+        decision is reported with the status answer rather than lost, delayed, or vouched for by a forger."""
         try:
-            return self.get_ched_signed_xml(reference)
+            signed = self.get_ched_signed_xml(reference)
         except DeliveryError as exc:
             log.warning("%s: the signed CHED %s could not be fetched, its status answer is kept as the evidence of the "
                         "decision instead: %s", self.name, reference, exc)
             return None
+        verifier = self._verifier()
+        try:
+            if verifier is None:
+                raise SignatureError("no trust store to check it against")
+            verified = verifier.verify(signed)
+            named = (verified.signed_root.findtext("{*}SPSExchangedDocument/{*}ID") or "").strip()
+            if named not in (reference, certificate_number):
+                raise InputError(f"it is CHED {named!r}, not {reference!r}")
+        except (SignatureError, InputError) as exc:
+            log.warning("%s: the signed CHED %s is not kept as evidence (%s); its status answer is", self.name, reference, exc)
+            return None
+        return signed
+
+    def _verifier(self) -> Verifier | None:
+        trust = self._context.trust_store
+        if isinstance(trust, TrustStore):
+            return Verifier(trust)
+        return Verifier(TrustStore.from_paths(ca_bundle=self.config.ca_bundle)) if self.config.ca_bundle else None
 
     # --- the CHED as TRACES holds it ----------------------------------------------------------------------------------
 

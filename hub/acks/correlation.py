@@ -44,11 +44,11 @@ STATE_OF: dict[Outcome, MessageState] = {
 def find_message(session: Session, counterpart: str, report: AckReport, *, answerer=None) -> Message:
     """The one message ``report`` answers, on ``counterpart``; :class:`UnmatchedAnswer` saying why when there is none.
 
-    ``answerer(importing_country)``, when given, is the authority that must have answered a message sent for that
+    ``answerer(importing_country, kind)``, when given, is the authority that must have answered a message sent for that
     country (see :class:`hub.connector.BindsAnswerers`); the report's ``answered_by`` must be it."""
     message = _named_message(session, counterpart, report)
     if answerer is not None:
-        expected = answerer(message.document.importing_country)
+        expected = answerer(message.document.importing_country, report.kind)
         if expected is not None and report.answered_by != expected:
             raise ForeignAnswerer(
                 f"an answer about message {message.id} comes from {report.answered_by or 'an unknown authority'}, "

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.http import non_public_reason
 from hub.api.auth import Client, current_client
 from hub.api.deps import get_broker, read_session
 from hub.store.events import EventFilters, latest_event_id
@@ -98,13 +99,11 @@ def private_target(host: str) -> str | None:
     if name == "localhost" or name.endswith(".localhost") or name.endswith(".local") or "." not in name and ":" not in name:
         return f"{host} is a local name"
     try:
-        address = ipaddress.ip_address(name)
+        ipaddress.ip_address(name)
     except ValueError:
-        return None  # a DNS name: public as far as can be told without resolving it
-    for flag in ("is_loopback", "is_private", "is_link_local", "is_reserved", "is_multicast", "is_unspecified"):
-        if getattr(address, flag):
-            return f"{host} is a {flag.removeprefix('is_').replace('_', '-')} address"
-    return None
+        return None  # a DNS name: checked again each time a connection is made (connectors.http.public_only)
+    reason = non_public_reason(name)
+    return reason.replace(name, host, 1) if reason else None
 
 
 def _new_subscription(session: Session, body: WebhookRequest, *, tenant: str) -> WebhookSubscription:

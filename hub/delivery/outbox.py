@@ -7,6 +7,12 @@ is claimable again: it is delivered once more with the same identity, and the co
 
 A message waits while its predecessor (the earlier message to the same destination for the certificate it
 replaces or withdraws) has not reached the counterpart: a replacement never overtakes what it replaces.
+
+With ``max_in_flight`` (destination → limit), a destination that already has that many messages being sent under a
+live lease, by any worker, is passed over: a slow counterpart holds at most its limit of delivery threads, and the
+others serve the other destinations. On PostgreSQL a claim counts a destination's messages under a transaction-scoped
+advisory lock (tried, never waited for: a destination another worker is claiming for is left to it this time), so two
+workers cannot both take its last free place; on SQLite the process's single writer does the same.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from hub.store.states import DELIVERED_STATES, MessageState
@@ -37,13 +43,14 @@ class Claim:
 
 
 @functools.lru_cache(maxsize=64)
-def due_messages_query(*, destinations: tuple[str, ...] | None = None, limit: int = 10, skip_locked: bool = False):
+def due_messages_query(*, destinations: tuple[str, ...] | None = None, limit: int = 10, skip_locked: bool = False, passing_over: bool = False):
     """Messages a worker may take at ``:now``: queued or waiting to retry and due, or sending with an expired lease;
-    and whose predecessor, if any, has been delivered. Built once per shape (it is on every claim's path)."""
+    and whose predecessor, if any, has been delivered; with ``passing_over``, none to the destinations bound to
+    ``:full`` (a list). Built once per shape (it is on every claim's path)."""
     predecessor = aliased(Message)
     now = bindparam("now")
     query = (
-        select(Message.id, Message.state, Message.attempts, Message.lease_expires_at)
+        select(Message.id, Message.state, Message.attempts, Message.lease_expires_at, Message.destination)
         .where(
             or_(
                 and_(Message.state.in_([S.QUEUED.value, S.RETRY_WAIT.value]), Message.next_attempt_at <= now),
@@ -59,6 +66,8 @@ def due_messages_query(*, destinations: tuple[str, ...] | None = None, limit: in
     )
     if destinations:
         query = query.where(Message.destination.in_(list(destinations)))
+    if passing_over:
+        query = query.where(Message.destination.not_in(bindparam("full", expanding=True)))
     if skip_locked:
         query = query.with_for_update(skip_locked=True, of=Message)
     return query
@@ -72,14 +81,40 @@ _TAKE = (
 )
 
 
-def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1, destinations: Sequence[str] | None = None, now: datetime | None = None) -> list[Claim]:
-    """Claim up to ``limit`` due messages for ``worker``; each claim is traced. Commit is the caller's."""
+def claim(
+    session: Session,
+    *,
+    worker: str,
+    lease_seconds: float,
+    limit: int = 1,
+    destinations: Sequence[str] | None = None,
+    now: datetime | None = None,
+    max_in_flight: Mapping[str, int] | None = None,
+) -> list[Claim]:
+    """Claim up to ``limit`` due messages for ``worker``; each claim is traced. Commit is the caller's.
+
+    ``max_in_flight`` bounds, per destination named in it, the messages being sent at once (see the module
+    docstring); destinations it does not name are not bounded."""
     now = now or utcnow()
-    query = due_messages_query(destinations=tuple(destinations) if destinations else None, limit=limit * 4, skip_locked=session.get_bind().dialect.name == "postgresql")
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    in_flight = _in_flight(session, now) if max_in_flight else {}
+    full = [d for d, limit_of in (max_in_flight or {}).items() if in_flight.get(d, 0) >= limit_of]
+    query = due_messages_query(destinations=tuple(destinations) if destinations else None, limit=limit * 4, skip_locked=postgresql, passing_over=bool(max_in_flight))
+    parameters = {"now": now, "full": full} if max_in_flight else {"now": now}
     claims: list[Claim] = []
-    for row in session.execute(query, {"now": now}).all():
+    counted: set[str] = set()
+    for row in session.execute(query, parameters).all():
         if len(claims) >= limit:
             break
+        bound = (max_in_flight or {}).get(row.destination)
+        if bound is not None:
+            if row.destination not in counted:
+                if postgresql and not session.execute(_TRY_LOCK, {"key": f"hub.claim:{row.destination}"}).scalar():
+                    continue  # another worker is claiming for this destination right now: its places are its to count
+                in_flight[row.destination] = _in_flight(session, now, row.destination).get(row.destination, 0)
+                counted.add(row.destination)
+            if in_flight[row.destination] >= bound:
+                continue
         lease = now + timedelta(seconds=lease_seconds)
         won = session.connection().execute(
             _TAKE, {"message": row.id, "seen_state": row.state, "seen_attempts": row.attempts, "worker": worker, "lease": lease, "taken": row.attempts + 1, "now": now}
@@ -93,7 +128,21 @@ def claim(session: Session, *, worker: str, lease_seconds: float, limit: int = 1
             add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.lease_expired", actor=worker, state=S.SENDING.value, detail={"expired_at": row.lease_expires_at.isoformat() if row.lease_expires_at else None})
         add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.sending", actor=worker, state=S.SENDING.value, detail={"attempt": row.attempts + 1})
         claims.append(Claim(message_id=row.id, attempt=row.attempts + 1, lease_expires_at=lease, redelivery=redelivery))
+        if bound is not None:
+            in_flight[row.destination] += 1
     return claims
+
+
+# Held until the claim's transaction ends; tried, never waited for (a worker never queues behind another's claim).
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(:key))")
+
+
+def _in_flight(session: Session, now: datetime, destination: str | None = None) -> dict[str, int]:
+    """Messages being sent under a live lease, per destination (only ``destination``'s when given)."""
+    query = select(Message.destination, func.count()).where(Message.state == S.SENDING.value, Message.lease_expires_at >= now).group_by(Message.destination)
+    if destination is not None:
+        query = query.where(Message.destination == destination)
+    return {name: count for name, count in session.execute(query).all()}
 
 
 def held_by(session: Session, message_id: str, worker: str) -> Message | None:

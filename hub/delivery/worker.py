@@ -114,7 +114,8 @@ class Worker:
     def run_once(self) -> int:
         """Claim and deliver at most one message; return how many were delivered (0 or 1)."""
         with self.database.transaction() as session:
-            claims = claim(session, worker=self.name, lease_seconds=self.lease_seconds, destinations=list(self.connectors))
+            claims = claim(session, worker=self.name, lease_seconds=self.lease_seconds, destinations=list(self.connectors),
+                           max_in_flight={name: c.config.max_in_flight for name, c in self.connectors.items()})
             outbound = [self._outbound(session, taken) for taken in claims]
         for taken, message in zip(claims, outbound):
             self.deliver(taken, message)

@@ -200,7 +200,11 @@ def test_a_rejecting_country_response_becomes_a_rejected_report(connect, hub_htt
     )
     assert (response.receipt_id, response.certificate_number, response.country) == (receipt, message.certificate_number, "US")
     assert parse_xml(response.payload).find("{*}SPSAcknowledgementDocument/{*}StatusCode").text == "41"
-    # Handed over, not yet acknowledged: a crash now would leave it on the Hub. The next poll acknowledges it.
+    # Handed over, not recorded: offered again (a store that failed meanwhile gets it again), never acknowledged.
+    assert [report.kind for report in connector.poll_acks()] == ["business_response"]
+    assert tracking(nppo, answered) == ("PendingDelivery", None)
+    # Recorded: a crash now would still leave it on the Hub. The next poll acknowledges it.
+    connector.answers_recorded([response])
     assert tracking(nppo, answered) == ("PendingDelivery", None)
     assert connector.poll_acks() == []
     assert tracking(nppo, answered) == ("Delivered", None)
@@ -218,7 +222,8 @@ def test_an_accepting_country_response_is_acknowledged(connect, hub_http, nppo, 
     assert (report.kind, report.outcome, report.certificate_number, report.receipt_id) == ("business_response", outcome, "FR-2026-PC-1", None)
     assert report.reason_text == "label worn" and report.payload == answer
     assert list(connector.pull_documents()) == []  # held for acknowledgement, never offered as a document
-    connector.close()  # closing acknowledges what was handed over
+    connector.answers_recorded([report])
+    connector.close()  # closing acknowledges what was recorded
     assert tracking(nppo, number) == ("Delivered", None)
 
 

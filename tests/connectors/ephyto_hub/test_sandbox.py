@@ -194,6 +194,7 @@ def test_a_real_clients_country_response_reaches_our_connector(real_hub, pki, sa
         assert (report.outcome, report.certificate_number, report.reason_code, report.reason_text, report.country) == (
             Outcome.REJECTED, message.certificate_number, None, "consignment destroyed at the border", "EC",
         )
+        connector.answers_recorded([report])  # as the worker does once the report is in the store
     finally:
         connector.close()
     assert real_hub.GetEnvelopeTrackingInfo(hubTrackingNumber=answer).HUBTrackingInfo == "Delivered"

@@ -17,7 +17,7 @@ from lxml import etree
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from hub.connector import ConnectorContext, Outcome
+from hub.connector import AwaitingAck, ConnectorContext, Outcome
 from connectors.serving import InProcessTransport, running_sandbox
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
 from connectors.single_window.protocol import WSDL_DIR, timestamp
@@ -44,7 +44,7 @@ from hub.errors import PermanentDeliveryError, TransientDeliveryError
 from hub.store.models import Message, NonConformity, TraceEvent
 from tests.support.broker import ScriptedConnector, example_record, make_broker
 from tests.contract.suite import client_tls
-from tests.connectors.single_window.harness import SETTINGS, HttpControls, SingleWindowHarness
+from tests.connectors.single_window.harness import SETTINGS, HttpControls, SingleWindowHarness, polled
 
 TRACKING_WS = "{urn:trade-document-hub:iop:EventosSeguimientoWS}ConsultaEventosSeguimientoBinding"
 
@@ -87,7 +87,7 @@ def test_received_certificates_report_their_first_steps_in_order(window, schema)
     connector = window.connector()
     messages = [window.message(), window.message()]
     receipts = [connector.deliver(message).receipt_id for message in messages]
-    reports = connector.poll_acks()
+    reports = polled(connector)
     assert steps(reports) == ["accepted/tracking/received", "accepted/tracking/documentary_check"] * 2
     assert [r.message_id for r in reports] == [messages[0].id] * 2 + [messages[1].id] * 2
     assert [r.receipt_id for r in reports] == [receipts[0]] * 2 + [receipts[1]] * 2
@@ -96,7 +96,7 @@ def test_received_certificates_report_their_first_steps_in_order(window, schema)
     assert reports[1].reason_text.startswith("documentary check at ") and reports[1].reason_text.endswith("event 2")
     for report in reports:
         schema.assertValid(etree.ElementTree(etree.fromstring(report.payload)))
-    assert connector.poll_acks() == [], "the cursor never gives an event twice"
+    assert polled(connector) == [], "the cursor never gives an event twice"
     assert connector.cursors == {"FR": 4}
     assert [entry["events"] for entry in window.controls.client.get("/received").json()["received"]] == [
         ["received", "documentary_check"]] * 2
@@ -105,10 +105,10 @@ def test_received_certificates_report_their_first_steps_in_order(window, schema)
 def test_a_release_after_checks_is_an_acknowledgement(window):
     connector, message = window.connector(), window.message()
     connector.deliver(message)
-    assert len(connector.poll_acks()) == 2
+    assert len(polled(connector)) == 2
     for event in ("identity_check", "physical_check", "released"):
         window.controls.decide(certificate_number=message.certificate_number, event=event)
-    reports = connector.poll_acks()
+    reports = polled(connector)
     assert steps(reports) == ["accepted/tracking/identity_check", "accepted/tracking/physical_check",
                               "acknowledged/business_response/None"]
     assert reports[-1].message_id == message.id and reports[-1].reason_text is None
@@ -119,7 +119,7 @@ def test_a_release_with_a_remark_is_acknowledged_with_warnings(window):
     connector.deliver(message)
     window.controls.decide(certificate_number=message.certificate_number, event="released",
                            reason_text="botanical name abbreviated")
-    *_, released = connector.poll_acks()
+    *_, released = polled(connector)
     assert (released.outcome, released.kind, released.reason_text) == (
         Outcome.ACKNOWLEDGED_WITH_WARNINGS, "business_response", "botanical name abbreviated")
 
@@ -132,7 +132,7 @@ def test_a_refusal_is_a_border_refusal_with_its_reason_and_country(window):
     event = window.controls.decide(transaction_id=message.id, event="refused", reason_code="PEST_FOUND",
                                    reason_text="Cydia pomonella viva en la inspección", measure="destruction")
     assert (event["sequence"], event["event"], event["measure"]) == (4, "refused", "destruction")
-    *_, measures, refused = connector.poll_acks()
+    *_, measures, refused = polled(connector)
     assert (measures.outcome, measures.kind, measures.reason_code) == (Outcome.ACCEPTED, "tracking", "under_measures")
     assert "[SAMPLING] muestra tomada" in measures.reason_text
     assert (refused.outcome, refused.kind, refused.reason_code, refused.country) == (
@@ -165,7 +165,7 @@ def test_the_control_endpoint_refuses_what_the_border_cannot_decide(window):
 def test_a_rejected_certificate_has_no_timeline(window):
     connector = window.connector()
     assert connector.deliver(window.message(tampered=True)).outcome is Outcome.REJECTED
-    assert connector.poll_acks() == []
+    assert polled(connector) == []
     assert window.controls.client.get("/events").json() == {"events": []}
 
 
@@ -177,7 +177,7 @@ def test_an_automatic_decision_applies_to_what_is_received_afterwards(window):
     connector.deliver(window.message())
     window.controls.control(decide="none")
     connector.deliver(window.message())
-    assert steps(connector.poll_acks()) == ["accepted/tracking/received", "accepted/tracking/documentary_check"] * 2 + [
+    assert steps(polled(connector)) == ["accepted/tracking/received", "accepted/tracking/documentary_check"] * 2 + [
         "rejected/border_refusal/NO_IMPORT_PERMIT"] + ["accepted/tracking/received", "accepted/tracking/documentary_check"]
 
 
@@ -185,7 +185,7 @@ def test_a_duplicate_delivery_adds_no_events(window):
     connector, message = window.connector(), window.message()
     connector.deliver(message)
     connector.deliver(message)
-    assert len(connector.poll_acks()) == 2
+    assert len(polled(connector)) == 2
 
 
 # --- the cursor -----------------------------------------------------------------------------------------------------
@@ -195,23 +195,23 @@ def test_the_cursor_pages_through_everything_once(window):
     connector = window.connector(tracking_batch=3)
     for _ in range(4):
         connector.deliver(window.message())
-    reports = connector.poll_acks()
+    reports = polled(connector)
     assert len(reports) == 8 and connector.cursors == {"FR": 8}
     sequences = [r.reason_text.rsplit(" ", 1)[1] for r in reports]
     assert sequences == [str(n) for n in range(1, 9)]
-    assert connector.poll_acks() == []
+    assert polled(connector) == []
     connector.deliver(window.message())
-    assert len(connector.poll_acks()) == 2 and connector.cursors == {"FR": 10}
+    assert len(polled(connector)) == 2 and connector.cursors == {"FR": 10}
 
 
 def test_a_new_connector_reads_from_the_start_and_the_poll_interval_holds(window):
     first = window.connector()
     first.deliver(window.message())
-    assert len(first.poll_acks()) == 2
+    assert len(polled(first)) == 2
     patient = window.connector(tracking_countries=["FR"], tracking_poll_interval=3600)
-    assert len(patient.poll_acks()) == 2, "a connector that delivered nothing polls for tracking_countries"
+    assert len(polled(patient)) == 2, "a connector that delivered nothing polls for tracking_countries"
     window.connector().deliver(window.message())
-    assert patient.poll_acks() == [], "not yet: once per tracking_poll_interval"
+    assert polled(patient) == [], "not yet: once per tracking_poll_interval"
 
 
 def test_without_a_tracking_endpoint_nothing_is_asked(pki, certificates):
@@ -221,7 +221,7 @@ def test_without_a_tracking_endpoint_nothing_is_asked(pki, certificates):
     config = SingleWindowConfig(endpoint="https://127.0.0.1:9/iop", sender_country="FR", **SETTINGS)
     connector = SingleWindowConnector("sw", config, transport=httpx.MockTransport(refuse),
                                       context=ConnectorContext(str(pki.directory), "http://hub"))
-    assert connector.poll_acks() == []
+    assert polled(connector) == []
 
 
 # --- who sees what ----------------------------------------------------------------------------------------------------
@@ -239,8 +239,8 @@ def presenting(app, certificate_pem: bytes):
 
 def test_another_country_does_not_see_the_events(window):
     window.connector().deliver(window.message())
-    assert window.connector(sender_country="US").poll_acks() == []
-    assert len(window.connector(sender_country="FR").poll_acks()) == 2
+    assert polled(window.connector(sender_country="US")) == []
+    assert len(polled(window.connector(sender_country="FR"))) == 2
     callers = {event["caller"] for event in window.controls.client.get("/events").json()["events"]}
     assert callers == {"FR"}
 
@@ -251,10 +251,10 @@ def test_the_caller_is_its_client_certificate(pki, certificates):
     american, other = harness_for(presenting(app, pki.client_certs["US"].read_bytes()), pki, certificates)
     try:
         french.connector().deliver(french.message())
-        assert american.connector(sender_country="US").poll_acks() == []
+        assert polled(american.connector(sender_country="US")) == []
         with pytest.raises(PermanentDeliveryError, match=r"SOAP fault Client .*\[E0403\] the client certificate is US's"):
-            american.connector(tracking_countries=["FR"]).poll_acks()
-        assert len(french.connector(tracking_countries=["FR"]).poll_acks()) == 2
+            polled(american.connector(tracking_countries=["FR"]))
+        assert len(polled(french.connector(tracking_countries=["FR"]))) == 2
     finally:
         for harness, http in ((french, client), (american, other)):
             harness.close()
@@ -278,17 +278,17 @@ def test_a_fault_on_the_tracking_call_is_typed_and_loses_nothing(window, control
     connector.deliver(window.message())
     window.controls.control(target="tracking", **control)
     with pytest.raises(error) as raised:
-        connector.poll_acks()
+        polled(connector)
     assert type(raised.value) is error and getattr(raised.value, "retry_after", None) == retry_after
     assert connector.cursors == {}
-    assert steps(connector.poll_acks()) == ["accepted/tracking/received", "accepted/tracking/documentary_check"]
+    assert steps(polled(connector)) == ["accepted/tracking/received", "accepted/tracking/documentary_check"]
 
 
 def test_faults_keep_to_their_target(window):
     connector = window.connector()
     connector.deliver(window.message())
     window.controls.control(fault="unavailable")  # aimed at deliveries, as before tracking existed
-    assert len(connector.poll_acks()) == 2
+    assert len(polled(connector)) == 2
     with pytest.raises(TransientDeliveryError):
         connector.deliver(window.message())
     window.controls.control(fault="unavailable", target="tracking")
@@ -317,12 +317,12 @@ def test_a_failure_between_pages_keeps_what_was_read(window, pki):
     config = replace_config(sender.config, tracking_batch=3, tracking_countries=["FR"])
     connector = SingleWindowConnector("sw", config, transport=transport, context=ConnectorContext(str(pki.directory), "http://hub"))
     try:
-        first = connector.poll_acks()
+        first = polled(connector)
         assert len(first) == 3 and connector.cursors == {"FR": 3}
         with pytest.raises(TransientDeliveryError, match="503"):
-            connector.poll_acks()
+            polled(connector)
         transport.passes = 5
-        assert [r.reason_code for r in connector.poll_acks()] == ["documentary_check"]
+        assert [r.reason_code for r in polled(connector)] == ["documentary_check"]
     finally:
         connector.close()
 
@@ -354,8 +354,8 @@ def test_events_the_window_repeats_are_not_reported_again(pki):
     connector = scripted_answer(pki, lambda query: build_answer(TrackingAnswer(
         query.header.answer(transaction_id="answer-000000000001"), last_sequence=2, more=False,
         events=(sample_event(1), sample_event(2, EventCode.DOCUMENTARY_CHECK)))))
-    assert len(connector.poll_acks()) == 2
-    assert connector.poll_acks() == [] and connector.cursors == {"FR": 2}
+    assert len(polled(connector)) == 2
+    assert polled(connector) == [] and connector.cursors == {"FR": 2}
 
 
 @pytest.mark.parametrize(("answer", "problem"), [
@@ -369,7 +369,7 @@ def test_events_the_window_repeats_are_not_reported_again(pki):
 def test_an_answer_that_cannot_move_the_cursor_is_transient(pki, answer, problem):
     connector = scripted_answer(pki, answer)
     with pytest.raises(TransientDeliveryError, match=problem):
-        connector.poll_acks()
+        polled(connector)
     assert connector.cursors == {}
 
 
@@ -430,7 +430,7 @@ def test_a_zeep_client_from_our_wsdl_reads_the_events(pki, certificates):
             connector, message = harness.connector(), harness.message()  # over mutual TLS with FR's certificate
             connector.deliver(message)
             harness.controls.decide(certificate_number=message.certificate_number, event="released")
-            assert steps(connector.poll_acks())[-1] == "acknowledged/business_response/None"
+            assert steps(polled(connector))[-1] == "acknowledged/business_response/None"
             session = requests.Session()
             session.cert = (str(pki.client_certs["FR"]), str(pki.client_keys["FR"]))
             session.verify, session.trust_env = str(pki.ca_cert), False
@@ -504,3 +504,28 @@ def test_tracking_configuration():
             SingleWindowConfig(**base, **bad)
     config = SingleWindowConfig(**base, tracking_endpoint="https://x/track/", recipient_country="EC")
     assert (config.tracking_endpoint, config.tracking_poll_interval, config.tracking_batch) == ("https://x/track", 30.0, 100)
+
+
+def test_events_read_but_not_recorded_are_read_again(window):
+    """Issue 12 #9: a release read by polling while the store is down must not be dropped."""
+    connector = window.connector()
+    connector.deliver(window.message())
+    first = connector.poll_acks()  # the worker could not record them: it says nothing
+    assert len(first) == 2 and connector.cursors == {}
+    connector._last_poll = None  # due again at once
+    assert steps(connector.poll_acks()) == steps(first)
+    connector.answers_recorded(first)
+    connector._last_poll = None
+    assert connector.poll_acks() == [] and connector.cursors == {"FR": 2}
+
+
+def test_a_restarted_connector_follows_the_senders_of_what_still_awaits(window):
+    delivering = window.connector(sender_country=None)
+    message = window.message()
+    receipt = delivering.deliver(message).receipt_id
+    restarted = window.connector(sender_country=None)
+    assert polled(restarted) == []  # it delivered nothing: it knows no sender to ask for
+    restarted.resume([AwaitingAck(message_id=message.id, receipt_id=receipt, certificate_number=message.certificate_number,
+                                  issuing_country="FR", importing_country="EC")])
+    restarted._last_poll = None
+    assert {r.receipt_id for r in polled(restarted)} == {receipt}

@@ -99,8 +99,9 @@ class SandboxControls:
 
 
 class TracesHarness:
-    def __init__(self, app, signer: Signer) -> None:
+    def __init__(self, app, signer: Signer, trust_store=None) -> None:
         self.app = app
+        self.trust_store = trust_store
         self.messages = ChedMessages(signer)
         self.by_number: dict[str, str] = {}
         self.client = httpx.Client(transport=InProcessTransport(app), base_url=BASE)
@@ -113,7 +114,7 @@ class TracesHarness:
 
     def connector(self, **settings) -> TracesNtConnector:
         connector = TracesNtConnector(NAME, self.config(**settings), transport=InProcessTransport(self.app),
-                                      context=ConnectorContext(certs_dir="unused", public_url="http://hub"))
+                                      context=ConnectorContext(certs_dir="unused", public_url="http://hub", trust_store=self.trust_store))
         connector.open()
         self.opened.append(connector)
         return connector
@@ -141,7 +142,7 @@ def make_harness(pki, **sandbox) -> TracesHarness:
     """The sandbox with the three accounts (``sandbox`` adds its options, e.g. a signing key) and the harness over it."""
     app = create_traces_sandbox_app(accounts={USERNAME: KEY, OTHER: OTHER_KEY}, client_ids={USERNAME: CLIENT_ID},
                                     customs_accounts={CUSTOMS: CUSTOMS_KEY}, **sandbox)
-    return TracesHarness(app, Signer(pki.key_provider("FR")))
+    return TracesHarness(app, Signer(pki.key_provider("FR")), trust_store=pki.trust_store())
 
 
 def canonical(data: bytes) -> bytes:

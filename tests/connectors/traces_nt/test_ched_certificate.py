@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -269,3 +270,30 @@ def test_requests_and_answers_round_trip(traces):
         assert protocol.read_reference_request(body("CHEDP.FR.2026.0000001")) == "CHEDP.FR.2026.0000001"
     with pytest.raises(InputError, match="rsm:SPSCertificate"):
         protocol.read_certificate_response(etree.Element(f"{{{protocol.CHED_V2}}}GetChedCertificateResponse"))
+
+
+def test_a_ched_signed_outside_the_trust_store_is_no_evidence(pki, stranger_pki, caplog):
+    """Issue 12 #10: a CHED re-signed with an untrusted key was stored as TRACES-NT's signed evidence."""
+    harness = make_harness(pki, signing_key_provider=stranger_pki.key_provider("US"))
+    try:
+        connector, message, reference = submitted(harness, "reject", reason_code="FAILED_PHYSICAL_CHECK")
+        with caplog.at_level(logging.WARNING, logger="connectors.traces_nt.connector"):
+            [ack] = connector.poll_acks()
+        assert (ack.outcome, ack.message_id) == (Outcome.REJECTED, message.id)
+        assert b"GetChedCertificateStatusResponse" in ack.payload and b"Signature" not in ack.payload
+        assert f"signed CHED {reference} is not kept as evidence" in caplog.text
+    finally:
+        harness.close()
+
+
+def test_a_status_about_another_ched_is_never_applied(traces, monkeypatch):
+    """Issue 12 #10: a TRACES-NT status about another CHED was applied to ours."""
+    connector, message, reference = submitted(traces, "reject", reason_code="FAILED_PHYSICAL_CHECK")
+    read = protocol.read_status_response
+    monkeypatch.setattr(protocol, "read_status_response", lambda element: replace(read(element), reference="CHEDP.FR.2026.9999999"))
+    with pytest.raises(TransientDeliveryError, match="names CHED 'CHEDP.FR.2026.9999999'"):
+        connector.poll_acks()
+    assert reference in connector.awaiting  # still awaited: asked again at the next poll
+    monkeypatch.setattr(protocol, "read_status_response", read)
+    [ack] = connector.poll_acks()
+    assert (ack.receipt_id, ack.outcome) == (reference, Outcome.REJECTED)
