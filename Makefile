@@ -55,6 +55,10 @@ bench: $(STAMP) ## run the three benchmarks (core, broker, customs)
 	$(BIN)/python bench/broker.py
 	$(BIN)/python bench/customs.py
 
+.PHONY: load
+load: $(STAMP) ## load test: 10,000 mixed documents, 5% faults, SQLite and PostgreSQL (2 workers); var/bench/load.md
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
+
 codelists: $(STAMP) ## regenerate the code lists under un_cefact/ (scripts/build_codelists.py)
 	$(BIN)/python scripts/build_codelists.py
 

@@ -93,6 +93,9 @@ class ConnectorConfig(BaseModel):
     profile: str = "full"
     timeout: float = 30.0
     max_attempts: int = 8
+    #: Seconds a message keeps being retried after transient failures, whatever ``max_attempts`` says: a counterpart
+    #: down for hours keeps its backlog, which drains when it returns (0: ``max_attempts`` alone decides).
+    retry_for: float = Field(default=86400.0, ge=0)
     #: Seconds an answer may be awaited after delivery: past it the hub asks the counterpart again where the protocol
     #: allows, then alerts (``message.answer_overdue``), and asks again every as many seconds.
     answer_deadline: float = Field(default=3600.0, gt=0)

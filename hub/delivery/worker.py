@@ -389,7 +389,8 @@ class Worker:
             message.last_error = storable(str(result))
             detail = {"attempt": taken.attempt, "error": message.last_error, "error_type": type(result).__name__}
             max_attempts = connector.config.max_attempts
-            if isinstance(result, PermanentDeliveryError) or self.retry.exhausted(taken.attempt, max_attempts):
+            patient = utcnow() - message.created_at < timedelta(seconds=connector.config.retry_for)
+            if isinstance(result, PermanentDeliveryError) or (self.retry.exhausted(taken.attempt, max_attempts) and not patient):
                 reason = "permanent error" if isinstance(result, PermanentDeliveryError) else f"{taken.attempt} attempts exhausted"
                 transition(session, message, S.DEAD_LETTER, actor=self.name, detail={**detail, "reason": reason})
                 return

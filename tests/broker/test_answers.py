@@ -274,3 +274,20 @@ def test_an_answer_with_nul_bytes_is_recorded_not_resent_forever(broker):
         assert message.state == S.DEAD_LETTER.value  # max_attempts 3: retried, then dead, never stuck
         attempts = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id == message.id)).all()
         assert len(attempts) == 3 and all("\x00" not in a.error for a in attempts)
+
+
+def test_a_counterpart_down_for_hours_keeps_its_backlog_and_drains_when_it_returns(database_url, pki):
+    """Contingency: transient failures past max_attempts keep the message while retry_for lasts."""
+    patient = ScriptedConnector("authority", config=ConnectorConfig(type="scripted", max_attempts=2, retry_for=3600))
+    broker = make_broker(database_url, pki, connectors={"authority": patient, "customs": ScriptedConnector("customs")})
+    try:
+        patient.fail_next(*[TransientDeliveryError("503 down") for _ in range(6)])
+        for number in ("FR-2026-ANS-000040", "FR-2026-ANS-000041"):
+            broker.submit(json.dumps(example_record(certificate_number=number)).encode(), "application/json", tenant="FR", actor="api:test")
+        broker.make_worker(webhooks=False).drain()
+        with broker.database.sessions() as session:
+            messages = session.scalars(select(Message).where(Message.destination == "authority").order_by(Message.created_at)).all()
+            assert [m.state for m in messages] == [S.AWAITING_ACK.value] * 2
+            assert [m.attempts for m in messages] == [4, 4]  # 6 failures shared, then each delivered
+    finally:
+        broker.close()

@@ -80,7 +80,7 @@ class ScriptedConnector:
     """A counterpart whose answers are scripted: push ``Outcome``s or exceptions onto ``script``; default: ACCEPTED."""
 
     name: str
-    config: ConnectorConfig = field(default_factory=lambda: ConnectorConfig(type="scripted", max_attempts=3))
+    config: ConnectorConfig = field(default_factory=lambda: ConnectorConfig(type="scripted", max_attempts=3, retry_for=0))
     script: deque = field(default_factory=deque)
     received: list[OutboundMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
