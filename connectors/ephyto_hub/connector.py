@@ -155,6 +155,13 @@ class EphytoHubConnector:
                 f"{self.name}: the Hub accepted the envelope without a hubDeliveryNumber",
                 request=exchange.request, response=response,
             )
+        for field in ("NPPOCertificateNumber", "From", "To"):
+            answered = getattr(header, field, None)
+            if answered and str(answered).strip() != str(envelope[field]):
+                raise TransientDeliveryError(
+                    f"{self.name}: the Hub's receipt names {field} {answered!r}, not the envelope's {envelope[field]!r}",
+                    request=exchange.request, response=response,
+                )
         with self._lock:
             self.awaiting[number] = Awaiting(message.id, envelope["NPPOCertificateNumber"], envelope["To"], sender)
         return DeliveryResult(outcome=Outcome.ACCEPTED, receipt_id=number, request=exchange.request, response=response)

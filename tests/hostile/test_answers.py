@@ -186,9 +186,7 @@ def test_a_hostile_answer_is_a_failed_attempt_retried(counterparts, kind, answer
 
 @pytest.mark.parametrize("kind", [
     "p2p",
-    pytest.param("ephyto_hub", marks=pytest.mark.xfail(strict=True, reason=(
-        "issue 12 #10: connectors/ephyto_hub: a DeliverEnvelope answer naming another NPPOCertificateNumber is taken as "
-        "the receipt of the envelope sent (DeliveryResult ACCEPTED with its hubDeliveryNumber)"))),
+    "ephyto_hub",
     "single_window",
 ])  # TRACES-NT's answer names only the CHED identifier it assigns: nothing of ours to compare
 def test_an_answer_naming_another_message_is_never_taken_for_this_ones(counterparts, kind):

@@ -88,8 +88,6 @@ def test_crlf_in_an_answer_or_a_submission_never_splits_a_log_line(kit, caplog):
     assert not split_lines(caplog.records)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: hub/broker/inbound.py logs a refused document's counterpart reference raw "
-                   "(log.warning('document %s from %s refused: %s', ...)): a CRLF in the reference a counterpart gives forges a log line")
 def test_crlf_in_a_counterpart_reference_never_splits_a_log_line(kit, caplog):
     caplog.set_level(logging.DEBUG)
     kit.broker.receive_document("foreign_authority", InboundDocument(b"<not-a-certificate/>", f"HUB-1{FORGED_LINE}"))
