@@ -2,8 +2,8 @@
 
 A declaration names each document it relies on by GUN code and number. Customs checks a document (validity, and the
 quantity left on each line), reserves the declared quantities, and once the declaration is decided writes them off
-(goods released) or releases them (declaration invalidated). CHEDs can also be asked over CSW-CERTEX SOAP
-(:mod:`hub.api.certex`); both answer from the same ledger.
+(goods released) or releases them (declaration invalidated). For a CHED the registry keeps TRACES-NT's ledger
+(CSW-CERTEX) in step: see :mod:`hub.customs.registry` and :mod:`hub.customs.reconcile`.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ async def check(code: str, number: str, declaration: str | None = None, office: 
 @router.post("/declarations/{declaration}/reservations", responses={409: {"description": "not valid for clearance, or more than remains"}, 422: {"description": "a goods item does not match its line"}})
 async def reserve(declaration: str, body: ReservationIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> Any:
     """Reserve the declared quantities, all or nothing. Reserving a goods item again replaces its earlier
-    reservation. A refusal names the goods item (``where``) and the CSW-CERTEX failure code, and reserves nothing."""
+    reservation. A refusal names the goods item (``where``) and the CSW-CERTEX failure code, and reserves nothing.
+    ``502`` when TRACES-NT (for a CHED) did not answer: the outcome is unknown and the quantities stay held
+    (``pending``) until the same request is repeated (it never reserves twice) or the reconciliation settles it."""
     items = [DeclaredItem(goods_item=i.goods_item, line=i.line, quantity=i.quantity, class_code=i.class_code, unit=i.unit) for i in body.items]
     answer = await run_in_threadpool(broker.customs.reserve, body.code, body.number, tenant=client.scope.name, declaration=declaration, items=items, office=body.office)
     if answer.accepted:
@@ -97,7 +99,8 @@ async def reserve(declaration: str, body: ReservationIn, client: Client = Depend
 @router.post("/declarations/{declaration}/clearance")
 async def clearance(declaration: str, body: ClearanceIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
     """The declaration is decided: ``released`` writes its reservations off (the document becomes *used* once
-    nothing remains), ``invalidated`` gives them back. A repeat answers ``nothing_to_process``."""
+    nothing remains), ``invalidated`` gives them back. A repeat answers ``nothing_to_process``. ``502`` when
+    TRACES-NT (for a CHED) did not answer: nothing changes here until the request is repeated or reconciled."""
     answer = await run_in_threadpool(broker.customs.clear, body.code, body.number, tenant=client.scope.name, declaration=declaration, clearance=_CLEARANCES[body.clearance], office=body.office)
     return {"outcome": answer.outcome.name.lower(), "outcome_code": answer.outcome.value, "changed": [m.as_json() for m in answer.changed], "standing": standing_view(answer.standing)}
 

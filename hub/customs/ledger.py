@@ -20,11 +20,18 @@ from typing import Iterable, Sequence
 
 
 class MovementState(str, Enum):
-    """Where one declared quantity stands."""
+    """Where one declared quantity stands. ``PENDING`` is a reservation sent to a CHED authority whose answer is not
+    known yet: it is held like a reservation (nothing else may take it) until the answer, a repeat of the request or
+    the reconciliation settles it."""
 
+    PENDING = "pending"
     RESERVED = "reserved"
     WRITTEN_OFF = "written_off"
     RELEASED = "released"
+
+
+#: The states that hold a quantity on its line until the declaration is decided.
+HELD = (MovementState.PENDING, MovementState.RESERVED)
 
 
 class FailureReason(str, Enum):
@@ -102,7 +109,7 @@ class Movement:
 
 @dataclass(frozen=True)
 class LineBalance:
-    """One line's certified, reserved, written-off and available quantities."""
+    """One line's certified, reserved (pending included), written-off and available quantities."""
 
     line: CertifiedLine
     reserved: Decimal
@@ -142,7 +149,7 @@ def balances(lines: Iterable[CertifiedLine], movements: Iterable[Movement]) -> l
         taken = [m for m in movements if m.line == line.line]
         out.append(LineBalance(
             line=line,
-            reserved=sum((m.quantity for m in taken if m.state is MovementState.RESERVED), Decimal(0)),
+            reserved=sum((m.quantity for m in taken if m.state in HELD), Decimal(0)),
             written_off=sum((m.quantity for m in taken if m.state is MovementState.WRITTEN_OFF), Decimal(0)),
         ))
     return out
@@ -187,9 +194,10 @@ def clear(movements: Sequence[Movement], *, declaration: str, clearance: Clearan
 
 
 def superseded(movements: Sequence[Movement], *, declaration: str, items: Sequence[DeclaredItem]) -> list[Movement]:
-    """The reserved movements a new reservation of ``items`` by ``declaration`` replaces (to be released)."""
+    """The held (reserved or pending) movements a new reservation of ``items`` by ``declaration`` replaces (to be
+    released)."""
     replacing = {(i.goods_item, i.line) for i in items}
-    return [m for m in movements if m.declaration == declaration and m.state is MovementState.RESERVED and (m.goods_item, m.line) in replacing]
+    return [m for m in movements if m.declaration == declaration and m.state in HELD and (m.goods_item, m.line) in replacing]
 
 
 def fully_consumed(lines: Sequence[CertifiedLine], movements: Sequence[Movement]) -> bool:

@@ -156,6 +156,10 @@ class TracesQuantities(ScriptedConnector):
 
     keeps_ched_quantities = True
 
+    def certex_read(self, ched_id, *, office=None):
+        self._answer("read", ched_id)
+        return ProcessedChedInformation()
+
     def certex_reserve(self, ched_id, *, declaration, items, office=None):
         self._answer("reserve", ched_id, declaration)
         if self.refuse:
@@ -201,15 +205,38 @@ def test_a_refusal_by_traces_is_the_answer_and_nothing_is_reserved(with_traces):
     assert Decimal(line(api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}"))["reserved"]) == 0
 
 
-def test_traces_not_answering_is_a_bad_gateway_and_nothing_is_reserved(with_traces):
+def test_traces_not_answering_is_a_bad_gateway_and_the_quantity_is_held_pending(with_traces):
     api, broker, traces = with_traces
     traces.down = True
     answer = reserve_items(api, "26FR0001", item("10"))
-    assert answer.status_code == 502 and "traces_nt" in answer.json()["message"]
-    assert Decimal(line(api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}"))["reserved"]) == 0
+    assert answer.status_code == 502 and "traces_nt" in answer.json()["message"] and "unknown" in answer.json()["message"]
+    standing = api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()
+    assert Decimal(standing["lines"][0]["reserved"]) == 10  # held: nothing else may take it while the outcome is unknown
+    assert [m["state"] for m in standing["declarations"]] == ["pending"]
+    traces.down = False
+    assert reserve_items(api, "26FR0001", item("10")).status_code == 200  # the repeat settles it
+    standing = api.get(f"/v1/customs/documents/N853/{CHED_NUMBER}").json()
+    assert Decimal(standing["lines"][0]["reserved"]) == 10 and [m["state"] for m in standing["declarations"]] == ["reserved"]
 
 
-def test_what_traces_reserved_is_given_back_when_the_registry_refuses(with_traces):
+def test_what_the_registry_refuses_is_never_sent_to_traces(with_traces):
     api, broker, traces = with_traces  # TRACES-NT accepts anything; here 3000 kg exceed the 2400 certified
     assert reserve_items(api, "26FR0001", item("3000")).status_code == 409
-    assert [(c[0], c[-1]) for c in traces.calls] == [("reserve", "26FR0001"), ("clear", Clearance.INVALIDATED)]
+    assert traces.calls == []
+
+
+def test_concurrent_reservations_through_traces_never_take_more_than_remains(with_traces):
+    api, broker, traces = with_traces  # what is in flight to TRACES-NT is held (pending) against the others
+    results: list[bool] = []
+
+    def take(declaration: str) -> None:
+        answer = broker.customs.reserve("N853", CHED_NUMBER, tenant="FR", declaration=declaration, items=[DeclaredItem(1, 1, Decimal("700"))])
+        results.append(answer.accepted)
+
+    threads = [threading.Thread(target=take, args=(f"26FR{n:04d}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 3 and [c[0] for c in traces.calls] == ["reserve"] * 3
+    assert broker.customs.check("N853", CHED_NUMBER, tenant="FR").balances[0].available == Decimal("300")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 import uuid
 from decimal import Decimal
 
@@ -207,6 +208,24 @@ def test_a_repeated_reservation_replaces_the_earlier_one(certex_sandbox, customs
     assert [m.quantity for m in again.reserved] == [Decimal("70")]
     states = [m["state"] for m in certex_sandbox.quantities(reference)["movements"]]
     assert states == [MovementState.RELEASED.value, MovementState.RESERVED.value]
+
+
+def test_an_identical_reservation_repeated_after_a_timeout_is_held_once(certex_sandbox):
+    """What makes a retry safe: the sandbox answers late (after the caller's timeout) but keeps the reservation; the
+    same request again is accepted and replaces it, and a read shows one reservation of the MRN's goods item."""
+    customs = certex_sandbox.connector(timeout=0.5)
+    reference = certex_sandbox.submit()
+    certex_sandbox.client.post("/control", json={"fault": "slow", "target": "certex", "seconds": 1.0}).raise_for_status()
+    with pytest.raises(TransientDeliveryError):
+        customs.certex_reserve(reference, declaration=MRN_A, items=[item(1, 1, "100", "04069021")])
+    for _ in range(100):  # the late answer lands after the caller stopped waiting
+        if customs.certex_read(reference).reserved:
+            break
+        time.sleep(0.05)
+    assert [(m.declaration, m.goods_item, m.line, m.quantity) for m in customs.certex_read(reference).reserved] == [(MRN_A, 1, 1, Decimal("100"))]
+    again = customs.certex_reserve(reference, declaration=MRN_A, items=[item(1, 1, "100", "04069021")])
+    assert again.reservation_accepted is True and available(again)[1] == Decimal("2300")
+    assert [(m.declaration, m.quantity) for m in again.reserved] == [(MRN_A, Decimal("100"))]
 
 
 # --- clearance ------------------------------------------------------------------------------------------------------
