@@ -21,6 +21,7 @@ from typing import Mapping
 
 import httpx
 
+from connectors.http import bounded_transport, public_only
 from connectors.registry import build_connector, load_connector_configs
 from hub.broker.documents import Documents
 from hub.broker.inbound import Inbound
@@ -28,12 +29,13 @@ from hub.broker.permits import EXPIRY_INTERVAL, Completed, Permits
 from hub.cites import pssm
 from hub.config import Settings
 from hub.connector import Connector, ConnectorContext, InboundDocument, InboundVerdict
+from hub.customs.reconcile import Reconciler
 from hub.customs.registry import ChedQuantities, CustomsRegistry
 from hub.delivery.retry import RetryStrategy
 from hub.delivery.worker import Worker
 from hub.errors import ConfigurationError
 from hub.intake.submission import Stored
-from hub.notify.webhooks import WebhookDispatcher
+from hub.notify.webhooks import WEBHOOK_ANSWER_BYTES, WEBHOOK_TIMEOUT, WebhookDispatcher
 from hub.routing.table import RoutingTable
 from hub.signing import Signer, SignerRegistry, TrustStore, Verifier
 from hub.signing.keyring import Keyring
@@ -72,6 +74,7 @@ class Broker:
         self.signers = SignerRegistry.load(settings.signers_file)
         self.wake = threading.Event()
         self.customs = CustomsRegistry(database, ched_authorities={name: c for name, c in self.connectors.items() if isinstance(c, ChedQuantities) and c.keeps_ched_quantities})
+        self.reconciler = Reconciler(self.customs)
         self.documents = Documents(database=database, routing=routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, signers=self.signers, wake=self.wake)
         self.inbound = Inbound(database=database, routing=routing, verifier=self.verifier, signers=self.signers, connectors=self.connectors, wake=self.wake)
         self.permits = Permits(documents=self.documents, inbound=self.inbound, certs_dir=str(settings.certs_dir))
@@ -103,10 +106,18 @@ class Broker:
         options.setdefault("poll_interval", settings.poll_interval)
         worker = Worker(database=self.database, connectors=self.connectors, retry=self.retry, wake=self.wake, **options)
         if webhooks:
-            dispatcher = WebhookDispatcher(self.database, name=f"{worker.name}:webhooks")
-            worker.periodic.append(dispatcher.run_once)
+            # Each request bounded as a whole; the address a target resolves to is checked when its connection is
+            # made (a name that resolved to a public address at subscription may point inside later).
+            transport = bounded_transport(timeout=WEBHOOK_TIMEOUT, max_answer_bytes=WEBHOOK_ANSWER_BYTES,
+                                          policy=None if settings.webhook_private_targets else public_only)
+            dispatcher = WebhookDispatcher(self.database, transport=transport, timeout=WEBHOOK_TIMEOUT, name=f"{worker.name}:webhooks")
+            # Starting is all the periodic loop does: the dispatcher serves subscribers on its own threads, so a slow
+            # receiver never holds the loop that polls acknowledgements.
+            worker.periodic.append(dispatcher.start)
             worker.on_stop.append(dispatcher.close)
         worker.polls.extend([self.inbound.pull_documents, self.permits.expire])
+        if self.customs.ched_authorities:  # the quantity ledgers kept with TRACES-NT, settled and compared
+            worker.polls.append(self.reconciler.run_periodically)
         return worker
 
     def close(self) -> None:
