@@ -1,14 +1,52 @@
 """Bounds on what a request may send, checked before any router reads it: the body's size (announced, and as it
-streams) and, for JSON, its nesting depth. Past them the answer is a clear 413 or 422, never a 500."""
+streams), for JSON its nesting depth, and in the path and query characters no store or document can hold (NUL and
+other control characters). Past them the answer is a clear 413 or 422, never a 500."""
 
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import parse_qsl, unquote
+
 
 from hub.jsonsafe import MAX_JSON_DEPTH, too_deep as json_too_deep
 
 #: Default largest body: a document at the XML parser's limit, with room for its envelope.
 MAX_BODY_BYTES = 21 * 1024 * 1024
+#: Characters refused in a path or a query value: C0 controls (NUL included) and DEL.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def control_character_in(scope, routes=()) -> str | None:
+    """Where a request's path or query carries a control character (``path.NAME`` for a parameter of one of
+    ``routes``, else ``path``; ``query.NAME``), if it does."""
+    path = scope.get("path") or ""
+    if _CONTROL.search(path) or _CONTROL.search(unquote(scope.get("raw_path", b"").decode("latin-1"))):
+        for regex in _path_patterns(routes):
+            matched = regex.match(path)
+            if matched:
+                names = [name for name, value in matched.groupdict().items() if _CONTROL.search(value or "")]
+                if names:
+                    return f"path.{names[0]}"
+        return "path"
+    query = (scope.get("query_string") or b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            return f"query.{_CONTROL.sub('?', name)}"
+    return None
+
+
+def _path_patterns(routes):
+    """The path patterns of ``routes`` and of the routers included in them, at any depth."""
+    for route in routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None:
+            yield regex
+        inner = getattr(route, "routes", None) or getattr(getattr(route, "original_router", None), "routes", None)
+        if inner:
+            yield from _path_patterns(inner)
+
+
 class RequestLimits:
     """ASGI middleware: a body larger than ``max_body_bytes`` gets 413 (unread when its Content-Length says so),
     JSON nested deeper than ``max_json_depth`` gets 422."""
@@ -19,6 +57,11 @@ class RequestLimits:
         self.max_json_depth = max_json_depth
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            where = control_character_in(scope, getattr(scope.get("app"), "routes", ()))
+            if where is not None:
+                await _answer(send, 422, "RequestInvalid", f"{where.split('.', 1)[-1]}: a control character (NUL, CR, LF…) is no part of any identifier or value", where=where)
+                return
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)
             return
