@@ -23,7 +23,18 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hub.errors import ConfigurationError, NotEntitled, WrongKeyUsage
 
-#: TLS purposes: a certificate limited to these is no document signer.
+#: Extended key usages that let a certificate sign documents: RFC 9336's id-kp-documentSigning, Microsoft's and
+#: Adobe's document-signing purposes, S/MIME's emailProtection (which eIDAS signing certificates carry) and
+#: anyExtendedKeyUsage. A certificate whose ExtendedKeyUsage names none of them (TLS only, code signing,
+#: time stamping, OCSP signing…) signs no document; one without ExtendedKeyUsage is limited by its KeyUsage alone.
+DOCUMENT_SIGNING_PURPOSES = frozenset({
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"),      # id-kp-documentSigning (RFC 9336)
+    x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12"),  # Microsoft document signing
+    x509.ObjectIdentifier("1.2.840.113583.1.1.5"),     # Adobe authentic documents trust
+    ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+})
+#: TLS purposes: a certificate limited to these is a TLS certificate.
 _TLS_PURPOSES = frozenset({ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH})
 
 
@@ -40,8 +51,11 @@ def check_signing_usage(certificate: x509.Certificate) -> None:
         purposes = set(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     except x509.ExtensionNotFound:
         return
+    named = ", ".join(sorted(getattr(p, "_name", p.dotted_string) for p in purposes))
     if purposes and purposes <= _TLS_PURPOSES:
-        raise WrongKeyUsage(f"{subject}: a TLS certificate (ExtendedKeyUsage {', '.join(p._name for p in purposes)}) never signs documents")
+        raise WrongKeyUsage(f"{subject}: a TLS certificate (ExtendedKeyUsage {named}) never signs documents")
+    if not purposes & DOCUMENT_SIGNING_PURPOSES:
+        raise WrongKeyUsage(f"{subject}: its ExtendedKeyUsage ({named}) names no document-signing purpose")
 
 
 def fingerprint(certificate: x509.Certificate) -> str:

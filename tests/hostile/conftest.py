@@ -23,6 +23,7 @@ def issued(pki) -> dict[str, payloads.IssuedKey]:
         "encipher-only": payloads.issue(pki, usage="encipher"),
         "ca": payloads.issue(pki, usage="ca"),
         "email": payloads.issue(pki, usage="email"),
+        "code-signing": payloads.issue(pki, usage="code-signing"),
         "self-signed": payloads.issue(pki, self_signed=True),
         "rsa-1024": payloads.issue(pki, key_bits=1024),
         "revoked": payloads.issue(pki),

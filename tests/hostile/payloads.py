@@ -244,8 +244,8 @@ def issue(pki, *, country: str = "FR", days: tuple[int, int] = (-1, 365), key_bi
           self_signed: bool = False) -> IssuedKey:
     """A certificate for ``country``'s NPPO issued by the development CA of ``pki`` (or by itself), valid from
     ``days[0]`` to ``days[1]`` days from now; ``usage`` is ``signing`` (digitalSignature), ``encipher`` (keyEncipherment
-    only), ``ca`` (a CA certificate: keyCertSign only) or ``email`` (digitalSignature, ExtendedKeyUsage emailProtection
-    and clientAuth)."""
+    only), ``ca`` (a CA certificate: keyCertSign only), ``email`` (digitalSignature, ExtendedKeyUsage emailProtection
+    and clientAuth) or ``code-signing`` (digitalSignature, ExtendedKeyUsage codeSigning and timeStamping)."""
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_bits)
@@ -257,7 +257,8 @@ def issue(pki, *, country: str = "FR", days: tuple[int, int] = (-1, 365), key_bi
     flags = dict.fromkeys(["digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
                            "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"], False)
     flags.update({"signing": {"digital_signature": True, "content_commitment": True}, "encipher": {"key_encipherment": True},
-                  "ca": {"key_cert_sign": True, "crl_sign": True}, "email": {"digital_signature": True}}[usage])
+                  "ca": {"key_cert_sign": True, "crl_sign": True}, "email": {"digital_signature": True},
+                  "code-signing": {"digital_signature": True}}[usage])
     builder = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -269,6 +270,8 @@ def issue(pki, *, country: str = "FR", days: tuple[int, int] = (-1, 365), key_bi
     )
     if usage == "email":
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    if usage == "code-signing":
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.TIME_STAMPING]), critical=False)
     return IssuedKey(key, builder.sign(signing_key, hashes.SHA256()))
 
 

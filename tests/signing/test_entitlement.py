@@ -141,3 +141,37 @@ def test_forged_content_in_key_info_is_neither_read_nor_kept_nor_forwarded(datab
             assert broker.verifier.verify(body).signer_subject.endswith("C=FR")
     finally:
         broker.close()
+
+
+@pytest.mark.parametrize(("purposes", "signs"), [
+    (None, True),  # no ExtendedKeyUsage: the KeyUsage alone decides
+    (["1.3.6.1.5.5.7.3.36"], True),  # id-kp-documentSigning (RFC 9336)
+    (["1.3.6.1.4.1.311.10.3.12"], True),  # Microsoft document signing
+    (["1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.2"], True),  # emailProtection + clientAuth, as eIDAS signing certificates
+    (["2.5.29.37.0"], True),  # anyExtendedKeyUsage
+    (["1.3.6.1.5.5.7.3.3", "1.3.6.1.5.5.7.3.8"], False),  # codeSigning + timeStamping
+    (["1.3.6.1.5.5.7.3.9"], False),  # OCSP signing
+    (["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"], False),  # TLS server and client
+])
+def test_an_extended_key_usage_must_name_a_document_signing_purpose(purposes, signs):
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from hub.signing.entitlement import check_signing_usage
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"), x509.NameAttribute(NameOID.COMMON_NAME, "signer")])
+    now = datetime.now(timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1)))
+    if purposes:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(p) for p in purposes]), critical=False)
+    certificate = builder.sign(key, hashes.SHA256())
+    if signs:
+        check_signing_usage(certificate)
+    else:
+        with pytest.raises(WrongKeyUsage):
+            check_signing_usage(certificate)
