@@ -9,12 +9,33 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 from pydantic import BaseModel, Field
 
 from hub.standards import PROJECT_ROOT
 
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'hub.db'}"
+
+
+def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret given by the environment: the content of the file ``<name>_FILE`` names (a mounted secret; one
+    trailing line break dropped), else ``<name>`` itself, else None. ``ValueError`` naming the variable (never the
+    secret) when both are set or the file cannot be read."""
+    environ = os.environ if environ is None else environ
+    path = environ.get(f"{name}_FILE")
+    if not path:
+        return environ.get(name)
+    if environ.get(name):
+        raise ValueError(f"{name} and {name}_FILE are both set: give the secret one way")
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name}_FILE: cannot read {path} ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    content = content.removesuffix("\n").removesuffix("\r")
+    if not content.strip():
+        raise ValueError(f"{name}_FILE: {path} is empty")
+    return content
 
 
 class Settings(BaseModel):
@@ -34,10 +55,10 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
-        """Defaults, then ``HUB_DATABASE_URL``, ``HUB_ROUTES``, ``HUB_CONNECTORS``, ``HUB_CERTS_DIR``, ``HUB_SIGNERS``,
+        """Defaults, then ``HUB_DATABASE_URL`` (or the file ``HUB_DATABASE_URL_FILE`` names), ``HUB_ROUTES``, ``HUB_CONNECTORS``, ``HUB_CERTS_DIR``, ``HUB_SIGNERS``,
         ``HUB_PUBLIC_URL``, ``HUB_WORKER_CONCURRENCY``, ``HUB_LEASE_SECONDS``, then explicit ``overrides`` (those not None)."""
         env = {
-            "database_url": os.environ.get("HUB_DATABASE_URL"),
+            "database_url": secret_from_env("HUB_DATABASE_URL"),
             "routes_file": os.environ.get("HUB_ROUTES"),
             "connectors_file": os.environ.get("HUB_CONNECTORS"),
             "certs_dir": os.environ.get("HUB_CERTS_DIR"),

@@ -4,19 +4,24 @@ place (nothing registers itself on import).
 ::
 
     documents.py    schema, convert, parse, validate, sign, verify, demo   (both document families)
-    certs.py        certs init                                             (the development PKI)
+    certs.py        certs init | rotate                                    (the development PKI, key rotation)
     run.py          serve, worker, sandbox                                 (serve.py: what serve runs)
     operations.py   clients, trace, connectors, fetch-permit
     routes.py       routes show | explain
     db.py           db upgrade | downgrade | current
+    audit.py        audit show | verify                                    (the hash-chained audit log)
+    customs.py      customs reconcile [--repair]                            (the ledgers kept with TRACES-NT)
 """
 
 from __future__ import annotations
 
 import typer
 
+from hub import redaction
 from hub.cli import documents, operations, run
+from hub.cli.audit import audit_app
 from hub.cli.certs import certs_app
+from hub.cli.customs import customs_app
 from hub.cli.db import db_app
 from hub.cli.routes import routes_app
 
@@ -28,8 +33,10 @@ def build_app() -> typer.Typer:
     run.register(app)
     operations.register(app)
     app.add_typer(certs_app, name="certs")
+    app.add_typer(customs_app, name="customs", help="Customs: reconcile the quantity ledgers with TRACES-NT (CSW-CERTEX).")
     app.add_typer(routes_app, name="routes", help="The routing table: show it, explain a document's destinations.")
     app.add_typer(db_app, name="db", help="The database: migrate, show the revision.")
+    app.add_typer(audit_app, name="audit", help="The audit log: every action by a person or client, hash-chained.")
     return app
 
 
@@ -37,4 +44,5 @@ app = build_app()
 
 
 def main() -> None:  # pragma: no cover - console entry
+    redaction.install()
     app()

@@ -1,21 +1,26 @@
 """What every ``hub`` command shares: reading a file or standard input, failing with a message and an exit code
-(never a traceback), printing a validation report, and opening the hub's database ready for use."""
+(never a traceback), printing a validation report, opening the hub's database ready for use, and recording a
+command that changes the hub's state in its audit log (:func:`audited`)."""
 
 from __future__ import annotations
 
+import functools
+import getpass
 import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from hub.config import DEFAULT_DATABASE_URL, Settings
 from hub.errors import HubError, RecordError
+from hub.redaction import redact
 from hub.report import ValidationReport
-from hub.store import migrate
+from hub.store import audit, migrate
 from hub.store.db import Database
 
 DEFAULT_CERTS_DIR = Path(os.environ.get("HUB_CERTS_DIR", "certs/dev"))
@@ -91,7 +96,7 @@ def open_database(settings: Settings) -> Database:
                 fail(f"the database {_safe(url)} {state}: run `hub db upgrade` first", BAD_INPUT)
         return Database(url)
     except (HubError, SQLAlchemyError) as exc:
-        fail(f"cannot open the database {_safe(url)}: {exc}")
+        fail(f"cannot open the database {_safe(url)}: {redact(str(exc))}")
 
 
 def _safe(url: str) -> str:
@@ -102,3 +107,75 @@ def _safe(url: str) -> str:
     scheme, _, credentials = head.partition("://")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{tail}"
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def audited(action: str, *, target: str | tuple[str, ...] = ()) -> Callable[[Command], Command]:
+    """Record every run of a command in the hub's audit log: ``cli:<os user>``, ``action`` (``clients.add``), the
+    command's ``target`` parameters (``name=fr-system``), and its outcome (``ok``, ``exit 2``, ``error``), in the
+    database its ``database_url`` parameter (else the settings) names. Where there is no audit log yet (no database,
+    or one not migrated) nothing is recorded; a database that fails is told on standard error. Either way the
+    command's own outcome stands."""
+    names = (target,) if isinstance(target, str) else tuple(target)
+
+    def decorate(command: Command) -> Command:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            outcome = "error"
+            try:
+                result = command(*args, **kwargs)
+                outcome = "ok"
+                return result
+            except typer.Exit as exc:
+                outcome = "ok" if exc.exit_code == 0 else f"exit {exc.exit_code}"
+                raise
+            except SystemExit as exc:
+                outcome = "ok" if exc.code in (0, None) else f"exit {exc.code}"
+                raise
+            finally:
+                chosen = " ".join(f"{name}={_shown(kwargs[name])}" for name in names if kwargs.get(name) not in (None, "", [], ()))
+                record_command(action, target=chosen or None, outcome=outcome, database_url=kwargs.get("database_url"))
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def record_command(action: str, *, outcome: str, target: str | None = None, database_url: str | None = None) -> None:
+    """Append one entry for a command to the audit log (see :func:`audited`); never raises."""
+    try:
+        url = database_url or Settings.from_env().database_url
+        parsed = make_url(url)
+    except (ValueError, ArgumentError) as exc:
+        typer.echo(f"note: not recorded in the audit log: {str(exc).splitlines()[0]}", err=True)
+        return
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
+        return  # no database yet, so no audit log to write to
+    try:
+        database = Database(url)
+    except (HubError, SQLAlchemyError):
+        return  # a database URL that cannot work: the command has said so itself
+    try:
+        audit.record(database, actor=f"cli:{os_user()}", action=action, target=target, outcome=outcome)
+    except SQLAlchemyError as exc:
+        # A database not migrated (yet, or any more: `db downgrade`) has no audit log: the command has said so itself.
+        if not ("audit_log" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc))):
+            typer.echo(f"note: not recorded in the audit log: {type(exc).__name__} on {_safe(url)}", err=True)
+    finally:
+        database.dispose()
+
+
+def os_user() -> str:
+    """Who runs the command, as the operating system knows them."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid-{os.getuid()}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)

@@ -11,8 +11,10 @@ import typer
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.cli.common import audited
 from hub.config import Settings
 from hub.errors import HubError
+from hub.redaction import redact
 from hub.store import migrate
 
 db_app = typer.Typer(no_args_is_help=True, add_completion=False, help="The broker's database: migrations.")
@@ -24,14 +26,18 @@ def _url(database_url: Optional[str]) -> str:
     # Not from_env(database_url=None): that None currently hides HUB_DATABASE_URL.
     if database_url:
         return database_url
-    return Settings.from_env().database_url
+    try:
+        return Settings.from_env().database_url
+    except ValueError as exc:  # HUB_DATABASE_URL_FILE unreadable, or given twice
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _run(action: Callable[..., object], *args: str) -> None:
     try:
         action(*args)
     except (HubError, CommandError, SQLAlchemyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {redact(str(exc))}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -44,6 +50,7 @@ def _report(url: str) -> None:
 
 
 @db_app.command()
+@audited("db.upgrade", target="revision")
 def upgrade(
     revision: str = typer.Argument("head", help="target revision"),
     database_url: Optional[str] = DatabaseUrl,
@@ -55,6 +62,7 @@ def upgrade(
 
 
 @db_app.command()
+@audited("db.downgrade", target="revision")
 def downgrade(
     revision: str = typer.Argument(..., help="target revision; 'base' drops every table"),
     database_url: Optional[str] = DatabaseUrl,

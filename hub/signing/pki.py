@@ -8,6 +8,7 @@ Layout under the chosen directory (``certs/dev/`` by default, never committed)::
     tls/client-<CC>.pem, .key           TLS client certificate per authority; the subject's C= is the country,
                                         because counterparts take the caller's country from it
     pki.json                            index of the above (paths relative to the directory), written last
+    signing/retired/<CC>-<serial>.pem   certificates replaced by :func:`rotate_signing_key` (still verifying)
 
 Private keys are written with 0600 permissions. Signing keys are RSA 3072 unless the authority is listed in
 ``ec_authorities`` (EC P-256, for ECDSA); TLS keys are EC P-256.
@@ -26,12 +27,14 @@ from ipaddress import ip_address
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hub.errors import ConfigurationError, KeyMaterialError
-from hub.signing.keys import PemKeyProvider
+from hub.errors import ConfigurationError, HubError, KeyMaterialError
+from hub.signing.entitlement import check_signing_usage, subject_country
+from hub.signing.keys import PemKeyProvider, load_certificate, load_certificates
 from hub.signing.trust import TrustStore
 from hub.standards import PROJECT_ROOT
 
@@ -319,3 +322,103 @@ def _from_index(directory: Path, index: dict | None, *, generated: bool) -> DevP
         index=directory / INDEX_NAME,
         generated=generated,
     )
+
+
+# --- rotating a signing key ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A signing key replaced: the new certificate in place, the previous one kept in ``retired`` (documents it
+    signed still verify while it is valid: it chains to the same trust anchors)."""
+
+    country: str
+    certificate: x509.Certificate
+    path: Path
+    retired: Path | None
+
+
+def rotate_signing_key(
+    directory: Path | str,
+    country: str,
+    *,
+    key_path: Path | str | None = None,
+    cert_path: Path | str | None = None,
+) -> Rotation:
+    """Replace the signing key of ``country`` under ``directory/signing`` while the hub runs (its keyring takes the
+    new pair at the next document it signs).
+
+    With ``key_path`` and ``cert_path`` (an unencrypted PEM key and its certificate, as the authority's CA issued
+    them) that pair is installed after checking that they match, are valid now, may sign documents and name
+    ``country``; without them a new key of the same kind is made and certified by the development CA. The previous
+    certificate moves to ``signing/retired/<CC>-<serial>.pem``; the previous private key is removed. Raises
+    :class:`~hub.errors.ConfigurationError` or :class:`~hub.errors.KeyMaterialError` naming what is wrong, before
+    anything is changed."""
+    if not _COUNTRY.match(country):
+        raise ConfigurationError(f"country {country!r} is not an ISO 3166 alpha-2 code (e.g. 'FR')")
+    directory = Path(directory)
+    cert_file = directory / "signing" / f"{country}.pem"
+    if not cert_file.is_file():
+        raise ConfigurationError(f"{cert_file}: {country} has no signing certificate to rotate (hub certs init makes one)")
+    previous = load_certificate(cert_file)
+    if (key_path is None) != (cert_path is None):
+        raise ConfigurationError("give the new key and its certificate together (--key and --cert), or neither")
+    if key_path is not None:
+        provider = PemKeyProvider(key_path, cert_path)
+        key, certificate = provider.private_key, provider.certificate
+        try:
+            check_signing_usage(certificate)
+        except HubError as exc:
+            raise KeyMaterialError(f"{cert_path}: {exc}") from None
+        if subject_country(certificate) != country:
+            raise KeyMaterialError(f"{cert_path}: the certificate names {subject_country(certificate) or 'no country'}, not {country}")
+        _check_issued_by_anchor(certificate, directory / "ca.pem", cert_path)
+    else:
+        key, certificate = _certify_new_key(directory, previous)
+    if certificate.fingerprint(hashes.SHA256()) == previous.fingerprint(hashes.SHA256()):
+        raise KeyMaterialError(f"{cert_path}: this is the certificate in use already")
+    retired = directory / "signing" / "retired" / f"{country}-{previous.serial_number:x}.pem"
+    _atomic_write(retired, previous.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    # The key first, then its certificate: a keyring reading between the two sees a pair that does not match and
+    # keeps the previous one for that moment.
+    _write(directory, f"signing/{country}", certificate, key)
+    return Rotation(country=country, certificate=certificate, path=cert_file, retired=retired)
+
+
+def _check_issued_by_anchor(certificate: x509.Certificate, anchors: Path, cert_path) -> None:
+    """A new signer must be issued by one of the hub's trust anchors, or nobody would verify what it signs."""
+    if not anchors.is_file():
+        return
+    for anchor in load_certificates(anchors):
+        try:
+            certificate.verify_directly_issued_by(anchor)
+            return
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    raise KeyMaterialError(f"{cert_path}: not issued by a trust anchor in {anchors}: documents it signed would not verify")
+
+
+def _certify_new_key(directory: Path, previous: x509.Certificate):
+    index = _read_index(directory)
+    ca_key_file = directory / (index or {}).get("ca", {}).get("key", "ca.key")
+    ca_cert_file = directory / (index or {}).get("ca", {}).get("cert", "ca.pem")
+    if not ca_key_file.is_file():
+        raise ConfigurationError(f"{ca_key_file}: no development CA key here to certify a new key; give the new pair your CA issued (--key and --cert)")
+    ca_key = _load_ca_key(ca_key_file)
+    ca_cert = load_certificate(ca_cert_file)
+    public = previous.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        key = _rsa(max(public.key_size, 2048))
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    return key, _issue(previous.subject, key.public_key(), ca_cert.subject, ca_key, usage="signing")
+
+
+def _load_ca_key(path: Path) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyMaterialError(f"{path}: cannot load the CA key ({exc})") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyMaterialError(f"{path}: the development CA key is RSA")
+    return key
