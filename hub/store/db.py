@@ -30,7 +30,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-    raise ConfigurationError(f"HUB_DATABASE_URL {url!r}: only sqlite:/// and postgresql:// databases are supported")
+    shown = parsed.render_as_string(hide_password=True)  # never the password, in an error that may be printed
+    raise ConfigurationError(f"HUB_DATABASE_URL {shown!r}: only sqlite:/// and postgresql:// databases are supported")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
