@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response
@@ -101,9 +102,23 @@ def private_target(host: str) -> str | None:
     try:
         ipaddress.ip_address(name)
     except ValueError:
-        return None  # a DNS name: checked again each time a connection is made (connectors.http.public_only)
+        numeric = _inet_aton_form(name)
+        if numeric is None:
+            return None  # a DNS name: checked again each time a connection is made (connectors.http.public_only)
+        name = numeric  # 127.1, 0x7f.0.0.1, 2130706433: what resolvers make of them
     reason = non_public_reason(name)
     return reason.replace(name, host, 1) if reason else None
+
+
+def _inet_aton_form(name: str) -> str | None:
+    """The dotted quad a resolver reads ``name`` as, when it is an IPv4 address in a short, octal, hexadecimal or
+    integer form (``127.1``, ``0177.0.0.1``, ``0x7f000001``); None for a DNS name."""
+    if not name or not all(part and (part.isdigit() or part.startswith("0x") and all(c in "0123456789abcdef" for c in part[2:])) for part in name.split(".")):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(name))
+    except OSError:
+        return None
 
 
 def _new_subscription(session: Session, body: WebhookRequest, *, tenant: str) -> WebhookSubscription:

@@ -185,8 +185,9 @@ CASES: list[Case] = [
     Case("webhook-to-cloud-metadata", "#8 webhook targets", webhook("http://169.254.169.254/latest/meta-data/"), 422, "InputError", "169.254.169.254", "url"),
     Case("webhook-to-unspecified", "#8 webhook targets", webhook("http://0.0.0.0:8000/"), 422, "InputError", None, "url"),
     Case("webhook-to-decimal-loopback", "#8 webhook targets", webhook("http://2130706433/"), 422, "InputError", None, "url"),
-    Case("webhook-to-short-loopback", "#8 webhook targets", webhook("http://127.1/"), 422, "InputError", None, "url",
-         xfail="issue 12 #8: http://127.1/ (an abbreviated 127.0.0.1 that resolvers accept) is taken for a DNS name and accepted as a webhook target"),
+    Case("webhook-to-short-loopback", "#8 webhook targets", webhook("http://127.1/"), 422, "InputError", None, "url"),
+    Case("webhook-to-hex-loopback", "#8 webhook targets", webhook("http://0x7f.0.0.1/"), 422, "InputError", None, "url"),
+    Case("webhook-to-short-private", "#8 webhook targets", webhook("https://10.1:8443/"), 422, "InputError", None, "url"),
     Case("webhook-to-ipv4-mapped-loopback", "#8 webhook targets", webhook("http://[::ffff:127.0.0.1]/"), 422, "InputError", None, "url"),
     Case("webhook-to-file-url", "#8 webhook targets", webhook("file:///etc/passwd"), 422, "RequestInvalid", "http", "body.url"),
     # XXE, entity expansion, DTDs, XInclude.
