@@ -85,7 +85,7 @@ class Broker:
         certs = Path(settings.certs_dir)
         if not (certs / "ca.pem").is_file():
             raise ConfigurationError(f"no trust anchors in {certs} (ca.pem is missing): run `hub certs init` for the development PKI (make run does), or set HUB_CERTS_DIR")
-        trust = TrustStore.from_paths(ca_bundle=certs / "ca.pem")
+        trust = TrustStore.from_paths(ca_bundle=certs / "ca.pem", crls=[certs / "crl.pem"])
         context = ConnectorContext(certs_dir=str(certs), public_url=settings.public_url, trust_store=trust)
         connectors = {
             name: build_connector(name, config, transport=(transports or {}).get(name), context=context)

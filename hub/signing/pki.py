@@ -72,8 +72,8 @@ class DevPki:
         return PemKeyProvider(self.signing_keys[country], self.signing_certs[country])
 
     def trust_store(self) -> TrustStore:
-        """A trust store anchored at this PKI's CA."""
-        return TrustStore.from_paths(ca_bundle=self.ca_cert)
+        """A trust store anchored at this PKI's CA, with its revocation list (``crl.pem`` beside it) when there is one."""
+        return TrustStore.from_paths(ca_bundle=self.ca_cert, crls=[self.ca_cert.parent / "crl.pem"])
 
 
 def init_dev_pki(

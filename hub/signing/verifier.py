@@ -28,6 +28,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 
 from hub.errors import (
     ConfigurationError,
+    KeyMaterialError,
     SignatureInvalid,
     SignatureMissing,
     UntrustedCertificateError,
@@ -158,12 +159,22 @@ class Verifier:
         for leaf in sorted(certificates, key=_is_ca):
             others = [cert for cert in certificates if cert is not leaf]
             try:
-                verifier.verify(leaf, others)
+                chain = verifier.verify(leaf, others).chain
             except (x509.verification.VerificationError, ValueError) as exc:
                 reasons.append(f"{leaf.subject.rfc4514_string()}: {exc}")
                 continue
+            self._not_revoked(chain)
             return self._checked_key(leaf)
         raise UntrustedCertificateError(f"signer certificate does not chain to a trust anchor ({'; '.join(reasons)})")
+
+    def _not_revoked(self, chain: list[x509.Certificate]) -> None:
+        for certificate, issuer in zip(chain, chain[1:]):
+            try:
+                reason = self._trust.revocation(certificate, issuer)
+            except KeyMaterialError as exc:
+                raise UntrustedCertificateError(f"revocation cannot be checked: {exc}") from None
+            if reason:
+                raise UntrustedCertificateError(f"signer certificate {certificate.subject.rfc4514_string()} is {reason}")
 
     def _checked_key(self, certificate: x509.Certificate) -> x509.Certificate:
         check_signing_usage(certificate)
