@@ -1,19 +1,22 @@
 """The HTTP API: ``create_app(broker)`` assembles the routers and turns the hub's error tree into status codes.
 
 Errors answer ``{"error": <kind>, "message": ..., "where": <field or XPath>, "report": <validation report>}``:
-400 unreadable input, 401 no or unknown API key, 403 another tenant's object, 404 not found, 409 a key reused for
+400 unreadable input, 401 no or unknown credentials, 403 a role or authority the caller may not act as
+(hub.api.access), 404 not found or another tenant's object, 409 a key reused for
 other content or a state that forbids the action, 422 invalid (with the full report) or untrusted signature, 503
 a configuration fault.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from hub.api import cites, connectors, customs, documents, events, inbound, messages, metrics, nonconformities, verify, webhooks
+from hub.api import cites, connectors, customs, documents, events, inbound, messages, metrics, nonconformities, oauth, verify, webhooks
+from hub.api.access import authorize
+from hub.api.audit import install_audit
 from hub.api.limits import RequestLimits
 from hub.broker import Broker
 from hub.errors import HubError, Unauthenticated, ValidationFailed
@@ -43,7 +46,10 @@ def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
         title=title,
         version="0.1.0",
         description="Submit SPS certificates; follow their delivery, acknowledgements, traces and non-conformities. "
-        "Authenticate with `Authorization: Bearer <API key>` (`hub clients add`).",
+        "Authenticate with `Authorization: Bearer <API key or access token>` (`hub clients add`; `POST /v1/oauth/token` "
+        "for a signed JWT assertion) or a registered TLS client certificate. What each role may call: hub/api/access.py.",
+        # every route, present and future, goes through the one access policy (hub.api.access.POLICY)
+        dependencies=[Depends(authorize)],
     )
     app.state.broker = broker
     app.state.client_cache = {}
@@ -68,9 +74,10 @@ def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "database": broker.database.dialect, "connectors": sorted(broker.connectors)})
 
-    for module in (documents, messages, nonconformities, inbound, events, webhooks, metrics, verify, connectors, customs, cites):
+    for module in (documents, messages, nonconformities, inbound, events, webhooks, metrics, verify, connectors, customs, cites, oauth):
         app.include_router(module.router)
     app.include_router(messages.payloads_router)
     metrics.install_metrics(app)
     app.add_middleware(RequestLimits, max_body_bytes=broker.settings.max_body_bytes)
+    install_audit(app)  # outermost: every request, even one the limits refuse, is audited; /v1/audit; secrets masked in logs
     return app

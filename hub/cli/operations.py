@@ -5,47 +5,120 @@ run)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Optional
 
 import typer
 from sqlalchemy import or_, select
 
-from hub.cli.common import DatabaseUrl, SEVERE, fail, open_database, settings
+from hub.cli.common import DatabaseUrl, SEVERE, audited, fail, open_database, settings
 from hub.errors import HubError
 
-clients_app = typer.Typer(help="API clients: one API key per client, bound to a tenant (the issuing authority).", no_args_is_help=True)
+clients_app = typer.Typer(help="Machine clients: a role, the tenants it works for, and how it authenticates (API key, TLS certificate, signed JWT).", no_args_is_help=True)
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_TENANT = re.compile(r"^[A-Z]{2}$")
 
 
 @clients_app.command("add")
 def clients_add(
-    name: str = typer.Argument(..., help="a name for the client, e.g. the issuing system (letters, digits, . _ -)"),
-    tenant: str = typer.Option(..., help="issuing authority (ISO 3166 country code, e.g. FR), or * for an operator"),
-    operator: bool = typer.Option(False, help="may read every tenant's documents"),
+    name: str = typer.Argument(..., help="a name for the client, e.g. the issuing system (letters, digits, . _ -); its OAuth2 client_id"),
+    role: Optional[str] = typer.Option(None, help="issuing_authority (default with --tenant CC), operator, auditor, foreign_authority, administrator (default with --tenant '*')"),
+    tenant: Optional[str] = typer.Option(None, help="the client's own country for an issuing or foreign authority (ISO 3166, e.g. FR); '*' makes an administrator"),
+    acts_for: Optional[str] = typer.Option(None, "--acts-for", help="CC[,CC]: the authorities an operator acts for, or an auditor reads ('*': every tenant, auditors only)"),
+    certificate: Optional[str] = typer.Option(None, help="PEM file: the client authenticates by this TLS client certificate (its SHA-256 fingerprint)"),
+    certificate_subject: Optional[str] = typer.Option(None, help="RFC 4514 subject, e.g. 'CN=border,O=DGAL,C=FR': any TLS client certificate the server's CA issued under it"),
+    jwt_public_key: Optional[str] = typer.Option(None, "--jwt-public-key", help="PEM public key (or certificate): the client signs JWT assertions for POST /v1/oauth/token"),
+    operator: bool = typer.Option(False, hidden=True, help="before roles: read every tenant (now: an administrator)"),
     database_url: Optional[str] = DatabaseUrl,
 ) -> None:
-    """Create a client and print its API key (shown once)."""
-    from hub.api.auth import create_client
+    """Create a client. An API key is printed (once) unless the client authenticates by certificate or JWT."""
+    from hub.api.auth import create_client, grant_for
     from hub.store.models import ApiClient
 
     if not _CLIENT_NAME.match(name):
         fail(f"client name {name!r}: 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    tenant = tenant.strip().upper()
-    if tenant != "*" and not _TENANT.match(tenant):
-        fail(f"tenant {tenant!r}: an ISO 3166 country code of two letters (e.g. FR), or * for an operator")
+    try:
+        grant_for(role=role, tenant=tenant, acts_for=acts_for, operator=operator)  # refused before the database is opened
+    except HubError as exc:
+        fail(_option_message(exc))
+    files = {"certificate": _read_pem(certificate, "--certificate"), "jwt_key": _read_pem(jwt_public_key, "--jwt-public-key")}
     database = open_database(settings(database_url))
     try:
         with database.transaction() as session:
             if session.scalar(select(ApiClient.id).where(ApiClient.name == name)) is not None:
                 fail(f"a client named {name!r} exists already; choose another name")
-            client, key = create_client(session, name=name, tenant=tenant, operator=operator)
+            client, key = create_client(session, name=name, tenant=tenant, role=role, acts_for=acts_for, operator=operator, certificate_subject=certificate_subject, **files)
+            summary = _describe(client)
+    except HubError as exc:
+        fail(_option_message(exc))
     finally:
         database.dispose()
-    typer.echo(key)
-    typer.echo(f"client {client.name} (tenant {client.tenant}{', operator' if client.operator else ''}); keep the key: it is not shown again", err=True)
+    if key:
+        typer.echo(key)
+    typer.echo(f"client {summary}" + ("; keep the key: it is not shown again" if key else ""), err=True)
 
 
+@clients_app.command("list")
+def clients_list(database_url: Optional[str] = DatabaseUrl) -> None:
+    """List the clients: name, role, tenants, how each authenticates (never a key)."""
+    from hub.store.models import ApiClient
+
+    database = open_database(settings(database_url))
+    try:
+        with database.sessions() as session:
+            for client in session.scalars(select(ApiClient).order_by(ApiClient.name)):
+                typer.echo(_describe(client))
+    finally:
+        database.dispose()
+
+
+@clients_app.command("remove")
+def clients_remove(name: str = typer.Argument(..., help="the client's name"), database_url: Optional[str] = DatabaseUrl) -> None:
+    """Remove a client: its key, certificate and tokens stop working (a running hub within a minute)."""
+    from sqlalchemy import delete
+
+    from hub.store.models import ApiClient, OAuthAssertion, OAuthToken
+
+    database = open_database(settings(database_url))
+    try:
+        with database.transaction() as session:
+            client = session.scalars(select(ApiClient).where(ApiClient.name == name)).first()
+            if client is None:
+                fail(f"no client named {name!r} (hub clients list)")
+            session.execute(delete(OAuthToken).where(OAuthToken.client_id == client.id))
+            session.execute(delete(OAuthAssertion).where(OAuthAssertion.client_id == client.id))
+            session.delete(client)
+    finally:
+        database.dispose()
+    typer.echo(f"client {name} removed", err=True)
+
+
+def _option_message(exc: HubError) -> str:
+    """The refusal as one line naming the option at fault (``--acts-for: …``), unless the message names it already."""
+    message = getattr(exc, "message", None) or str(exc)
+    option = (getattr(exc, "where", None) or "").replace("_", "-")
+    return message if not option or option == "name" or message.startswith(option.split("-")[0]) else f"--{option}: {message}"
+
+
+def _read_pem(path: str | None, option: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        fail(f"{option} {path}: cannot be read ({exc.strerror or exc})")
+    if len(data) > 64 * 1024 or b"-----BEGIN " not in data:
+        fail(f"{option} {path}: not a PEM file")
+    return data
+
+
+def _describe(client) -> str:
+    bound = f"acts for {client.acts_for}" if client.acts_for else f"tenant {client.tenant}"
+    ways = [way for way, present in (("API key", client.key_hash), ("TLS certificate sha256 " + (client.certificate_sha256 or "")[:16] + "…", client.certificate_sha256),
+                                     (f"TLS certificate subject {client.certificate_subject}", client.certificate_subject), ("signed JWT (POST /v1/oauth/token)", client.jwt_public_key)) if present]
+    return f"{client.name} ({client.role}, {bound}; authenticates by {', '.join(ways)})"
+
+
+@audited("trace.read", target="ident")
 def trace(
     ident: str = typer.Argument(..., help="a document id, message id or correlation id"),
     database_url: Optional[str] = DatabaseUrl,
@@ -90,6 +163,7 @@ def connectors(database_url: Optional[str] = DatabaseUrl) -> None:
     database.dispose()
 
 
+@audited("fetch-permit", target=("number", "callee"))
 def fetch_permit(
     number: str = typer.Argument(..., help="the permit or certificate number"),
     url: str = typer.Option(..., "--from", help="the partner's exchange, e.g. https://…/cites/v2/CitesDataExchange"),

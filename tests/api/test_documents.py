@@ -207,8 +207,15 @@ def test_characters_no_xml_can_carry_are_a_422_naming_the_field(api):
     assert answer.status_code == 422 and "at most 100 characters" in answer.text
 
 
-def test_a_document_an_operator_submits_belongs_to_its_issuing_authority(api):
-    answer = api.post("/v1/documents", json=example_record(certificate_number="FR-2026-OPS-0001"), headers=api.headers_of("ops"))
+def test_a_document_an_operator_submits_belongs_to_its_issuing_authority(api, broker):
+    from hub.api.auth import create_client
+
+    with broker.database.transaction() as session:
+        key = create_client(session, name="fr-operator", role="operator", acts_for="FR,BE")[1]
+    record = example_record(certificate_number="FR-2026-OPS-0001")
+    # the administrator (the '*' client of before roles) manages, it does not issue
+    assert api.post("/v1/documents", json=record, headers=api.headers_of("ops")).status_code == 403
+    answer = api.post("/v1/documents", json=record, headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 202, answer.text
     document_id = answer.json()["id"]
     mine = api.get(f"/v1/documents/{document_id}")  # the FR authority's own key

@@ -45,16 +45,17 @@ def test_a_signed_copy_is_genuine_and_a_forgery_is_not(api, broker):
 
 
 def test_connector_health_counts_backlog_dead_letters_and_errors(api, broker):
+    assert api.get("/v1/connectors").status_code == 403  # every tenant's traffic: administrators and auditors only
     broker.connectors["authority"].fail_next(transient(retry_after=60))
     broker.connectors["customs"].fail_next(permanent())
     submit(api, example_record())
     broker.make_worker(webhooks=False).drain()
-    health = {row["destination"]: row for row in api.get("/v1/connectors").json()["items"]}
+    health = {row["destination"]: row for row in api.get("/v1/connectors", headers=api.headers_of("ops")).json()["items"]}
     assert (health["authority"]["backlog"], health["authority"]["dead_letters"], health["authority"]["error_rate"]) == (1, 0, 1.0)
     assert (health["customs"]["backlog"], health["customs"]["dead_letters"], health["customs"]["last_success"]) == (0, 1, None)
     submit(api, example_record(certificate_number="FR-2026-PC-000200"))
     broker.make_worker(webhooks=False).drain()
-    health = {row["destination"]: row for row in api.get("/v1/connectors").json()["items"]}
+    health = {row["destination"]: row for row in api.get("/v1/connectors", headers=api.headers_of("ops")).json()["items"]}
     assert health["customs"]["last_success"] is not None and health["customs"]["error_rate"] == 0.5
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -23,47 +22,27 @@ from connectors.http import (
 from connectors.p2p import P2PConfig, P2PConnector
 from hub.connector import ConnectorContext, OutboundMessage
 from hub.errors import TransientDeliveryError
+from tests.support.loopback import LoopbackServer
 
 TRICKLE_INTERVAL = 0.5
 TRICKLE_BYTES = 40  # 20 s of answer at one byte every 0.5 s
 HUGE_BYTES = 50 * 1024 * 1024
 
 
-@dataclass
-class HostileServer:
+class HostileServer(LoopbackServer):
     """A loopback HTTP/1.1 server answering every request the way ``mode`` says; counts the bytes it got out."""
 
-    mode: str
-    sent: int = 0
-    done: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, mode: str) -> None:
+        self.mode, self.sent, self.done = mode, 0, threading.Event()
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}/p2p/authority"
 
-    def __post_init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/p2p/authority"
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
-        with connection:
-            try:
-                _read_request(connection)
-                getattr(self, f"_{self.mode}")(connection)
-            except OSError:
-                pass  # the client gave up: what it was meant to do
-            finally:
-                self.done.set()
+    def answer(self, connection: socket.socket) -> None:
+        try:
+            _read_request(connection)
+            getattr(self, f"_{self.mode}")(connection)
+        finally:
+            self.done.set()
 
     def _send(self, connection: socket.socket, data: bytes) -> None:
         connection.sendall(data)
@@ -73,7 +52,7 @@ class HostileServer:
         body = b"<ok/>" + b" " * (TRICKLE_BYTES - 5)
         answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n" % len(body) + body
         for index in range(len(answer)):
-            if self._stop.is_set():
+            if self.stopped.is_set():
                 return
             self._send(connection, answer[index:index + 1])
             time.sleep(TRICKLE_INTERVAL)

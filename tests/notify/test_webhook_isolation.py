@@ -22,6 +22,7 @@ from hub.notify.breaker import Circuit, CircuitBreaker
 from hub.notify.webhooks import WebhookDispatcher
 from hub.store.models import WebhookSubscription, utcnow
 from tests.support.api import add_events
+from tests.support.loopback import LoopbackServer
 
 TRICKLE_INTERVAL = 0.5
 TRICKLE_BYTES = 40
@@ -58,39 +59,17 @@ class Receiver(ThreadingHTTPServer):
         self.server_close()
 
 
-class Trickler:
+class Trickler(LoopbackServer):
     """A loopback receiver that answers one byte every TRICKLE_INTERVAL."""
 
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
+    def answer(self, connection: socket.socket) -> None:
         answer = b"HTTP/1.1 204 No Content\r\nX-Padding: " + b"p" * TRICKLE_BYTES + b"\r\n\r\n"
-        with connection:
-            try:
-                connection.recv(65536)
-                for index in range(len(answer)):
-                    if self._stop.is_set():
-                        return
-                    connection.sendall(answer[index:index + 1])
-                    time.sleep(TRICKLE_INTERVAL)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
+        connection.recv(65536)
+        for index in range(len(answer)):
+            if self.stopped.is_set():
+                return
+            connection.sendall(answer[index:index + 1])
+            time.sleep(TRICKLE_INTERVAL)
 
 
 @pytest.fixture
