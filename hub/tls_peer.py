@@ -9,6 +9,8 @@ The server has already verified the certificate against its CA (``ssl.CERT_REQUI
 
 from __future__ import annotations
 
+import ssl
+
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from starlette.requests import Request
@@ -44,3 +46,22 @@ def _uvicorn_peer_certificate(request: Request) -> x509.Certificate | None:
     ssl_object = transport.get_extra_info("ssl_object")
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     return x509.load_der_x509_certificate(der) if der else None
+
+
+class PeerCertificate:
+    """ASGI middleware, outermost: puts the TLS client certificate of the connection uvicorn serves into the scope
+    as the ASGI TLS extension (``client_cert_chain``), before any other middleware wraps ``receive`` and hides the
+    connection."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and "tls" not in scope.get("extensions", {}):
+            transport = getattr(getattr(receive, "__self__", None), "transport", None)
+            ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            if der:
+                pem = ssl.DER_cert_to_PEM_cert(der)
+                scope = {**scope, "extensions": {**scope.get("extensions", {}), "tls": {"client_cert_chain": [pem]}}}
+        await self.app(scope, receive, send)

@@ -116,10 +116,10 @@ def authorize(
     if rule is not None and rule.is_public():
         return
     client = current_client(request, bearer, header_key)
+    request.state.client = client  # known before any refusal, so that the audit log names who was refused
     if rule is None:
         raise PermissionDenied("no role may call this route", where="route")
     allowed(rule, client)
-    request.state.client = client
 
 
 def allowed(rule: Rule, client: Client) -> None:

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
 def _reader(client: Client = Depends(current_client)) -> Client:
-    if not client.operator:
+    if not client.sees_every_tenant:
         raise PermissionDenied("the audit log spans every tenant: only a client that sees every tenant reads it", where="role")
     return client
 

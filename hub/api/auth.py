@@ -85,7 +85,7 @@ class Client:
         return self.scope.name
 
     @property
-    def operator(self) -> bool:
+    def sees_every_tenant(self) -> bool:
         """Whether the caller sees every tenant (an administrator, or an auditor of every tenant)."""
         return self.scope.everything
 

@@ -30,7 +30,7 @@ class ApprovalIn(BaseModel):
     specimen_code: str = Field(min_length=1, max_length=100, description="the one specimen code the approval covers")
     valid_from: datetime
     valid_until: datetime | None = None
-    tenant: str | None = Field(None, max_length=20, description="operators only: the issuing authority the approval belongs to")
+    tenant: str | None = Field(None, max_length=20, description="the issuing authority the approval belongs to, when given: the one the caller acts for")
 
 
 def approval_view(row: CITESApproval) -> dict[str, Any]:
@@ -48,15 +48,11 @@ def approval_view(row: CITESApproval) -> dict[str, Any]:
 
 @router.post("/approvals", status_code=201)
 async def create_approval(body: ApprovalIn, response: Response, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
-    """Record an approval of the simplified procedure for the caller's authority: ``409`` when its number exists."""
-    if client.operator:
-        if not body.tenant:
-            raise InputError("an operator names the authority the approval belongs to", where="tenant")
-        tenant = body.tenant
-    elif body.tenant and body.tenant != client.tenant:
-        raise PermissionDenied(f"this API key belongs to the authority of {client.tenant}; it cannot record an approval of {body.tenant}")
-    else:
-        tenant = client.tenant
+    """Record an approval of the simplified procedure for the one authority the caller acts for (an operator of
+    several names it in ``X-On-Behalf-Of``): ``409`` when its number exists."""
+    tenant = client.scope.tenant
+    if body.tenant and body.tenant != tenant:
+        raise PermissionDenied(f"this client acts for {client.tenant}; it cannot record an approval of {body.tenant}", where="tenant")
     row = await run_in_threadpool(broker.create_approval, tenant=tenant, **body.model_dump(exclude={"tenant"}))
     response.headers["Location"] = f"/v1/cites/approvals?number={row.approval_number}"
     return approval_view(row)

@@ -86,9 +86,9 @@ def read_payload(digest: str, client: Client = Depends(current_client), session:
     """A raw payload named by a trace event or a delivery attempt (request, response, acknowledgement, evidence),
     if it belongs to one of the caller's documents."""
     if not client.scope.everything:
-        mine = select(Document.id).where(Document.tenant == client.scope.tenant)
+        mine = client.scope.restrict(select(Document.id), Document.tenant)
         owned = (
-            session.scalar(select(func.count()).select_from(TraceEvent).where(TraceEvent.payload_digest == digest, TraceEvent.tenant == client.scope.tenant))
+            session.scalar(client.scope.restrict(select(func.count()).select_from(TraceEvent).where(TraceEvent.payload_digest == digest), TraceEvent.tenant))
             or session.scalar(
                 select(func.count())
                 .select_from(DeliveryAttempt)

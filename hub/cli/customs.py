@@ -15,13 +15,14 @@ from typing import Optional
 
 import typer
 
-from hub.cli.common import SEVERE, DatabaseUrl, OutputFormat, fail, open_database, settings
+from hub.cli.common import SEVERE, DatabaseUrl, OutputFormat, audited, fail, open_database, settings
 from hub.errors import HubError
 
 customs_app = typer.Typer(help="Customs: the quantity ledgers kept with TRACES-NT (CSW-CERTEX).", no_args_is_help=True)
 
 
 @customs_app.command("reconcile")
+@audited("customs.reconcile", target="repair")
 def reconcile(
     repair: bool = typer.Option(False, "--repair", help="settle the operations whose outcome is unknown and repair the differences"),
     output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json"),

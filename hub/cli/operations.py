@@ -19,6 +19,7 @@ _CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @clients_app.command("add")
+@audited("clients.add", target="name")
 def clients_add(
     name: str = typer.Argument(..., help="a name for the client, e.g. the issuing system (letters, digits, . _ -); its OAuth2 client_id"),
     role: Optional[str] = typer.Option(None, help="issuing_authority (default with --tenant CC), operator, auditor, foreign_authority, administrator (default with --tenant '*')"),
@@ -72,6 +73,7 @@ def clients_list(database_url: Optional[str] = DatabaseUrl) -> None:
 
 
 @clients_app.command("remove")
+@audited("clients.remove", target="name")
 def clients_remove(name: str = typer.Argument(..., help="the client's name"), database_url: Optional[str] = DatabaseUrl) -> None:
     """Remove a client: its key, certificate and tokens stop working (a running hub within a minute)."""
     from sqlalchemy import delete

@@ -33,6 +33,7 @@ def serve(
     sandboxes: bool = typer.Option(True, "--sandboxes/--no-sandboxes", help="run the sandboxes of the configured counterparts"),
     sandbox_port: list[str] = typer.Option([], "--sandbox-port", help="NAME=PORT: another port for a sandbox (p2p, ephyto_hub, traces_nt, delta, single_window, cites_authority); may repeat"),
     cites_exchange_port: int = typer.Option(8448, min=0, max=65535, help="HTTPS port (mutual TLS) of the hub's CITES permit exchange (0: not served; it needs tls/server.pem in the certs dir)"),
+    api_tls: bool = typer.Option(False, "--api-tls", help="serve the API over HTTPS (tls/server.pem of the certs dir), asking callers for a client certificate of its CA: for clients registered by certificate"),
     database_url: Optional[str] = DatabaseUrl,
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: a line per request and delivery step; -vv: debug"),
@@ -41,9 +42,9 @@ def serve(
     from hub.cli.serve import ServeOptions, configure_logging, serve as run
 
     configure_logging(verbose)
-    options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports={**_ports(sandbox_port), 'cites_exchange': cites_exchange_port})
+    options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports={**_ports(sandbox_port), 'cites_exchange': cites_exchange_port}, api_tls=api_tls)
     try:
-        run(settings(database_url, public_url=public_url or f"http://127.0.0.1:{port}"), options)
+        run(settings(database_url, public_url=public_url or f"{'https' if api_tls else 'http'}://127.0.0.1:{port}"), options)
     except HubError as exc:
         fail(str(exc))
     except OSError as exc:  # a port already taken, mostly

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from hub.connector import SandboxContext
 from hub.errors import ConfigurationError
 from hub.standards import PROJECT_ROOT
 from hub.store.migrate import upgrade
+from hub.tls_peer import PeerCertificate
 
 log = logging.getLogger("hub.serve")
 http_log = logging.getLogger("hub.http")
@@ -46,6 +48,7 @@ class ServeOptions:
     ports: dict[str, int] = field(default_factory=dict)
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
+    api_tls: bool = False  # the API over HTTPS, asking callers for a client certificate (mutual TLS clients)
 
     def port_of(self, name: str, default: int) -> int:
         return self.ports.get(name, default)
@@ -121,9 +124,24 @@ def _idle_connections_at_stop(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith(("Cancel ", "Waiting for connections to close"))
 
 
+def api_server(app, *, host: str, port: int, tls_from: Path | None = None) -> uvicorn.Server:
+    """The API's server: plain HTTP, or with ``tls_from`` (a certs directory: ``tls/server.pem``/``.key``,
+    ``ca.pem``) HTTPS that asks every caller for a client certificate issued by that CA and verifies the one given
+    (a client without one still authenticates by API key or token; one registered by its certificate needs it)."""
+    settings = dict(lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=3)
+    if tls_from is None:
+        return uvicorn.Server(uvicorn.Config(app, host=host, port=port, **settings))
+    files = [tls_from / "tls" / "server.pem", tls_from / "tls" / "server.key", tls_from / "ca.pem"]
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise ConfigurationError(f"--api-tls needs {', '.join(missing)} (run `hub certs init`)")
+    return uvicorn.Server(uvicorn.Config(PeerCertificate(app), host=host, port=port, ssl_certfile=str(files[0]), ssl_keyfile=str(files[1]),
+                                         ssl_ca_certs=str(files[2]), ssl_cert_reqs=ssl.CERT_OPTIONAL, **settings))
+
+
 def _servers(broker: Broker, options: ServeOptions, *, api_key) -> list[tuple[str, uvicorn.Server]]:
     app = create_app(broker)
-    api = uvicorn.Server(uvicorn.Config(RequestLog(app), host=options.host, port=options.port, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=3))
+    api = api_server(RequestLog(app), host=options.host, port=options.port, tls_from=Path(broker.settings.certs_dir) if options.api_tls else None)
     api.hub_app = app  # the worker reports delivery timings to the app's metrics
     servers = [("api", api)]
     exchange_port = options.port_of("cites_exchange", CITES_EXCHANGE_PORT)
