@@ -24,7 +24,7 @@ from hub.store.payloads import put_payload
 from hub.store.trace import add_event
 
 
-#: The API clients :func:`api_client` makes: tenants' systems, and an operator who sees every tenant.
+#: The API clients :func:`api_client` makes: tenants' systems, and an administrator who sees every tenant.
 API_CLIENTS = {"FR": "FR", "NL": "NL", "EC": "EC", "ops": "*"}
 
 
