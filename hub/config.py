@@ -13,6 +13,7 @@ from typing import Mapping
 
 from pydantic import BaseModel, Field
 
+from hub.errors import ConfigurationError
 from hub.standards import PROJECT_ROOT
 
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'hub.db'}"
@@ -38,6 +39,19 @@ def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> str 
     return content
 
 
+def _body_limits(value: str | None) -> dict[str, str] | None:
+    """``/v1/webhooks=65536,/v1/documents=5242880`` as a mapping (the numbers are checked by the model)."""
+    if not value:
+        return None
+    limits = {}
+    for item in value.split(","):
+        prefix, _, size = item.strip().partition("=")
+        if not prefix.startswith("/") or not size:
+            raise ConfigurationError(f"HUB_BODY_LIMITS: {item.strip()!r} is not PATH_PREFIX=BYTES (e.g. /v1/webhooks=65536)")
+        limits[prefix] = size
+    return limits
+
+
 class Settings(BaseModel):
     """What a hub process needs to start: database, routing table, counterparts, key material, public address."""
 
@@ -47,7 +61,8 @@ class Settings(BaseModel):
     certs_dir: Path = PROJECT_ROOT / "certs" / "dev"
     signers_file: Path = Field(default=PROJECT_ROOT / "config" / "signers.yaml", description="which certificate may sign for which issuing authority (absent: each for its own country)")
     public_url: str = Field(default="http://127.0.0.1:8000", description="where counterparts push acknowledgements")
-    max_body_bytes: int = Field(default=21 * 1024 * 1024, gt=0, description="largest request body the API reads (HUB_MAX_BODY_BYTES)")
+    max_body_bytes: int = Field(default=21 * 1024 * 1024, gt=0, description="largest document body the API reads (HUB_MAX_BODY_BYTES)")
+    body_limits: dict[str, int] = Field(default_factory=dict, description="largest body per route, by path prefix (HUB_BODY_LIMITS='/v1/webhooks=65536,…')")
     webhook_private_targets: bool = Field(default=False, description="whether webhooks may target loopback and private addresses (HUB_WEBHOOK_PRIVATE_TARGETS=1)")
     worker_concurrency: int = 4
     poll_interval: float = 0.2
@@ -66,6 +81,7 @@ class Settings(BaseModel):
             "public_url": os.environ.get("HUB_PUBLIC_URL"),
             "worker_concurrency": os.environ.get("HUB_WORKER_CONCURRENCY"),
             "max_body_bytes": os.environ.get("HUB_MAX_BODY_BYTES"),
+            "body_limits": _body_limits(os.environ.get("HUB_BODY_LIMITS")),
             "webhook_private_targets": os.environ.get("HUB_WEBHOOK_PRIVATE_TARGETS"),
             "lease_seconds": os.environ.get("HUB_LEASE_SECONDS"),
         }

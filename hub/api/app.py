@@ -78,6 +78,6 @@ def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
         app.include_router(module.router)
     app.include_router(messages.payloads_router)
     metrics.install_metrics(app)
-    app.add_middleware(RequestLimits, max_body_bytes=broker.settings.max_body_bytes)
+    app.add_middleware(RequestLimits, max_body_bytes=broker.settings.max_body_bytes, limits=broker.settings.body_limits)
     install_audit(app)  # outermost: every request, even one the limits refuse, is audited; /v1/audit; secrets masked in logs
     return app

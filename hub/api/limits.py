@@ -11,8 +11,12 @@ from urllib.parse import parse_qsl, unquote
 
 from hub.jsonsafe import MAX_JSON_DEPTH, too_deep as json_too_deep
 
-#: Default largest body: a document at the XML parser's limit, with room for its envelope.
+#: Default largest body of a route that takes documents: one at the XML parser's limit, with room for its envelope.
 MAX_BODY_BYTES = 21 * 1024 * 1024
+#: The routes that take documents (signed XML or records); every other route takes small JSON.
+DOCUMENT_ROUTES = ("/v1/documents", "/v1/verify", "/v1/inbound/")
+#: Default largest body of every other route.
+MAX_CONTROL_BODY_BYTES = 1024 * 1024
 #: Characters refused in a path or a query value: C0 controls (NUL included) and DEL.
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
@@ -48,13 +52,22 @@ def _path_patterns(routes):
 
 
 class RequestLimits:
-    """ASGI middleware: a body larger than ``max_body_bytes`` gets 413 (unread when its Content-Length says so),
-    JSON nested deeper than ``max_json_depth`` gets 422."""
+    """ASGI middleware: a body larger than its route's limit gets 413 (unread when its Content-Length says so),
+    JSON nested deeper than ``max_json_depth`` gets 422. The limit is ``max_body_bytes`` for the routes that take
+    documents, ``max_control_bytes`` for the others, or what ``limits`` (path prefix → bytes, the longest prefix
+    wins) says."""
 
-    def __init__(self, app, *, max_body_bytes: int = MAX_BODY_BYTES, max_json_depth: int = MAX_JSON_DEPTH) -> None:
+    def __init__(self, app, *, max_body_bytes: int = MAX_BODY_BYTES, max_control_bytes: int = MAX_CONTROL_BODY_BYTES,
+                 limits: dict[str, int] | None = None, max_json_depth: int = MAX_JSON_DEPTH) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        defaults = {prefix: max_body_bytes for prefix in DOCUMENT_ROUTES}
+        self._limits = sorted({"/": max_control_bytes, **defaults, **(limits or {})}.items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        """The largest body a request to ``path`` may send."""
+        return next(size for prefix, size in self._limits if path.startswith(prefix))
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -66,9 +79,10 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        limit = self.limit_for(scope.get("path") or "/")
         declared = headers.get(b"content-length", b"").decode("latin-1").strip()
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _answer(send, 413, "BodyTooLarge", f"the body is {declared} bytes; at most {self.max_body_bytes} are accepted")
+        if declared.isdigit() and int(declared) > limit:
+            await _answer(send, 413, "BodyTooLarge", f"the body is {declared} bytes; at most {limit} are accepted here")
             return
         chunks, size, more = [], 0, True
         while more:
@@ -77,8 +91,8 @@ class RequestLimits:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await _answer(send, 413, "BodyTooLarge", f"the body exceeds the {self.max_body_bytes} bytes accepted")
+            if size > limit:
+                await _answer(send, 413, "BodyTooLarge", f"the body exceeds the {limit} bytes accepted here")
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -196,6 +196,35 @@ def test_a_body_too_large_is_refused_before_it_is_read_and_deep_json_is_a_422(ap
     assert fine.status_code in (400, 422) and "nests deeper" not in fine.text
 
 
+def test_body_limits_are_per_route(api, broker):
+    """Routes that take documents read up to HUB_MAX_BODY_BYTES; the others small JSON (1 MiB), unless
+    HUB_BODY_LIMITS says otherwise for a path prefix."""
+    from fastapi.testclient import TestClient
+
+    from hub.api.app import create_app
+    from hub.api.limits import MAX_CONTROL_BODY_BYTES
+
+    two_mib = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+    webhook = api.post("/v1/webhooks", content=two_mib, headers={"Content-Type": "application/json"})
+    assert webhook.status_code == 413 and f"at most {MAX_CONTROL_BODY_BYTES}" in webhook.json()["message"]
+    assert api.post("/v1/documents", content=two_mib, headers={"Content-Type": "application/json"}).status_code != 413
+    broker.settings.body_limits = {"/v1/documents": 1000}
+    with TestClient(create_app(broker), headers=dict(api.headers)) as tight:
+        answer = tight.post("/v1/documents", content=b"{" + b" " * 2000 + b"}", headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413 and "at most 1000" in answer.json()["message"]
+
+
+def test_hub_body_limits_is_read_from_the_environment(monkeypatch):
+    from hub.config import Settings
+    from hub.errors import ConfigurationError
+
+    monkeypatch.setenv("HUB_BODY_LIMITS", "/v1/webhooks=65536, /v1/documents=5242880")
+    assert Settings.from_env().body_limits == {"/v1/webhooks": 65536, "/v1/documents": 5242880}
+    monkeypatch.setenv("HUB_BODY_LIMITS", "webhooks=12")
+    with pytest.raises(ConfigurationError, match="PATH_PREFIX=BYTES"):
+        Settings.from_env()
+
+
 def test_characters_no_xml_can_carry_are_a_422_naming_the_field(api):
     for bad in ("FR-2026\\u0000-NUL", "FR-\\u0001", "FR-\\ud800"):
         body = json.dumps(example_record()).replace('"FR-2026-PC-000123"', f'"{bad}"').encode()
