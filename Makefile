@@ -44,11 +44,15 @@ run: $(STAMP) ## set up .venv, make the development PKI (certs/dev) if missing, 
 test: $(STAMP) tools ## set up .venv and run every test (SQLite and an embedded PostgreSQL): what CI runs
 	$(BIN)/python -m pytest
 
-# The documented journeys are shell commands that read JSON with jq: the tests run them, so jq must be there.
+# The documented journeys are shell commands that read JSON with jq, and the pages are tested in Debian's Chromium
+# (driven by Playwright; pdftoppm from poppler-utils renders the facsimile): the tests need them, so they are installed.
 tools:
-	@command -v jq >/dev/null || { echo "==> installing jq (the documented journeys use it)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq jq >/dev/null; \
-	  else echo "jq is missing: install it (apt-get install jq) or the journey tests are skipped"; fi; }
+	@missing=""; command -v jq >/dev/null || missing="$$missing jq"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	  if [ -n "$$missing" ]; then echo "==> installing$$missing (journeys, browser tests)"; \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing:$$missing: install them (apt-get install$$missing) or the tests that need them are skipped"; fi; fi
 
 bench: $(STAMP) ## run the three benchmarks (core, broker, customs)
 	$(BIN)/python bench/core.py
