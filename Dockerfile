@@ -22,6 +22,9 @@ COPY xsd ./xsd
 COPY un_cefact ./un_cefact
 COPY config ./config
 
+# The facsimile (GET /v1/documents/{id}/pdf) is drawn in DejaVu, a Unicode font the slim image lacks.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
+
 # An unprivileged user owns the folders that compose mounts volumes on (a new named volume takes the owner of the
 # folder it is mounted on): certs/dev (the development PKI), var/ and keys/ (the API key the `apikey` service makes).
 RUN useradd --system --uid 10001 --home-dir /app hub \

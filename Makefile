@@ -50,6 +50,7 @@ tools:
 	@missing=""; command -v jq >/dev/null || missing="$$missing jq"; \
 	  command -v chromium >/dev/null || missing="$$missing chromium"; \
 	  command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	  test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
 	  if [ -n "$$missing" ]; then echo "==> installing$$missing (journeys, browser tests)"; \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	    else echo "missing:$$missing: install them (apt-get install$$missing) or the tests that need them are skipped"; fi; fi

@@ -17,6 +17,7 @@ from hub.api.deps import MAX_OFFSET, MAX_VERSION, get_broker, read_session
 from hub.api.views import document_view, submission_view
 from hub.broker import Broker
 from hub.errors import NotFound
+from hub.facsimile import LANGUAGES, for_document
 from hub.store.models import Document, DocumentProduct
 from hub.store.payloads import get_payload
 
@@ -97,6 +98,21 @@ def read_xml(document_id: str, client: Client = Depends(current_client), session
     """The signed document as the hub sent it (full profile)."""
     payload = get_payload(session, _visible(session, document_id, client).payload_digest)
     return Response(payload.content, media_type=payload.media_type)
+
+
+@router.get("/{document_id}/pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+def read_pdf(
+    document_id: str,
+    client: Client = Depends(current_client),
+    session: Session = Depends(read_session),
+    broker: Broker = Depends(get_broker),
+    lang: Annotated[list[str] | None, Query(description=f"the languages of the labels, of {', '.join(LANGUAGES)} (repeatable); default: English, French and the document's own")] = None,
+) -> Response:
+    """The printable facsimile (PDF, A4): the boxes of the official model, a QR code to the public verification
+    page, and the issuing authority's PDF signature. ``422`` for a document this hub does not issue."""
+    settings = broker.settings
+    facsimile = for_document(_visible(session, document_id, client), certs_dir=settings.certs_dir, public_url=settings.public_url, languages=lang)
+    return Response(facsimile.pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{facsimile.filename}"'})
 
 
 @router.get("")

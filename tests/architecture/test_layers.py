@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hub.customs",),
     ("connectors",),
     ("hub.broker",),
+    ("hub.facsimile",),
     ("hub.api",),
     ("hub.web",),
     ("hub.cli", "hub.__main__", "=hub"),
