@@ -26,10 +26,19 @@ def load_secret(path: Path | str) -> bytes:
     """The verification secret kept in ``path``, made (32 random bytes, mode 0600) when there is none yet."""
     path = Path(path)
     if not path.exists():
+        # Written whole under another name, then linked in place: two processes making it at once agree on one
+        # secret, and nobody ever reads a half-written file.
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(secrets.token_bytes(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: its secret is the secret
+        finally:
+            draft.unlink()
     secret = path.read_bytes()
     if len(secret) < 16:
         raise ValueError(f"the verification secret {path} is shorter than 16 bytes")

@@ -29,3 +29,11 @@ def test_a_code_is_checked_as_a_person_types_it(tmp_path):
     assert not code_matches(secret, code, issuing_country="FR", number="FR-2")
     assert not code_matches(secret, "", issuing_country="FR", number="FR-1")
     assert verification_url("https://hub.example/", number="FR 1", code=code) == f"https://hub.example/verify?number=FR+1&code={code}"
+
+
+def test_processes_making_the_secret_at_once_agree_on_one(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        made = set(pool.map(lambda _: load_secret(tmp_path / "verification.key"), range(16)))
+    assert len(made) == 1 and [p.name for p in tmp_path.iterdir()] == ["verification.key"]
