@@ -65,12 +65,14 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/documents"): READ,
     ("GET", "/v1/documents/{document_id}"): READ,
     ("GET", "/v1/documents/{document_id}/xml"): READ,
+    ("GET", "/v1/documents/{document_id}/pdf"): READ,
     ("POST", "/v1/documents/{document_id}/lifecycle"): WRITE,
     ("POST", "/v1/documents/{document_id}/duplicate"): WRITE,
     ("GET", "/v1/messages"): READ,
     ("GET", "/v1/messages/{message_id}"): READ,
     ("GET", "/v1/messages/{message_id}/trace"): READ,
     ("POST", "/v1/messages/{message_id}/resend"): _roles(ISSUER, OPERATOR, ADMIN),
+    ("POST", "/v1/messages/{message_id}/abandon"): _roles(ISSUER, OPERATOR, ADMIN),
     ("GET", "/v1/payloads/{digest}"): READ,
     ("POST", "/v1/non-conformities"): WRITE,
     ("GET", "/v1/non-conformities"): READ,
@@ -82,8 +84,16 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("DELETE", "/v1/webhooks/{webhook_id}"): _roles(ISSUER, OPERATOR, ADMIN),
     ("GET", "/v1/verify/{certificate_number}"): VERIFY,
     ("POST", "/v1/verify"): VERIFY,
+    # anyone holding a certificate: a number and its code, or a signed copy; rate-limited (hub.api.verify_public)
+    ("GET", "/v1/public/verify"): PUBLIC,
+    ("POST", "/v1/public/verify"): PUBLIC,
+    ("GET", "/verify"): PUBLIC,  # the same, as a page (hub.web.verify)
+    ("POST", "/verify"): PUBLIC,
     # every destination's health spans every tenant's traffic
     ("GET", "/v1/connectors"): _roles(AUDITOR, ADMIN, every_tenant=True),
+    # alerts in the caller's scope; a counterpart's (no tenant's) only for who sees every tenant (hub.notify.alerts_store)
+    ("GET", "/v1/alerts"): READ,
+    ("GET", "/console/alerts"): READ,
     ("GET", "/v1/customs/documents/{code}/{number:path}"): READ,
     ("POST", "/v1/customs/declarations/{declaration}/reservations"): WRITE,
     ("POST", "/v1/customs/declarations/{declaration}/clearance"): WRITE,
@@ -95,6 +105,23 @@ POLICY: dict[tuple[str, str], Rule] = {
     # the audit log spans every tenant (hub.api.audit_routes)
     ("GET", "/v1/audit"): _roles(AUDITOR, ADMIN, every_tenant=True),
     ("GET", "/v1/audit/verify"): _roles(AUDITOR, ADMIN, every_tenant=True),
+    # the ops console (hub.web): people log in with a password; each page reads through the caller's scope
+    ("GET", "/"): PUBLIC,
+    ("GET", "/console/login"): PUBLIC,
+    ("POST", "/console/login"): PUBLIC,
+    ("POST", "/console/logout"): PUBLIC,
+    ("GET", "/console"): READ,
+    ("GET", "/console/traces"): READ,
+    ("GET", "/console/documents/{document_id}"): READ,
+    ("GET", "/console/messages/{message_id}"): READ,
+    ("POST", "/console/messages/{message_id}/resend"): _roles(ISSUER, OPERATOR, ADMIN),
+    ("POST", "/console/messages/{message_id}/abandon"): _roles(ISSUER, OPERATOR, ADMIN),
+    ("GET", "/console/live"): READ,
+    ("GET", "/console/counterparts"): READ,
+    ("GET", "/console/dead-letters"): READ,
+    ("GET", "/console/non-conformities"): READ,
+    ("GET", "/console/non-conformities/chart.svg"): READ,
+    ("GET", "/console/non-conformities/{non_conformity_id}"): READ,
     ("GET", "/metrics"): Rule(roles=frozenset({ADMIN}), every_tenant=True, public_when=lambda: os.environ.get("HUB_METRICS_PUBLIC") == "1"),
 }
 

@@ -15,9 +15,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from hub.api import cites, connectors, customs, documents, events, inbound, messages, metrics, nonconformities, oauth, verify, webhooks
+from hub.api.alerts import router as alerts_router
 from hub.api.access import authorize
 from hub.api.audit import install_audit
 from hub.api.limits import RequestLimits
+from hub.api.verify_public import router as public_verification
 from hub.broker import Broker
 from hub.errors import HubError, Unauthenticated, ValidationFailed
 
@@ -77,6 +79,8 @@ def create_app(broker: Broker, *, title: str = "Trade-document hub") -> FastAPI:
     for module in (documents, messages, nonconformities, inbound, events, webhooks, metrics, verify, connectors, customs, cites, oauth):
         app.include_router(module.router)
     app.include_router(messages.payloads_router)
+    app.include_router(alerts_router)  # /v1/alerts
+    app.include_router(public_verification)  # no account: /v1/public/verify
     metrics.install_metrics(app)
     app.add_middleware(RequestLimits, max_body_bytes=broker.settings.max_body_bytes, limits=broker.settings.body_limits)
     install_audit(app)  # outermost: every request, even one the limits refuse, is audited; /v1/audit; secrets masked in logs

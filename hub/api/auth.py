@@ -6,7 +6,11 @@ A client proves who it is in one of three ways:
 - **mutual TLS**: the client certificate of the connection, registered by its SHA-256 fingerprint (that certificate
   only) or by its subject (any certificate the server's CA issues under that name);
 - **OAuth2 client credentials**: a signed JWT assertion exchanged at ``POST /v1/oauth/token`` (:mod:`hub.api.oauth`)
-  for a short-lived access token, sent as ``Authorization: Bearer``; only its SHA-256 is stored.
+  for a short-lived access token, sent as ``Authorization: Bearer``; only its SHA-256 is stored;
+- a **console session** (a person): a name and password (scrypt, ``hub clients add NAME --password``) exchanged at
+  ``/console/login`` (:mod:`hub.web.session`) for an opaque token in the ``hub_session`` cookie, stored hashed like
+  an access token. A request it authenticates that changes something (not GET/HEAD/OPTIONS) must come from the hub's
+  own pages: its ``Origin`` (else ``Referer``) must be the hub's, or 403 (no cross-site request forgery).
 
 Its **role** says what it may do (:mod:`hub.api.access` maps every route to the roles allowed) and its **scope**
 which tenants' objects it sees (:class:`hub.scope.Scope`):
@@ -24,13 +28,17 @@ A client whose scope holds several tenants may narrow one request to one of them
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -52,6 +60,13 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CACHE_LIMIT = 10_000
 #: How long a running hub remembers who a key or certificate belongs to (``hub clients remove`` takes effect within it).
 CACHE_SECONDS = 60
+#: The cookie holding a person's console session (:mod:`hub.web.session`), and the prefix of its opaque token.
+SESSION_COOKIE = "hub_session"
+SESSION_PREFIX = "hss_"
+#: scrypt's cost (n = 2^14, r = 8, p = 1: 16 MiB and some 50 ms a try) and a password's bounds.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD, MAX_PASSWORD = 10, 200
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Role(StrEnum):
@@ -92,6 +107,28 @@ class Client:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` (base64) of a person's password; :class:`InputError` for one too short or long."""
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InputError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", where="password")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return "$".join(("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()))
+
+
+def password_matches(stored: str | None, password: str) -> bool:
+    """Whether ``password`` is the one ``stored`` was made of (False for no stored password or a malformed one)."""
+    try:
+        scheme, n, r, p, salt, digest = (stored or "").split("$")
+        if scheme != "scrypt" or len(password) > MAX_PASSWORD:
+            return False
+        expected = base64.b64decode(digest)
+        given = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(given, expected)
 
 
 # --- registering a client ---------------------------------------------------------------------------------------------
@@ -197,10 +234,13 @@ def create_client(
     certificate: bytes | None = None,
     certificate_subject: str | None = None,
     jwt_key: bytes | None = None,
+    password: str | None = None,
 ) -> tuple[ApiClient, str | None]:
     """Create a client and return it with its API key (shown once; only its hash is kept). A client registered with a
-    TLS certificate, a certificate subject or a JWT key authenticates by it and gets no API key (None)."""
+    TLS certificate, a certificate subject, a JWT key or a password (a person, who logs into the console)
+    authenticates by it and gets no API key (None)."""
     grant = grant_for(role=role, tenant=tenant, acts_for=acts_for, operator=operator)
+    password_hash = hash_password(password) if password is not None else None
     if session.scalars(select(ApiClient).where(ApiClient.name == name)).first() is not None:
         raise ConflictError(f"a client named {name!r} exists already; choose another name", where="name")
     sha256 = certificate_identity(certificate)[0] if certificate is not None else None
@@ -210,12 +250,12 @@ def create_client(
     if subject and session.scalar(select(ApiClient.name).where(ApiClient.certificate_subject == subject)):
         raise ConflictError(f"the subject {subject!r} is registered for another client already", where="certificate_subject")
     public_key = jwt_public_key(jwt_key) if jwt_key is not None else None
-    if key is None and not (sha256 or subject or public_key):
+    if key is None and not (sha256 or subject or public_key or password_hash):
         key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = ApiClient(
         id=str(uuid.uuid4()), name=name, role=grant.role.value, tenant=grant.tenant, acts_for=grant.acts_for,
         key_hash=hash_key(key) if key else None, certificate_sha256=sha256, certificate_subject=subject,
-        jwt_public_key=public_key,
+        jwt_public_key=public_key, password_hash=password_hash,
     )
     session.add(client)
     session.flush()
@@ -282,8 +322,39 @@ def current_client(
     if isinstance(known, Client):
         return known
     key = (bearer.credentials if bearer else None) or header_key
-    client = _by_key(request, key) if key else _by_certificate(request)
+    session_token = request.cookies.get(SESSION_COOKIE) if not key else None
+    if key:
+        client = _by_key(request, key)
+    elif session_token:
+        client = _by_session(request, session_token)
+    else:
+        client = _by_certificate(request)
     return _on_behalf_of(client, request.headers.get(ON_BEHALF_OF))
+
+
+def _by_session(request: Request, token: str) -> Client:
+    found = _cached(request, hash_key(token), lambda session: find_client(session, token)) if token.startswith(SESSION_PREFIX) else None
+    if found is None or found[1] is None:
+        raise Unauthenticated("no console session: log in at /console/login")
+    if found[1] <= utcnow():
+        raise Unauthenticated("the console session expired: log in again at /console/login")
+    if request.method not in _SAFE_METHODS and not same_origin(request):
+        raise PermissionDenied("a change made with a console session must come from the hub's own pages (the Origin or Referer header is missing or another site's)", where="Origin")
+    return found[0]
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the request's ``Origin`` (else ``Referer``) is the hub itself: the host it was sent to, or the hub's
+    public URL (behind a proxy)."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    host = (request.headers.get("host") or "").lower()
+    if parts.netloc.lower() == host and parts.scheme in ("http", "https"):
+        return True
+    public = urlsplit(getattr(getattr(request.app.state.broker, "settings", None), "public_url", "") or "")
+    return bool(public.netloc) and (parts.scheme, parts.netloc.lower()) == (public.scheme, public.netloc.lower())
 
 
 def _cached(request: Request, name: str, find) -> tuple[Client, datetime | None] | None:

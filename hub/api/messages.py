@@ -1,11 +1,13 @@
 """``/v1/messages``: the outbound messages (one per document and destination), their attempts, acknowledgements and
-trace, and the resend of a dead letter under the same message identity."""
+trace, the resend of a dead letter under the same message identity, and giving a message up (abandon, with a
+reason)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -14,7 +16,7 @@ from hub.api.auth import Client, current_client
 from hub.api.deps import MAX_OFFSET, get_broker, read_session
 from hub.api.views import acknowledgement_view, attempt_view, event_view, message_view
 from hub.broker import Broker
-from hub.store.states import MessageState
+from hub.store.states import MAX_REASON, MessageState, abandon
 from hub.errors import NotFound
 from hub.store.models import Acknowledgement, DeliveryAttempt, Document, Message, TraceEvent
 from hub.store.payloads import get_payload
@@ -76,6 +78,32 @@ async def resend(message_id: str, client: Client = Depends(current_client), brok
     """Queue a dead-lettered or rejected message again; it keeps its id, so the counterpart sees the same message."""
     message = await run_in_threadpool(broker.resend, message_id, tenant=client.scope.name, actor=client.actor)
     return {"id": message.id, "destination": message.destination, "state": message.state}
+
+
+class AbandonRequest(BaseModel):
+    """Why the message is given up: kept on its trace with who did it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(..., min_length=1, max_length=MAX_REASON, description="why the message is given up, e.g. 'sent by post instead'")
+
+
+@router.post("/{message_id}/abandon")
+async def abandon_message(message_id: str, body: AbandonRequest, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+    """Give up a dead letter or a message whose answer never came: it becomes ``abandoned`` for good (409 from
+    another state); the trace records who did it and why."""
+    return await run_in_threadpool(abandon_visible, broker, message_id, client, body.reason)
+
+
+def abandon_visible(broker: Broker, message_id: str, client: Client, reason: str, *, actor: str | None = None) -> dict:
+    """Abandon one of ``client``'s messages (404 for another tenant's), in one transaction, traced as done by
+    ``actor`` (default: the client)."""
+    with broker.database.transaction() as session:
+        message = session.get(Message, message_id, with_for_update=True)
+        if message is None or not client.scope.sees(message.document.tenant):
+            raise NotFound(f"no message {message_id}", where="id")
+        abandon(session, message, actor=actor or client.actor, reason=reason)
+        return {"id": message.id, "destination": message.destination, "state": message.state}
 
 
 payloads_router = APIRouter(prefix="/v1/payloads", tags=["messages"])

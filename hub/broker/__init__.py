@@ -14,6 +14,7 @@ need one object.
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -35,15 +36,16 @@ from hub.delivery.retry import RetryStrategy
 from hub.delivery.worker import Worker
 from hub.errors import ConfigurationError
 from hub.intake.submission import Stored
+from hub.notify.alerts_service import AlertService
 from hub.notify.webhooks import WEBHOOK_ANSWER_BYTES, WEBHOOK_TIMEOUT, WebhookDispatcher
 from hub.routing.table import RoutingTable
 from hub.signing import Signer, SignerRegistry, TrustStore, Verifier
 from hub.signing.keyring import Keyring
+from hub.signing.verification import SECRET_FILE, load_secret
 from hub.store.db import Database
 from hub.store.models import Acknowledgement, CITESApproval, Document, Message, NonConformity
 
 __all__ = ["Broker", "Completed", "EXPIRY_INTERVAL"]
-
 
 class Broker:
     """One hub: build it with :meth:`from_settings`; ``transports`` lets tests and in-process sandboxes stand in
@@ -93,6 +95,15 @@ class Broker:
         }
         return cls(settings=settings, database=Database(settings.database_url), routing=RoutingTable.load(settings.routes_file), connectors=connectors, trust_store=trust, retry=retry)
 
+    @functools.cached_property
+    def verification_secret(self) -> bytes:
+        """The secret of verification codes (:mod:`hub.signing.verification`): ``certs_dir/verification.key``, made
+        on first use (by one process only, whoever races), read once per broker."""
+        try:
+            return load_secret(Path(self.settings.certs_dir) / SECRET_FILE)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read or make the verification secret: {exc}") from None
+
     def signer_for(self, country: str) -> Signer:
         """The signer of the issuing authority of ``country`` (``certs_dir/signing/<CC>.key`` and ``.pem``)."""
         return self.keyring.signer_for(country)
@@ -116,6 +127,7 @@ class Broker:
             worker.periodic.append(dispatcher.start)
             worker.on_stop.append(dispatcher.close)
         worker.polls.extend([self.inbound.pull_documents, self.permits.expire])
+        AlertService.from_env(self.database, destinations={n: c.config.type for n, c in self.connectors.items()}, public_url=settings.public_url).attach(worker)
         if self.customs.ched_authorities:  # the quantity ledgers kept with TRACES-NT, settled and compared
             worker.polls.append(self.reconciler.run_periodically)
         return worker

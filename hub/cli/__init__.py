@@ -7,6 +7,7 @@ place (nothing registers itself on import).
     certs.py        certs init | rotate                                    (the development PKI, key rotation)
     run.py          serve, worker, sandbox                                 (serve.py: what serve runs)
     operations.py   clients, trace, connectors, fetch-permit
+    facsimile.py    facsimile ID                                           (the signed PDF of a document)
     routes.py       routes show | explain
     db.py           db upgrade | downgrade | current
     audit.py        audit show | verify                                    (the hash-chained audit log)
@@ -18,7 +19,7 @@ from __future__ import annotations
 import typer
 
 from hub import redaction
-from hub.cli import documents, operations, run
+from hub.cli import documents, facsimile, operations, run
 from hub.cli.audit import audit_app
 from hub.cli.certs import certs_app
 from hub.cli.customs import customs_app
@@ -32,6 +33,7 @@ def build_app() -> typer.Typer:
     documents.register(app)
     run.register(app)
     operations.register(app)
+    facsimile.register(app)
     app.add_typer(certs_app, name="certs")
     app.add_typer(customs_app, name="customs", help="Customs: reconcile the quantity ledgers with TRACES-NT (CSW-CERTEX).")
     app.add_typer(routes_app, name="routes", help="The routing table: show it, explain a document's destinations.")

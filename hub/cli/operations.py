@@ -29,9 +29,11 @@ def clients_add(
     certificate_subject: Optional[str] = typer.Option(None, help="RFC 4514 subject, e.g. 'CN=border,O=DGAL,C=FR': any TLS client certificate the server's CA issued under it"),
     jwt_public_key: Optional[str] = typer.Option(None, "--jwt-public-key", help="PEM public key (or certificate): the client signs JWT assertions for POST /v1/oauth/token"),
     operator: bool = typer.Option(False, hidden=True, help="before roles: read every tenant (now: an administrator)"),
+    password: bool = typer.Option(False, "--password", help="a person who logs into the console (/console/login): the password is asked for (twice, not shown)"),
+    password_file: Optional[str] = typer.Option(None, "--password-file", help="a person who logs into the console: the password is the first line of this file"),
     database_url: Optional[str] = DatabaseUrl,
 ) -> None:
-    """Create a client. An API key is printed (once) unless the client authenticates by certificate or JWT."""
+    """Create a client. An API key is printed (once) unless the client authenticates by certificate, JWT or password."""
     from hub.api.auth import create_client, grant_for
     from hub.store.models import ApiClient
 
@@ -41,7 +43,7 @@ def clients_add(
         grant_for(role=role, tenant=tenant, acts_for=acts_for, operator=operator)  # refused before the database is opened
     except HubError as exc:
         fail(_option_message(exc))
-    files = {"certificate": _read_pem(certificate, "--certificate"), "jwt_key": _read_pem(jwt_public_key, "--jwt-public-key")}
+    files = {"certificate": _read_pem(certificate, "--certificate"), "jwt_key": _read_pem(jwt_public_key, "--jwt-public-key"), "password": _password(password, password_file)}
     database = open_database(settings(database_url))
     try:
         with database.transaction() as session:
@@ -101,6 +103,29 @@ def _option_message(exc: HubError) -> str:
     return message if not option or option == "name" or message.startswith(option.split("-")[0]) else f"--{option}: {message}"
 
 
+def _password(asked: bool, path: str | None) -> str | None:
+    """The console password: from ``--password-file`` (its first line) or asked for with ``--password``; checked
+    (length) before the database is opened."""
+    from hub.api.auth import MAX_PASSWORD, MIN_PASSWORD
+
+    if asked and path:
+        fail("give --password (asked for) or --password-file, not both")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").splitlines()[0] if Path(path).stat().st_size <= 4096 else None
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
+            fail(f"--password-file {path}: cannot be read ({getattr(exc, 'strerror', None) or 'empty or not UTF-8 text'})")
+        if value is None:
+            fail(f"--password-file {path}: more than 4 KiB; the password is its first line")
+    elif asked:
+        value = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        return None
+    if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD:
+        fail(f"--password: a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return value
+
+
 def _read_pem(path: str | None, option: str) -> bytes | None:
     if path is None:
         return None
@@ -116,7 +141,8 @@ def _read_pem(path: str | None, option: str) -> bytes | None:
 def _describe(client) -> str:
     bound = f"acts for {client.acts_for}" if client.acts_for else f"tenant {client.tenant}"
     ways = [way for way, present in (("API key", client.key_hash), ("TLS certificate sha256 " + (client.certificate_sha256 or "")[:16] + "…", client.certificate_sha256),
-                                     (f"TLS certificate subject {client.certificate_subject}", client.certificate_subject), ("signed JWT (POST /v1/oauth/token)", client.jwt_public_key)) if present]
+                                     (f"TLS certificate subject {client.certificate_subject}", client.certificate_subject), ("signed JWT (POST /v1/oauth/token)", client.jwt_public_key),
+                                     ("password (console)", client.password_hash)) if present]
     return f"{client.name} ({client.role}, {bound}; authenticates by {', '.join(ways)})"
 
 

@@ -21,7 +21,7 @@ import uvicorn
 
 from connectors.registry import hosted_sandboxes
 from connectors.sandboxes import CITES_EXCHANGE_PORT
-from hub.api.app import create_app
+from hub.web.app import create_site
 from hub.api.auth import create_client, find_client
 from hub.broker import Broker
 from hub.config import DEFAULT_DATABASE_URL, Settings
@@ -140,7 +140,7 @@ def api_server(app, *, host: str, port: int, tls_from: Path | None = None) -> uv
 
 
 def _servers(broker: Broker, options: ServeOptions, *, api_key) -> list[tuple[str, uvicorn.Server]]:
-    app = create_app(broker)
+    app = create_site(broker)  # the API and the pages (console, public verification)
     api = api_server(RequestLog(app), host=options.host, port=options.port, tls_from=Path(broker.settings.certs_dir) if options.api_tls else None)
     api.hub_app = app  # the worker reports delivery timings to the app's metrics
     servers = [("api", api)]

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from hub.store.states import DELIVERED_STATES, MessageState
+from hub.store.states import RELEASING_STATES, MessageState
 from hub.store.models import Message, utcnow
 from hub.store.trace import add_event
 
@@ -58,7 +58,7 @@ def due_messages_query(*, destinations: tuple[str, ...] | None = None, limit: in
             ),
             or_(
                 Message.predecessor_id.is_(None),
-                exists(select(predecessor.id).where(predecessor.id == Message.predecessor_id, predecessor.state.in_([s.value for s in DELIVERED_STATES]))),
+                exists(select(predecessor.id).where(predecessor.id == Message.predecessor_id, predecessor.state.in_([s.value for s in RELEASING_STATES]))),
             ),
         )
         .order_by(Message.next_attempt_at, Message.created_at)

@@ -20,6 +20,7 @@
     webhook_subscriptions  who is told of events, and how far they have been told
     cites_approvals      approvals of the CITES simplified re-export procedure (PSSM), per tenant
     audit_log            append-only, hash-chained: every action by a person or client (see hub.store.audit)
+    alerts               what an operator must act on, raised and cleared by the worker (see hub.notify.alerts)
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class ApiClient(Base):
     certificate_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
     certificate_subject: Mapped[str | None] = mapped_column(String(500), unique=True)
     jwt_public_key: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # a person's console password (scrypt; hub.api.auth)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -413,3 +415,32 @@ class AuditEntry(Base):
     body_digest: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Alert(Base):
+    """An alert an operator must act on (see :mod:`hub.notify.alerts`): one row per identity ``key``, raised when its
+    cause appears, cleared when it goes, raised again on the same row when it comes back (``occurrences``).
+    ``notified`` says how far e-mail subscribers have been told (``none``, ``raised``, ``cleared``); ``email_next_at``
+    is when the next try is due, and the lease of the mailer sending it (see :mod:`hub.notify.alerts_service`)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(250), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(10))
+    # the tenant whose business it is; * for an alert of no one tenant (a counterpart failing)
+    tenant: Mapped[str] = mapped_column(String(20), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    document_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(36))
+    destination: Mapped[str | None] = mapped_column(String(60))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    since: Mapped[datetime | None] = mapped_column()
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(index=True)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    notified: Mapped[str] = mapped_column(String(10), default="none")
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    email_next_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    email_error: Mapped[str | None] = mapped_column(Text)

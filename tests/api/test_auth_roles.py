@@ -104,7 +104,9 @@ def test_the_policy_keeps_each_role_in_its_lane():
             assert not rule.every_tenant, f"an operator never sees every tenant: {method} {path}"
     public = {f"{method} {path}" for (method, path), rule in POLICY.items() if rule.is_public()}
     assert public == {"GET /healthz", "GET /openapi.json", "GET /docs", "GET /docs/oauth2-redirect", "GET /redoc",
-                      "POST /v1/oauth/token", "POST /v1/inbound/{connector}"}
+                      "POST /v1/oauth/token", "POST /v1/inbound/{connector}",
+                      "GET /", "GET /console/login", "POST /console/login", "POST /console/logout",  # logging in
+                      "GET /verify", "POST /verify", "GET /v1/public/verify", "POST /v1/public/verify"}  # for anyone
 
 
 @pytest.mark.parametrize(("grant", "where"), [

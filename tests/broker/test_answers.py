@@ -291,3 +291,23 @@ def test_a_counterpart_down_for_hours_keeps_its_backlog_and_drains_when_it_retur
             assert [m.attempts for m in messages] == [4, 4]  # 6 failures shared, then each delivered
     finally:
         broker.close()
+
+
+def test_a_replacement_behind_an_abandoned_original_goes(broker):
+    from hub.store.states import abandon
+    from tests.support.broker import permanent, replacement_of
+
+    authority = broker.connectors["authority"]
+    original = example_record(certificate_number="FR-2026-ANS-000050")
+    authority.fail_next(permanent())
+    broker.submit(json.dumps(original).encode(), "application/json", tenant="FR", actor="api:test")
+    broker.make_worker(webhooks=False).drain()
+    broker.submit(json.dumps(replacement_of(original, "FR-2026-ANS-000051")).encode(), "application/json", tenant="FR", actor="api:test")
+    worker = broker.make_worker(webhooks=False)
+    worker.drain()
+    with broker.database.transaction() as session:
+        dead, waiting = session.scalars(select(Message).where(Message.destination == "authority").order_by(Message.created_at)).all()
+        assert (dead.state, waiting.state) == (S.DEAD_LETTER.value, S.QUEUED.value)  # held behind its original
+        abandon(session, dead, actor="api:ops", reason="the importing country no longer takes it")
+    worker.drain()
+    assert state_of(broker, waiting.id) == S.AWAITING_ACK.value
