@@ -12,7 +12,9 @@ The language is chosen from ``?lang=`` (remembered in a ``lang`` cookie), then t
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -103,6 +105,18 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 86400} d"
 
 
+def _value(value: Any) -> str:
+    """A detail's value as a person reads it: nothing for None, JSON for structures, a decimal without trailing
+    zeros (``18500``, not ``18500.000000``)."""
+    if value is None:
+        return "—"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
 def _with_page(params: Mapping[str, str], page: int | None) -> str:
     """The query string of ``params`` with ``page`` replaced (or dropped for None); ``lang`` is left to the cookie."""
     kept = [(k, v) for k, v in getattr(params, "multi_items", params.items)() if k not in ("page", "lang")]
@@ -115,6 +129,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
     env.filters["duration"] = _duration
+    env.filters["value"] = _value
     env.filters["urlencode_page"] = _with_page
     return env
 

@@ -26,7 +26,7 @@
     cell(row, data.actor || "");
     var link = cell(row, "");
     var target = data.message_id ? "/console/messages/" + encodeURIComponent(data.message_id) : data.document_id ? "/console/documents/" + encodeURIComponent(data.document_id) : null;
-    if (target) { var a = document.createElement("a"); a.href = target; a.textContent = "↗"; link.appendChild(a); }
+    if (target) { var a = document.createElement("a"); a.href = target; a.textContent = body.dataset.openLabel || "Open"; link.appendChild(a); }
     body.insertBefore(row, body.firstChild);
     while (body.rows.length > 500) body.deleteRow(body.rows.length - 1);
   }
