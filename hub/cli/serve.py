@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy import select
 
 from connectors.registry import hosted_sandboxes
 from connectors.sandboxes import CITES_EXCHANGE_PORT
-from hub.web.app import create_site
 from hub.api.auth import create_client, find_client
 from hub.broker import Broker
 from hub.config import DEFAULT_DATABASE_URL, Settings
@@ -29,7 +30,9 @@ from hub.connector import SandboxContext
 from hub.errors import ConfigurationError
 from hub.standards import PROJECT_ROOT
 from hub.store.migrate import upgrade
+from hub.store.models import ApiClient
 from hub.tls_peer import PeerCertificate
+from hub.web.app import create_site
 
 log = logging.getLogger("hub.serve")
 http_log = logging.getLogger("hub.http")
@@ -65,6 +68,26 @@ def development_key(broker: Broker, key_file: Path = DEV_KEY_FILE) -> str:
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
     return key
+
+
+DEV_PERSON_FILE = PROJECT_ROOT / "var" / "dev-console-login"
+
+
+def development_person(broker: Broker, login_file: Path = DEV_PERSON_FILE) -> tuple[str, str]:
+    """The development console login (an administrator: sees every tenant, may resend and abandon), made once and
+    kept in ``var/dev-console-login`` (git-ignored, mode 0600): (name, password)."""
+    if login_file.is_file():
+        name, _, password = login_file.read_text().strip().partition(" ")
+        with broker.database.sessions() as session:
+            if name and session.scalar(select(ApiClient.id).where(ApiClient.name == name)):
+                return name, password
+    name, password = f"dev-{os.urandom(2).hex()}", secrets.token_urlsafe(12)
+    with broker.database.transaction() as session:
+        create_client(session, name=name, role="administrator", password=password)
+    login_file.parent.mkdir(parents=True, exist_ok=True)
+    login_file.write_text(f"{name} {password}\n")
+    login_file.chmod(0o600)
+    return name, password
 
 
 def customs_key(broker: Broker) -> str:
@@ -209,11 +232,15 @@ async def _serve(broker: Broker, options: ServeOptions, *, api_key) -> None:
         log.info("stopped")
 
 
-def banner(broker: Broker, options: ServeOptions, key: str | None) -> str:
-    """What ``hub serve`` prints once started: where the API, the exchange and each sandbox listen."""
-    lines = [f"  API      http://{options.host}:{options.port}   (OpenAPI: /docs)"]
+def banner(broker: Broker, options: ServeOptions, key: str | None, person: tuple[str, str] | None = None) -> str:
+    """What ``hub serve`` prints once started: where the API, the console, the exchange and each sandbox listen."""
+    scheme = "https" if options.api_tls else "http"
+    lines = [f"  API      {scheme}://{options.host}:{options.port}   (OpenAPI: /docs)"]
     if key:
         lines.append(f"  API key  {key}   (tenant FR, development only; kept in var/dev-api-key)")
+    if person:
+        lines.append(f"  console  {scheme}://{options.host}:{options.port}/console   log in as {person[0]}, password {person[1]} (development only; var/dev-console-login)")
+    lines.append(f"  verify   {scheme}://{options.host}:{options.port}/verify   (public: a certificate's number and code)")
     if options.sandboxes:
         for sandbox in hosted_sandboxes({name: c.config for name, c in broker.connectors.items()}):
             port = options.port_of(sandbox.name, sandbox.default_port)
@@ -230,10 +257,10 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     if options.migrate:
         upgrade(settings.database_url)
     broker = Broker.from_settings(settings)
-    key = None
+    key = person = None
     if options.dev_key if options.dev_key is not None else settings.database_url == DEFAULT_DATABASE_URL:
-        key = development_key(broker)
-    print(banner(broker, options, key), flush=True)
+        key, person = development_key(broker), development_person(broker)
+    print(banner(broker, options, key, person), flush=True)
     try:
         asyncio.run(_serve(broker, options, api_key=(lambda: key) if key else (lambda: customs_key(broker))))
     finally:
