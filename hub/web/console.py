@@ -15,6 +15,7 @@ as the API's and is traced with who did it (``console:<name>``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -203,48 +204,57 @@ def dead_letters(request: Request, client: Client = Depends(console_client), ses
 # --- non-conformities -------------------------------------------------------------------------------------------------
 
 
-def _nc_filter(client: Client, country: str | None, cause: str | None, product: str | None, counterpart: str | None) -> NonConformityFilter:
-    return NonConformityFilter(tenant=client.scope.name, country=(country or "").upper() or None, cause=cause or None, product=product or None, counterpart=counterpart or None)
+@dataclass(frozen=True)
+class _Problems:
+    """The non-conformity filters a page or its chart was asked for, and its period in months."""
+
+    filter: NonConformityFilter
+    months: int
+    shown: dict
+
+
+def _problems(
+    client: Client = Depends(console_client),
+    country: Annotated[str | None, Query(max_length=2)] = None,
+    cause: Annotated[str | None, Query(max_length=60)] = None,
+    product: Annotated[str | None, Query(max_length=20)] = None,
+    counterpart: Annotated[str | None, Query(max_length=60)] = None,
+    months: Annotated[int, Query(ge=1, le=36)] = 12,
+) -> _Problems:
+    f = NonConformityFilter(tenant=client.scope.name, country=(country or "").upper() or None, cause=cause or None, product=product or None, counterpart=counterpart or None)
+    shown = {"country": country or "", "cause": cause or "", "product": product or "", "counterpart": counterpart or "", "months": months}
+    return _Problems(f, months, shown)
+
+
+def _chart(request: Request, session: Session, asked: _Problems, *, top: int = 10) -> tuple[str, list]:
+    periods, problems = problems_over_time(session, asked.filter, months=asked.months, top=top)
+    lang = choose_lang(request)
+    return problems_svg(periods, problems, title=translate(lang, "nc.chart_title", months=asked.months), empty=translate(lang, "nc.none")), problems
 
 
 @router.get("/console/non-conformities")
 def non_conformities(
     request: Request,
-    client: Client = Depends(console_client),
+    asked: _Problems = Depends(_problems),
     session: Session = Depends(read_session),
-    country: Annotated[str | None, Query(max_length=2)] = None,
-    cause: Annotated[str | None, Query(max_length=60)] = None,
-    product: Annotated[str | None, Query(max_length=20)] = None,
-    counterpart: Annotated[str | None, Query(max_length=60)] = None,
-    months: Annotated[int, Query(ge=1, le=36)] = 12,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     """The non-conformities, newest first, under the chart of the most frequent problems over time."""
-    f = _nc_filter(client, country, cause, product, counterpart)
-    total, rows = list_non_conformities(session, f, limit=PAGE, offset=(page - 1) * PAGE)
-    lang = choose_lang(request)
-    periods, problems = problems_over_time(session, f, months=months)
-    chart = problems_svg(periods, problems, title=translate(lang, "nc.chart_title", months=months), empty=translate(lang, "nc.none"))
+    total, rows = list_non_conformities(session, asked.filter, limit=PAGE, offset=(page - 1) * PAGE)
+    chart, problems = _chart(request, session, asked)
     return render(request, "console/non_conformities.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE)), chart=chart, problems=problems,
-                  filters={"country": country or "", "cause": cause or "", "product": product or "", "counterpart": counterpart or "", "months": months})
+                  filters=asked.shown)
 
 
 @router.get("/console/non-conformities/chart.svg")
 def non_conformities_chart(
     request: Request,
-    client: Client = Depends(console_client),
+    asked: _Problems = Depends(_problems),
     session: Session = Depends(read_session),
-    country: Annotated[str | None, Query(max_length=2)] = None,
-    cause: Annotated[str | None, Query(max_length=60)] = None,
-    product: Annotated[str | None, Query(max_length=20)] = None,
-    counterpart: Annotated[str | None, Query(max_length=60)] = None,
-    months: Annotated[int, Query(ge=1, le=36)] = 12,
     top: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Response:
     """The chart alone, as an SVG file (to save or embed)."""
-    periods, problems = problems_over_time(session, _nc_filter(client, country, cause, product, counterpart), months=months, top=top)
-    lang = choose_lang(request)
-    svg = problems_svg(periods, problems, title=translate(lang, "nc.chart_title", months=months), empty=translate(lang, "nc.none"))
+    svg, _ = _chart(request, session, asked, top=top)
     return Response(svg, media_type="image/svg+xml", headers={"Content-Disposition": 'inline; filename="non-conformities.svg"'})
 
 
