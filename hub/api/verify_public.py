@@ -9,7 +9,7 @@ checks that it is authentic and learns its current status.
 The verification code (:mod:`hub.signing.verification`) is printed on the facsimile and carried by its QR code
 (``/verify?number=…&code=…``, the page of :mod:`hub.web.verify`). A wrong code and an unknown number get the same
 answer (404, :data:`NOT_FOUND`), and every attempt spends one token of its client address's bucket
-(:class:`RateLimiter`: 10 a minute; past it 429 with ``Retry-After``), so numbers cannot be enumerated.
+(:mod:`hub.api.ratelimit`: 10 a minute; past it 429 with ``Retry-After``), so numbers cannot be enumerated.
 
 What is shown (:func:`public_statement`) is what a border officer compares with the paper and the goods: kind,
 issuing, exporting and importing countries, issue date, status (issued, completed, used, expired, cancellation
@@ -20,16 +20,10 @@ Only documents issued through this hub are answered for; one received from abroa
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import re
-import threading
-import time
-import weakref
-from collections import OrderedDict
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -39,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from hub import families
 from hub.api.deps import get_broker
+from hub.api.ratelimit import attempt
 from hub.api.verify import check_entitled, read_signed_copy, replacement_of, sent_digests, versions_of
 from hub.broker import Broker
 from hub.errors import InputError, NotFound, SignatureError
@@ -58,67 +53,11 @@ ATTEMPTS_PER_MINUTE = 10
 _CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 
 
-# --- attempts, per client address ---------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """A token bucket per client address: ``burst`` attempts at once, one more every ``60 / per_minute`` seconds.
-    At most ``max_clients`` addresses are remembered (the least recently seen are forgotten first), so that a flood
-    of addresses cannot exhaust memory."""
-
-    def __init__(self, *, per_minute: float = ATTEMPTS_PER_MINUTE, burst: int | None = None, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(burst if burst is not None else per_minute)
-        self.max_clients = max_clients
-        self.clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address → (tokens, when counted)
-        self._lock = threading.Lock()
-
-    def attempt(self, address: str) -> int:
-        """Spend one attempt of ``address``: 0 when allowed, else the whole seconds to wait before the next."""
-        with self._lock:
-            now = self.clock()
-            tokens, then = self._buckets.pop(address, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - then) * self.rate)
-            allowed = tokens >= 1.0
-            if allowed:
-                tokens -= 1.0
-            self._buckets[address] = (tokens, now)
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)
-        return 0 if allowed else max(1, math.ceil((1.0 - tokens) / self.rate))
-
-
-_LIMITERS: "weakref.WeakKeyDictionary[Broker, RateLimiter]" = weakref.WeakKeyDictionary()
-_LIMITERS_LOCK = threading.Lock()
-
-
-def limiter_of(broker: Broker) -> RateLimiter:
-    """The attempts' limiter of a hub: one budget per client address for the page and the API together."""
-    with _LIMITERS_LOCK:
-        limiter = _LIMITERS.get(broker)
-        if limiter is None:
-            limiter = _LIMITERS[broker] = RateLimiter()
-        return limiter
-
-
-def client_key(address: str) -> str:
-    """Whose attempts these are: an IPv4 address, or an IPv6 address's /64 (one subscriber's network: its holder has
-    billions of addresses)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if ip.version == 6 and ip.ipv4_mapped is None:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(getattr(ip, "ipv4_mapped", None) or ip)
-
-
 def wait_for(request: Request, broker: Broker) -> int:
-    """Spend one attempt of the request's client (see :class:`RateLimiter`, :func:`client_key`); behind a reverse
-    proxy the address is the proxy's unless the server trusts its forwarding headers (docs/verification.md)."""
-    return limiter_of(broker).attempt(client_key(request.client.host if request.client else "unknown"))
+    """Spend one verification attempt of the request's client, the page and the API together (see
+    :mod:`hub.api.ratelimit`); behind a reverse proxy the address is the proxy's unless the server trusts its
+    forwarding headers (docs/verification.md)."""
+    return attempt(request, broker, "verification", per_minute=ATTEMPTS_PER_MINUTE)
 
 
 def too_many(wait: int) -> JSONResponse:

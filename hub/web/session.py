@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, select
 
 from hub.api.auth import SESSION_COOKIE, SESSION_PREFIX, Client, Role, current_client, hash_key, hash_password, password_matches, same_origin
+from hub.api.ratelimit import attempt
 from hub.store.models import ApiClient, OAuthToken, utcnow
 from hub.web.templating import render
 
@@ -29,6 +30,8 @@ SESSION_HOURS = 8
 LOGIN_PATH = "/console/login"
 HOME = "/console"
 #: Roles that may log into the console (a foreign authority uses the public verification pages).
+#: Failed logins per minute from one client address (scrypt costs ~50 ms a try; this bounds guessing far lower).
+LOGINS_PER_MINUTE = 10
 CONSOLE_ROLES = frozenset({Role.ISSUING_AUTHORITY, Role.OPERATOR, Role.AUDITOR, Role.ADMINISTRATOR})
 # checked against an unknown name too, so that the answer takes as long whether the name exists or not
 _DUMMY_HASH = hash_password("not-a-password-anyone-has")
@@ -64,7 +67,13 @@ async def login(request: Request, name: str = Form("", max_length=100), password
     target = safe_next(next)
     if (request.headers.get("origin") or request.headers.get("referer")) and not same_origin(request):
         return render(request, "console/login.html", status_code=403, next=target, name=name, error="login.cross_site")
-    outcome = await run_in_threadpool(start_session, request.app.state.broker, name.strip(), password)
+    broker = request.app.state.broker
+    wait = attempt(request, broker, "failed console logins", per_minute=LOGINS_PER_MINUTE, spend=False)
+    if wait:  # guessing passwords: a few failures from one address, then one try every few seconds
+        return render(request, "console/login.html", status_code=429, headers={"Retry-After": str(wait)}, next=target, name=name, error="login.too_many")
+    outcome = await run_in_threadpool(start_session, broker, name.strip(), password)
+    if outcome == "unknown":
+        attempt(request, broker, "failed console logins", per_minute=LOGINS_PER_MINUTE)
     if outcome in ("unknown", "refused"):
         error = "login.wrong" if outcome == "unknown" else "login.not_for_role"
         return render(request, "console/login.html", status_code=401 if outcome == "unknown" else 403, next=target, name=name, error=error)

@@ -8,8 +8,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api import verify_public
-from hub.api.verify_public import NOT_FOUND, RateLimiter, client_key
+from hub.api import ratelimit
+from hub.api.ratelimit import RateLimiter, client_key
+from hub.api.verify_public import NOT_FOUND
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
 from hub.signing.verification import verification_code
 from tests.support.broker import PERMIT_NUMBER, example_record, permit_record, replacement_of
@@ -22,7 +23,7 @@ XML = {"Content-Type": "application/xml"}
 @pytest.fixture
 def public(api, broker):
     """The API with no credentials at all, attempts not limited (the limit has its own tests)."""
-    verify_public._LIMITERS[broker] = RateLimiter(per_minute=10_000)
+    ratelimit._LIMITERS[broker] = {"verification": RateLimiter(per_minute=10_000)}
     return TestClient(api.app)
 
 
@@ -93,7 +94,7 @@ def test_the_status_follows_replacement_and_withdrawal(api, broker, public):
 
 
 def test_a_cites_permit_is_verified_by_code_and_by_its_signed_copy(permit_api, permit_broker):
-    verify_public._LIMITERS[permit_broker] = RateLimiter(per_minute=10_000)
+    ratelimit._LIMITERS[permit_broker] = {"verification": RateLimiter(per_minute=10_000)}
     public = TestClient(permit_api.app)
     document = submit(permit_api, permit_record())
     stated = public.get("/v1/public/verify", params={"number": PERMIT_NUMBER, "code": code_of(permit_broker, PERMIT_NUMBER)}).json()

@@ -98,3 +98,17 @@ def test_the_page_speaks_the_language_asked(person):
     other = TestClient(console.app, base_url=BASE_URL)
     assert 'lang="fr"' in other.get("/console/login", headers={"Accept-Language": "de;q=1, fr;q=0.8, en;q=0.5"}).text
     assert 'lang="en"' in other.get("/console/login").text
+
+
+def test_guessing_passwords_is_slowed_per_address(site, broker):
+    from hub.api import ratelimit
+    from hub.web.session import LOGINS_PER_MINUTE
+
+    ratelimit._LIMITERS.pop(broker, None)  # a fresh budget for this hub
+    name = add_person(broker.database)
+    assert log_in(site, name).status_code == 303  # a good login spends nothing
+    answers = [log_in(site, name, "not-the-password-at-all").status_code for _ in range(LOGINS_PER_MINUTE)]
+    assert set(answers) == {401}
+    blocked = log_in(site, name)  # even the right password waits now
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    assert "hub_session" not in blocked.cookies

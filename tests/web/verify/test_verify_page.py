@@ -9,8 +9,8 @@ import lxml.html
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api import verify_public
-from hub.api.verify_public import RateLimiter
+from hub.api import ratelimit
+from hub.api.ratelimit import RateLimiter
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml
 from hub.signing.verification import verification_code, verification_url
 from hub.store.payloads import get_payload
@@ -24,7 +24,7 @@ COMMERCIAL = ("Vergers du Languedoc", "12 chemin des Pommiers", "34000 Montpelli
 @pytest.fixture
 def officer(site, broker):
     """The site as a foreign officer's browser, attempts not limited (the limit has its own test)."""
-    verify_public._LIMITERS[broker] = RateLimiter(per_minute=10_000)
+    ratelimit._LIMITERS[broker] = {"verification": RateLimiter(per_minute=10_000)}
     return site
 
 
@@ -159,7 +159,7 @@ def test_an_upload_form_without_a_file_names_the_field(officer):
 def test_a_cites_permit_is_verified_by_its_link_and_its_signed_xml(permit_broker):
     from hub.web.app import create_site
 
-    verify_public._LIMITERS[permit_broker] = RateLimiter(per_minute=10_000)
+    ratelimit._LIMITERS[permit_broker] = {"verification": RateLimiter(per_minute=10_000)}
     with TestClient(create_site(permit_broker)) as officer:
         signed = issue(permit_broker, permit_record())
         code = code_of(permit_broker, PERMIT_NUMBER)
