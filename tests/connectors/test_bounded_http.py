@@ -209,7 +209,8 @@ def test_every_connector_stops_reading_an_answer_at_its_limit(pki, certificates,
     from tests.connectors.traces_nt.harness import ChedMessages
 
     limit = 1024 * 1024
-    config = load_connector_configs(project_root / "config" / "connectors.yaml", environ={})[name]
+    # The test PKI stands for certs/dev, which a fresh clone has not made yet.
+    config = load_connector_configs(project_root / "config" / "connectors.yaml", environ={"HUB_CERTS_DIR": str(pki.directory)})[name]
     context = ConnectorContext(certs_dir=str(pki.directory), public_url="http://127.0.0.1:8000")
     connector = build_connector(name, config.model_copy(update={"max_answer_bytes": limit}), transport=_flooding_transport(), context=context)
     message = {
