@@ -99,6 +99,18 @@ def open_database(settings: Settings) -> Database:
         fail(f"cannot open the database {_safe(url)}: {redact(str(exc))}")
 
 
+def open_broker(chosen: Settings):
+    """The broker of ``chosen`` settings, on a database that is there and migrated; a clear one-line failure
+    (exit 2) otherwise. The caller closes it."""
+    from hub.broker import Broker  # imported when needed: commands without a broker start faster
+
+    open_database(chosen).dispose()
+    try:
+        return Broker.from_settings(chosen)
+    except HubError as exc:
+        fail(str(exc))
+
+
 def _safe(url: str) -> str:
     """A database URL without its password, for messages."""
     head, at, tail = url.rpartition("@")

@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from hub.cli.common import SEVERE, DatabaseUrl, OutputFormat, audited, fail, open_database, settings
+from hub.cli.common import SEVERE, DatabaseUrl, OutputFormat, audited, fail, open_broker, settings
 from hub.errors import HubError
 
 customs_app = typer.Typer(help="Customs: the quantity ledgers kept with TRACES-NT (CSW-CERTEX).", no_args_is_help=True)
@@ -31,15 +31,10 @@ def reconcile(
 ) -> None:
     """Compare the hub's quantity ledger with TRACES-NT's for every CHED with movements and report every difference
     (CHED, declaration, goods item, line, ours, theirs); with --repair, settle and repair them."""
-    from hub.broker import Broker
     from hub.customs.reconcile import Reconciler
 
     chosen = settings(database_url)
-    open_database(chosen).dispose()
-    try:
-        broker = Broker.from_settings(chosen)
-    except HubError as exc:
-        fail(str(exc))
+    broker = open_broker(chosen)
     try:
         if not broker.customs.ched_authorities:
             fail(f"no connector in {chosen.connectors_file} keeps CHED quantities: give the TRACES-NT connector a customs "

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from sqlalchemy import or_, select
 
-from hub.cli.common import DatabaseUrl, SEVERE, audited, fail, open_database, settings
+from hub.cli.common import DatabaseUrl, SEVERE, audited, fail, open_broker, open_database, settings
 from hub.errors import HubError
 
 clients_app = typer.Typer(help="Machine clients: a role, the tenants it works for, and how it authenticates (API key, TLS certificate, signed JWT).", no_args_is_help=True)
@@ -202,14 +202,7 @@ def fetch_permit(
     database_url: Optional[str] = DatabaseUrl,
 ) -> None:
     """Fetch a partner authority's CITES permit through its exchange and receive it (verified, validated, stored)."""
-    from hub.broker import Broker
-
-    chosen = settings(database_url)
-    open_database(chosen).dispose()
-    try:
-        broker = Broker.from_settings(chosen)
-    except HubError as exc:
-        fail(str(exc))
+    broker = open_broker(settings(database_url))
     try:
         if toolkit not in ("1", "2"):
             fail(f"--toolkit is 1 or 2, not {toolkit!r}")

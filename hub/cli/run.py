@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from hub.cli.common import DatabaseUrl, fail, open_database, settings
+from hub.cli.common import DatabaseUrl, fail, open_broker, settings
 from hub.errors import HubError
 
 
@@ -59,16 +59,11 @@ def worker(
 ) -> None:
     """Deliver the outbox (several workers on several machines share it on PostgreSQL); stops on Ctrl-C or
     SIGTERM, finishing the deliveries under way."""
-    from hub.broker import Broker
     from hub.cli.serve import configure_logging
 
     configure_logging(verbose)
     chosen = settings(database_url, worker_concurrency=concurrency)
-    open_database(chosen).dispose()
-    try:
-        broker = Broker.from_settings(chosen)
-    except HubError as exc:
-        fail(str(exc))
+    broker = open_broker(chosen)
     delivery = broker.make_worker()
     if once:
         typer.echo(f"{delivery.drain()} message(s) delivered")

@@ -121,11 +121,12 @@ def test_a_rejected_certificate_is_not_valid_for_clearance(ched_api, ched, ched_
     assert not body["valid"] and body["reasons"] == ["refused by traces_nt: REFUSED_ENTRY (temperature)"]
 
 
-def test_concurrent_reservations_never_take_more_than_remains(ched_broker, ched):
+def six_declarations_of_700_at_once(broker) -> list[bool]:
+    """Six declarations reserving 700 of the CHED's line 1 at the same time: which were accepted."""
     results: list[bool] = []
 
     def take(declaration: str) -> None:
-        answer = ched_broker.customs.reserve("N853", CHED_NUMBER, tenant="FR", declaration=declaration, items=[DeclaredItem(1, 1, Decimal("700"))])
+        answer = broker.customs.reserve("N853", CHED_NUMBER, tenant="FR", declaration=declaration, items=[DeclaredItem(1, 1, Decimal("700"))])
         results.append(answer.accepted)
 
     threads = [threading.Thread(target=take, args=(f"26FR{n:04d}",)) for n in range(6)]
@@ -133,6 +134,11 @@ def test_concurrent_reservations_never_take_more_than_remains(ched_broker, ched)
         thread.start()
     for thread in threads:
         thread.join()
+    return results
+
+
+def test_concurrent_reservations_never_take_more_than_remains(ched_broker, ched):
+    results = six_declarations_of_700_at_once(ched_broker)
     assert results.count(True) == 3  # 3 × 700 ≤ 2400 < 4 × 700
     standing = ched_broker.customs.check("N853", CHED_NUMBER, tenant="FR")
     assert standing.balances[0].available == Decimal("300")
@@ -227,16 +233,6 @@ def test_what_the_registry_refuses_is_never_sent_to_traces(with_traces):
 
 def test_concurrent_reservations_through_traces_never_take_more_than_remains(with_traces):
     api, broker, traces = with_traces  # what is in flight to TRACES-NT is held (pending) against the others
-    results: list[bool] = []
-
-    def take(declaration: str) -> None:
-        answer = broker.customs.reserve("N853", CHED_NUMBER, tenant="FR", declaration=declaration, items=[DeclaredItem(1, 1, Decimal("700"))])
-        results.append(answer.accepted)
-
-    threads = [threading.Thread(target=take, args=(f"26FR{n:04d}",)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = six_declarations_of_700_at_once(broker)
     assert results.count(True) == 3 and [c[0] for c in traces.calls] == ["reserve"] * 3
     assert broker.customs.check("N853", CHED_NUMBER, tenant="FR").balances[0].available == Decimal("300")
