@@ -333,7 +333,6 @@ class Worker:
         """Record the attempt and what came of it. An answer the store refuses (whatever it holds) is recorded as a
         failed attempt instead, so the message is retried and ends in the dead letters at worst, never resent at
         every lease expiry."""
-        result = self._checked_receipt(outbound, result)
         try:
             self._settle_once(taken, outbound, result, started=started)
         except Exception as exc:
@@ -343,12 +342,13 @@ class Worker:
             failed = TransientDeliveryError(f"{outbound.destination}: its answer could not be recorded ({type(exc).__name__})", request=getattr(result, "request", None))
             self._settle_once(taken, outbound, failed, started=started)
 
-    def _checked_receipt(self, outbound: OutboundMessage, result: DeliveryResult | DeliveryError) -> DeliveryResult | DeliveryError:
-        """A receipt whose reference the counterpart gave another message already is no receipt: a failed attempt."""
+    @staticmethod
+    def _checked_receipt(session, outbound: OutboundMessage, result: DeliveryResult | DeliveryError) -> DeliveryResult | DeliveryError:
+        """A receipt whose reference the counterpart gave another message already is no receipt: a failed attempt.
+        Asked in the settling transaction: no extra round trip on the delivery path."""
         if not isinstance(result, DeliveryResult) or not result.receipt_id:
             return result
-        with self.database.sessions() as session:
-            other = session.scalars(select(Message.id).where(Message.destination == outbound.destination, Message.receipt_id == result.receipt_id, Message.id != outbound.id).limit(1)).first()
+        other = session.scalars(select(Message.id).where(Message.destination == outbound.destination, Message.receipt_id == result.receipt_id, Message.id != outbound.id).limit(1)).first()
         if other is None:
             return result
         return TransientDeliveryError(
@@ -359,6 +359,7 @@ class Worker:
         connector = self.connectors[outbound.destination]
         actor = f"connector:{outbound.destination}"
         with self.database.transaction() as session:
+            result = self._checked_receipt(session, outbound, result)
             request = getattr(result, "request", None)
             response = getattr(result, "response", None)
             attempt = DeliveryAttempt(
