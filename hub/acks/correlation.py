@@ -228,20 +228,14 @@ def take_answers(database: Database, counterpart: str, reports: list[AckReport],
     """Record ``reports`` from ``counterpart`` in one transaction. When one of them answers no message of that
     counterpart (or comes from the wrong authority), nothing of them is applied: that one is kept as unmatched (in a
     transaction of its own) and its :class:`UnmatchedAnswer` raised."""
+    current = None
     try:
         with database.transaction() as session:
-            return [apply_ack(session, counterpart, report, actor=actor, answerer=answerer) for report in reports]
+            taken = []
+            for current in reports:
+                taken.append(apply_ack(session, counterpart, current, actor=actor, answerer=answerer))
+            return taken
     except UnmatchedAnswer as exc:
-        report = next((r for r in reports if _unmatched(database, counterpart, r, answerer)), reports[0])
         with database.transaction() as session:
-            keep_unmatched(session, counterpart, report, exc.message)
+            keep_unmatched(session, counterpart, current, exc.message)
         raise
-
-
-def _unmatched(database: Database, counterpart: str, report: AckReport, answerer) -> bool:
-    with database.sessions() as session:
-        try:
-            find_message(session, counterpart, report, answerer=answerer)
-        except UnmatchedAnswer:
-            return True
-    return False
