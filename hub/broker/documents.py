@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.acks.nonconformities import open_non_conformity
@@ -37,9 +38,16 @@ class Documents:
     def submit(self, body: bytes, media_type: str, *, tenant: str, actor: str, version: int = 1, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
         """Map, validate, sign, route and store a submission with its messages, in one transaction."""
         prepared = prepare(body, media_type, tenant=tenant, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version, signers=self.signers)
-        with self.database.transaction() as session:
-            stored = store(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
-            _ = stored.document.messages, stored.document.report  # loaded before the session closes
+        options = {"tenant": tenant, "actor": actor, "idempotency_key": idempotency_key, "correlation_id": correlation_id}
+        try:
+            with self.database.transaction() as session:
+                stored = store(session, prepared, savepoint=False, **options)  # no savepoint: two statements fewer
+                _ = stored.document.messages, stored.document.report  # loaded before the session closes
+        except IntegrityError:
+            # The same submission stored meanwhile by another request: this transaction finds it.
+            with self.database.transaction() as session:
+                stored = store(session, prepared, **options)
+                _ = stored.document.messages, stored.document.report
         if stored.created:
             self.wake.set()
         return stored

@@ -249,21 +249,30 @@ def _same_or_conflict(existing: Document, request_digest: str, idempotency_key: 
     return Stored(existing, created=False)
 
 
-def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
+def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idempotency_key: str | None = None, correlation_id: str | None = None,
+          savepoint: bool = True) -> Stored:
     """Write the document, products and messages with their trace, in the caller's transaction (which must be
-    fresh: on a concurrent identical submission it is rolled back and the first result returned).
+    fresh: on a concurrent identical submission it is rolled back to a savepoint and the first result returned).
+    Without ``savepoint`` the caller handles that race: the :class:`IntegrityError` reaches it, and a new
+    transaction calling :func:`store` again finds the first result.
 
     A document always belongs to an issuing authority: one an operator (every tenant's scope) submits belongs to
     the authority that issued it, never to ``*``, so that authority sees it."""
     tenant = Scope.of(tenant).owner_for(prepared.facts.issuing_country)
-    existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key, prepared=prepared)
-    if existing is not None:
-        return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
+    if idempotency_key:
+        existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key)
+        if existing is not None:
+            return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
+    earlier = _earlier(session, prepared)
+    if earlier.same is not None:
+        return _same_or_conflict(session.get(Document, earlier.same), prepared.request_digest, idempotency_key)
     # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
     check_approval(session, prepared.record, tenant=tenant, report=prepared.report)
+    if not savepoint:
+        return Stored(_insert(session, prepared, earlier, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id), created=True)
     try:
         with session.begin_nested():
-            document = _insert(session, prepared, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
+            document = _insert(session, prepared, earlier, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
     except IntegrityError:
         existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key, prepared=prepared)
         if existing is None:
@@ -272,7 +281,40 @@ def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idem
     return Stored(document, created=True)
 
 
-def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_key, correlation_id) -> Document:
+@dataclass
+class _Earlier:
+    """What the store holds of this certificate already: the document with the same business key, if any, and per
+    destination the latest message of the certificate this one follows (same number, or the number it replaces)."""
+
+    same: str | None
+    predecessors: dict[str, str]
+
+
+def _earlier(session: Session, prepared: Prepared) -> _Earlier:
+    numbers = [prepared.certificate_number] + ([prepared.refers_to_number] if prepared.refers_to_number else [])
+    rows = session.execute(_EARLIER, {"country": prepared.facts.issuing_country, "numbers": numbers}).all()
+    same = next((r.document_id for r in rows if (r.kind, r.certificate_number, r.status, r.version) == (prepared.facts.kind, prepared.certificate_number, prepared.facts.status, prepared.version)), None)
+    latest: dict[str, tuple] = {}
+    for row in rows:
+        if row.message_id is None:
+            continue
+        rank = (row.created_at, row.version)
+        if row.destination not in latest or rank > latest[row.destination][0]:
+            latest[row.destination] = (rank, row.message_id)
+    return _Earlier(same=same, predecessors={destination: message_id for destination, (_rank, message_id) in latest.items()})
+
+
+# Built once: it runs for every submission. Driven from the certificate's number (ix_documents_number), so that
+# its cost does not grow with the store; the few documents of that number bring their messages.
+_EARLIER = (
+    select(Document.id.label("document_id"), Document.kind, Document.certificate_number, Document.status, Document.version,
+           Message.id.label("message_id"), Message.destination, Message.created_at)
+    .outerjoin(Message, Message.document_id == Document.id)
+    .where(Document.issuing_country == bindparam("country"), Document.certificate_number.in_(bindparam("numbers", expanding=True)))
+)
+
+
+def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, actor, idempotency_key, correlation_id) -> Document:
     now = utcnow()
     record, facts, described = prepared.record, prepared.facts, prepared.described
     document = Document(
@@ -299,6 +341,7 @@ def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_
         issued_at=described.issued_at,
         created_at=now,
         updated_at=now,
+        messages=[],
     )
     for product in described.products:
         document.products.append(DocumentProduct(
@@ -306,57 +349,30 @@ def _insert(session: Session, prepared: Prepared, *, tenant, actor, idempotency_
             common_name=product.common_name, quantity=product.quantity, unit=product.unit,
         ))
     session.add(document)
-    session.flush()
     received = {"format": prepared.source_format, "version": prepared.version, "certificate_number": document.certificate_number, "status": document.status, "direction": facts.direction, **prepared.origin}
     add_event(session, document=document, event="document.received", actor=actor, state=document.lifecycle, detail=received)
     add_event(session, document=document, event="document.validated", actor="hub", detail={"summary": prepared.report.summary()})
     signature_event = "document.signed" if facts.direction == "outbound" else "document.verified"
     add_event(session, document=document, event=signature_event, actor="hub", detail={"signer": prepared.signer_subject}, payload_digest=document.payload_digest)
     add_event(session, document=document, event="document.routed", actor="hub", detail={"rules": prepared.matched_rules, "destinations": prepared.destinations})
-    earlier_numbers = [document.certificate_number] + ([document.refers_to_number] if document.refers_to_number else [])
     for destination in prepared.destinations:
         payload = prepared.payloads[destination]
         message = Message(
             id=str(uuid.uuid4()),
-            document_id=document.id,
             destination=destination,
             state=MessageState.QUEUED.value,
             attempts=0,
             next_attempt_at=now,
-            predecessor_id=_predecessor(session, document, destination, earlier_numbers),
+            predecessor_id=earlier.predecessors.get(destination),
             payload_digest=put_payload(session, payload) if payload is not prepared.canonical else document.payload_digest,
             created_at=now,
             updated_at=now,
         )
-        session.add(message)
+        document.messages.append(message)
         add_event(session, document=document, message_id=message.id, destination=destination, event="message.queued", actor="hub", state=MessageState.QUEUED.value, detail={"after": message.predecessor_id} if message.predecessor_id else {})
     _update_lifecycles(session, document, actor)
     session.flush()
     return document
-
-
-def _predecessor(session: Session, document: Document, destination: str, numbers: list[str]) -> str | None:
-    """The latest earlier message to ``destination`` for the certificate this one follows (same number: a new
-    status or version; or the certificate it replaces)."""
-    return session.scalars(
-        _PREDECESSOR,
-        {"destination": destination, "country": document.issuing_country, "numbers": numbers, "document": document.id},
-    ).first()
-
-
-# Built once: it runs for every message of every submission.
-_PREDECESSOR = (
-    select(Message.id)
-    .join(Document, Message.document_id == Document.id)
-    .where(
-        Message.destination == bindparam("destination"),
-        Document.issuing_country == bindparam("country"),
-        Document.certificate_number.in_(bindparam("numbers", expanding=True)),
-        Document.id != bindparam("document"),
-    )
-    .order_by(Message.created_at.desc(), Document.version.desc())
-    .limit(1)
-)
 
 
 def _update_lifecycles(session: Session, document: Document, actor: str) -> None:

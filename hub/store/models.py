@@ -148,6 +148,8 @@ class Document(Base):
         UniqueConstraint("issuing_country", "kind", "certificate_number", "status", "version", name="uq_documents_business_key"),
         UniqueConstraint("tenant", "idempotency_key", name="uq_documents_idempotency_key"),
         Index("ix_documents_search", "kind", "importing_country", "created_at"),
+        # A certificate's earlier versions, statuses and the certificate it replaces, found from its number.
+        Index("ix_documents_number", "issuing_country", "certificate_number"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

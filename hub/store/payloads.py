@@ -10,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.store.models import Payload
+from hub.store.appends import append
+from hub.store.models import Payload, utcnow
 
 
 def digest_of(content: bytes) -> str:
@@ -20,16 +21,17 @@ def digest_of(content: bytes) -> str:
 @functools.lru_cache(maxsize=4)
 def _insert_once(dialect: str):
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    values = {name: bindparam(name) for name in ("digest", "media_type", "size", "content")}
+    values = {name: bindparam(name) for name in ("digest", "media_type", "size", "content", "created_at")}
     return insert(Payload).values(**values).on_conflict_do_nothing(index_elements=["digest"])
 
 
-def put_payload(session: Session, content: bytes, media_type: str = "application/xml") -> str:
-    """Store ``content`` unless already there; return its digest. Safe against a concurrent insert of the same bytes."""
-    digest = digest_of(content)
+def put_payload(session: Session, content: bytes, media_type: str = "application/xml", *, digest: str | None = None) -> str:
+    """Store ``content`` unless already there; return its digest. Safe against a concurrent insert of the same bytes.
+    Written with the transaction's other payloads in one statement (:mod:`hub.store.appends`); ``digest`` when the
+    caller computed it already."""
+    digest = digest or digest_of(content)
     statement = _insert_once(session.get_bind().dialect.name)
-    # Through the connection: the ORM adds nothing to an insert of plain values, and costs as much again.
-    session.connection().execute(statement, {"digest": digest, "media_type": media_type, "size": len(content), "content": content})
+    append(session, statement, {"digest": digest, "media_type": media_type, "size": len(content), "content": content, "created_at": utcnow()}, key=digest, first=True)
     return digest
 
 

@@ -16,10 +16,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from sqlalchemy import select
+
 from hub.api import events
 from hub.api.events import StreamTiming
 from hub.store.events import EventFilters, read_events
 from hub.store.models import TraceEvent
+from hub.store.appends import flush_appends
 from hub.store.trace import add_event
 from tests.support.api import add_document, add_events, api_key, make_app
 
@@ -250,8 +253,9 @@ def test_reader_waits_at_a_gap_left_by_a_transaction_still_open(postgres_databas
         slow = database.sessions()
         slow.begin()
         document = add_document(slow)
-        early = add_event(slow, document=document, event="document.received", actor="slow")
-        slow.flush()  # its id is taken, but nobody sees it until commit
+        add_event(slow, document=document, event="document.received", actor="slow")
+        slow.flush()
+        early = slow.scalars(select(TraceEvent).where(TraceEvent.actor == "slow")).one()  # the read writes it: its id is taken, but nobody sees it until commit
         _, late = add_events(database, [("document.received", None)])
         assert early.id < late[0]
         with database.sessions() as session:
@@ -267,6 +271,7 @@ def test_reader_waits_at_a_gap_left_by_a_transaction_still_open(postgres_databas
         doomed.begin()
         add_event(doomed, document=add_document(doomed), event="document.received", actor="doomed")
         doomed.flush()
+        flush_appends(doomed)
         _, after_rollback = add_events(database, [("document.received", None)])
         doomed.rollback()
         doomed.close()

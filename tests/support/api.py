@@ -14,12 +14,13 @@ from typing import Iterator
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from hub.api.app import create_app
 from hub.api.auth import Unauthenticated, create_client
 from hub.config import Settings
 from hub.errors import HubError, InputError, NotFound, PermissionDenied
-from hub.store.models import Document
+from hub.store.models import Document, TraceEvent
 from hub.store.payloads import put_payload
 from hub.store.trace import add_event
 
@@ -79,6 +80,8 @@ def add_events(database, specs: list[tuple[str, str | None]], **document_options
     """A new document and one committed trace event per ``(event name, destination)``; returns their ids."""
     with database.transaction() as session:
         document = add_document(session, **document_options)
-        rows = [add_event(session, document=document, event=name, actor="test", destination=destination, state="queued") for name, destination in specs]
-        session.flush()
-        return document, [row.id for row in rows]
+        before = session.scalar(select(func.max(TraceEvent.id))) or 0
+        for name, destination in specs:
+            add_event(session, document=document, event=name, actor="test", destination=destination, state="queued")
+        ids = session.scalars(select(TraceEvent.id).where(TraceEvent.document_id == document.id, TraceEvent.id > before).order_by(TraceEvent.id)).all()
+        return document, list(ids)
