@@ -12,8 +12,8 @@ resent (its own receipt lost) is applied.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, joinedload
 
 import logging
 
@@ -24,6 +24,7 @@ from hub.store.states import ALLOWED_TRANSITIONS, MessageState
 from hub.errors import ForeignAnswerer, UnmatchedAnswer
 from hub.store.db import Database
 from hub.store.models import Acknowledgement, Document, Message, utcnow
+from hub.store.appends import append
 from hub.store.payloads import put_payload
 from hub.store.text import storable
 from hub.store.trace import add_event
@@ -128,10 +129,12 @@ def record_answer(
     country: str | None = None,
     products: tuple[str, ...] = (),
     answered_by: str | None = None,
-) -> Acknowledgement:
+    batched: bool = False,
+) -> Acknowledgement | None:
     """Store one answer of ``counterpart`` about ``message``, move the message if the answer allows it, and open a
     non-conformity on a rejection. Returns the stored acknowledgement (the one kept already, for an answer read
-    again)."""
+    again); with ``batched``, an answer that opens nothing is written with the transaction's other appended rows
+    (:mod:`hub.store.appends`) and None is returned."""
     reason_code, reason_text, receipt_id = storable(reason_code, 60), storable(reason_text), storable(receipt_id, 200)
     digest = put_payload(session, payload, media_type) if payload else None
     target, current = STATE_OF[outcome], MessageState(message.state)
@@ -140,21 +143,19 @@ def record_answer(
         repeat = _same_answer(session, message.id, counterpart, kind, outcome, reason_code, reason_text, digest)
         if repeat is not None:
             return repeat  # read again (a poll cursor restarted, an answer pushed twice): already on the trace
-    ack = Acknowledgement(
-        message_id=message.id,
-        document_id=message.document_id,
-        counterpart=counterpart,
-        kind=storable(kind, 30),
-        outcome=outcome.value,
-        reason_code=reason_code,
-        reason_text=reason_text,
-        counterpart_reference=receipt_id,
-        payload_digest=digest,
-        received_at=utcnow(),
-        answered_by=storable(answered_by, 100),
-    )
-    session.add(ack)
-    session.flush()
+    row = {
+        "message_id": message.id, "document_id": message.document_id, "counterpart": counterpart, "kind": storable(kind, 30), "outcome": outcome.value,
+        "reason_code": reason_code, "reason_text": reason_text, "counterpart_reference": receipt_id, "payload_digest": digest, "received_at": utcnow(),
+        "answered_by": storable(answered_by, 100), "unmatched": None,
+    }
+    opens = outcome is Outcome.REJECTED and moves
+    if batched and not opens:
+        append(session, _INSERT_ACK, row)
+        ack = None
+    else:
+        ack = Acknowledgement(**row)
+        session.add(ack)
+        session.flush()
     if receipt_id and not message.receipt_id:
         message.receipt_id = receipt_id
     if moves and target is not MessageState.AWAITING_ACK:
@@ -167,7 +168,7 @@ def record_answer(
         add_event(session, document=message.document, message_id=message.id, destination=counterpart, event=f"{kind}.recorded", actor=actor, state=current.value, detail={**detail, "note": f"message already {current.value}"}, payload_digest=digest)
     else:
         transition(session, message, target, actor=actor, event=f"{kind}.{outcome.value}", detail=detail, payload_digest=digest)
-    if outcome is Outcome.REJECTED and moves:
+    if opens:
         open_non_conformity(
             session,
             document=message.document,
@@ -186,6 +187,9 @@ def record_answer(
     return ack
 
 
+_INSERT_ACK = insert(Acknowledgement)
+
+
 def _same_answer(session: Session, message_id: str, counterpart: str, kind: str, outcome: Outcome, reason_code: str | None,
                  reason_text: str | None, digest: str | None) -> Acknowledgement | None:
     """The answer kept already that says the same thing (a tracking step by its code and text; another answer by its
@@ -201,7 +205,7 @@ def _same_answer(session: Session, message_id: str, counterpart: str, kind: str,
     return session.scalars(query.limit(1)).first()
 
 
-def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: str, answerer=None) -> Acknowledgement:
+def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: str, answerer=None, batched: bool = False) -> Acknowledgement | None:
     """Correlate an asynchronous :class:`AckReport` from ``counterpart`` and record it; :class:`UnmatchedAnswer`
     (a :class:`NotFound`) when it answers no message the hub sent there, or comes from another authority than the
     one ``answerer`` names for it. The caller keeps such an answer with :func:`keep_unmatched`."""
@@ -221,21 +225,35 @@ def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: s
         country=report.country,
         products=report.products,
         answered_by=report.answered_by,
+        batched=batched,
     )
 
 
-def take_answers(database: Database, counterpart: str, reports: list[AckReport], *, actor: str, answerer=None) -> list[Acknowledgement]:
+def take_answers(database: Database, counterpart: str, reports: list[AckReport], *, actor: str, answerer=None, keep_unmatched_one: bool = True,
+                 batched: bool = False) -> list[Acknowledgement | None]:
     """Record ``reports`` from ``counterpart`` in one transaction. When one of them answers no message of that
     counterpart (or comes from the wrong authority), nothing of them is applied: that one is kept as unmatched (in a
-    transaction of its own) and its :class:`UnmatchedAnswer` raised."""
+    transaction of its own; not with ``keep_unmatched_one=False``, for a caller that tries them again one by one) and
+    its :class:`UnmatchedAnswer` raised. With ``batched``, answers are written as one batch and not returned (see
+    :func:`record_answer`)."""
     current = None
     try:
         with database.transaction() as session:
+            named = _load_named(session, reports)  # held: the session keeps only weak references
             taken = []
             for current in reports:
-                taken.append(apply_ack(session, counterpart, current, actor=actor, answerer=answerer))
+                taken.append(apply_ack(session, counterpart, current, actor=actor, answerer=answerer, batched=batched))
             return taken
     except UnmatchedAnswer as exc:
-        with database.transaction() as session:
-            keep_unmatched(session, counterpart, current, exc.message)
+        if keep_unmatched_one:
+            with database.transaction() as session:
+                keep_unmatched(session, counterpart, current, exc.message)
         raise
+
+
+def _load_named(session: Session, reports: list[AckReport]) -> list[Message]:
+    """The messages the reports name by id, with their documents, read at once (matching then reads no more)."""
+    named = {report.message_id for report in reports if report.message_id}
+    if len(named) < 2:
+        return []
+    return list(session.scalars(select(Message).options(joinedload(Message.document)).where(Message.id.in_(named))).unique())

@@ -8,11 +8,13 @@ is claimable again: it is delivered once more with the same identity, and the co
 A message waits while its predecessor (the earlier message to the same destination for the certificate it
 replaces or withdraws) has not reached the counterpart: a replacement never overtakes what it replaces.
 
-With ``max_in_flight`` (destination → limit), a destination that already has that many messages being sent under a
-live lease, by any worker, is passed over: a slow counterpart holds at most its limit of delivery threads, and the
-others serve the other destinations. On PostgreSQL a claim counts a destination's messages under a transaction-scoped
-advisory lock (tried, never waited for: a destination another worker is claiming for is left to it this time), so two
-workers cannot both take its last free place; on SQLite the process's single writer does the same.
+A worker claims a batch of messages (one statement takes them all) and sends them one after the other: one delivery
+lane. With ``max_in_flight`` (destination → limit), a destination that already has that many lanes (workers holding
+messages of it under a live lease) is passed over, and so is one the claiming worker holds already: a slow
+counterpart holds at most its limit of delivery threads, and the others serve the other destinations. On PostgreSQL
+a claim counts a destination's lanes under a transaction-scoped advisory lock (tried, never waited for: a destination
+another worker is claiming for is left to it this time), so two workers cannot both take its last free lane; on
+SQLite the single writer does the same.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
+from hub.connector import OutboundMessage
 from hub.store.states import RELEASING_STATES, MessageState
-from hub.store.models import Message, utcnow
-from hub.store.trace import add_event
+from hub.store.models import Document, Message, Payload, utcnow
+from hub.store.trace import DocumentFacts, add_event
 
 S = MessageState
 
@@ -40,6 +43,9 @@ class Claim:
     attempt: int
     lease_expires_at: datetime
     redelivery: bool
+    outbound: OutboundMessage | None = None
+    facts: DocumentFacts | None = None
+    worker: str = ""  # the lane holding the lease
 
 
 @functools.lru_cache(maxsize=64)
@@ -73,11 +79,32 @@ def due_messages_query(*, destinations: tuple[str, ...] | None = None, limit: in
     return query
 
 
-# The compare-and-set that takes a message: it wins only if nobody moved the row since it was read.
+# Takes the chosen messages in one statement; the condition is the due condition again, so that of two workers that
+# read the same candidates only one takes each (SQLite: one writer; PostgreSQL: the row lock, then the condition is
+# evaluated again on the row as committed).
 _TAKE = (
     update(Message)
-    .where(Message.id == bindparam("message"), Message.state == bindparam("seen_state"), Message.attempts == bindparam("seen_attempts"))
-    .values(state=S.SENDING.value, lease_owner=bindparam("worker"), lease_expires_at=bindparam("lease"), attempts=bindparam("taken"), updated_at=bindparam("now"))
+    .where(
+        Message.id.in_(bindparam("ids", expanding=True)),
+        or_(
+            and_(Message.state.in_([S.QUEUED.value, S.RETRY_WAIT.value]), Message.next_attempt_at <= bindparam("now")),
+            and_(Message.state == S.SENDING.value, Message.lease_expires_at < bindparam("now")),
+        ),
+    )
+    .values(state=S.SENDING.value, lease_owner=bindparam("worker"), lease_expires_at=bindparam("lease"), attempts=Message.attempts + 1, updated_at=bindparam("now"))
+    .returning(Message.id, Message.attempts)
+)
+
+# What a connector needs of each message taken, and what its trace events copy from the document: one query.
+_OUTBOUND = (
+    select(
+        Message.id, Message.destination, Document.id.label("document_id"), Document.correlation_id, Document.tenant, Document.kind,
+        Document.certificate_number, Document.status, Document.issuing_country, Document.exporting_country, Document.importing_country,
+        Document.product_codes, Payload.content, Payload.media_type,
+    )
+    .join(Document, Message.document_id == Document.id)
+    .join(Payload, Message.payload_digest == Payload.digest)
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
 )
 
 
@@ -91,45 +118,64 @@ def claim(
     now: datetime | None = None,
     max_in_flight: Mapping[str, int] | None = None,
 ) -> list[Claim]:
-    """Claim up to ``limit`` due messages for ``worker``; each claim is traced. Commit is the caller's.
+    """Claim up to ``limit`` due messages, all for one destination, for ``worker`` (one delivery lane: the worker
+    sends them one after the other), each with what its connector needs (:attr:`Claim.outbound`); each claim is traced. Commit is the
+    caller's.
 
-    ``max_in_flight`` bounds, per destination named in it, the messages being sent at once (see the module
-    docstring); destinations it does not name are not bounded."""
+    ``max_in_flight`` bounds, per destination named in it, the lanes delivering to it at once: the workers holding
+    messages of it under a live lease (see the module docstring). A worker already holding messages of a bounded
+    destination takes no more of it; destinations it does not name are not bounded."""
     now = now or utcnow()
     postgresql = session.get_bind().dialect.name == "postgresql"
-    in_flight = _in_flight(session, now) if max_in_flight else {}
-    full = [d for d, limit_of in (max_in_flight or {}).items() if in_flight.get(d, 0) >= limit_of]
+    lanes = _lanes(session, now) if max_in_flight else {}
+    full = [d for d, bound in (max_in_flight or {}).items() if len(lanes.get(d, ())) >= bound or worker in lanes.get(d, ())]
     query = due_messages_query(destinations=tuple(destinations) if destinations else None, limit=limit * 4, skip_locked=postgresql, passing_over=bool(max_in_flight))
     parameters = {"now": now, "full": full} if max_in_flight else {"now": now}
-    claims: list[Claim] = []
-    counted: set[str] = set()
+    chosen: dict[str, object] = {}
+    checked: set[str] = set()
     for row in session.execute(query, parameters).all():
-        if len(claims) >= limit:
+        if len(chosen) >= limit:
             break
         bound = (max_in_flight or {}).get(row.destination)
-        if bound is not None:
-            if row.destination not in counted:
-                if postgresql and not session.execute(_TRY_LOCK, {"key": f"hub.claim:{row.destination}"}).scalar():
-                    continue  # another worker is claiming for this destination right now: its places are its to count
-                in_flight[row.destination] = _in_flight(session, now, row.destination).get(row.destination, 0)
-                counted.add(row.destination)
-            if in_flight[row.destination] >= bound:
+        if bound is not None and row.destination not in checked:
+            checked.add(row.destination)
+            if postgresql and not session.execute(_TRY_LOCK, {"key": f"hub.claim:{row.destination}"}).scalar():
+                full.append(row.destination)  # another worker is claiming for this destination right now: its lanes are its to count
                 continue
-        lease = now + timedelta(seconds=lease_seconds)
-        won = session.connection().execute(
-            _TAKE, {"message": row.id, "seen_state": row.state, "seen_attempts": row.attempts, "worker": worker, "lease": lease, "taken": row.attempts + 1, "now": now}
-        ).rowcount
-        if won != 1:
+            if postgresql:
+                holders = _lanes(session, now, row.destination).get(row.destination, set())  # counted again under the lock
+                if len(holders) >= bound or worker in holders:
+                    full.append(row.destination)
+                    continue
+        if row.destination in full:
             continue
-        redelivery = row.state == S.SENDING.value
-        message = session.get(Message, row.id, populate_existing=True)
-        document = message.document
+        if chosen and row.destination != next(iter(chosen.values())).destination:
+            continue  # a batch goes to one counterpart: one that fails holds up no other
+        chosen[row.id] = row
+    if not chosen:
+        return []
+    lease = now + timedelta(seconds=lease_seconds)
+    taken = {row.id: row.attempts for row in session.execute(_TAKE, {"ids": list(chosen), "now": now, "worker": worker, "lease": lease}).all()}
+    if not taken:
+        return []
+    claims: list[Claim] = []
+    details = {row.id: row for row in session.execute(_OUTBOUND, {"ids": list(taken)}).all()}
+    for message_id, seen in chosen.items():  # in the order they were due
+        if message_id not in taken:
+            continue
+        detail, attempt = details[message_id], taken[message_id]
+        redelivery = seen.state == S.SENDING.value
+        facts = DocumentFacts(id=detail.document_id, correlation_id=detail.correlation_id, tenant=detail.tenant, certificate_number=detail.certificate_number,
+                              importing_country=detail.importing_country, product_codes=detail.product_codes)
         if redelivery:
-            add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.lease_expired", actor=worker, state=S.SENDING.value, detail={"expired_at": row.lease_expires_at.isoformat() if row.lease_expires_at else None})
-        add_event(session, document=document, message_id=message.id, destination=message.destination, event="message.sending", actor=worker, state=S.SENDING.value, detail={"attempt": row.attempts + 1})
-        claims.append(Claim(message_id=row.id, attempt=row.attempts + 1, lease_expires_at=lease, redelivery=redelivery))
-        if bound is not None:
-            in_flight[row.destination] += 1
+            add_event(session, document=facts, message_id=message_id, destination=detail.destination, event="message.lease_expired", actor=worker, state=S.SENDING.value, detail={"expired_at": seen.lease_expires_at.isoformat() if seen.lease_expires_at else None})
+        add_event(session, document=facts, message_id=message_id, destination=detail.destination, event="message.sending", actor=worker, state=S.SENDING.value, detail={"attempt": attempt})
+        outbound = OutboundMessage(
+            id=message_id, correlation_id=detail.correlation_id, destination=detail.destination, document_id=detail.document_id, document_kind=detail.kind,
+            certificate_number=detail.certificate_number, status=detail.status, issuing_country=detail.issuing_country, exporting_country=detail.exporting_country,
+            importing_country=detail.importing_country, payload=detail.content, media_type=detail.media_type, attempt=attempt,
+        )
+        claims.append(Claim(message_id=message_id, attempt=attempt, lease_expires_at=lease, redelivery=redelivery, outbound=outbound, facts=facts, worker=worker))
     return claims
 
 
@@ -137,20 +183,25 @@ def claim(
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(:key))")
 
 
-def _in_flight(session: Session, now: datetime, destination: str | None = None) -> dict[str, int]:
-    """Messages being sent under a live lease, per destination (only ``destination``'s when given)."""
-    query = select(Message.destination, func.count()).where(Message.state == S.SENDING.value, Message.lease_expires_at >= now).group_by(Message.destination)
+def _lanes(session: Session, now: datetime, destination: str | None = None) -> dict[str, set[str]]:
+    """The workers delivering under a live lease, per destination (only ``destination``'s when given)."""
+    query = select(Message.destination, Message.lease_owner).where(Message.state == S.SENDING.value, Message.lease_expires_at >= now).group_by(Message.destination, Message.lease_owner)
     if destination is not None:
         query = query.where(Message.destination == destination)
-    return {name: count for name, count in session.execute(query).all()}
+    lanes: dict[str, set[str]] = {}
+    for name, owner in session.execute(query).all():
+        lanes.setdefault(name, set()).add(owner)
+    return lanes
 
 
-def held_by(session: Session, message_id: str, worker: str) -> Message | None:
-    """The message if ``worker`` still holds its lease (read for update), else None."""
-    query = select(Message).where(Message.id == message_id)
+def lock_taken(session: Session, message_ids: Sequence[str]) -> dict[str, Message]:
+    """The messages of a delivery batch with their documents, read for update (one statement), to settle them."""
+    query = select(Message).options(joinedload(Message.document)).where(Message.id.in_(list(message_ids)))
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    message = session.scalars(query).first()
-    if message is None or message.state != S.SENDING.value or message.lease_owner != worker:
-        return None
-    return message
+        query = query.with_for_update(of=Message)
+    return {message.id: message for message in session.scalars(query).unique()}
+
+
+def still_held(message: Message | None, worker: str) -> bool:
+    """Whether ``worker`` still holds ``message``'s lease (nobody took it over after it expired)."""
+    return message is not None and message.state == S.SENDING.value and message.lease_owner == worker

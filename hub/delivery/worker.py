@@ -22,10 +22,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from hub.connector import (
     AckReport,
@@ -40,13 +40,14 @@ from hub.connector import (
     ResumesAwaiting,
 )
 from hub.acks.correlation import record_answer, take_answers
-from hub.delivery.outbox import Claim, claim, held_by
+from hub.delivery.outbox import Claim, claim, lock_taken, still_held
 from hub.store.states import transition
 from hub.delivery.retry import RetryStrategy
 from hub.store.states import MessageState
 from hub.errors import DeliveryError, HubError, PermanentDeliveryError, TransientDeliveryError, UnmatchedAnswer
 from hub.store.db import Database
 from hub.store.models import DeliveryAttempt, Document, Message, utcnow
+from hub.store.appends import append
 from hub.store.payloads import get_payload, put_payload
 from hub.store.text import storable
 from hub.store.trace import add_event
@@ -93,6 +94,7 @@ class Worker:
     retry: RetryStrategy = field(default_factory=RetryStrategy)
     name: str = field(default_factory=worker_name)
     concurrency: int = 4
+    batch_size: int = 16  # messages one delivery thread claims at once and sends one after the other
     lease_seconds: float = 60.0
     poll_interval: float = 0.2
     ack_poll_interval: float = 2.0
@@ -111,28 +113,58 @@ class Worker:
 
     # --- one step at a time (tests drive these directly) ---------------------------------------------------------
 
-    def run_once(self) -> int:
-        """Claim and deliver at most one message; return how many were delivered (0 or 1)."""
+    def run_once(self, *, limit: int = 1, lane: str | None = None) -> int:
+        """Claim up to ``limit`` due messages as one delivery lane (``lane``: the lease owner, by default this
+        worker), send them one after the other, and settle them together; return how many were delivered."""
+        lane = lane or self.name
         with self.database.transaction() as session:
-            claims = claim(session, worker=self.name, lease_seconds=self.lease_seconds, destinations=list(self.connectors),
+            claims = claim(session, worker=lane, lease_seconds=self.lease_seconds, limit=limit, destinations=list(self.connectors),
                            max_in_flight={name: c.config.max_in_flight for name, c in self.connectors.items()})
-            outbound = [self._outbound(session, taken) for taken in claims]
-        for taken, message in zip(claims, outbound):
-            self.deliver(taken, message)
+        if not claims:
+            return 0
+        exchanges: list[_Exchange] = []
+        renewed = time.monotonic()
+        for index, taken in enumerate(claims):
+            exchange = self._exchange(taken, taken.outbound)
+            exchanges.append(exchange)
+            rest = claims[index + 1:]
+            if not rest:
+                break
+            if isinstance(exchange.result, TransientDeliveryError):
+                # The counterpart fails now: the rest of the batch (all for it) waits with this one, not sent.
+                exchanges.extend(_Exchange(t, t.outbound, NotSent(exchange.result), exchange.finished, exchange.finished) for t in rest)
+                break
+            if time.monotonic() - renewed > self.lease_seconds / 2:
+                self._renew([t.message_id for t in rest], lane)
+                renewed = time.monotonic()
+        self._settle_all(exchanges)
         return len(claims)
+
+    def _renew(self, message_ids: list[str], lane: str) -> None:
+        """Lengthen the lease of the batch's messages still to send (a slow counterpart took half the lease)."""
+        with self.database.transaction() as session:
+            session.execute(_RENEW, {"ids": message_ids, "lane": lane, "lease": utcnow() + timedelta(seconds=self.lease_seconds)})
 
     def drain(self, *, limit: int = 10_000) -> int:
         """Deliver until nothing is due (tests and ``hub worker --once``)."""
         done = 0
-        while done < limit and self.run_once():
-            done += 1
+        while done < limit:
+            delivered = self.run_once(limit=min(self.batch_size, limit - done))
+            if not delivered:
+                break
+            done += delivered
         return done
 
     def deliver(self, taken: Claim, outbound: OutboundMessage | None = None) -> None:
         """Deliver one claimed message and settle what came of it."""
         if outbound is None:
+            outbound = taken.outbound
+        if outbound is None:
             with self.database.transaction() as session:
                 outbound = self._outbound(session, taken)
+        self._settle_all([self._exchange(taken, outbound)])
+
+    def _exchange(self, taken: Claim, outbound: OutboundMessage) -> "_Exchange":
         connector = self.connectors[outbound.destination]
         started = utcnow()
         try:
@@ -142,9 +174,10 @@ class Worker:
         except Exception as exc:  # a connector bug must not kill the worker: treat it as transient, keep the text
             log.exception("connector %s failed on message %s", outbound.destination, outbound.id)
             result = TransientDeliveryError(f"{type(exc).__name__}: {exc}")
-        self._settle(taken, outbound, result, started=started)
+        finished = utcnow()
         if self.observe_delivery:
-            self.observe_delivery(outbound.destination, (utcnow() - started).total_seconds())
+            self.observe_delivery(outbound.destination, (finished - started).total_seconds())
+        return _Exchange(taken, outbound, result, started, finished)
 
     def poll_acks(self) -> int:
         """Ask every connector that offers ``poll_acks`` for answers and record them; a connector that
@@ -169,6 +202,15 @@ class Worker:
         """Record each report (an unmatched one is kept as such and alerted); (how many applied, whether every one
         is now in the store). A store that fails stops the round: what was not recorded is read again later."""
         answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
+        if len(reports) > 1:
+            try:
+                take_answers(self.database, name, reports, actor=f"connector:{name}", answerer=answerer, keep_unmatched_one=False, batched=True)
+                return len(reports), True
+            except UnmatchedAnswer:
+                pass  # one of them answers nothing of ours: one by one below, that one kept as unmatched
+            except Exception:
+                log.exception("answers from %s could not be recorded: they will be read again", name)
+                return 0, False
         applied = 0
         for report in reports:
             try:
@@ -259,7 +301,7 @@ class Worker:
         self._guarded(self.resume_awaiting)
         self._last_resume = time.monotonic()
         for index in range(self.concurrency):
-            thread = threading.Thread(target=self._loop, name=f"hub-delivery-{index}", daemon=True)
+            thread = threading.Thread(target=self._loop, args=(f"{self.name}/{index}",), name=f"hub-delivery-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
         thread = threading.Thread(target=self._periodic_loop, name="hub-periodic", daemon=True)
@@ -277,10 +319,10 @@ class Worker:
         for task in self.on_stop:
             self._guarded(task)
 
-    def _loop(self) -> None:
+    def _loop(self, lane: str) -> None:
         while not self._stop.is_set():
             try:
-                worked = self.run_once()
+                worked = self.run_once(limit=self.batch_size, lane=lane)
             except Exception:
                 log.exception("delivery loop error")
                 worked = 0
@@ -329,76 +371,141 @@ class Worker:
             attempt=taken.attempt,
         )
 
-    def _settle(self, taken: Claim, outbound: OutboundMessage, result: DeliveryResult | DeliveryError, *, started) -> None:
-        """Record the attempt and what came of it. An answer the store refuses (whatever it holds) is recorded as a
-        failed attempt instead, so the message is retried and ends in the dead letters at worst, never resent at
-        every lease expiry."""
+    def _settle_all(self, exchanges: list["_Exchange"]) -> None:
+        """Record a batch of exchanges in one transaction; if the store refuses it, each is recorded on its own (so
+        that one answer the store cannot hold does not keep the others from being recorded)."""
         try:
-            self._settle_once(taken, outbound, result, started=started)
+            with self.database.transaction() as session:
+                self._settle_in(session, exchanges)
+            return
+        except Exception:
+            if len(exchanges) == 1:
+                return self._settle_alone(exchanges[0])
+            log.exception("a batch of %d deliveries could not be recorded at once; recording them one by one", len(exchanges))
+        for exchange in exchanges:
+            self._settle_alone(exchange)
+
+    def _settle_alone(self, exchange: "_Exchange") -> None:
+        """Record one exchange. An answer the store refuses (whatever it holds) is recorded as a failed attempt
+        instead, so the message is retried and ends in the dead letters at worst, never resent at every lease
+        expiry."""
+        try:
+            with self.database.transaction() as session:
+                self._settle_in(session, [exchange])
+            return
         except Exception as exc:
+            result = exchange.result
             if not isinstance(result, DeliveryResult) and getattr(result, "response", None) is None:
                 raise  # nothing of the answer to leave out: the store itself fails; the lease will expire
-            log.exception("the answer to message %s could not be recorded; recorded as a failed attempt", outbound.id)
-            failed = TransientDeliveryError(f"{outbound.destination}: its answer could not be recorded ({type(exc).__name__})", request=getattr(result, "request", None))
-            self._settle_once(taken, outbound, failed, started=started)
+            log.exception("the answer to message %s could not be recorded; recorded as a failed attempt", exchange.outbound.id)
+            failed = TransientDeliveryError(f"{exchange.outbound.destination}: its answer could not be recorded ({type(exc).__name__})", request=getattr(result, "request", None))
+        with self.database.transaction() as session:
+            self._settle_in(session, [exchange.failed_as(failed)])
+
+    def _settle_in(self, session, exchanges: list["_Exchange"]) -> None:
+        messages = lock_taken(session, [e.taken.message_id for e in exchanges])
+        receipts = self._receipts_given(session, exchanges)
+        for exchange in exchanges:
+            self._settle_one(session, self._checked_receipt(exchange, receipts), messages.get(exchange.taken.message_id))
 
     @staticmethod
-    def _checked_receipt(session, outbound: OutboundMessage, result: DeliveryResult | DeliveryError) -> DeliveryResult | DeliveryError:
-        """A receipt whose reference the counterpart gave another message already is no receipt: a failed attempt.
-        Asked in the settling transaction: no extra round trip on the delivery path."""
-        if not isinstance(result, DeliveryResult) or not result.receipt_id:
-            return result
-        other = session.scalars(select(Message.id).where(Message.destination == outbound.destination, Message.receipt_id == result.receipt_id, Message.id != outbound.id).limit(1)).first()
-        if other is None:
-            return result
-        return TransientDeliveryError(
-            f"{outbound.destination}: its receipt {result.receipt_id!r} was given to message {other} already",
-            request=result.request, response=result.response)
+    def _receipts_given(session, exchanges: list["_Exchange"]) -> dict[tuple[str, str], str]:
+        """(destination, receipt reference) → the message holding it already, for the references in ``exchanges``:
+        one query, asked in the settling transaction."""
+        references = {e.result.receipt_id for e in exchanges if isinstance(e.result, DeliveryResult) and e.result.receipt_id}
+        if not references:
+            return {}
+        rows = session.execute(select(Message.id, Message.destination, Message.receipt_id).where(Message.receipt_id.in_(references))).all()
+        return {(row.destination, row.receipt_id): row.id for row in rows}
 
-    def _settle_once(self, taken: Claim, outbound: OutboundMessage, result: DeliveryResult | DeliveryError, *, started) -> None:
+    @staticmethod
+    def _checked_receipt(exchange: "_Exchange", given: dict[tuple[str, str], str]) -> "_Exchange":
+        """A receipt whose reference the counterpart gave another message already is no receipt: a failed attempt."""
+        result, outbound = exchange.result, exchange.outbound
+        if not isinstance(result, DeliveryResult) or not result.receipt_id:
+            return exchange
+        key = (outbound.destination, result.receipt_id)
+        other = given.setdefault(key, outbound.id)  # a reference given twice in one batch goes to the first
+        if other == outbound.id:
+            return exchange
+        return exchange.failed_as(TransientDeliveryError(
+            f"{outbound.destination}: its receipt {result.receipt_id!r} was given to message {other} already",
+            request=result.request, response=result.response))
+
+    def _settle_one(self, session, exchange: "_Exchange", message: Message | None) -> None:
+        taken, outbound, result = exchange.taken, exchange.outbound, exchange.result
         connector = self.connectors[outbound.destination]
         actor = f"connector:{outbound.destination}"
-        with self.database.transaction() as session:
-            result = self._checked_receipt(session, outbound, result)
-            request = getattr(result, "request", None)
-            response = getattr(result, "response", None)
-            attempt = DeliveryAttempt(
-                message_id=taken.message_id,
-                number=taken.attempt,
-                worker=self.name,
-                started_at=started,
-                finished_at=utcnow(),
-                outcome=_outcome_name(result),
-                request_digest=put_payload(session, request) if request else None,
-                response_digest=put_payload(session, response) if response else None,
-                error=storable(str(result)) if isinstance(result, DeliveryError) else None,
-            )
-            session.add(attempt)
-            message = held_by(session, taken.message_id, self.name)
-            if message is None:
-                current = session.get(Message, taken.message_id)
-                if isinstance(result, DeliveryResult) and current is not None and current.state != S.SENDING.value:
-                    # The counterpart's acknowledgement overtook its own receipt: keep the receipt, not the state.
-                    record_answer(session, current, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response)
-                elif current is not None:
-                    add_event(session, document=current.document, message_id=current.id, destination=current.destination, event="message.lease_lost", actor=self.name, state=current.state, detail={"attempt": taken.attempt})
-                return
-            if isinstance(result, DeliveryResult):
-                message.last_error = None
-                record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response)
-                return
-            message.last_error = storable(str(result))
-            detail = {"attempt": taken.attempt, "error": message.last_error, "error_type": type(result).__name__}
-            max_attempts = connector.config.max_attempts
-            patient = utcnow() - message.created_at < timedelta(seconds=connector.config.retry_for)
-            if isinstance(result, PermanentDeliveryError) or (self.retry.exhausted(taken.attempt, max_attempts) and not patient):
-                reason = "permanent error" if isinstance(result, PermanentDeliveryError) else f"{taken.attempt} attempts exhausted"
-                transition(session, message, S.DEAD_LETTER, actor=self.name, detail={**detail, "reason": reason})
-                return
-            retry_after = getattr(result, "retry_after", None)
-            delay = self.retry.delay(taken.attempt, retry_after)
-            message.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            transition(session, message, S.RETRY_WAIT, actor=self.name, detail={**detail, "retry_in_seconds": round(delay, 3), "retry_after": retry_after})
+        lane = taken.worker or self.name
+        if isinstance(result, NotSent):
+            if still_held(message, lane):
+                message.attempts -= 1  # claimed, never tried
+                message.next_attempt_at = utcnow() + timedelta(seconds=self.retry.delay(max(taken.attempt - 1, 1), result.cause.retry_after))
+                transition(session, message, S.RETRY_WAIT, actor=lane, event="message.not_sent", detail={"because": storable(str(result.cause)), "retry_after": result.cause.retry_after})
+            return
+        request = getattr(result, "request", None)
+        response = getattr(result, "response", None)
+        request_digest = None
+        if request:
+            # Mostly the very document sent, stored already: referred to, not stored again.
+            request_digest = message.payload_digest if message is not None and request == outbound.payload else put_payload(session, request)
+        append(session, _INSERT_ATTEMPT, {
+            "message_id": taken.message_id, "number": taken.attempt, "worker": lane, "started_at": exchange.started, "finished_at": exchange.finished,
+            "outcome": _outcome_name(result), "request_digest": request_digest, "response_digest": put_payload(session, response) if response else None,
+            "error": storable(str(result)) if isinstance(result, DeliveryError) else None,
+        })
+        if not still_held(message, lane):
+            if isinstance(result, DeliveryResult) and message is not None and message.state != S.SENDING.value:
+                # The counterpart's acknowledgement overtook its own receipt: keep the receipt, not the state.
+                record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True)
+            elif message is not None:
+                add_event(session, document=message.document, message_id=message.id, destination=message.destination, event="message.lease_lost", actor=lane, state=message.state, detail={"attempt": taken.attempt})
+            return
+        if isinstance(result, DeliveryResult):
+            message.last_error = None
+            record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True)
+            return
+        message.last_error = storable(str(result))
+        detail = {"attempt": taken.attempt, "error": message.last_error, "error_type": type(result).__name__}
+        max_attempts = connector.config.max_attempts
+        patient = utcnow() - message.created_at < timedelta(seconds=connector.config.retry_for)
+        if isinstance(result, PermanentDeliveryError) or (self.retry.exhausted(taken.attempt, max_attempts) and not patient):
+            reason = "permanent error" if isinstance(result, PermanentDeliveryError) else f"{taken.attempt} attempts exhausted"
+            transition(session, message, S.DEAD_LETTER, actor=lane, detail={**detail, "reason": reason})
+            return
+        retry_after = getattr(result, "retry_after", None)
+        delay = self.retry.delay(taken.attempt, retry_after)
+        message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        transition(session, message, S.RETRY_WAIT, actor=lane, detail={**detail, "retry_in_seconds": round(delay, 3), "retry_after": retry_after})
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One message sent: the claim, what was sent, what came back (or the error), and when."""
+
+    taken: Claim
+    outbound: OutboundMessage
+    result: DeliveryResult | DeliveryError
+    started: datetime
+    finished: datetime
+
+    def failed_as(self, error: DeliveryError) -> "_Exchange":
+        return _Exchange(self.taken, self.outbound, error, self.started, self.finished)
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """A message of a batch left unsent because the counterpart failed on the one before (``cause``)."""
+
+    cause: TransientDeliveryError
+
+
+_INSERT_ATTEMPT = insert(DeliveryAttempt)
+_RENEW = (
+    update(Message)
+    .where(Message.id.in_(bindparam("ids", expanding=True)), Message.state == S.SENDING.value, Message.lease_owner == bindparam("lane"))
+    .values(lease_expires_at=bindparam("lease"))
+)
 
 
 def _outcome_name(result: DeliveryResult | DeliveryError) -> str:

@@ -99,8 +99,9 @@ def _printable(value: str) -> str:
 def _lock_head(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
-    else:
-        # A write that changes nothing takes SQLite's write lock (waiting for another writer) before anything is read.
+    elif not session.connection().get_execution_options().get("hub_writes"):
+        # Outside Database.transaction (which begins IMMEDIATE, holding the write lock already): a write that changes
+        # nothing takes SQLite's write lock (waiting for another writer) before anything is read.
         session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
 
 

@@ -25,22 +25,36 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # No ping per checkout (a round trip per transaction): a connection the server dropped fails its first
+        # statement, the pool then drops every connection older than the failure, and the work is tried again by
+        # its loop or answered 503 (hub.api). Connections are renewed hourly all the same.
+        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
     shown = parsed.render_as_string(hide_password=True)  # never the password, in an error that may be printed
     raise ConfigurationError(f"HUB_DATABASE_URL {shown!r}: only sqlite:/// and postgresql:// databases are supported")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # Transactions begin where SQLAlchemy says (_sqlite_begin), not where the sqlite3 module guesses.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a commit answered 202 survives a power loss, not only a crash
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    # A unit of work that writes takes the write lock first (BEGIN IMMEDIATE), waiting its turn: one that read first
+    # and then wrote would fail at once (SQLITE_BUSY) if another process wrote meanwhile, the busy handler unable to
+    # help. Reads begin deferred and never wait.
+    immediate = connection.get_execution_options().get("hub_writes", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:
@@ -50,6 +64,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writing = sessionmaker(self.engine.execution_options(hub_writes=True), expire_on_commit=False)
         # SQLite has one writer at a time and its busy handler waits by sleeping in growing steps, leaving the lock
         # idle between sleeps; queueing this process's writers on a lock hands it over at once.
         self._writer = threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext()
@@ -61,7 +76,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back if it raises."""
-        with self._writer, self.sessions.begin() as session:
+        with self._writer, self._writing.begin() as session:
             yield session
 
     def dispose(self) -> None:

@@ -5,6 +5,7 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -65,8 +66,9 @@ def test_workers_claiming_at_once_never_exceed_the_limit(database):
 
     def worker(n: int) -> None:
         start.wait()
-        for _ in range(3):
+        for _ in range(30):  # a worker holding a lane takes no more; the others keep trying for the free ones
             won.extend(_claim(database, worker=f"w{n}", limits=limits))
+            time.sleep(0.01)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
     for thread in threads:
@@ -76,6 +78,21 @@ def test_workers_claiming_at_once_never_exceed_the_limit(database):
     assert len(won) == 3
     with database.sessions() as session:
         assert session.query(Message).filter(Message.state == "sending").count() == 3
+
+
+def test_a_lane_is_one_worker_sending_a_batch(database):
+    _queue(database, SLOW, 10, due_seconds_ago=100)
+    limits = {SLOW: 2}
+
+    def batch(worker: str, limit: int):
+        with database.transaction() as session:
+            return claim(session, worker=worker, lease_seconds=60, destinations=[SLOW], max_in_flight=limits, limit=limit)
+
+    first = batch("w1", 4)
+    assert len(first) == 4 and all(c.outbound.destination == SLOW and c.outbound.payload == b"<doc/>" for c in first)
+    assert batch("w1", 4) == []  # its lane is busy until its batch is settled
+    assert len(batch("w2", 4)) == 4
+    assert batch("w3", 4) == []  # two lanes: the bound
 
 
 def _destination(database, message_id: str) -> str:
