@@ -19,7 +19,7 @@ from hub.mapping.engine import FieldLocations, Rendered, parse, render, to_xml
 from hub.mapping.envelopes import unwrap
 from hub.mapping.spec import MappingSpec, load_spec
 from hub.namespaces import CITES_DATA_EXCHANGE_V1, CITES_DATA_EXCHANGE_V2
-from hub.records import compact, field_path
+from hub.records import field_path
 from hub.records.cites import CITESPermit
 from hub.report import Finding
 from hub.xmlsafe import parse_xml
@@ -76,7 +76,8 @@ def render_permit(record: CITESPermit, profile: str = "standard") -> Rendered:
     """Render a permit: ``standard`` (a ``rsm:CITESEPermit``, toolkit v2), ``epix`` (its root unqualified), ``v1``
     (a toolkit v1 ``CBFShip``) or ``v1-epix`` (its root unqualified). The national data (:data:`NATIONAL_FIELDS`,
     and each line's :data:`NATIONAL_ITEM_FIELDS`) is left out."""
-    data = compact(record.model_dump(mode="json", exclude_none=True))
+    # Not compacted: the compiled writer takes empty lists as absent (compacting cost as much as dumping).
+    data = record.model_dump(mode="json", exclude_none=True)
     for item in (data.get("consignment") or {}).get("items", []):
         for key in NATIONAL_ITEM_FIELDS:
             item.pop(key, None)

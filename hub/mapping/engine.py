@@ -8,12 +8,13 @@ spec does not represent. Both are pure functions over trees and dicts: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Iterable
 
 from lxml import etree
 
 from hub.errors import FieldProblem, MappingError, RecordError
-from hub.mapping import extensions
+from hub.mapping import compiled, extensions
 from hub.mapping.leaves import carried_keys, read_leaf, write_leaf
 from hub.mapping.spec import MappingSpec, Node, Profile, Step
 from hub.report import Area, Finding, Severity
@@ -46,13 +47,21 @@ class Parsed:
 EXTENSIBLE = ("document_element", "extensions")
 
 
-def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore: Iterable[str] = ()) -> Rendered:
+def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore: Iterable[str] = (), interpreted: bool = False) -> Rendered:
     """Render record ``data`` as a tree rooted at the spec's root element (or the record's own
-    ``document_element``), following ``profile_name``, with the record's extensions written back in place."""
+    ``document_element``), following ``profile_name``, with the record's extensions written back in place.
+
+    The spec's compiled writer does the walk (:mod:`hub.mapping.compiled`); ``interpreted`` takes the node-by-node
+    walk instead, the reference the compiled one is tested against.
+    """
     profile = spec.profile(profile_name)
     root = etree.Element(data.get("document_element") or spec.root_for(profile_name).clark, nsmap=dict(spec.namespaces))
-    state = _RenderState(spec=spec, profile=profile)
-    state.render_nodes(root, spec.nodes, data, "", {*ignore, *EXTENSIBLE})
+    if interpreted:
+        state = _RenderState(spec=spec, profile=profile)
+        state.render_nodes(root, spec.nodes, data, "", {*ignore, *EXTENSIBLE})
+    else:
+        state = compiled.Written()
+        compiled.writer(spec, profile_name)(root, data, {*ignore, *EXTENSIBLE}, state)
     placed = extensions.place(root, data.get("extensions") or (), spec.namespaces)
     findings = [
         _dropped_finding(spec, profile, parent, steps, field_path, value)
@@ -187,14 +196,25 @@ def to_xml(root: etree._Element) -> bytes:
 # ----------------------------------------------------------------------------------------------------- parse
 
 
-def parse(spec: MappingSpec, root: etree._Element) -> Parsed:
+def parse(spec: MappingSpec, root: etree._Element, *, interpreted: bool = False) -> Parsed:
     """Parse a tree rooted at the spec's root element (or a counterpart's container of the same content) into
-    record data; what the spec does not represent becomes the record's ``extensions``, each reported as INFO."""
+    record data; what the spec does not represent becomes the record's ``extensions``, each reported as INFO.
+
+    The spec's compiled reader does the walk (:mod:`hub.mapping.compiled`); ``interpreted`` takes the node-by-node
+    walk instead, the reference the compiled one is tested against.
+    """
     consumed: set[Any] = {root}
     xpaths = _XPaths(spec.prefix_of, root)
     xpath_of = FieldLocations(xpaths)
-    data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, xpaths)
-    kept, findings = extensions.collect(root, consumed, spec.prefix_of, xpaths)
+    if interpreted:
+        data = _parse_nodes(root, spec.nodes, "", consumed, xpath_of, xpaths)
+        left_over = True
+    else:
+        walk = compiled.Walk(consumed, partial(dict.__setitem__, xpath_of), xpaths)
+        data = compiled.reader(spec)(root, walk)
+        left_over = walk.left_over
+    # The compiled reader knows when it took everything: then the tree need not be walked again for extensions.
+    kept, findings = extensions.collect(root, consumed, spec.prefix_of, xpaths) if left_over else ([], [])
     if kept:
         data["extensions"] = kept
     if root.tag not in spec.root_tags:  # a counterpart's container; a profile's own root is the profile's to write

@@ -110,7 +110,7 @@ class MappingSpec:
         except KeyError:
             raise MappingError(f"profile {name!r} is not defined in {self.source} (known: {', '.join(self.profiles)})") from None
 
-    @property
+    @cached_property
     def prefix_of(self) -> dict[str, str]:
         return {uri: prefix for prefix, uri in self.namespaces.items()}
 

@@ -11,7 +11,7 @@ from hub.errors import FieldProblem, RecordError
 from hub.mapping.engine import FieldLocations, Parsed, Rendered, parse, render, to_xml
 from hub.mapping.envelopes import unwrap
 from hub.mapping.spec import MappingSpec, load_spec
-from hub.records import compact, field_path
+from hub.records import field_path
 from hub.records.sps import SPS_RECORD_ADAPTER, DocumentKind, SPSCertificateRecord
 from hub.report import Finding
 from hub.xmlsafe import parse_xml
@@ -44,7 +44,8 @@ def _without_union_tag(loc: tuple) -> tuple:
 
 def render_certificate(record: SPSCertificateRecord, profile: str = "full") -> Rendered:
     """Render a record as an ``rsm:SPSCertificate`` tree; findings list what the profile could not carry."""
-    data = compact(record.model_dump(mode="json", exclude_none=True))
+    # Not compacted: the compiled writer takes empty lists as absent (compacting cost as much as dumping).
+    data = record.model_dump(mode="json", exclude_none=True)
     return render(sps_spec(), data, profile, ignore=("ched_type", "kind", "status"))
 
 

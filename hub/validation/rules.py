@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import Iterator
+from typing import Iterator, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -293,14 +293,67 @@ def _languages(ctx: SPSRuleContext):
 
 
 def _languages_in(value: object, path: str) -> Iterator[tuple[str, str]]:
-    """Every ``language`` of every Text in a record, with its field path (walks the models, no serialisation)."""
+    """Every ``language`` of every Text in a record, with its field path (walks the models, no serialisation; only
+    the fields whose type may hold a Text, see :func:`_text_fields`)."""
+    found: list[tuple[str, str]] = []
     if isinstance(value, Text):
         if value.language is not None:
-            yield path, value.language
-    elif isinstance(value, BaseModel):
-        for key, item in value.__dict__.items():
-            if item is not None and not isinstance(item, (str, int, Enum)):
-                yield from _languages_in(item, f"{path}.{key}" if path else key)
+            found.append((path, value.language))
     elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _languages_in(item, f"{path}[{i}]")
+        _languages_in_list(value, path, found)
+    elif isinstance(value, BaseModel):
+        _languages_in_model(value, path, found)
+    return iter(found)
+
+
+def _languages_in_model(model: BaseModel, path: str, found: list[tuple[str, str]]) -> None:
+    fields = model.__dict__
+    for key in _text_fields(type(model)):
+        item = fields.get(key)
+        if item is None:
+            continue
+        if isinstance(item, Text):
+            if item.language is not None:
+                found.append((f"{path}.{key}" if path else key, item.language))
+        elif isinstance(item, list):
+            _languages_in_list(item, f"{path}.{key}" if path else key, found)
+        elif isinstance(item, BaseModel):
+            _languages_in_model(item, f"{path}.{key}" if path else key, found)
+
+
+def _languages_in_list(items: list, path: str, found: list[tuple[str, str]]) -> None:
+    for i, item in enumerate(items):
+        if isinstance(item, Text):
+            if item.language is not None:
+                found.append((f"{path}[{i}]", item.language))
+        elif isinstance(item, BaseModel):
+            _languages_in_model(item, f"{path}[{i}]", found)
+        elif isinstance(item, list):
+            _languages_in_list(item, f"{path}[{i}]", found)
+
+
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _text_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model``, in their order, whose type may hold a Text somewhere below (decided once per model:
+    a code, a measure or a string never does, so the walk does not go into them)."""
+    fields = _TEXT_FIELDS.get(model)
+    if fields is None:
+        _TEXT_FIELDS[model] = tuple(model.model_fields)  # a model that refers to itself: assume it may, meanwhile
+        fields = _TEXT_FIELDS[model] = tuple(name for name, info in model.model_fields.items() if _may_hold_text(info.annotation))
+    return fields
+
+
+def _may_hold_text(annotation: object) -> bool:
+    if isinstance(annotation, type):
+        if issubclass(annotation, Text):
+            return True
+        if issubclass(annotation, BaseModel):
+            return bool(_text_fields(annotation))
+        if issubclass(annotation, (str, int, float, Enum, type(None))):
+            return False
+    if get_origin(annotation) is Literal:
+        return False
+    arguments = get_args(annotation)
+    return any(_may_hold_text(argument) for argument in arguments) if arguments else annotation is not None
