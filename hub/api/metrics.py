@@ -11,7 +11,15 @@ From the database (so every API and worker process reports the same numbers)::
     hub_database_up                                  gauge: 1, or 0 when the database could not be read
 
 In process (:class:`Metrics`, one per app, in ``app.state.metrics``): ``hub_submissions_total{outcome}``,
-``hub_delivery_seconds{destination}``.
+``hub_delivery_seconds{destination}``; and where this process's time goes (:mod:`hub.stages`)::
+
+    hub_stage_seconds{stage}                         histogram: time per stage (validate, sign, verify, store,
+                                                     claim, deliver, settle, ack)
+    hub_sql_statements_total{stage}                  counter: SQL statements sent in each stage
+    hub_sql_commits_total{stage}                     counter: commits in each stage
+    hub_documents_stored_total                       counter: documents stored by this process
+    hub_sql_statements_per_document                  gauge: statements of the document's stages over documents
+                                                     stored (one process doing both API and delivery: ``hub serve``)
 
 Access: the API key of an operator (``Authorization: Bearer …``), like every other call, since the numbers span all
 tenants; when the environment has ``HUB_METRICS_PUBLIC=1`` the endpoint is open, for scrapers that send no
@@ -29,12 +37,13 @@ from typing import Iterable, Iterator
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.api.auth import Client, current_client
+from hub.stages import BUCKETS, CLOCK, STAGES
 from hub.store.states import MessageState
 from hub.errors import PermissionDenied
 from hub.store.db import Database
@@ -100,6 +109,32 @@ def _age(now: datetime, since: datetime | None) -> float:
     return max(0.0, (now - since).total_seconds()) if since else 0.0
 
 
+class StageCollector(Collector):
+    """This process's stage figures (:data:`hub.stages.CLOCK`), read at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        documents, figures = CLOCK.snapshot()
+        seconds = HistogramMetricFamily("hub_stage_seconds", "Time per stage of a document's way through the hub", labels=["stage"])
+        statements = CounterMetricFamily("hub_sql_statements", "SQL statements sent, by stage", labels=["stage"])
+        commits = CounterMetricFamily("hub_sql_commits", "Commits, by stage", labels=["stage"])
+        for name in sorted(figures):
+            f = figures[name]
+            cumulative, buckets = 0, []
+            for bound, count in zip(BUCKETS, f.buckets):
+                cumulative += count
+                buckets.append((repr(bound), cumulative))
+            buckets.append(("+Inf", f.count))
+            seconds.add_metric([name], buckets, f.seconds)
+            statements.add_metric([name], f.statements)
+            commits.add_metric([name], f.commits)
+        stored = CounterMetricFamily("hub_documents_stored", "Documents stored by this process")
+        stored.add_metric([], documents)
+        per_document = GaugeMetricFamily("hub_sql_statements_per_document", "SQL statements of the document stages per document stored")
+        hot = sum(figures[name].statements for name in STAGES if name in figures)
+        per_document.add_metric([], hot / documents if documents else 0.0)
+        yield from (seconds, statements, commits, stored, per_document)
+
+
 class Metrics:
     """This process's counters and histograms, in ``registry`` (one per app, never the global default), and the
     database gauges when ``database`` is given."""
@@ -111,6 +146,7 @@ class Metrics:
             "hub_delivery_seconds", "Time a connector took to deliver one message", ["destination"], registry=self.registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        self.registry.register(StageCollector())
         if database is not None:
             self.registry.register(DatabaseCollector(database, destinations=destinations))
 

@@ -15,6 +15,7 @@ from hub.intake.submission import Stored, prepare, store
 from hub.records.lifecycle import Lifecycle
 from hub.routing.table import RoutingTable
 from hub.scope import Scope
+from hub.stages import stage
 from hub.signing import Signer, SignerRegistry, Verifier
 from hub.store.db import Database
 from hub.store.lifecycle import MANUAL, change_lifecycle, duplicate_request
@@ -40,7 +41,7 @@ class Documents:
         prepared = prepare(body, media_type, tenant=tenant, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version, signers=self.signers)
         options = {"tenant": tenant, "actor": actor, "idempotency_key": idempotency_key, "correlation_id": correlation_id}
         try:
-            with self.database.transaction() as session:
+            with stage("store"), self.database.transaction() as session:
                 stored = store(session, prepared, savepoint=False, **options)  # no savepoint: two statements fewer
                 _ = stored.document.messages, stored.document.report  # loaded before the session closes
         except IntegrityError:

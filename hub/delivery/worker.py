@@ -45,6 +45,7 @@ from hub.store.states import transition
 from hub.delivery.retry import RetryStrategy
 from hub.store.states import MessageState
 from hub.errors import DeliveryError, HubError, PermanentDeliveryError, TransientDeliveryError, UnmatchedAnswer
+from hub.stages import stage
 from hub.store.db import Database
 from hub.store.models import DeliveryAttempt, Document, Message, utcnow
 from hub.store.appends import append
@@ -117,7 +118,7 @@ class Worker:
         """Claim up to ``limit`` due messages as one delivery lane (``lane``: the lease owner, by default this
         worker), send them one after the other, and settle them together; return how many were delivered."""
         lane = lane or self.name
-        with self.database.transaction() as session:
+        with stage("claim"), self.database.transaction() as session:
             claims = claim(session, worker=lane, lease_seconds=self.lease_seconds, limit=limit, destinations=list(self.connectors),
                            max_in_flight={name: c.config.max_in_flight for name, c in self.connectors.items()})
         if not claims:
@@ -168,7 +169,8 @@ class Worker:
         connector = self.connectors[outbound.destination]
         started = utcnow()
         try:
-            result: DeliveryResult | DeliveryError = connector.deliver(outbound)
+            with stage("deliver"):
+                result: DeliveryResult | DeliveryError = connector.deliver(outbound)
         except DeliveryError as exc:
             result = exc
         except Exception as exc:  # a connector bug must not kill the worker: treat it as transient, keep the text
@@ -204,7 +206,8 @@ class Worker:
         answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
         if len(reports) > 1:
             try:
-                take_answers(self.database, name, reports, actor=f"connector:{name}", answerer=answerer, keep_unmatched_one=False, batched=True)
+                with stage("ack"):
+                    take_answers(self.database, name, reports, actor=f"connector:{name}", answerer=answerer, keep_unmatched_one=False, batched=True)
                 return len(reports), True
             except UnmatchedAnswer:
                 pass  # one of them answers nothing of ours: one by one below, that one kept as unmatched
@@ -214,7 +217,8 @@ class Worker:
         applied = 0
         for report in reports:
             try:
-                take_answers(self.database, name, [report], actor=f"connector:{name}", answerer=answerer)
+                with stage("ack"):
+                    take_answers(self.database, name, [report], actor=f"connector:{name}", answerer=answerer)
                 applied += 1
             except UnmatchedAnswer as exc:
                 log.warning("answer from %s kept unmatched: %s", name, exc)
@@ -375,7 +379,7 @@ class Worker:
         """Record a batch of exchanges in one transaction; if the store refuses it, each is recorded on its own (so
         that one answer the store cannot hold does not keep the others from being recorded)."""
         try:
-            with self.database.transaction() as session:
+            with stage("settle"), self.database.transaction() as session:
                 self._settle_in(session, exchanges)
             return
         except Exception:

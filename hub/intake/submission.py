@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.scope import Scope
+from hub.stages import CLOCK, stage
 from hub.cites.pssm import check_approval
 from hub.store.states import MessageState
 from hub.errors import ConflictError, FieldProblem, InputError, PermissionDenied, RecordError, ValidationFailed
@@ -117,12 +118,14 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     facts, destinations, matched, _strict = _route(record, family, tenant, routing)
     wanted = [family.default_profile, *(profiles.get(d, family.default_profile) for d in destinations)] if family.profiled else [family.default_profile]
     reports: dict[str, tuple[etree._Element, ValidationReport]] = {}
-    for profile in dict.fromkeys(wanted):
-        reports[profile] = family.render(record, profile=profile, now=now)
-        if not reports[profile][1].valid:
-            raise ValidationFailed(reports[profile][1])
+    with stage("validate"):
+        for profile in dict.fromkeys(wanted):
+            reports[profile] = family.render(record, profile=profile, now=now)
+            if not reports[profile][1].valid:
+                raise ValidationFailed(reports[profile][1])
     signer = signer_for(facts.issuing_country)
-    signed = {profile: signer.sign(to_xml(root)) for profile, (root, _report) in reports.items()}
+    with stage("sign"):
+        signed = {profile: signer.sign(to_xml(root)) for profile, (root, _report) in reports.items()}
     canonical_json = json.dumps(record.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
     default = family.default_profile
     return Prepared(
@@ -148,7 +151,8 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         signed_by = verified.signer_subject
         root = verified.signed_root
     family = for_document(root)
-    validated = family.check_document(root, source="body", now=now)
+    with stage("validate"):
+        validated = family.check_document(root, source="body", now=now)
     report = validated.report
     if validated.record is None or (direction == "outbound" and not report.valid):
         raise ValidationFailed(report)
@@ -167,7 +171,8 @@ def _prepare_xml(body: bytes, *, tenant, routing, signer_for, verifier: Verifier
         payload, signed_by = body, f"unsigned, vouched for by the authenticated channel of {vouched_by}"
     elif signed_by is None:
         signer = signer_for(facts.issuing_country)
-        payload = signer.sign(to_xml(element))
+        with stage("sign"):
+            payload = signer.sign(to_xml(element))
         signed_by = signer.signer_subject
     else:
         payload = without_unsigned(body)  # exactly the signed document: nothing outside the signature is kept or forwarded
@@ -372,6 +377,7 @@ def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, 
         add_event(session, document=document, message_id=message.id, destination=destination, event="message.queued", actor="hub", state=MessageState.QUEUED.value, detail={"after": message.predecessor_id} if message.predecessor_id else {})
     _update_lifecycles(session, document, actor)
     session.flush()
+    CLOCK.document_stored()
     return document
 
 

@@ -26,6 +26,7 @@ from signxml import SignatureConfiguration, XMLVerifier
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, SignXMLException
 
+from hub.stages import stage
 from hub.errors import (
     ConfigurationError,
     KeyMaterialError,
@@ -96,6 +97,10 @@ class Verifier:
         :class:`SignatureMissing`, :class:`WeakAlgorithmError`, :class:`UntrustedCertificateError` or
         :class:`SignatureInvalid`; no third-party exception escapes.
         """
+        with stage("verify"):
+            return self._verify(document)
+
+    def _verify(self, document: bytes) -> VerifiedDocument:
         root = parse_xml(document, source="signed document")
         signature = _the_signature(root)
         signature_method, digest_method = self._check_algorithms(signature)

@@ -13,11 +13,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.errors import ConfigurationError
+from hub.stages import count_commit, count_statement
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``: ``sqlite:///path`` (the directory is created; WAL journal, foreign keys on, a busy
     timeout so that concurrent writers wait rather than fail) or ``postgresql+psycopg://…``."""
+    engine = _make_engine(url, pool_size=pool_size)
+    event.listen(engine, "before_cursor_execute", count_statement)
+    event.listen(engine, "commit", count_commit)
+    return engine
+
+
+def _make_engine(url: str, *, pool_size: int) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":

@@ -1,0 +1,108 @@
+"""Where a document's time goes: the stages of its way through the hub, timed, with the SQL statements and commits
+each stage sent to the database.
+
+Stages: ``validate`` (mapping, schema, code lists, rules), ``sign``, ``verify`` (a signature checked: a submitted
+signed document, or a counterpart's signed answer, inside ``deliver`` or ``ack``), ``store`` (the submission's
+transaction), ``claim``, ``deliver`` (the exchange with the counterpart), ``settle`` (its outcome recorded) and
+``ack`` (answers that came later recorded). Work outside a stage counts as ``other``.
+
+The figures are this process's (a ``hub worker`` process has its own); ``/metrics`` shows them as
+``hub_stage_seconds{stage}`` (a histogram), ``hub_sql_statements_total{stage}`` and ``hub_sql_commits_total{stage}``,
+with ``hub_documents_stored_total`` to divide by.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Iterator
+
+STAGES = ("validate", "sign", "verify", "store", "claim", "deliver", "settle", "ack")
+#: Upper bounds of the histogram's buckets, in seconds.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_current: ContextVar[str] = ContextVar("hub_stage", default="other")
+
+
+@dataclass
+class StageFigures:
+    """One stage's figures: how often it ran, for how long in all, per bucket; its statements and commits."""
+
+    count: int = 0
+    seconds: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    statements: int = 0
+    commits: int = 0
+
+
+class Clock:
+    """The figures of every stage, kept by this process (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.figures: dict[str, StageFigures] = {}
+        self.documents = 0
+
+    def observe(self, name: str, seconds: float) -> None:
+        with self._lock:
+            figures = self.figures.setdefault(name, StageFigures())
+            figures.count += 1
+            figures.seconds += seconds
+            index = bisect.bisect_left(BUCKETS, seconds)
+            if index < len(BUCKETS):
+                figures.buckets[index] += 1
+
+    def statement(self) -> None:
+        with self._lock:
+            self.figures.setdefault(_current.get(), StageFigures()).statements += 1
+
+    def commit(self) -> None:
+        with self._lock:
+            self.figures.setdefault(_current.get(), StageFigures()).commits += 1
+
+    def document_stored(self) -> None:
+        with self._lock:
+            self.documents += 1
+
+    def snapshot(self) -> tuple[int, dict[str, StageFigures]]:
+        """(documents stored, a copy of every stage's figures)."""
+        with self._lock:
+            return self.documents, {name: StageFigures(f.count, f.seconds, list(f.buckets), f.statements, f.commits) for name, f in self.figures.items()}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.figures.clear()
+            self.documents = 0
+
+
+#: This process's clock.
+CLOCK = Clock()
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Time the block as stage ``name``; the SQL it sends counts for that stage (the innermost, when nested)."""
+    token = _current.set(name)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        CLOCK.observe(name, time.perf_counter() - started)
+        _current.reset(token)
+
+
+def count_statement(*_args) -> None:
+    """An engine's ``before_cursor_execute`` listener: one statement for the current stage (transaction control
+    excluded: a commit is counted as such)."""
+    statement = _args[2] if len(_args) > 2 else ""
+    if not statement.startswith("BEGIN"):
+        CLOCK.statement()
+
+
+def count_commit(*_args) -> None:
+    """An engine's ``commit`` listener."""
+    CLOCK.commit()
