@@ -16,13 +16,16 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, joinedload
 
 import logging
+from functools import partial
 
 from hub.connector import AckReport, Outcome
 from hub.acks.nonconformities import open_non_conformity
 from hub.store.states import transition
 from hub.store.states import ALLOWED_TRANSITIONS, MessageState
 from hub.errors import ForeignAnswerer, UnmatchedAnswer
+from hub.stages import stage
 from hub.store.db import Database
+from hub.store.group import GroupCommit, group_for
 from hub.store.models import Acknowledgement, Document, Message, utcnow
 from hub.store.appends import append
 from hub.store.payloads import put_payload
@@ -249,6 +252,25 @@ def take_answers(database: Database, counterpart: str, reports: list[AckReport],
             with database.transaction() as session:
                 keep_unmatched(session, counterpart, current, exc.message)
         raise
+
+
+def take_answers_together(database: Database, counterpart: str, reports: list[AckReport], *, actor: str, answerer=None) -> list[Acknowledgement | None]:
+    """:func:`take_answers` for answers pushed by counterparts: those pushed at the same moment are recorded in one
+    transaction (:mod:`hub.store.group`); one that cannot be applied is then recorded on its own, as
+    :func:`take_answers` does, and fails alone."""
+    group = group_for(database, "answers", lambda: GroupCommit(database, _apply_pushed, alone=partial(_take_pushed, database), wrap=lambda: stage("ack")))
+    return group.run((counterpart, reports, actor, answerer))
+
+
+def _apply_pushed(session: Session, pushed: tuple) -> list[Acknowledgement | None]:
+    counterpart, reports, actor, answerer = pushed
+    named = _load_named(session, reports)  # noqa: F841 — held: the session keeps only weak references
+    return [apply_ack(session, counterpart, report, actor=actor, answerer=answerer) for report in reports]
+
+
+def _take_pushed(database: Database, pushed: tuple) -> list[Acknowledgement | None]:
+    counterpart, reports, actor, answerer = pushed
+    return take_answers(database, counterpart, reports, actor=actor, answerer=answerer)
 
 
 def _load_named(session: Session, reports: list[AckReport]) -> list[Message]:

@@ -4,20 +4,21 @@ document through its lifecycle, report a non-conformity."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Callable
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.acks.nonconformities import open_non_conformity
 from hub.errors import ConflictError, InputError, NotFound
-from hub.intake.submission import Stored, prepare, store
+from hub.intake.submission import Prepared, Stored, prepare, store
 from hub.records.lifecycle import Lifecycle
 from hub.routing.table import RoutingTable
 from hub.scope import Scope
 from hub.stages import stage
 from hub.signing import Signer, SignerRegistry, Verifier
 from hub.store.db import Database
+from hub.store.group import GroupCommit
 from hub.store.lifecycle import MANUAL, change_lifecycle, duplicate_request
 from hub.store.models import Document, Message, NonConformity, utcnow
 from hub.store.payloads import put_payload
@@ -35,20 +36,14 @@ class Documents:
         self.verifier = verifier
         self.signers = signers
         self.wake = wake
+        # Submissions arriving together are stored in one transaction, each answered once committed.
+        self._stores = GroupCommit(database, _store_in, alone=partial(_store_alone, database), wrap=lambda: stage("store"))
 
     def submit(self, body: bytes, media_type: str, *, tenant: str, actor: str, version: int = 1, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
         """Map, validate, sign, route and store a submission with its messages, in one transaction."""
         prepared = prepare(body, media_type, tenant=tenant, routing=self.routing, profiles=self.profiles, signer_for=self.signer_for, verifier=self.verifier, version=version, signers=self.signers)
         options = {"tenant": tenant, "actor": actor, "idempotency_key": idempotency_key, "correlation_id": correlation_id}
-        try:
-            with stage("store"), self.database.transaction() as session:
-                stored = store(session, prepared, savepoint=False, **options)  # no savepoint: two statements fewer
-                _ = stored.document.messages, stored.document.report  # loaded before the session closes
-        except IntegrityError:
-            # The same submission stored meanwhile by another request: this transaction finds it.
-            with self.database.transaction() as session:
-                stored = store(session, prepared, **options)
-                _ = stored.document.messages, stored.document.report
+        stored = self._stores.run((prepared, options))
         if stored.created:
             self.wake.set()
         return stored
@@ -94,6 +89,23 @@ class Documents:
             nc = open_non_conformity(session, document=document, source=source, counterpart=counterpart, cause_code=cause_code, cause_text=cause_text, country=country, products=products, evidence_digest=digest, actor=actor)
             _ = nc.products
             return nc
+
+
+def _store_in(session: Session, work: tuple[Prepared, dict]) -> Stored:
+    prepared, options = work
+    stored = store(session, prepared, savepoint=False, **options)  # no savepoint: two statements fewer
+    _ = stored.document.messages, stored.document.report  # loaded before the session closes
+    return stored
+
+
+def _store_alone(database: Database, work: tuple[Prepared, dict]) -> Stored:
+    """One submission in a transaction of its own: the same submission stored meanwhile by another request (the
+    IntegrityError of the batch) is found, under a savepoint."""
+    prepared, options = work
+    with stage("store"), database.transaction() as session:
+        stored = store(session, prepared, **options)
+        _ = stored.document.messages, stored.document.report
+    return stored
 
 
 def own_document(session: Session, document_id: str, tenant: str) -> Document:

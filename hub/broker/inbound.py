@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Mapping
 
-from hub.acks.correlation import take_answers
+from hub.acks.correlation import take_answers_together
 from hub.connector import BindsAnswerers, Connector, InboundDocument, InboundVerdict, PullsDocuments, ReceivesInbound
 from hub.errors import HubError, InputError, NotFound, SignatureError, ValidationFailed
 from hub.intake.reception import prepare_inbound, refusal, verdict_for
@@ -41,7 +41,7 @@ class Inbound:
             raise NotFound(f"no connector {connector_name!r} takes pushed acknowledgements", where="connector")
         reports = connector.parse_inbound(body, headers)
         answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
-        return take_answers(self.database, connector_name, reports, actor=f"counterpart:{connector_name}", answerer=answerer)
+        return take_answers_together(self.database, connector_name, reports, actor=f"counterpart:{connector_name}", answerer=answerer)
 
     def receive_document(self, connector_name: str, document: InboundDocument) -> InboundVerdict:
         """A document a counterpart holds for the hub: verified, validated, stored for its importing country and

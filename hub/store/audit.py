@@ -28,6 +28,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hub.store.db import Database
+from hub.store.group import GroupCommit, group_for
 from hub.store.models import AuditEntry, utcnow
 
 GENESIS = "0" * 64
@@ -85,9 +86,13 @@ def append(
 
 
 def record(database: Database, **entry: str | None) -> AuditEntry:
-    """Append one entry in a transaction of its own (see :func:`append` for the fields)."""
-    with database.transaction() as session:
-        return append(session, **entry)
+    """Append one entry and commit it (see :func:`append` for the fields); entries recorded at the same moment by
+    other threads share the transaction (:mod:`hub.store.group`)."""
+    return group_for(database, "audit", lambda: GroupCommit(database, _append_entry)).run(entry)
+
+
+def _append_entry(session: Session, entry: dict) -> AuditEntry:
+    return append(session, **entry)
 
 
 def _printable(value: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +67,36 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class _SqliteWriter:
+    """The right to write a SQLite database: a re-entrant lock for this process's threads, and an exclusive
+    ``flock`` on ``<database>.writer`` for the processes sharing the file (the kernel hands it to the next waiter as
+    soon as it is released)."""
+
+    def __init__(self, database: str) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._path = f"{database}.writer"
+        self._file: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._depth == 0:
+            try:
+                if self._file is None:
+                    self._file = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+            except BaseException:
+                self._threads.release()
+                raise
+        self._depth += 1
+
+    def __exit__(self, *_exc) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+
 class Database:
     """An engine and its session factory; ``transaction()`` is the unit of work (commit on success, else roll back)."""
 
@@ -74,8 +106,9 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writing = sessionmaker(self.engine.execution_options(hub_writes=True), expire_on_commit=False)
         # SQLite has one writer at a time and its busy handler waits by sleeping in growing steps, leaving the lock
-        # idle between sleeps; queueing this process's writers on a lock hands it over at once.
-        self._writer = threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        # idle between sleeps; queueing writers on a lock hands it over at once: this process's on a lock, and other
+        # processes' (hub serve --workers N) on a file lock beside the database.
+        self._writer = _SqliteWriter(make_url(url).database) if self.dialect == "sqlite" else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:
