@@ -52,6 +52,35 @@ def _body_limits(value: str | None) -> dict[str, str] | None:
     return limits
 
 
+#: A retention longer than a century is a typing error, not a policy.
+MAX_RETENTION_DAYS = 36_500
+
+
+def _retention_days(value: str | None) -> int | None:
+    """``HUB_RETENTION_DAYS`` as a whole number of days from 0 (keep everything) to a century."""
+    if value is None or not value.strip():
+        return None
+    try:
+        days = int(value.strip())
+    except ValueError:
+        raise ConfigurationError(f"HUB_RETENTION_DAYS: {value!r} is not a whole number of days (e.g. 365; 0 keeps everything)") from None
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise ConfigurationError(f"HUB_RETENTION_DAYS: {days} is out of range: 0 (keep everything) to {MAX_RETENTION_DAYS} days")
+    return days
+
+
+def _archive_dir(value: str | None) -> Path | None:
+    """``HUB_ARCHIVE_DIR``: a directory, or a path where one can be made (the first prune makes it)."""
+    if value is None or not value.strip():
+        return None
+    path = Path(value.strip())
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"HUB_ARCHIVE_DIR: {path} exists and is not a directory")
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"HUB_ARCHIVE_DIR: the directory {path} is not writable by this process")
+    return path
+
+
 class Settings(BaseModel):
     """What a hub process needs to start: database, routing table, counterparts, key material, public address."""
 
@@ -67,11 +96,13 @@ class Settings(BaseModel):
     worker_concurrency: int = 4
     poll_interval: float = 0.2
     lease_seconds: float = 60.0
+    retention_days: int = Field(default=0, ge=0, le=MAX_RETENTION_DAYS, description="history kept whole for this many days, then pruned by the worker (HUB_RETENTION_DAYS; 0: kept for ever)")
+    archive_dir: Path | None = Field(default=None, description="where pruned history is archived (HUB_ARCHIVE_DIR; unset: pruned without an archive)")
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
         """Defaults, then ``HUB_DATABASE_URL`` (or the file ``HUB_DATABASE_URL_FILE`` names), ``HUB_ROUTES``, ``HUB_CONNECTORS``, ``HUB_CERTS_DIR``, ``HUB_SIGNERS``,
-        ``HUB_PUBLIC_URL``, ``HUB_WORKER_CONCURRENCY``, ``HUB_LEASE_SECONDS``, then explicit ``overrides`` (those not None)."""
+        ``HUB_PUBLIC_URL``, ``HUB_WORKER_CONCURRENCY``, ``HUB_LEASE_SECONDS``, ``HUB_RETENTION_DAYS``, ``HUB_ARCHIVE_DIR``, then explicit ``overrides`` (those not None)."""
         env = {
             "database_url": secret_from_env("HUB_DATABASE_URL"),
             "routes_file": os.environ.get("HUB_ROUTES"),
@@ -84,6 +115,8 @@ class Settings(BaseModel):
             "body_limits": _body_limits(os.environ.get("HUB_BODY_LIMITS")),
             "webhook_private_targets": os.environ.get("HUB_WEBHOOK_PRIVATE_TARGETS"),
             "lease_seconds": os.environ.get("HUB_LEASE_SECONDS"),
+            "retention_days": _retention_days(os.environ.get("HUB_RETENTION_DAYS")),
+            "archive_dir": _archive_dir(os.environ.get("HUB_ARCHIVE_DIR")),
         }
         given = {k: v for k, v in overrides.items() if v is not None}
         values = {k: v for k, v in {**env, **given}.items() if v is not None}

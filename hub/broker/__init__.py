@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Mapping
 
@@ -44,6 +44,7 @@ from hub.signing.keyring import Keyring
 from hub.signing.verification import SECRET_FILE, load_secret
 from hub.store.db import Database
 from hub.store.models import Acknowledgement, CITESApproval, Document, Message, NonConformity
+from hub.store.retention import Pruner
 
 __all__ = ["Broker", "Completed", "EXPIRY_INTERVAL"]
 
@@ -130,6 +131,10 @@ class Broker:
         AlertService.from_env(self.database, destinations={n: c.config.type for n, c in self.connectors.items()}, public_url=settings.public_url).attach(worker)
         if self.customs.ched_authorities:  # the quantity ledgers kept with TRACES-NT, settled and compared
             worker.polls.append(self.reconciler.run_periodically)
+        if settings.retention_days:  # old history archived then pruned, once an hour, in a thread of its own
+            pruner = Pruner(self.database, older_than=timedelta(days=settings.retention_days), archive_dir=settings.archive_dir)
+            worker.periodic.append(pruner.tick)
+            worker.on_stop.append(pruner.close)
         return worker
 
     def close(self) -> None:

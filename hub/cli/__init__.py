@@ -9,7 +9,7 @@ place (nothing registers itself on import).
     operations.py   clients, trace, connectors, fetch-permit
     facsimile.py    facsimile ID                                           (the signed PDF of a document)
     routes.py       routes show | explain
-    db.py           db upgrade | downgrade | current
+    db.py           db upgrade | downgrade | current | prune | restore-archive
     audit.py        audit show | verify                                    (the hash-chained audit log)
     customs.py      customs reconcile [--repair]                            (the ledgers kept with TRACES-NT)
 """

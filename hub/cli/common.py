@@ -78,7 +78,7 @@ def settings(database_url: Optional[str] = None, **overrides: object) -> Setting
     """The settings from the environment, ``database_url`` and ``overrides`` taking precedence."""
     try:
         return Settings.from_env(database_url=database_url, **overrides)
-    except ValueError as exc:
+    except (ValueError, HubError) as exc:  # pydantic's ValidationError, or a ConfigurationError naming the variable
         fail(f"invalid settings: {exc}")
 
 
@@ -160,7 +160,7 @@ def record_command(action: str, *, outcome: str, target: str | None = None, data
     try:
         url = database_url or Settings.from_env().database_url
         parsed = make_url(url)
-    except (ValueError, ArgumentError) as exc:
+    except (ValueError, ArgumentError, HubError) as exc:
         typer.echo(f"note: not recorded in the audit log: {str(exc).splitlines()[0]}", err=True)
         return
     if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):

@@ -43,6 +43,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -132,6 +133,13 @@ class OAuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def _referring(table: str, column: str) -> Index:
+    """An index of the rows that refer to a payload (retention asks whether one still does), of those that do only:
+    most rows refer to none, and an insert that refers to none costs nothing more."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_{table}_{column}", column, sqlite_where=where, postgresql_where=where)
+
+
 class Payload(Base):
     __tablename__ = "payloads"
 
@@ -150,6 +158,7 @@ class Document(Base):
         Index("ix_documents_search", "kind", "importing_country", "created_at"),
         # A certificate's earlier versions, statuses and the certificate it replaces, found from its number.
         Index("ix_documents_number", "issuing_country", "certificate_number"),
+        Index("ix_documents_payload_digest", "payload_digest"),  # retention: is a payload still referred to?
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -252,6 +261,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_due", "state", "next_attempt_at"),
         Index("ix_messages_destination_state", "destination", "state"),
+        Index("ix_messages_payload_digest", "payload_digest"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -280,6 +290,7 @@ class Message(Base):
 
 class DeliveryAttempt(Base):
     __tablename__ = "delivery_attempts"
+    __table_args__ = (_referring("delivery_attempts", "request_digest"), _referring("delivery_attempts", "response_digest"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
@@ -295,6 +306,7 @@ class DeliveryAttempt(Base):
 
 class Acknowledgement(Base):
     __tablename__ = "acknowledgements"
+    __table_args__ = (_referring("acknowledgements", "payload_digest"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"), index=True)
@@ -315,6 +327,7 @@ class Acknowledgement(Base):
 
 class NonConformity(Base):
     __tablename__ = "non_conformities"
+    __table_args__ = (_referring("non_conformities", "evidence_digest"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
@@ -348,6 +361,7 @@ class TraceEvent(Base):
     """One hop of one document. Rows are only ever inserted: the trace is the audit trail."""
 
     __tablename__ = "trace_events"
+    __table_args__ = (_referring("trace_events", "payload_digest"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
