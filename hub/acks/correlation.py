@@ -27,7 +27,7 @@ from hub.stages import stage
 from hub.store.db import Database
 from hub.store.group import GroupCommit, group_for
 from hub.store.models import Acknowledgement, Document, Message, utcnow
-from hub.store.appends import append
+from hub.store.appends import append, flush_appends
 from hub.store.payloads import put_payload
 from hub.store.text import storable
 from hub.store.trace import add_event
@@ -156,6 +156,8 @@ def record_answer(
         append(session, _INSERT_ACK, row)
         ack = None
     else:
+        if batched:
+            flush_appends(session)  # the answers appended before this one keep their order (ids are arrival order)
         ack = Acknowledgement(**row)
         session.add(ack)
         session.flush()

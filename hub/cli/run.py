@@ -1,9 +1,10 @@
-"""Running the hub: ``hub serve`` (everything in one process), ``hub worker`` (delivery only) and ``hub sandbox``
-(one counterpart sandbox alone)."""
+"""Running the hub: ``hub serve`` (everything in one process, or the deliveries in ``--workers N`` processes of
+their own), ``hub worker`` (delivery only) and ``hub sandbox`` (one counterpart sandbox alone)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from typing import Optional
@@ -29,7 +30,8 @@ def _ports(values: list[str]) -> dict[str, int]:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address the API listens on"),
     port: int = typer.Option(8000, min=1, max=65535, help="port of the API"),
-    worker: bool = typer.Option(True, "--worker/--no-worker", help="run the delivery worker in this process"),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="run the delivery worker in this process (when --workers is 0)"),
+    workers: int = typer.Option(0, "--workers", min=0, max=64, help="deliver in N child `hub worker` processes (same settings and database), restarted if one dies; 0: in this process"),
     sandboxes: bool = typer.Option(True, "--sandboxes/--no-sandboxes", help="run the sandboxes of the configured counterparts"),
     sandbox_port: list[str] = typer.Option([], "--sandbox-port", help="NAME=PORT: another port for a sandbox (p2p, ephyto_hub, traces_nt, delta, single_window, cites_authority); may repeat"),
     cites_exchange_port: int = typer.Option(8448, min=0, max=65535, help="HTTPS port (mutual TLS) of the hub's CITES permit exchange (0: not served; it needs tls/server.pem in the certs dir)"),
@@ -38,11 +40,13 @@ def serve(
     public_url: Optional[str] = typer.Option(None, envvar="HUB_PUBLIC_URL", help="where counterparts push acknowledgements"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: a line per request and delivery step; -vv: debug"),
 ) -> None:
-    """Run the hub: API, delivery worker and local sandboxes in one process (migrates the database first)."""
+    """Run the hub: API, delivery worker and local sandboxes in one process, or the delivery in ``--workers N``
+    processes beside it (migrates the database first)."""
     from hub.cli.serve import ServeOptions, configure_logging, serve as run
 
     configure_logging(verbose)
-    options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports={**_ports(sandbox_port), 'cites_exchange': cites_exchange_port}, api_tls=api_tls)
+    options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports={**_ports(sandbox_port), 'cites_exchange': cites_exchange_port}, api_tls=api_tls,
+                           workers=workers, verbosity=verbose)
     try:
         run(settings(database_url, public_url=public_url or f"{'https' if api_tls else 'http'}://127.0.0.1:{port}"), options)
     except HubError as exc:
@@ -56,10 +60,11 @@ def worker(
     once: bool = typer.Option(False, "--once", help="deliver what is due, then stop"),
     database_url: Optional[str] = DatabaseUrl,
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: a line per delivery step"),
+    supervisor: Optional[int] = typer.Option(None, "--supervisor", hidden=True, help="PID of the `hub serve --workers` that started this worker: stop when it is gone"),
 ) -> None:
-    """Deliver the outbox (several workers on several machines share it on PostgreSQL); stops on Ctrl-C or
-    SIGTERM, finishing the deliveries under way."""
-    from hub.cli.serve import configure_logging
+    """Deliver the outbox (several workers, processes or machines share it, on SQLite or PostgreSQL); stops on
+    Ctrl-C or SIGTERM, finishing the deliveries under way."""
+    from hub.cli.serve import configure_logging, freeze_start_up, warm_up
 
     configure_logging(verbose)
     chosen = settings(database_url, worker_concurrency=concurrency)
@@ -70,14 +75,18 @@ def worker(
         broker.close()
         return
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both signals only ask to stop: a second Ctrl-C while the deliveries under way finish must not cut them short.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    warm_up()
     delivery.start()
-    typer.echo(f"{delivery.name} delivering with {chosen.worker_concurrency} thread(s); Ctrl-C stops")
+    freeze_start_up()
+    typer.echo(f"{delivery.name} delivering with {chosen.worker_concurrency} thread(s)" + ("" if supervisor else "; Ctrl-C stops"))
     try:
-        while not stop.wait(1):
-            pass
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            if supervisor and os.getppid() != supervisor:  # gone, and this process handed to another parent
+                typer.echo(f"{delivery.name}: the serve process is gone; stopping", err=True)
+                break
     finally:
         delivery.stop()
         broker.close()
@@ -119,6 +128,6 @@ def sandbox(
 
 def register(app: typer.Typer) -> None:
     """Add the run commands to ``app``."""
-    app.command(help="Run the hub: API, delivery worker and local sandboxes in one process.")(serve)
+    app.command(help="Run the hub: API, delivery worker and local sandboxes in one process (--workers N: delivery in N processes).")(serve)
     app.command(help="Run a delivery worker (more processes share the outbox).")(worker)
     app.command(help="Run a counterpart sandbox on its own.")(sandbox)

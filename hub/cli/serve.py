@@ -1,5 +1,7 @@
 """``hub serve``: the API, the delivery worker, the hub's CITES exchange and the sandboxes of the configured
 counterparts, in one process and one event loop; ``hub worker`` delivers only, for more processes and machines.
+With ``--workers N`` the delivery runs instead in N child ``hub worker`` processes that ``hub serve`` supervises
+(:class:`WorkerProcesses`), so that the API and the deliveries use more than one core.
 
 What the hub hosts comes from the registries: a sandbox per configured connector type, and the sandboxes that call
 the hub (customs, a foreign CITES authority), each on its registered port unless ``ports`` says otherwise.
@@ -8,12 +10,16 @@ the hub (customs, a foreign CITES authority), each on its registered port unless
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import logging
 import os
 import secrets
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +29,12 @@ from sqlalchemy import select
 
 from connectors.registry import hosted_sandboxes
 from connectors.sandboxes import CITES_EXCHANGE_PORT
+from hub import families
 from hub.api.auth import create_client, find_client
 from hub.broker import Broker
 from hub.config import DEFAULT_DATABASE_URL, Settings
 from hub.connector import SandboxContext
-from hub.errors import ConfigurationError
+from hub.errors import ConfigurationError, HubError
 from hub.standards import PROJECT_ROOT
 from hub.store.migrate import upgrade
 from hub.store.models import ApiClient
@@ -52,6 +59,8 @@ class ServeOptions:
     migrate: bool = True
     dev_key: bool | None = None  # None: only on the embedded default database
     api_tls: bool = False  # the API over HTTPS, asking callers for a client certificate (mutual TLS clients)
+    workers: int = 0  # delivery in this many child `hub worker` processes; 0: the worker runs in this process
+    verbosity: int = 0  # -v count, handed on to the worker processes
 
     def port_of(self, name: str, default: int) -> int:
         return self.ports.get(name, default)
@@ -195,6 +204,119 @@ def taken_ports(servers: list[tuple[str, uvicorn.Server]]) -> list[str]:
     return taken
 
 
+def warm_up() -> None:
+    """Compile what the first document would: every family's mapping specs, schemas and code lists, by rendering
+    (and validating) each bundled example record in every profile and reading the default one back."""
+    for path in sorted(PROJECT_ROOT.glob("mappings/*/*/examples/*.record.json")):
+        try:
+            data = json.loads(path.read_text())
+            family = families.for_data(data)
+            record = family.from_data(data)
+            for profile in family.profiles:
+                element, _report = family.render(record, profile=profile)
+                if profile == family.default_profile:
+                    family.parse(element)
+        except (OSError, ValueError, HubError) as exc:  # a warm-up only: the first document pays instead
+            log.debug("warm-up skipped %s: %s", path.name, exc)
+
+
+def freeze_start_up() -> None:
+    """Move every object alive after start-up out of the garbage collector's sight."""
+    gc.freeze()  # start-up's objects live as long as the process: the collector walking them took 15-18% of parse/validate
+
+
+#: Seconds before a worker process that keeps dying is started again: the first wait, doubled up to the longest.
+RESTART_BACKOFF = (0.5, 15.0)
+#: A worker process that ran this long before dying is started again after the first wait.
+STEADY_SECONDS = 30.0
+#: How long the worker processes have to finish what they send once told to stop, before they are killed.
+WORKER_STOP_SECONDS = 30.0
+
+
+class WorkerProcesses:
+    """``count`` child ``hub worker`` processes on the serve process's settings (same environment, database and
+    public address), supervised by :meth:`supervise`: one that dies is started again after a back-off that doubles
+    while it keeps dying young. :meth:`stop` sends SIGTERM (each finishes what it sends), then SIGKILL to those
+    still running after ``stop_timeout`` seconds."""
+
+    def __init__(self, count: int, *, settings: Settings, verbosity: int = 0, stop_timeout: float = WORKER_STOP_SECONDS) -> None:
+        self.count = count
+        self.stop_timeout = stop_timeout
+        self.command = [sys.executable, "-m", "hub", "worker", "--supervisor", str(os.getpid()), *(["-" + "v" * verbosity] if verbosity > 0 else [])]
+        environment = {name: value for name, value in os.environ.items() if name != "HUB_DATABASE_URL_FILE"}
+        self.environment = {**environment, "HUB_DATABASE_URL": settings.database_url, "HUB_PUBLIC_URL": settings.public_url}
+        self.processes: list[subprocess.Popen] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        """Start every worker process."""
+        self.processes = [self._spawn(slot) for slot in range(self.count)]
+
+    def _spawn(self, slot: int) -> subprocess.Popen:
+        # A process group of its own: Ctrl-C at a terminal reaches this process only, which stops the API first,
+        # then the workers. A worker whose serve process is gone stops by itself (``--supervisor``).
+        process = subprocess.Popen(self.command, env=self.environment, process_group=0)
+        log.info("worker process %d of %d started (pid %d)", slot + 1, self.count, process.pid)
+        return process
+
+    async def supervise(self, *, every: float = 0.2) -> None:
+        """Start again, after its back-off, each worker process that dies, until :meth:`stop`."""
+        started = [time.monotonic()] * self.count
+        backoff = [RESTART_BACKOFF[0]] * self.count
+        restart_at: list[float | None] = [None] * self.count
+        while not self._stopping:
+            now = time.monotonic()
+            for slot, process in enumerate(self.processes):
+                if restart_at[slot] is not None:
+                    if now >= restart_at[slot]:
+                        try:
+                            self.processes[slot], started[slot], restart_at[slot] = self._spawn(slot), now, None
+                        except OSError as exc:  # no process to be had now (too many, no memory): try again later
+                            log.error("worker process %d could not be started: %s; trying again in %.1f s", slot + 1, exc, backoff[slot])
+                            restart_at[slot], backoff[slot] = now + backoff[slot], min(backoff[slot] * 2, RESTART_BACKOFF[1])
+                    continue
+                code = process.poll()
+                if code is None:
+                    continue
+                if now - started[slot] >= STEADY_SECONDS:
+                    backoff[slot] = RESTART_BACKOFF[0]
+                delay, backoff[slot] = backoff[slot], min(backoff[slot] * 2, RESTART_BACKOFF[1])
+                log.warning("worker process %d (pid %d) %s; starting it again in %.1f s", slot + 1, process.pid, _exit_status(code), delay)
+                restart_at[slot] = now + delay
+            await asyncio.sleep(every)
+
+    async def stop(self) -> None:
+        """Stop every worker process: SIGTERM, then SIGKILL after ``stop_timeout``; none is started again."""
+        self._stopping = True
+        running = [process for process in self.processes if process.poll() is None]
+        for process in running:
+            _signal(process, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        while any(process.poll() is None for process in running) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for process in running:
+            if process.poll() is None:
+                log.warning("worker process (pid %d) still running %g s after SIGTERM: killed", process.pid, self.stop_timeout)
+                _signal(process, signal.SIGKILL)
+                await asyncio.to_thread(process.wait)
+
+
+def _signal(process: subprocess.Popen, signum: signal.Signals) -> None:
+    try:
+        process.send_signal(signum)
+    except ProcessLookupError:
+        pass  # gone between the check and the signal
+
+
+def _exit_status(code: int) -> str:
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
 async def _serve(broker: Broker, options: ServeOptions, *, api_key) -> None:
     servers = _servers(broker, options, api_key=api_key)
     taken = taken_ports(servers)
@@ -206,11 +328,17 @@ async def _serve(broker: Broker, options: ServeOptions, *, api_key) -> None:
         loop.add_signal_handler(signum, stopping.set)
     for _name, server in servers:
         server.config.install_signal_handlers = False  # Ctrl-C and SIGTERM stop everything in order, below
-    worker = broker.make_worker() if options.worker else None
+    worker = broker.make_worker() if options.worker and not options.workers else None
+    processes = WorkerProcesses(options.workers, settings=broker.settings, verbosity=options.verbosity) if options.workers else None
+    warm_up()
     if worker:
         histogram = servers[0][1].hub_app.state.metrics.delivery_seconds
         worker.observe_delivery = lambda destination, seconds: histogram.labels(destination=destination).observe(seconds)
         worker.start()
+    if processes:
+        processes.start()
+        supervising = asyncio.create_task(processes.supervise(), name="worker processes")
+    freeze_start_up()
     running = [asyncio.create_task(server.serve(), name=name) for name, server in servers]
     try:
         # Until asked to stop, or until a server stops by itself (it could not start, say).
@@ -226,6 +354,10 @@ async def _serve(broker: Broker, options: ServeOptions, *, api_key) -> None:
         if worker:
             log.info("stopping the delivery worker")
             await asyncio.to_thread(worker.stop)
+        if processes:
+            log.info("stopping the %d worker processes", options.workers)
+            supervising.cancel()
+            await processes.stop()
         for _name, server in servers[1:]:
             server.should_exit = True
         await asyncio.gather(*running, return_exceptions=True)
@@ -248,6 +380,12 @@ def banner(broker: Broker, options: ServeOptions, key: str | None, person: tuple
     exchange = options.port_of("cites_exchange", CITES_EXCHANGE_PORT)
     if exchange:
         lines.append(f"  CITES    https://127.0.0.1:{exchange}/cites/v2/CitesDataExchange   (the hub's permit exchange, mutual TLS)")
+    if options.workers:
+        lines.append(f"  delivery {options.workers} worker process{'es' if options.workers > 1 else ''} (`hub worker`), started again if one dies")
+    elif options.worker:
+        lines.append("  delivery in this process (--workers N: in N processes of their own)")
+    else:
+        lines.append("  delivery not here (--no-worker): run `hub worker`")
     lines.append("  Ctrl-C stops; -v logs every request and delivery step")
     return "\n" + "\n".join(lines) + "\n"
 

@@ -19,19 +19,16 @@ ledger (see :mod:`hub.customs.operations`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.scope import Scope
 from hub.customs.cites_checks import export_permit_reasons
-from hub.customs.gun import gun_code
+from hub.customs.gun import GunCode, gun_code
 from hub.customs import operations
 from hub.customs.ledger import (
-    HELD,
-    CertifiedLine,
     Clearance,
     ClearanceOutcome,
     DeclaredItem,
@@ -40,7 +37,6 @@ from hub.customs.ledger import (
     Movement,
     MovementState,
     Reservation,
-    balances,
     clear,
     format_quantity,
     fully_consumed,
@@ -48,15 +44,14 @@ from hub.customs.ledger import (
     superseded,
 )
 from hub.customs.operations import CLEAR, RESERVE, OperationState, operation_key
-from hub.store.lifecycle import valid_until
-from hub.errors import DeliveryError, NotFound, TransientDeliveryError
+from hub.customs.sheet import DocumentRow, Sheet, find, get, open_sheet, valid_until
+from hub.errors import DeliveryError, TransientDeliveryError
 from hub.records.lifecycle import CLOSED, Lifecycle, move
 from hub.store.db import Database
-from hub.store.models import CustomsOperation, Document, Message, NonConformity, QuantityMovement, utcnow
+from hub.store.models import CustomsOperation, Document, Message, QuantityMovement, utcnow
 from hub.store.trace import add_event
 
 _CLOSED_STATUSES = ("withdrawn", "rejected", "cancelled")
-_HELD = [state.value for state in HELD]
 _ACTOR = "customs:{office}"
 
 
@@ -127,7 +122,8 @@ class Authority:
 
 class CustomsRegistry:
     """The customs-facing registry over the hub's store; ``ched_authorities`` maps destination names to the CHED
-    quantity ledgers they reach (see the module's docstring)."""
+    quantity ledgers they reach (see the module's docstring). Each step on the hub's own ledger is one transaction
+    of a few Core statements (:mod:`hub.customs.sheet`)."""
 
     def __init__(self, database: Database, *, ched_authorities: Mapping[str, ChedQuantities] | None = None) -> None:
         self.database = database
@@ -135,10 +131,11 @@ class CustomsRegistry:
 
     def check(self, code: str, number: str, *, tenant: str, office: str | None = None, declaration: str | None = None) -> Standing:
         """The standing of the document ``code`` ``number``; the consultation is traced."""
+        gun = gun_code(code)
         with self.database.transaction() as session:
-            document = _find(session, code, number, tenant)
-            standing = _standing(session, document, code)
-            add_event(session, document=document, event="customs.checked", actor=_actor(office), state=document.lifecycle, detail={"code": standing.code, "declaration": declaration, "valid": standing.valid, "reasons": list(standing.reasons)})
+            sheet = open_sheet(session.connection(), gun, number, tenant)
+            standing = _standing(session, sheet)
+            _trace(session, sheet, "customs.checked", _actor(office), {"code": standing.code, "declaration": declaration, "valid": standing.valid, "reasons": list(standing.reasons)})
             return standing
 
     def reserve(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None = None) -> ReservationAnswer:
@@ -149,73 +146,41 @@ class CustomsRegistry:
         before the call, see :mod:`hub.customs.operations`) and sent; the authority's refusal is the answer. When it
         does not answer, the :class:`~hub.errors.TransientDeliveryError` says the outcome is unknown: the quantities
         stay held until the same request is repeated (it never reserves twice) or the reconciliation settles it."""
-        authority = self._authority(code, number, tenant)
-        answer, operation_id = self._reserve_here(code, number, tenant=tenant, declaration=declaration, items=items, office=office, authority=authority)
+        gun = gun_code(code)
+        with self.database.transaction() as session:
+            connection = session.connection()
+            sheet = open_sheet(connection, gun, number, tenant, lock=True)
+            authority = self._authority_of(session, gun, sheet.document.id)
+            answer, operation_id = _reserve_on(session, sheet, declaration=declaration, items=items, office=office, authority=authority)
+            sheet.write(connection)
         if operation_id is None:
             return answer
         try:
             information = authority.connector.certex_reserve(authority.reference, declaration=declaration, items=items, office=office)
         except DeliveryError as exc:
             raise self._unknown(operation_id, exc) from None
-        return self._settle_reservation(operation_id, information, code, items=items, office=office)
-
-    def _reserve_here(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None,
-                      authority: Authority | None = None) -> tuple[ReservationAnswer, str | None]:
-        """Reserve on the hub's ledger: (the answer, None). With ``authority``, what is accepted is held pending on an
-        operation to send, or a repeat finds the open operation it repeats: (the answer so far, the operation's id)."""
-        with self.database.transaction() as session:
-            document = _find(session, code, number, tenant, lock=True)
-            before = _standing(session, document, code)
-            if not before.valid:
-                add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "reasons": list(before.reasons)})
-                return ReservationAnswer(None, before), None
-            key = operation_key(authority.name, authority.reference, RESERVE, declaration, items=items) if authority else None
-            repeated = operations.find_open(session, document.id, key) if authority else None
-            if repeated is not None:
-                operations.restart(repeated)
-                return ReservationAnswer(None, before), repeated.id
-            own = _held_rows(session, document.id, declaration)
-            current = _sums(session, document.id, excluding=declaration) + [_movement(r) for r in own]
-            reservation = reserve(_lines(document), current, declaration=declaration, items=items, office=office, at=utcnow())
-            if not reservation.accepted:
-                item = reservation.failed_item
-                add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": item.goods_item if item else None, "line": item.line if item else None})
-                return ReservationAnswer(reservation, before), None
-            operation = None
-            if authority is not None:
-                operation = operations.begin(session, document_id=document.id, authority=authority.name, reference=authority.reference, kind=RESERVE, declaration=declaration, key=key, items=items, office=office)
-            else:
-                by_movement = {_movement(r): r for r in own}
-                for old in superseded(current, declaration=declaration, items=items):
-                    by_movement[old].state = MovementState.RELEASED.value
-            state = MovementState.PENDING if operation is not None else MovementState.RESERVED
-            units = {b.line.line: b.line.unit for b in before.balances}
-            for movement in reservation.movements:
-                session.add(QuantityMovement(
-                    document_id=document.id, line=movement.line, declaration=declaration, goods_item=movement.goods_item,
-                    document_code=before.code, quantity=movement.quantity, unit=units.get(movement.line), state=state.value, office=office,
-                    operation_id=operation.id if operation is not None else None,
-                ))
-            session.flush()
-            event, detail = ("customs.reserved", {}) if operation is None else ("customs.reservation_sent", {"by": authority.reference, "operation": operation.id})
-            add_event(session, document=document, event=event, actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, **detail, "items": [_item_detail(replace(m, state=state)) for m in reservation.movements]})
-            return ReservationAnswer(reservation, _standing(session, document, code)), operation.id if operation is not None else None
+        return self._settle_reservation(operation_id, information, gun.code, items=items, office=office)
 
     def _settle_reservation(self, operation_id: str, information, code: str, *, items: Sequence[DeclaredItem], office: str | None) -> ReservationAnswer:
         """The authority's answer to a reservation applied to its operation: accepted (held → reserved) or refused
         (nothing held, the refusal traced and answered)."""
         with self.database.transaction() as session:
             operation = session.get(CustomsOperation, operation_id)
-            document = _lock(session, operation.document_id)
+            connection = session.connection()
+            document = get(connection, operation.document_id, lock=True)
+            detail = {"declaration": operation.declaration, "by": operation.ched_reference, "operation": operation.id}
             if information.reservation_accepted is False:
                 failed = next((i for i in items if i.goods_item == information.failed_goods_item and (information.failed_line is None or i.line == information.failed_line)), items[0])
                 reservation = Reservation(failure=information.failure or FailureReason.QUANTITY_EXCEEDED, failed_item=failed)
                 operations.discard(session, operation, OperationState.REFUSED)
-                add_event(session, document=document, event="customs.reservation_refused", actor=_actor(office), state=document.lifecycle, detail={"declaration": operation.declaration, "by": operation.ched_reference, "operation": operation.id, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": failed.goods_item, "line": failed.line})
-                return ReservationAnswer(reservation, _standing(session, document, code))
-            rows = operations.accept_reservation(session, operation)
-            add_event(session, document=document, event="customs.reserved", actor=_actor(office), state=document.lifecycle, detail={"declaration": operation.declaration, "by": operation.ched_reference, "operation": operation.id, "attempts": operation.attempts, "items": [_item_detail(_movement(r)) for r in rows]})
-            return ReservationAnswer(Reservation(movements=tuple(_movement(r) for r in rows)), _standing(session, document, code))
+                sheet = Sheet.read(connection, document, code)
+                _trace(session, sheet, "customs.reservation_refused", _actor(office), {**detail, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": failed.goods_item, "line": failed.line})
+            else:
+                rows = operations.accept_reservation(session, operation)
+                reservation = Reservation(movements=tuple(_movement(r) for r in rows))
+                sheet = Sheet.read(connection, document, code)
+                _trace(session, sheet, "customs.reserved", _actor(office), {**detail, "attempts": operation.attempts, "items": [_item_detail(m) for m in reservation.movements]})
+            return ReservationAnswer(reservation, _standing(session, sheet))
 
     def _unknown(self, operation_id: str, exc: DeliveryError) -> TransientDeliveryError:
         """The authority did not answer: the operation's outcome is unknown (traced); the error to raise says so."""
@@ -236,12 +201,17 @@ class CustomsRegistry:
         document. Repeating it changes nothing and answers :attr:`ClearanceOutcome.NOTHING_TO_PROCESS`. For a CHED
         kept by an authority, the clearance is recorded as an operation and sent first (a repeat is safe: the
         authority answers ``03``); it is applied here once the authority answered."""
-        authority = self._authority(code, number, tenant)
-        if authority is None:
-            return self._clear_here(code, number, tenant=tenant, declaration=declaration, clearance=clearance, office=office)
-        key = operation_key(authority.name, authority.reference, CLEAR, declaration, clearance=clearance)
+        gun = gun_code(code)
         with self.database.transaction() as session:
-            document = _find(session, code, number, tenant, lock=True)
+            connection = session.connection()
+            sheet = open_sheet(connection, gun, number, tenant, lock=True)
+            document = sheet.document
+            authority = self._authority_of(session, gun, document.id)
+            if authority is None:
+                answer = _clear_on(session, sheet, declaration=declaration, clearance=clearance, office=office)
+                sheet.write(connection)
+                return answer
+            key = operation_key(authority.name, authority.reference, CLEAR, declaration, clearance=clearance)
             operation = operations.find_open(session, document.id, key)
             if operation is None:
                 operation = operations.begin(session, document_id=document.id, authority=authority.name, reference=authority.reference, kind=CLEAR, declaration=declaration, key=key, clearance=clearance, office=office)
@@ -252,14 +222,29 @@ class CustomsRegistry:
             response = authority.connector.certex_clear(authority.reference, declaration=declaration, clearance=clearance, office=office)
         except DeliveryError as exc:
             raise self._unknown(operation_id, exc) from None
-        return self._clear_here(code, number, tenant=tenant, declaration=declaration, clearance=clearance, office=office,
-                                operation_id=operation_id, held_there=response.outcome is ClearanceOutcome.PROCESSED)
-
-    def _clear_here(self, code: str, number: str, *, tenant: str, declaration: str, clearance: Clearance, office: str | None,
-                    operation_id: str | None = None, held_there: bool = False) -> ClearanceAnswer:
         with self.database.transaction() as session:
-            document = _find(session, code, number, tenant, lock=True)
-            return apply_clearance(session, document, code, declaration=declaration, clearance=clearance, office=office, operation_id=operation_id, held_there=held_there)
+            document = find(session.connection(), gun, number, tenant, lock=True)
+            return _apply(session, document, gun.code, declaration=declaration, clearance=clearance, office=office,
+                          operation_id=operation_id, held_there=response.outcome is ClearanceOutcome.PROCESSED)
+
+    def write_off(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None = None) -> tuple[ReservationAnswer, ClearanceAnswer | None]:
+        """Reserve ``items`` of ``declaration`` and write off what it holds reserved, at once: :meth:`reserve` then
+        :meth:`clear` (``released``) in one transaction, for goods released as the declaration is lodged. Returns the
+        reservation's answer, and the clearance's when it was accepted; a refusal writes nothing off. A CHED kept by an
+        authority is reserved and written off there first, as :meth:`reserve` and :meth:`clear` do."""
+        gun = gun_code(code)
+        with self.database.transaction() as session:
+            connection = session.connection()
+            sheet = open_sheet(connection, gun, number, tenant, lock=True)
+            if self._authority_of(session, gun, sheet.document.id) is None:
+                reserved, _ = _reserve_on(session, sheet, declaration=declaration, items=items, office=office)
+                cleared = _clear_on(session, sheet, declaration=declaration, clearance=Clearance.RELEASED, office=office) if reserved.accepted else None
+                sheet.write(connection)
+                return reserved, cleared
+        reserved = self.reserve(code, number, tenant=tenant, declaration=declaration, items=items, office=office)
+        if not reserved.accepted:
+            return reserved, None
+        return reserved, self.clear(code, number, tenant=tenant, declaration=declaration, clearance=Clearance.RELEASED, office=office)
 
     def write_off_by_hand(self, code: str, number: str, *, tenant: str, items: Sequence[DeclaredItem], purchase_date: str, document_type: str = "EXA", declaration: str = "inconnu") -> tuple[ReservationAnswer, ClearanceAnswer | None]:
         """What customs did not write back, entered by the issuing authority: the declaration's document type (EXA),
@@ -268,17 +253,13 @@ class CustomsRegistry:
         accepted; a refusal (more than remains, no such line, not valid) writes nothing off. A CHED kept by an
         authority is reserved and written off there too, so that the two ledgers stay equal."""
         reference = f"{document_type}:{declaration}:{purchase_date}"
-        reserved = self.reserve(code, number, tenant=tenant, declaration=reference, items=items, office=None)
-        if not reserved.accepted:
-            return reserved, None
-        return reserved, self.clear(code, number, tenant=tenant, declaration=reference, clearance=Clearance.RELEASED, office=None)
+        return self.write_off(code, number, tenant=tenant, declaration=reference, items=items, office=None)
 
-    def _authority(self, code: str, number: str, tenant: str) -> Authority | None:
-        """The CHED authority keeping this document's quantities, with its reference for it, if any."""
-        if not self.ched_authorities or gun_code(code).ched_type is None:
+    def _authority_of(self, session: Session, gun: GunCode, document_id: str) -> Authority | None:
+        """The CHED authority keeping this document's quantities, if ``gun`` names a CHED and one does."""
+        if not self.ched_authorities or gun.ched_type is None:
             return None
-        with self.database.sessions() as session:
-            return self.authority_of(session, _find(session, code, number, tenant).id)
+        return self.authority_of(session, document_id)
 
     def authority_of(self, session: Session, document_id: str) -> Authority | None:
         """The CHED authority the document was sent to, with the reference it gave, if any."""
@@ -305,106 +286,99 @@ def apply_clearance(session: Session, document: Document, code: str, *, declarat
                     operation_id: str | None = None, held_there: bool = False) -> ClearanceAnswer:
     """Apply a clearance of ``declaration`` to the document's ledger (locked by the caller). With ``operation_id``
     (a clearance the authority answered), the declaration's pending reservations are settled first: reserved when the
-    authority ``held_there`` (it processed the clearance), else removed; the operation is then done."""
+    authority ``held_there`` (it processed the clearance), else removed; the operation is then done. The session's
+    objects are expired afterwards: the ledger was changed beside them."""
+    session.flush()
+    answer = _apply(session, DocumentRow.of(document), code, declaration=declaration, clearance=clearance, office=office,
+                    operation_id=operation_id, held_there=held_there)
+    session.expire_all()
+    return answer
+
+
+def _apply(session: Session, document: DocumentRow, code: str, *, declaration: str, clearance: Clearance, office: str | None,
+           operation_id: str | None = None, held_there: bool = False) -> ClearanceAnswer:
     if operation_id is not None:
         operations.settle_pending_of(session, document.id, declaration, held_there=held_there)
         operations.finish(session.get(CustomsOperation, operation_id))
-    own = _reserved_rows(session, document.id, declaration)
-    current = [_movement(r) for r in own]
-    outcome, changes = clear(current, declaration=declaration, clearance=clearance, at=utcnow())
-    by_movement = dict(zip(current, own))
-    for old, new in changes:
-        by_movement[old].state = new.state.value
-    session.flush()
+        session.flush()
+    connection = session.connection()
+    sheet = Sheet.read(connection, document, code)
+    answer = _clear_on(session, sheet, declaration=declaration, clearance=clearance, office=office, operation_id=operation_id)
+    sheet.write(connection)
+    return answer
+
+
+def _reserve_on(session: Session, sheet: Sheet, *, declaration: str, items: Sequence[DeclaredItem], office: str | None,
+                authority: Authority | None = None) -> tuple[ReservationAnswer, str | None]:
+    """Reserve on the sheet: (the answer, None). With ``authority``, what is accepted is held pending on an operation
+    to send, or a repeat finds the open operation it repeats: (the answer so far, the operation's id)."""
+    before = _standing(session, sheet)
+    if not before.valid:
+        _trace(session, sheet, "customs.reservation_refused", _actor(office), {"declaration": declaration, "reasons": list(before.reasons)})
+        return ReservationAnswer(None, before), None
+    key = operation_key(authority.name, authority.reference, RESERVE, declaration, items=items) if authority else None
+    repeated = operations.find_open(session, sheet.document.id, key) if authority else None
+    if repeated is not None:
+        operations.restart(repeated)
+        return ReservationAnswer(None, before), repeated.id
+    now = utcnow()
+    reservation = reserve(sheet.lines, sheet.movements(), declaration=declaration, items=items, office=office, at=now)
+    if not reservation.accepted:
+        item = reservation.failed_item
+        _trace(session, sheet, "customs.reservation_refused", _actor(office), {"declaration": declaration, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": item.goods_item if item else None, "line": item.line if item else None})
+        return ReservationAnswer(reservation, before), None
+    operation = None
+    if authority is not None:
+        operation = operations.begin(session, document_id=sheet.document.id, authority=authority.name, reference=authority.reference, kind=RESERVE, declaration=declaration, key=key, items=items, office=office)
+    else:
+        own = sheet.held(declaration)
+        replaced = superseded([e.movement for e in own], declaration=declaration, items=items)
+        sheet.move([e for e in own if e.movement in replaced], MovementState.RELEASED, at=now)
+    state = MovementState.PENDING if operation is not None else MovementState.RESERVED
+    taken = [replace(m, state=state) for m in reservation.movements]
+    sheet.add(taken, operation_id=operation.id if operation is not None else None)
+    event, detail = ("customs.reserved", {}) if operation is None else ("customs.reservation_sent", {"by": authority.reference, "operation": operation.id})
+    _trace(session, sheet, event, _actor(office), {"declaration": declaration, **detail, "items": [_item_detail(m) for m in taken]})
+    return ReservationAnswer(reservation, _standing(session, sheet)), operation.id if operation is not None else None
+
+
+def _clear_on(session: Session, sheet: Sheet, *, declaration: str, clearance: Clearance, office: str | None, operation_id: str | None = None) -> ClearanceAnswer:
+    """Write off or release on the sheet what ``declaration`` holds reserved; the document is used once every line is
+    written off."""
+    own = sheet.held(declaration, states=(MovementState.RESERVED,))
+    now = utcnow()
+    outcome, changes = clear([e.movement for e in own], declaration=declaration, clearance=clearance, at=now)
     if changes:
+        # ``clear`` changes every reserved movement of the declaration, in the order given.
+        sheet.move(own, changes[0][1].state, at=now)
         event = "customs.written_off" if clearance is Clearance.RELEASED else "customs.released"
-        add_event(session, document=document, event=event, actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration, "operation": operation_id, "items": [_item_detail(new) for _, new in changes]})
-        if clearance is Clearance.RELEASED and fully_consumed(_lines(document), _sums(session, document.id)):
-            document.lifecycle = move(document.lifecycle, Lifecycle.USED).value
-            add_event(session, document=document, event="document.used", actor=_actor(office), state=document.lifecycle, detail={"declaration": declaration})
-    return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, document, code))
-
-
-def _lock(session: Session, document_id: str) -> Document:
-    """The document, its row locked (PostgreSQL) against concurrent reservations."""
-    session.execute(select(Document.id).where(Document.id == document_id).with_for_update())
-    return session.get(Document, document_id)
-
-
-def _find(session: Session, code: str, number: str, tenant: str, *, lock: bool = False) -> Document:
-    gun = gun_code(code)
-    query = (
-        select(Document)
-        .where(Document.certificate_number == number, Document.kind.in_(gun.kinds))
-        .order_by(Document.version.desc(), Document.created_at.desc())
-    )
-    for document in session.scalars(query):
-        if gun.matches(document.kind, document.certificate_number) and _visible(document, tenant):
-            if lock:
-                # Serialises reservations on one document (PostgreSQL; SQLite writers are serialised already).
-                session.execute(select(Document.id).where(Document.id == document.id).with_for_update())
-            return document
-    raise NotFound(f"no {gun.label} numbered {number!r} is known to the hub for {tenant}", where="number")
+        _trace(session, sheet, event, _actor(office), {"declaration": declaration, "operation": operation_id, "items": [_item_detail(new) for _, new in changes]})
+        if clearance is Clearance.RELEASED and fully_consumed(sheet.lines, sheet.movements()):
+            sheet.set_lifecycle(move(sheet.document.lifecycle, Lifecycle.USED).value)
+            _trace(session, sheet, "document.used", _actor(office), {"declaration": declaration})
+    return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, sheet))
 
 
 def _visible(document: Document, tenant: str) -> bool:
     return Scope.of(tenant).sees(document.tenant, document.importing_country, document.exporting_country)
 
 
-def _lines(document: Document) -> list[CertifiedLine]:
-    return [CertifiedLine(line=p.line, class_code=p.hs_code, unit=p.unit, quantity=p.quantity) for p in document.products if p.quantity is not None]
-
-
-def _sums(session: Session, document_id: str, *, excluding: str | None = None) -> list[Movement]:
-    """What the document's lines hold, summed per line and state (one row each however many declarations took
-    some), leaving out the reservations of ``excluding`` (which a new reservation of that declaration replaces)."""
-    query = (
-        select(QuantityMovement.line, QuantityMovement.state, func.sum(QuantityMovement.quantity))
-        .where(QuantityMovement.document_id == document_id, QuantityMovement.state != MovementState.RELEASED.value)
-        .group_by(QuantityMovement.line, QuantityMovement.state)
-    )
-    if excluding is not None:
-        query = query.where(~((QuantityMovement.declaration == excluding) & QuantityMovement.state.in_(_HELD)))
-    return [Movement(declaration="", goods_item=0, line=line, quantity=Decimal(total), state=MovementState(state)) for line, state, total in session.execute(query)]
-
-
-def _reserved_rows(session: Session, document_id: str, declaration: str | None = None) -> list[QuantityMovement]:
-    """The reservations the document holds, confirmed ones only (by ``declaration`` only, when given)."""
-    query = select(QuantityMovement).where(QuantityMovement.document_id == document_id, QuantityMovement.state == MovementState.RESERVED.value)
-    if declaration is not None:
-        query = query.where(QuantityMovement.declaration == declaration)
-    return list(session.scalars(query.order_by(QuantityMovement.id)))
-
-
-def _held_rows(session: Session, document_id: str, declaration: str | None = None) -> list[QuantityMovement]:
-    """The reservations the document holds, pending ones included (by ``declaration`` only, when given)."""
-    query = select(QuantityMovement).where(QuantityMovement.document_id == document_id, QuantityMovement.state.in_(_HELD))
-    if declaration is not None:
-        query = query.where(QuantityMovement.declaration == declaration)
-    return list(session.scalars(query.order_by(QuantityMovement.id)))
-
-
 def _movement(row: QuantityMovement) -> Movement:
     return Movement(declaration=row.declaration, goods_item=row.goods_item, line=row.line, quantity=row.quantity, state=MovementState(row.state), office=row.office, at=row.updated_at)
 
 
-def _standing(session: Session, document: Document, code: str) -> Standing:
-    lines = _lines(document)
+def _standing(session: Session, sheet: Sheet) -> Standing:
+    document = sheet.document
     reasons = []
     if Lifecycle(document.lifecycle) in CLOSED:
         reasons.append(f"the document is {document.lifecycle}")
     if document.status in _CLOSED_STATUSES:
         reasons.append(f"the document's status is {document.status}")
-    refusals = session.scalars(select(NonConformity).where(NonConformity.document_id == document.id, NonConformity.state == "open")).all()
-    reasons += [f"refused by {nc.counterpart}: {nc.cause_code}" + (f" ({nc.cause_text})" if nc.cause_text else "") for nc in refusals]
-    if not lines:
-        reasons.append("the document certifies no quantity")
-    ends = valid_until(document)
-    if ends is not None and ends < utcnow():
-        reasons.append(f"its validity ended on {ends.isoformat()}")
-    reasons += export_permit_reasons(session, document)
+    if sheet.lasting_reasons is None:
+        sheet.lasting_reasons = _lasting_reasons(session, sheet)
+    reasons += sheet.lasting_reasons
     return Standing(
-        code=gun_code(code).code,
+        code=sheet.code,
         document_id=document.id,
         kind=document.kind,
         certificate_number=document.certificate_number,
@@ -412,14 +386,32 @@ def _standing(session: Session, document: Document, code: str) -> Standing:
         lifecycle=document.lifecycle,
         valid=not reasons,
         reasons=tuple(reasons),
-        balances=tuple(balances(lines, _sums(session, document.id))),
-        movements=tuple(_movement(r) for r in _held_rows(session, document.id)),
+        balances=tuple(sheet.balances()),
+        movements=tuple(e.movement for e in sheet.held()),
     )
+
+
+def _lasting_reasons(session: Session, sheet: Sheet) -> list[str]:
+    """The reasons a document is not valid that no step of the registry changes: refusals, no quantity, validity
+    ended, the exporting country's permit (C638)."""
+    reasons = list(sheet.refusals)
+    if not sheet.lines:
+        reasons.append("the document certifies no quantity")
+    ends = valid_until(session.connection(), sheet.document)
+    if ends is not None and ends < utcnow():
+        reasons.append(f"its validity ended on {ends.isoformat()}")
+    if sheet.document.kind == "cites_import":
+        reasons += export_permit_reasons(session, session.get(Document, sheet.document.id))
+    return reasons
+
+
+def _trace(session: Session, sheet: Sheet, event: str, actor: str, detail: dict) -> None:
+    """An event on the document's trace, in its lifecycle as it is now (written with the transaction's commit)."""
+    add_event(session, document=sheet.document, event=event, actor=actor, state=sheet.document.lifecycle, detail=detail)
 
 
 def _item_detail(movement: Movement) -> dict:
     return {"goods_item": movement.goods_item, "line": movement.line, "quantity": format_quantity(movement.quantity), "state": movement.state.value}
-
 
 
 def _actor(office: str | None) -> str:

@@ -36,6 +36,7 @@ from hub.routing.table import RoutingTable
 from hub.signing import SignerRegistry, Verifier
 from hub.signing.verifier import without_unsigned
 from hub.store.models import Document, DocumentProduct, Message, NonConformity, utcnow
+from hub.store.appends import append_new
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
 from hub.report import INTEGRITY_AREAS, Severity, ValidationReport, graded_as_received
@@ -274,7 +275,7 @@ def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idem
     # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
     check_approval(session, prepared.record, tenant=tenant, report=prepared.report)
     if not savepoint:
-        return Stored(_insert(session, prepared, earlier, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id), created=True)
+        return Stored(_insert(session, prepared, earlier, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id, rows=True), created=True)
     try:
         with session.begin_nested():
             document = _insert(session, prepared, earlier, tenant=tenant, actor=actor, idempotency_key=idempotency_key, correlation_id=correlation_id)
@@ -319,7 +320,11 @@ _EARLIER = (
 )
 
 
-def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, actor, idempotency_key, correlation_id) -> Document:
+def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, actor, idempotency_key, correlation_id, rows: bool = False) -> Document:
+    """The new document, its products and messages, with their first trace events. With ``rows``, they are written
+    as rows with the transaction's other appended rows (:mod:`hub.store.appends`: half the CPU of the ORM's unit of
+    work) and the document returned stays outside the session (what it holds is what was written); else the
+    session holds them, flushed (an integrity error is raised here, under the caller's savepoint)."""
     now = utcnow()
     record, facts, described = prepared.record, prepared.facts, prepared.described
     document = Document(
@@ -353,7 +358,13 @@ def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, 
             line=product.line, hs_code=product.hs_code, scientific_name=product.scientific_name,
             common_name=product.common_name, quantity=product.quantity, unit=product.unit,
         ))
-    session.add(document)
+    if rows:
+        append_new(session, document)
+        for product in document.products:
+            product.document_id = document.id
+            append_new(session, product)
+    else:
+        session.add(document)
     received = {"format": prepared.source_format, "version": prepared.version, "certificate_number": document.certificate_number, "status": document.status, "direction": facts.direction, **prepared.origin}
     add_event(session, document=document, event="document.received", actor=actor, state=document.lifecycle, detail=received)
     add_event(session, document=document, event="document.validated", actor="hub", detail={"summary": prepared.report.summary()})
@@ -374,9 +385,13 @@ def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, 
             updated_at=now,
         )
         document.messages.append(message)
+        if rows:
+            message.document_id = document.id
+            append_new(session, message)
         add_event(session, document=document, message_id=message.id, destination=destination, event="message.queued", actor="hub", state=MessageState.QUEUED.value, detail={"after": message.predecessor_id} if message.predecessor_id else {})
     _update_lifecycles(session, document, actor)
-    session.flush()
+    if not rows:
+        session.flush()
     CLOCK.document_stored()
     return document
 

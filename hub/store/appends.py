@@ -12,9 +12,10 @@ Order: payloads first (the others refer to them), then each statement in the ord
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, insert, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.sql import Executable
 
@@ -34,6 +35,36 @@ def append(session: Session, statement: Executable, row: dict[str, Any], *, key:
             return
         batch.keys.add(key)
     batch.rows.append(row)
+
+
+def append_new(session: Session, obj: Any) -> None:
+    """Append a new mapped object (never added to the session) as a row of its table: its column attributes, the
+    column's default where it has none, its autoincrement key left to the database. The object stays transient: it
+    answers what it holds, it is never flushed or refreshed."""
+    statement, columns = _row_shape(type(obj))
+    row = {}
+    for key, column, default in columns:
+        value = getattr(obj, key)
+        if value is None and default is not None:
+            value = default() if callable(default) else default
+            setattr(obj, key, value)
+        row[column] = value
+    append(session, statement, row)
+
+
+@functools.cache
+def _row_shape(cls: type) -> tuple[Executable, list[tuple[str, str, Any]]]:
+    mapper = inspect(cls)
+    columns = []
+    for attribute in mapper.column_attrs:
+        column = attribute.columns[0]
+        if column.primary_key and column.autoincrement is True:
+            continue  # the database numbers it
+        default = column.default.arg if column.default is not None and (column.default.is_scalar or column.default.is_callable) else None
+        if callable(default):
+            default = functools.partial(default, None)  # SQLAlchemy wraps a default callable to take the context
+        columns.append((attribute.key, column.key, default))
+    return insert(mapper.local_table), columns
 
 
 def flush_appends(session: Session, *, only_first: bool = False) -> int:

@@ -541,7 +541,7 @@ def test_the_services_commands_run_on_loopback_until_a_certificate_is_acknowledg
             time.sleep(0.2)
         assert sorted(m["destination"] for m in current) == ["customs", "foreign_authority"]
         # The API runs no worker (--no-worker): the worker services' processes made the deliveries.
-        senders = {int(attempt["worker"].rsplit(":", 1)[1]) for m in current for attempt in m["attempts"]}
+        senders = {int(attempt["worker"].split("/")[0].rsplit(":", 1)[1]) for m in current for attempt in m["attempts"]}
         assert senders and senders <= {worker.pid for worker in workers}, senders
     except BaseException:
         for name in processes:
