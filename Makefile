@@ -55,10 +55,11 @@ tools:
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	    else echo "missing:$$missing: install them (apt-get install$$missing) or the tests that need them are skipped"; fi; fi
 
-bench: $(STAMP) ## run the three benchmarks (core, broker, customs)
-	$(BIN)/python bench/core.py
-	$(BIN)/python bench/broker.py
-	$(BIN)/python bench/customs.py
+# Each benchmark prints its figures beside a baseline of the same run and the targets of issue 14, met or not.
+# One alone: make bench BENCH=broker BENCH_ARGS="--scenario sqlite-serve,paced" (each takes --scenario, see --help).
+BENCH ?= core broker customs flat
+bench: $(STAMP) ## run the benchmarks (core, broker, customs, flat) and print their figures against the targets
+	@for name in $(BENCH); do echo "==> bench/$$name.py $(BENCH_ARGS)"; $(BIN)/python bench/$$name.py $(BENCH_ARGS) || exit 1; done
 
 .PHONY: load
 load: $(STAMP) ## load test: 10,000 mixed documents, 5% faults, SQLite and PostgreSQL (2 workers); var/bench/load.md

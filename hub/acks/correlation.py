@@ -62,7 +62,7 @@ def find_message(session: Session, counterpart: str, report: AckReport, *, answe
 
 def _named_message(session: Session, counterpart: str, report: AckReport) -> Message:
     if report.message_id:
-        message = session.get(Message, report.message_id)
+        message = session.get(Message, report.message_id, options=[joinedload(Message.document)])  # its document is asked for next
         if message is None or message.destination != counterpart:
             raise UnmatchedAnswer(f"no message {report.message_id!r} was sent to {counterpart}", where="acknowledgement")
         return message
@@ -279,5 +279,5 @@ def _load_named(session: Session, reports: list[AckReport]) -> list[Message]:
     """The messages the reports name by id, with their documents, read at once (matching then reads no more)."""
     named = {report.message_id for report in reports if report.message_id}
     if len(named) < 2:
-        return []
+        return []  # one: read with its document by find_message
     return list(session.scalars(select(Message).options(joinedload(Message.document)).where(Message.id.in_(named))).unique())

@@ -18,7 +18,7 @@ from typing import Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
-from hub.api.auth import ON_BEHALF_OF, Client, Role, _bearer, _header, current_client
+from hub.api.auth import ON_BEHALF_OF, Client, Role, _bearer, _header, caller
 from hub.errors import InputError, PermissionDenied
 
 ISSUER, OPERATOR, AUDITOR, FOREIGN, ADMIN = Role.ISSUING_AUTHORITY, Role.OPERATOR, Role.AUDITOR, Role.FOREIGN_AUTHORITY, Role.ADMINISTRATOR
@@ -131,18 +131,19 @@ def rule_for(method: str, path: str) -> Rule | None:
     return POLICY.get(("GET" if method == "HEAD" else method, path))
 
 
-def authorize(
+async def authorize(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
     header_key: str | None = Depends(_header),
 ) -> None:
     """FastAPI dependency of the whole app: authenticates the caller unless the route is public, and refuses a role
-    the route does not allow. The client found is kept on ``request.state`` for the route's own dependencies."""
+    the route does not allow. The client found is kept on ``request.state`` for the route's own dependencies. On
+    the event loop: a worker thread is taken only when the store must be asked who the caller is."""
     route = request.scope.get("route")
     rule = rule_for(request.method, getattr(route, "path", ""))
     if rule is not None and rule.is_public():
         return
-    client = current_client(request, bearer, header_key)
+    client = await caller(request, bearer, header_key)
     request.state.client = client  # known before any refusal, so that the audit log names who was refused
     if rule is None:
         raise PermissionDenied("no role may call this route", where="route")

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import MAX_OFFSET, read_session
 from hub.notify.alerts import AlertKind
 from hub.notify.alerts_store import alert_view, list_alerts
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 @router.get("")
 def alerts(
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     session: Session = Depends(read_session),
     state: Literal["open", "cleared", "all"] = "open",
     kind: AlertKind | None = None,

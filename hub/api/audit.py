@@ -164,8 +164,8 @@ class _Entry:
         found = {str(k): str(v) for k, v in (self.scope.get("path_params") or {}).items()}
         if self.status is not None and 200 <= self.status < 300 and self._answer and self.answer_size <= _KEPT:
             try:
-                answer = jsonsafe.loads(b"".join(self._answer))
-            except HubError:
+                answer = json.loads(b"".join(self._answer))  # the hub's own answer, not a caller's input
+            except ValueError:
                 answer = None
             if isinstance(answer, dict):
                 for field in _TARGET_FIELDS:
@@ -192,8 +192,14 @@ class _Entry:
             log.exception("the audit log could not record %s by %s (request %s)", values["action"], values["actor"], self.request_id)
 
 
+_SECRET_NAMES = tuple(f'"{name}"'.encode() for name in SECRET_FIELDS)
+
+
 def _masked(body: bytes) -> bytes | None:
     """The JSON body with every secret field's value replaced, or None when it holds none (or is no JSON)."""
+    lowered = body.lower()
+    if b"\\u" not in lowered and not any(name in lowered for name in _SECRET_NAMES):
+        return None  # no key can be a secret field's (nor hide one in an escape): not read at all
     try:
         data = jsonsafe.loads(body)
     except HubError:

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import MAX_EVENT_ID, read_session
 from hub.errors import InputError, PermissionDenied
 from hub.store import audit
@@ -19,7 +19,7 @@ from hub.store import audit
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-def _reader(client: Client = Depends(current_client)) -> Client:
+def _reader(client: Client = Depends(caller)) -> Client:
     if not client.sees_every_tenant:
         raise PermissionDenied("the audit log spans every tenant: only a client that sees every tenant reads it", where="role")
     return client

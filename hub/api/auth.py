@@ -34,10 +34,13 @@ import hmac
 import re
 import secrets
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -45,6 +48,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from hub.errors import ConflictError, InputError, PermissionDenied, Unauthenticated
@@ -332,6 +336,39 @@ def current_client(
     return _on_behalf_of(client, request.headers.get(ON_BEHALF_OF))
 
 
+async def caller(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    header_key: str | None = Depends(_header),
+) -> Client:
+    """FastAPI dependency: :func:`current_client` on the event loop when the caller is known already (the app's
+    :func:`hub.api.access.authorize` found it) or remembered; in a worker thread only when the store must be asked."""
+    known = getattr(request.state, "client", None)
+    if isinstance(known, Client):
+        return known
+    try:
+        with _remembered_only():
+            return current_client(request, bearer, header_key)
+    except _MustAsk:
+        return await run_in_threadpool(current_client, request, bearer, header_key)
+
+
+class _MustAsk(Exception):
+    """Raised by :func:`_cached` under :func:`_remembered_only` instead of reading the store."""
+
+
+_REMEMBERED_ONLY: ContextVar[bool] = ContextVar("hub_auth_remembered_only", default=False)
+
+
+@contextmanager
+def _remembered_only() -> Iterator[None]:
+    token = _REMEMBERED_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _REMEMBERED_ONLY.reset(token)
+
+
 def _by_session(request: Request, token: str) -> Client:
     found = _cached(request, hash_key(token), lambda session: find_client(session, token)) if token.startswith(SESSION_PREFIX) else None
     if found is None or found[1] is None:
@@ -364,6 +401,8 @@ def _cached(request: Request, name: str, find) -> tuple[Client, datetime | None]
     now = utcnow()
     entry = cache.get(name)
     if entry is None or entry[1] <= now:
+        if _REMEMBERED_ONLY.get():
+            raise _MustAsk(name)
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         with request.app.state.broker.database.transaction() as session:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import get_broker
 from hub.api.views import submission_view
 from hub.broker import Broker
@@ -47,7 +47,7 @@ def approval_view(row: CITESApproval) -> dict[str, Any]:
 
 
 @router.post("/approvals", status_code=201)
-async def create_approval(body: ApprovalIn, response: Response, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def create_approval(body: ApprovalIn, response: Response, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """Record an approval of the simplified procedure for the one authority the caller acts for (an operator of
     several names it in ``X-On-Behalf-Of``): ``409`` when its number exists."""
     tenant = client.scope.tenant
@@ -59,7 +59,7 @@ async def create_approval(body: ApprovalIn, response: Response, client: Client =
 
 
 @router.get("/approvals")
-async def list_approvals(client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def list_approvals(client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """The approvals of the caller's authority (every authority's for an operator)."""
     rows = await run_in_threadpool(broker.list_approvals, tenant=client.scope.name)
     return {"items": [approval_view(row) for row in rows]}
@@ -81,7 +81,7 @@ class CompletionIn(BaseModel):
 
 
 @router.post("/permits/{document_id}/completion")
-async def complete(document_id: str, body: CompletionIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def complete(document_id: str, body: CompletionIn, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """Report the boxes left blank at issue on a simplified-procedure re-export certificate: the completed record is
     stored as the permit's next version and the permit becomes ``completed``. ``409`` when a box filled at issue would
     change (each named; the attempt is flagged as a possible fraud) or the permit is not an issued simplified-procedure

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import get_broker, read_session
 from hub.broker import Broker
 from hub.notify.health import destination_health
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
 
 
 @router.get("")
-def connectors(_client: Client = Depends(current_client), broker: Broker = Depends(get_broker), session: Session = Depends(read_session)) -> dict:
+def connectors(_client: Client = Depends(caller), broker: Broker = Depends(get_broker), session: Session = Depends(read_session)) -> dict:
     """The configured destinations and how their deliveries go (error rate over the last hour)."""
     kinds = {name: connector.config.type for name, connector in broker.connectors.items()}
     return {"items": [row.as_json() for row in destination_health(session, kinds)]}

@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import get_broker
 from hub.broker import Broker
 from hub.customs.ledger import Clearance, DeclaredItem, FailureReason
@@ -76,7 +76,7 @@ def standing_view(standing: Standing) -> dict[str, Any]:
 
 
 @router.get("/documents/{code}/{number:path}")
-async def check(code: str, number: str, declaration: str | None = None, office: str | None = None, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def check(code: str, number: str, declaration: str | None = None, office: str | None = None, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """Is the document valid for clearance, and how much remains on each line? ``404`` if the hub holds no such
     document for the caller; ``422`` for an unknown GUN code."""
     standing = await run_in_threadpool(broker.customs.check, code, number, tenant=client.scope.name, office=office, declaration=declaration)
@@ -84,7 +84,7 @@ async def check(code: str, number: str, declaration: str | None = None, office: 
 
 
 @router.post("/declarations/{declaration}/reservations", responses={409: {"description": "not valid for clearance, or more than remains"}, 422: {"description": "a goods item does not match its line"}})
-async def reserve(declaration: str, body: ReservationIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> Any:
+async def reserve(declaration: str, body: ReservationIn, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> Any:
     """Reserve the declared quantities, all or nothing. Reserving a goods item again replaces its earlier
     reservation. A refusal names the goods item (``where``) and the CSW-CERTEX failure code, and reserves nothing.
     ``502`` when TRACES-NT (for a CHED) did not answer: the outcome is unknown and the quantities stay held
@@ -97,7 +97,7 @@ async def reserve(declaration: str, body: ReservationIn, client: Client = Depend
 
 
 @router.post("/declarations/{declaration}/clearance")
-async def clearance(declaration: str, body: ClearanceIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def clearance(declaration: str, body: ClearanceIn, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """The declaration is decided: ``released`` writes its reservations off (the document becomes *used* once
     nothing remains), ``invalidated`` gives them back. A repeat answers ``nothing_to_process``. ``502`` when
     TRACES-NT (for a CHED) did not answer: nothing changes here until the request is repeated or reconciled."""
@@ -115,7 +115,7 @@ class ManualWriteOffIn(BaseModel):
 
 
 @router.post("/documents/{code}/{number:path}/write-offs", responses={409: {"description": "not valid, or more than remains"}, 422: {"description": "a goods item does not match its line"}})
-async def write_off_by_hand(code: str, number: str, body: ManualWriteOffIn, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> Any:
+async def write_off_by_hand(code: str, number: str, body: ManualWriteOffIn, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> Any:
     """The issuing authority enters what customs did not write back (a permit used without DELTA's write-off):
     declaration type and number (``EXA`` / ``inconnu``), the purchase date and the quantities, written off at once."""
     items = [DeclaredItem(goods_item=i.goods_item, line=i.line, quantity=i.quantity, class_code=i.class_code, unit=i.unit) for i in body.items]
@@ -129,7 +129,7 @@ async def write_off_by_hand(code: str, number: str, body: ManualWriteOffIn, clie
 
 
 @router.get("/declarations/{declaration}")
-async def declaration_movements(declaration: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def declaration_movements(declaration: str, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """What ``declaration`` reserved and wrote off, document by document."""
     rows = await run_in_threadpool(broker.customs.declaration, declaration, tenant=client.scope.name)
     return {"declaration": declaration, "movements": [{"document_id": d.id, "certificate_number": d.certificate_number, **m.as_json()} for d, m in rows]}

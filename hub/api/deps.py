@@ -15,7 +15,7 @@ MAX_VERSION = 1_000_000
 MAX_EVENT_ID = 2**62
 
 
-def get_broker(request: Request) -> Broker:
+async def get_broker(request: Request) -> Broker:
     return request.app.state.broker
 
 

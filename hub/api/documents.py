@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import MAX_OFFSET, MAX_VERSION, get_broker, read_session
 from hub.api.views import document_view, submission_view
 from hub.broker import Broker
@@ -33,7 +33,7 @@ SUBMIT_EXAMPLES = {
 async def submit(
     request: Request,
     response: Response,
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     broker: Broker = Depends(get_broker),
     version: Annotated[int, Query(ge=1, le=MAX_VERSION, description="version of this certificate number and status")] = 1,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
@@ -66,7 +66,7 @@ def _visible(session: Session, document_id: str, client: Client) -> Document:
 
 
 @router.get("/{document_id}")
-def read(document_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
+def read(document_id: str, client: Client = Depends(caller), session: Session = Depends(read_session)) -> dict:
     """One document with its record, validation report, lifecycle and messages."""
     return document_view(_visible(session, document_id, client), full=True)
 
@@ -79,7 +79,7 @@ class LifecycleChange(BaseModel):
 
 
 @router.post("/{document_id}/lifecycle")
-async def change_lifecycle(document_id: str, body: LifecycleChange, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def change_lifecycle(document_id: str, body: LifecycleChange, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """The issuing authority moves its document: ``409`` for a move the lifecycle does not allow (a used permit
     cannot be cancelled), ``422`` for a lifecycle only events set (used, replaced…)."""
     document = await run_in_threadpool(broker.change_lifecycle, document_id, body.lifecycle, tenant=client.scope.name, actor=client.actor, reason=body.reason)
@@ -87,14 +87,14 @@ async def change_lifecycle(document_id: str, body: LifecycleChange, client: Clie
 
 
 @router.post("/{document_id}/duplicate")
-async def duplicate(document_id: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def duplicate(document_id: str, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """A new permit request from an expired permit: its record without number, dates and signatures, referring to
     the expired one; complete it and submit it with ``POST /v1/documents``. ``409`` unless the permit expired."""
     return {"record": await run_in_threadpool(broker.duplicate_request, document_id, tenant=client.scope.name)}
 
 
 @router.get("/{document_id}/xml", response_class=Response, responses={200: {"content": {"application/xml": {}}}})
-def read_xml(document_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> Response:
+def read_xml(document_id: str, client: Client = Depends(caller), session: Session = Depends(read_session)) -> Response:
     """The signed document as the hub sent it (full profile)."""
     payload = get_payload(session, _visible(session, document_id, client).payload_digest)
     return Response(payload.content, media_type=payload.media_type)
@@ -103,7 +103,7 @@ def read_xml(document_id: str, client: Client = Depends(current_client), session
 @router.get("/{document_id}/pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
 def read_pdf(
     document_id: str,
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     session: Session = Depends(read_session),
     broker: Broker = Depends(get_broker),
     lang: Annotated[list[str] | None, Query(description=f"the languages of the labels, of {', '.join(LANGUAGES)} (repeatable); default: English, French and the document's own")] = None,
@@ -117,7 +117,7 @@ def read_pdf(
 
 @router.get("")
 def search(
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     session: Session = Depends(read_session),
     number: str | None = Query(None, description="certificate number"),
     kind: str | None = Query(None, description="phytosanitary, phytosanitary_reexport, veterinary, ched"),

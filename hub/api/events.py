@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import MAX_EVENT_ID
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.store.events import EventFilters, EventPage, event_data, read_events
 from hub.errors import InputError
 from hub.store.db import Database
@@ -58,7 +58,7 @@ def format_event(event: TraceEvent) -> str:
 @router.get("/v1/events", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
 async def stream_events(
     request: Request,
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     document: str | None = Query(None, description="document id"),
     correlation: str | None = Query(None, description="correlation id"),
     counterpart: str | None = Query(None, description="destination, e.g. ephyto_hub"),

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import MAX_OFFSET, get_broker, read_session
 from hub.api.views import acknowledgement_view, attempt_view, event_view, message_view
 from hub.broker import Broker
@@ -34,7 +34,7 @@ def visible_message(session: Session, message_id: str, client: Client) -> Messag
 
 @router.get("")
 def list_messages(
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     session: Session = Depends(read_session),
     destination: str | None = None,
     status: Annotated[MessageState | None, Query(description="message state, e.g. dead_letter")] = None,
@@ -57,7 +57,7 @@ def list_messages(
 
 
 @router.get("/{message_id}")
-def read_message(message_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
+def read_message(message_id: str, client: Client = Depends(caller), session: Session = Depends(read_session)) -> dict:
     """One message with every delivery attempt and every answer of the counterpart."""
     message = visible_message(session, message_id, client)
     attempts = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id)).all()
@@ -66,7 +66,7 @@ def read_message(message_id: str, client: Client = Depends(current_client), sess
 
 
 @router.get("/{message_id}/trace")
-def message_trace(message_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
+def message_trace(message_id: str, client: Client = Depends(caller), session: Session = Depends(read_session)) -> dict:
     """Every hop of this message, with the document's own events (submission, validation, signing, routing)."""
     message = visible_message(session, message_id, client)
     events = message_timeline(session, message)
@@ -74,7 +74,7 @@ def message_trace(message_id: str, client: Client = Depends(current_client), ses
 
 
 @router.post("/{message_id}/resend", status_code=202)
-async def resend(message_id: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def resend(message_id: str, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """Queue a dead-lettered or rejected message again; it keeps its id, so the counterpart sees the same message."""
     message = await run_in_threadpool(broker.resend, message_id, tenant=client.scope.name, actor=client.actor)
     return {"id": message.id, "destination": message.destination, "state": message.state}
@@ -89,7 +89,7 @@ class AbandonRequest(BaseModel):
 
 
 @router.post("/{message_id}/abandon")
-async def abandon_message(message_id: str, body: AbandonRequest, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def abandon_message(message_id: str, body: AbandonRequest, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """Give up a dead letter or a message whose answer never came: it becomes ``abandoned`` for good (409 from
     another state); the trace records who did it and why."""
     return await run_in_threadpool(abandon_visible, broker, message_id, client, body.reason)
@@ -110,7 +110,7 @@ payloads_router = APIRouter(prefix="/v1/payloads", tags=["messages"])
 
 
 @payloads_router.get("/{digest}", response_class=Response, responses={200: {"content": {"application/xml": {}, "application/octet-stream": {}}}})
-def read_payload(digest: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> Response:
+def read_payload(digest: str, client: Client = Depends(caller), session: Session = Depends(read_session)) -> Response:
     """A raw payload named by a trace event or a delivery attempt (request, response, acknowledgement, evidence),
     if it belongs to one of the caller's documents."""
     if not client.scope.everything:

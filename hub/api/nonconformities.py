@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hub.acks.nonconformities import GROUPS, NonConformityFilter, list_non_conformities, statistics
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import MAX_OFFSET, get_broker, read_session
 from hub.api.views import non_conformity_view
 from hub.broker import Broker
@@ -40,7 +40,7 @@ def _filter(client: Client, country, counterpart, cause, product, from_, to, sta
 
 
 @router.post("", status_code=201)
-async def report(body: NonConformityReport, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def report(body: NonConformityReport, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """Open a non-conformity on a certificate (e.g. a refoulement at the importing border)."""
     nc = await run_in_threadpool(
         broker.report_non_conformity,
@@ -52,7 +52,7 @@ async def report(body: NonConformityReport, client: Client = Depends(current_cli
 
 @router.get("")
 def list_(
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     session: Session = Depends(read_session),
     country: str | None = None,
     counterpart: str | None = None,
@@ -71,7 +71,7 @@ def list_(
 
 @router.get("/stats")
 def stats(
-    client: Client = Depends(current_client),
+    client: Client = Depends(caller),
     session: Session = Depends(read_session),
     by: Annotated[list[str], Query(description=f"group by any of {sorted(GROUPS)}, repeatable")] = ["country", "product", "cause"],
     country: str | None = None,

@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import get_broker, read_session
 from hub import families
 from hub.broker import Broker
@@ -78,7 +78,7 @@ def _statement(session: Session, documents: list[Document]) -> dict[str, Any]:
 @router.get("/{certificate_number}")
 def verify_number(
     certificate_number: str,
-    _client: Client = Depends(current_client),
+    _client: Client = Depends(caller),
     session: Session = Depends(read_session),
     country: str | None = Query(None, description="issuing country, when numbers may clash between authorities"),
 ) -> dict:
@@ -118,7 +118,7 @@ def check_entitled(broker: Broker, copy: SignedCopy) -> None:
 
 
 @router.post("")
-async def verify_document(request: Request, _client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+async def verify_document(request: Request, _client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """A signed copy checked: its signature against the trust anchors, and its bytes against what the hub sent."""
     body = await request.body()
 

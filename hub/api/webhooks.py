@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.http import non_public_reason
-from hub.api.auth import Client, current_client
+from hub.api.auth import caller, Client
 from hub.api.deps import get_broker, read_session
 from hub.store.events import EventFilters, latest_event_id
 from hub.broker import Broker
@@ -81,7 +81,7 @@ def _visible(session: Session, subscription_id: str, client: Client) -> WebhookS
 
 
 @router.post("", status_code=201)
-def create(body: WebhookRequest, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> dict:
+def create(body: WebhookRequest, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> dict:
     """Subscribe ``url`` to the events matching ``filters``; the answer holds the secret, shown only this once. A
     target on loopback, a private or link-local network is refused unless the hub allows it
     (``HUB_WEBHOOK_PRIVATE_TARGETS=1``): events must not be a way into the hub's own network."""
@@ -141,7 +141,7 @@ def _new_subscription(session: Session, body: WebhookRequest, *, tenant: str) ->
 
 
 @router.get("")
-def list_(client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
+def list_(client: Client = Depends(caller), session: Session = Depends(read_session)) -> dict:
     """The caller's subscriptions (every tenant's for an operator), oldest first, without secrets."""
     query = select(WebhookSubscription).order_by(WebhookSubscription.created_at, WebhookSubscription.id)
     query = client.scope.restrict(query, WebhookSubscription.tenant)
@@ -149,13 +149,13 @@ def list_(client: Client = Depends(current_client), session: Session = Depends(r
 
 
 @router.get("/{webhook_id}")
-def get(webhook_id: str, client: Client = Depends(current_client), session: Session = Depends(read_session)) -> dict:
+def get(webhook_id: str, client: Client = Depends(caller), session: Session = Depends(read_session)) -> dict:
     """One subscription and how far its delivery has come."""
     return subscription_view(_visible(session, webhook_id, client))
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def delete(webhook_id: str, client: Client = Depends(current_client), broker: Broker = Depends(get_broker)) -> Response:
+def delete(webhook_id: str, client: Client = Depends(caller), broker: Broker = Depends(get_broker)) -> Response:
     """Stop and forget a subscription (a delivery in flight finishes its current event)."""
     with broker.database.transaction() as session:
         session.delete(_visible(session, webhook_id, client))

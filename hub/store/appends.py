@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Table, event, insert, inspect
+from sqlalchemy import Alias, Join, Table, event, insert, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.sql import Executable
 
@@ -102,11 +102,6 @@ class _Batch:
         self.first = first
 
 
-def _tables_of(statement: Executable) -> set[Table]:
-    table = getattr(statement, "table", None)
-    return {table} if isinstance(table, Table) else set()
-
-
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     if session.info.get(_PENDING):
@@ -125,23 +120,38 @@ def _before_read(state: ORMExecuteState) -> None:
     pending = state.session.info.get(_PENDING)
     if not pending or not state.is_select:
         return
-    appended = {t for statement in pending for t in _tables_of(statement)}
-    read = {mapper.local_table for mapper in state.all_mappers}
-    if appended & read or _reads_tables(state.statement, appended):
+    appended = {statement.table for statement in pending}
+    read = _tables_read(state.statement, state.all_mappers)
+    if read is None or read & appended:
         state.session.flush()
         flush_appends(state.session)
 
 
-def _reads_tables(statement: Any, tables: set[Table]) -> bool:
-    froms = getattr(statement, "get_final_froms", None)
-    if froms is None:
-        return False
-    for clause in froms():
-        for table in getattr(clause, "_from_objects", [clause]):
-            if table in tables:
-                return True
-            if getattr(table, "left", None) is not None and ({table.left, table.right} & tables):  # a join
-                return True
+def _tables_read(statement: Any, mappers: Any) -> set[Table] | None:
+    """The tables a SELECT names (its entities, FROM, joins), found without compiling it; None when it names
+    something else (a subquery…), which is then taken to read everything."""
+    tables = {mapper.local_table for mapper in mappers}
+    for clause in [*getattr(statement, "columns_clause_froms", ()), *getattr(statement, "_from_obj", ())]:
+        if not _add_tables(clause, tables):
+            return None
+    for join in getattr(statement, "_setup_joins", ()):
+        target = join[0]
+        mapper = getattr(target, "__mapper__", None) or getattr(target, "mapper", None)
+        table = getattr(mapper, "local_table", None) if mapper is not None else target
+        if not _add_tables(table, tables):
+            return None
+    return tables
+
+
+def _add_tables(clause: Any, tables: set[Table]) -> bool:
+    if isinstance(clause, Table):
+        tables.add(clause)
+        return True
+    if isinstance(clause, Join):
+        return _add_tables(clause.left, tables) and _add_tables(clause.right, tables)
+    if isinstance(clause, Alias) and isinstance(clause.element, Table):
+        tables.add(clause.element)
+        return True
     return False
 
 
