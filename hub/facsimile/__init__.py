@@ -26,8 +26,6 @@ from typing import Any, Iterator, Sequence
 from hub.errors import ConfigurationError, InputError
 from hub.facsimile.cites import permit_sheet
 from hub.facsimile.labels import LANGUAGES, label, languages_for
-from hub.facsimile.page import draw
-from hub.facsimile.signature import sign_pdf, signing_files
 from hub.facsimile.sps import sheet_for
 from hub.families import for_kind
 from hub.records.cites import CITESPermit
@@ -65,6 +63,9 @@ def render(record: Any, *, issuing_country: str, number: str | None = None, cert
     sheet = permit_sheet(record, chosen) if is_permit else sheet_for(record)
     status = lifecycle if lifecycle not in _IN_FORCE else None
     title = " / ".join(label(sheet.titles[-1] if is_permit else sheet.titles[0], chosen))
+    from hub.facsimile.page import draw  # fpdf2 and pyHanko (~37 MB) are loaded by the first facsimile made
+    from hub.facsimile.signature import sign_pdf
+
     drawn = draw(sheet, languages=chosen, url=url, code=code, status=status, title=f"{title} {number}", author=sheet.subtitle)
     signed = sign_pdf(drawn.pdf, certs_dir=certs_dir, country=issuing_country, page=drawn.signature_page, box=drawn.signature_box,
                       reason=f"{number}: facsimile issued by the authority of {issuing_country}")
@@ -79,6 +80,8 @@ def for_document(document: Document, *, certs_dir: Path | str, public_url: str, 
     if unknown:
         raise InputError(f"no facsimile in {', '.join(unknown)}: the languages are {', '.join(LANGUAGES)}", where="lang")
     try:
+        from hub.facsimile.signature import signing_files
+
         signing_files(certs_dir, document.issuing_country)
     except ConfigurationError:
         raise InputError(f"document {document.id} was issued by the authority of {document.issuing_country}, whose signing key this hub does not hold: "
