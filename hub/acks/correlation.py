@@ -16,6 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, joinedload
 
 import logging
+from datetime import datetime
 from functools import partial
 
 from hub.connector import AckReport, Outcome
@@ -133,11 +134,13 @@ def record_answer(
     products: tuple[str, ...] = (),
     answered_by: str | None = None,
     batched: bool = False,
+    received_at: datetime | None = None,
 ) -> Acknowledgement | None:
     """Store one answer of ``counterpart`` about ``message``, move the message if the answer allows it, and open a
     non-conformity on a rejection. Returns the stored acknowledgement (the one kept already, for an answer read
     again); with ``batched``, an answer that opens nothing is written with the transaction's other appended rows
-    (:mod:`hub.store.appends`) and None is returned."""
+    (:mod:`hub.store.appends`) and None is returned. ``received_at``: when it arrived, if before now (a receipt
+    recorded with its delivery batch)."""
     reason_code, reason_text, receipt_id = storable(reason_code, 60), storable(reason_text), storable(receipt_id, 200)
     digest = put_payload(session, payload, media_type) if payload else None
     target, current = STATE_OF[outcome], MessageState(message.state)
@@ -148,7 +151,7 @@ def record_answer(
             return repeat  # read again (a poll cursor restarted, an answer pushed twice): already on the trace
     row = {
         "message_id": message.id, "document_id": message.document_id, "counterpart": counterpart, "kind": storable(kind, 30), "outcome": outcome.value,
-        "reason_code": reason_code, "reason_text": reason_text, "counterpart_reference": receipt_id, "payload_digest": digest, "received_at": utcnow(),
+        "reason_code": reason_code, "reason_text": reason_text, "counterpart_reference": receipt_id, "payload_digest": digest, "received_at": received_at or utcnow(),
         "answered_by": storable(answered_by, 100), "unmatched": None,
     }
     opens = outcome is Outcome.REJECTED and moves

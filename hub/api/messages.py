@@ -61,7 +61,7 @@ def read_message(message_id: str, client: Client = Depends(caller), session: Ses
     """One message with every delivery attempt and every answer of the counterpart."""
     message = visible_message(session, message_id, client)
     attempts = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id)).all()
-    acks = session.scalars(select(Acknowledgement).where(Acknowledgement.message_id == message_id).order_by(Acknowledgement.id)).all()
+    acks = session.scalars(select(Acknowledgement).where(Acknowledgement.message_id == message_id).order_by(Acknowledgement.received_at, Acknowledgement.id)).all()  # as they arrived
     return {**message_view(message), "attempts": [attempt_view(a) for a in attempts], "acknowledgements": [acknowledgement_view(a) for a in acks]}
 
 

@@ -16,7 +16,7 @@ import typer
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.cli.common import audited, open_database
+from hub.cli.common import audited, open_database, settings
 from hub.config import Settings
 from hub.errors import HubError
 from hub.redaction import redact
@@ -91,11 +91,7 @@ _UNITS = {"": "days", "d": "days", "h": "hours", "w": "weeks"}
 def _age(value: str | None) -> timedelta:
     """``--older-than``: ``365d``, ``12h``, ``2w`` (a bare number is days); else ``HUB_RETENTION_DAYS``."""
     if value is None:
-        try:
-            days = Settings.from_env().retention_days
-        except (ValueError, HubError) as exc:
-            typer.echo(f"error: invalid settings: {exc}", err=True)
-            raise typer.Exit(2) from None
+        days = settings().retention_days
         if not days:
             typer.echo("error: --older-than: say how old history must be to go (e.g. 365d), or set HUB_RETENTION_DAYS", err=True)
             raise typer.Exit(2)
@@ -129,11 +125,7 @@ def prune(
     summary."""
     age = _age(older_than)
     if archive is None:
-        try:
-            archive = Settings.from_env().archive_dir
-        except (ValueError, HubError) as exc:
-            typer.echo(f"error: invalid settings: {exc}", err=True)
-            raise typer.Exit(2) from None
+        archive = settings().archive_dir
     database = _database(database_url)
     try:
         report = retention.prune(database, older_than=age, archive_dir=archive, batch=batch, dry_run=dry_run)

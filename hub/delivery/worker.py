@@ -461,13 +461,13 @@ class Worker:
         if not still_held(message, lane):
             if isinstance(result, DeliveryResult) and message is not None and message.state != S.SENDING.value:
                 # The counterpart's acknowledgement overtook its own receipt: keep the receipt, not the state.
-                record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True)
+                record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True, received_at=exchange.finished)
             elif message is not None:
                 add_event(session, document=message.document, message_id=message.id, destination=message.destination, event="message.lease_lost", actor=lane, state=message.state, detail={"attempt": taken.attempt})
             return
         if isinstance(result, DeliveryResult):
             message.last_error = None
-            record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True)
+            record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True, received_at=exchange.finished)
             return
         message.last_error = storable(str(result))
         detail = {"attempt": taken.attempt, "error": message.last_error, "error_type": type(result).__name__}

@@ -118,7 +118,7 @@ def message_hops(session: Session, message: Message) -> list[Hop]:
             payloads=tuple((label, digest) for label, digest in (("request", attempt.request_digest), ("response", attempt.response_digest)) if digest),
             bad=attempt.outcome not in SUCCESSFUL_OUTCOMES,
         ))
-    for ack in session.scalars(select(Acknowledgement).where(Acknowledgement.message_id == message.id).order_by(Acknowledgement.id)):
+    for ack in session.scalars(select(Acknowledgement).where(Acknowledgement.message_id == message.id).order_by(Acknowledgement.received_at, Acknowledgement.id)):  # as they arrived
         hops.append(Hop(
             at=ack.received_at, kind="answer", what=f"{ack.kind} from {ack.counterpart}", state=ack.outcome, actor=ack.answered_by,
             details={k: v for k, v in (("reason", " ".join(filter(None, (ack.reason_code, ack.reason_text)))), ("reference", ack.counterpart_reference), ("unmatched", ack.unmatched)) if v},
