@@ -99,8 +99,8 @@ class ConnectorConfig(BaseModel):
     #: Seconds an answer may be awaited after delivery: past it the hub asks the counterpart again where the protocol
     #: allows, then alerts (``message.answer_overdue``), and asks again every as many seconds.
     answer_deadline: float = Field(default=3600.0, gt=0)
-    #: Messages to this counterpart being sent at once, by every worker together: a slow counterpart holds at most
-    #: this many delivery threads, the others serve the rest.
+    #: Delivery lanes (threads, each sending a batch one message after the other) sending to this counterpart at
+    #: once, by every worker together: a slow counterpart holds at most this many, the others serve the rest.
     max_in_flight: int = Field(default=2, ge=1)
     #: Bytes of one answer read at most (as a stream); a longer answer is a transient failure, never read whole.
     max_answer_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
