@@ -23,6 +23,7 @@ from hub.store.lifecycle import MANUAL, change_lifecycle, duplicate_request
 from hub.store.models import Document, Message, NonConformity, utcnow
 from hub.store.payloads import put_payload
 from hub.store.states import MessageState, transition
+from hub.store.wakeups import announce
 
 
 class Documents:
@@ -57,6 +58,7 @@ class Documents:
             message.attempts = 0
             message.next_attempt_at = utcnow()
             transition(session, message, MessageState.QUEUED, actor=actor, event="message.resend")
+            announce(session)
             _ = message.document
         self.wake.set()
         return message

@@ -51,6 +51,7 @@ from hub.store.models import DeliveryAttempt, Document, Message, utcnow
 from hub.store.appends import append
 from hub.store.payloads import get_payload, put_payload
 from hub.store.text import storable
+from hub.store.wakeups import Listener
 from hub.store.trace import add_event
 
 log = logging.getLogger("hub.worker")
@@ -98,6 +99,7 @@ class Worker:
     batch_size: int = 16  # messages one delivery thread claims at once and sends one after the other
     lease_seconds: float = 60.0
     poll_interval: float = 0.2
+    idle_poll_interval: float = 1.0  # how often an idle delivery thread looks for due messages when it hears wake-ups
     ack_poll_interval: float = 2.0
     resume_interval: float = 30.0  # how often connectors that track answers are handed what the store awaits
     overdue_batch: int = 200  # overdue messages asked about again per destination and round
@@ -108,6 +110,7 @@ class Worker:
     on_stop: list[Callable[[], object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._listener: Listener | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_resume = time.monotonic()
@@ -302,6 +305,9 @@ class Worker:
     def start(self) -> None:
         for connector in self.connectors.values():
             connector.open()
+        # Woken when another process queues messages: idle threads then poll only for retries falling due.
+        self._listener = Listener(self.database, self.wake)
+        self._listener.start()
         self._guarded(self.resume_awaiting)
         self._last_resume = time.monotonic()
         for index in range(self.concurrency):
@@ -315,6 +321,8 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.wake.set()
+        if self._listener is not None:
+            self._listener.stop()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -331,7 +339,7 @@ class Worker:
                 log.exception("delivery loop error")
                 worked = 0
             if not worked:
-                self.wake.wait(self.poll_interval)
+                self.wake.wait(self.idle_poll_interval if self._listener is not None else self.poll_interval)
                 self.wake.clear()
 
     def _periodic_loop(self) -> None:

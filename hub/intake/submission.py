@@ -39,6 +39,7 @@ from hub.store.models import Document, DocumentProduct, Message, NonConformity, 
 from hub.store.appends import append_new
 from hub.store.payloads import digest_of, put_payload
 from hub.store.trace import add_event
+from hub.store.wakeups import announce
 from hub.report import INTEGRITY_AREAS, Severity, ValidationReport, graded_as_received
 from hub.xmlsafe import parse_xml
 
@@ -389,6 +390,8 @@ def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, 
             message.document_id = document.id
             append_new(session, message)
         add_event(session, document=document, message_id=message.id, destination=destination, event="message.queued", actor="hub", state=MessageState.QUEUED.value, detail={"after": message.predecessor_id} if message.predecessor_id else {})
+    if prepared.destinations:
+        announce(session)
     _update_lifecycles(session, document, actor)
     if not rows:
         session.flush()
