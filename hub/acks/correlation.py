@@ -247,7 +247,7 @@ def take_answers(database: Database, counterpart: str, reports: list[AckReport],
     current = None
     try:
         with database.transaction() as session:
-            named = _load_named(session, reports)  # held: the session keeps only weak references
+            _load_named(session, reports)
             taken = []
             for current in reports:
                 taken.append(apply_ack(session, counterpart, current, actor=actor, answerer=answerer, batched=batched))
@@ -269,7 +269,7 @@ def take_answers_together(database: Database, counterpart: str, reports: list[Ac
 
 def _apply_pushed(session: Session, pushed: tuple) -> list[Acknowledgement | None]:
     counterpart, reports, actor, answerer = pushed
-    named = _load_named(session, reports)  # noqa: F841 — held: the session keeps only weak references
+    _load_named(session, reports)
     return [apply_ack(session, counterpart, report, actor=actor, answerer=answerer) for report in reports]
 
 
@@ -278,9 +278,10 @@ def _take_pushed(database: Database, pushed: tuple) -> list[Acknowledgement | No
     return take_answers(database, counterpart, reports, actor=actor, answerer=answerer)
 
 
-def _load_named(session: Session, reports: list[AckReport]) -> list[Message]:
-    """The messages the reports name by id, with their documents, read at once (matching then reads no more)."""
+def _load_named(session: Session, reports: list[AckReport]) -> None:
+    """The messages the reports name by id, with their documents, read at once (matching then reads no more); held
+    by the session's ``info`` for its life, since its identity map keeps only weak references."""
     named = {report.message_id for report in reports if report.message_id}
     if len(named) < 2:
-        return []  # one: read with its document by find_message
-    return list(session.scalars(select(Message).options(joinedload(Message.document)).where(Message.id.in_(named))).unique())
+        return  # one: read with its document by find_message
+    session.info.setdefault("hub.acks.named", []).extend(session.scalars(select(Message).options(joinedload(Message.document)).where(Message.id.in_(named))).unique())

@@ -15,7 +15,7 @@ from hub.api.deps import get_broker
 from hub.api.views import submission_view
 from hub.broker import Broker
 from hub.cites.pssm import Completion
-from hub.errors import InputError, PermissionDenied
+from hub.errors import PermissionDenied
 from hub.store.models import CITESApproval
 
 router = APIRouter(prefix="/v1/cites", tags=["cites"])

@@ -49,7 +49,7 @@ from hub.stages import stage
 from hub.store.db import Database
 from hub.store.models import DeliveryAttempt, Document, Message, utcnow
 from hub.store.appends import append
-from hub.store.payloads import get_payload, put_payload
+from hub.store.payloads import put_payload
 from hub.store.text import storable
 from hub.store.wakeups import Listener
 from hub.store.trace import add_event
@@ -159,14 +159,9 @@ class Worker:
             done += delivered
         return done
 
-    def deliver(self, taken: Claim, outbound: OutboundMessage | None = None) -> None:
-        """Deliver one claimed message and settle what came of it."""
-        if outbound is None:
-            outbound = taken.outbound
-        if outbound is None:
-            with self.database.transaction() as session:
-                outbound = self._outbound(session, taken)
-        self._settle_all([self._exchange(taken, outbound)])
+    def deliver(self, taken: Claim) -> None:
+        """Deliver one claimed message (with what its claim read for it) and settle what came of it."""
+        self._settle_all([self._exchange(taken, taken.outbound)])
 
     def _exchange(self, taken: Claim, outbound: OutboundMessage) -> "_Exchange":
         connector = self.connectors[outbound.destination]
@@ -361,27 +356,6 @@ class Worker:
             log.exception("periodic task %s failed", getattr(task, "__name__", task))
 
     # --- internals ----------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _outbound(session, taken: Claim) -> OutboundMessage:
-        message = session.get(Message, taken.message_id)
-        document: Document = message.document
-        payload = get_payload(session, message.payload_digest)
-        return OutboundMessage(
-            id=message.id,
-            correlation_id=document.correlation_id,
-            destination=message.destination,
-            document_id=document.id,
-            document_kind=document.kind,
-            certificate_number=document.certificate_number,
-            status=document.status,
-            issuing_country=document.issuing_country,
-            exporting_country=document.exporting_country,
-            importing_country=document.importing_country,
-            payload=payload.content,
-            media_type=payload.media_type,
-            attempt=taken.attempt,
-        )
 
     def _settle_all(self, exchanges: list["_Exchange"]) -> None:
         """Record a batch of exchanges in one transaction; if the store refuses it, each is recorded on its own (so
