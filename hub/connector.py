@@ -218,6 +218,46 @@ class InboundVerdict:
     refusal: str | None = None  # the refusal code of a failed verdict (see hub.errors)
 
 
+@dataclass(frozen=True)
+class ProtocolReply:
+    """The answer a protocol owes, on the same HTTP exchange, the counterpart that pushed a message (an AS4 receipt
+    or error signal): the hub sends it as it is."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class InboundExchange:
+    """What a counterpart pushed, as its connector read and authenticated it: answers to correlate and documents to
+    receive. ``state`` is the connector's own (what it needs to reply), opaque to the hub; ``repeated`` is the reply
+    already given to the same message (duplicate elimination): the hub sends it again and records nothing."""
+
+    answers: list[AckReport] = field(default_factory=list)
+    documents: list[InboundDocument] = field(default_factory=list)
+    state: object = None
+    repeated: ProtocolReply | None = None
+
+
+@runtime_checkable
+class RepliesInProtocol(Protocol):
+    """A connector whose counterpart pushes messages to ``POST /v1/inbound/{connector}`` and must be answered in its
+    own protocol (AS4: a signed receipt, or an ebMS error signal), once what it brought is stored.
+
+    ``open_exchange`` authenticates and reads the message (raising :class:`~hub.errors.HubError` subclasses for what
+    cannot be taken); ``reply`` answers it given what the hub made of it: ``verdicts`` (one per document) and
+    ``unmatched`` (the reason an answer matched nothing, or None); ``refuse`` answers a message that could not be
+    taken at all, naming the error.
+    """
+
+    def open_exchange(self, body: bytes, headers: Mapping[str, str]) -> InboundExchange: ...
+
+    def reply(self, exchange: InboundExchange, verdicts: list["InboundVerdict"], unmatched: str | None) -> ProtocolReply: ...
+
+    def refuse(self, body: bytes, headers: Mapping[str, str], error: Exception) -> ProtocolReply: ...
+
+
 @runtime_checkable
 class PullsDocuments(Protocol):
     """A connector that fetches documents addressed to the hub (import side).

@@ -29,7 +29,7 @@ from hub.broker.inbound import Inbound
 from hub.broker.permits import EXPIRY_INTERVAL, Completed, Permits
 from hub.cites import pssm
 from hub.config import Settings
-from hub.connector import Connector, ConnectorContext, InboundDocument, InboundVerdict
+from hub.connector import Connector, ConnectorContext, InboundDocument, InboundVerdict, ProtocolReply
 from hub.customs.reconcile import Reconciler
 from hub.customs.registry import ChedQuantities, CustomsRegistry
 from hub.delivery.retry import RetryStrategy
@@ -165,6 +165,14 @@ class Broker:
     def receive_inbound(self, connector_name: str, body: bytes, headers: Mapping[str, str]) -> list[Acknowledgement]:
         """See :meth:`Inbound.receive_answer`."""
         return self.inbound.receive_answer(connector_name, body, headers)
+
+    def takes_exchanges(self, connector_name: str) -> bool:
+        """See :meth:`Inbound.takes_exchanges`."""
+        return self.inbound.takes_exchanges(connector_name)
+
+    def exchange(self, connector_name: str, body: bytes, headers: Mapping[str, str]) -> ProtocolReply:
+        """See :meth:`Inbound.exchange`."""
+        return self.inbound.exchange(connector_name, body, headers)
 
     def receive_document(self, connector_name: str, document: InboundDocument) -> InboundVerdict:
         """See :meth:`Inbound.receive_document`."""

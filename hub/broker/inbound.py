@@ -8,8 +8,9 @@ import threading
 from typing import Mapping
 
 from hub.acks.correlation import take_answers_together
-from hub.connector import BindsAnswerers, Connector, InboundDocument, InboundVerdict, PullsDocuments, ReceivesInbound
-from hub.errors import HubError, InputError, NotFound, SignatureError, ValidationFailed
+from hub.connector import (BindsAnswerers, Connector, InboundDocument, InboundVerdict, ProtocolReply, PullsDocuments, ReceivesInbound,
+                           RepliesInProtocol)
+from hub.errors import HubError, InputError, NotFound, SignatureError, UnmatchedAnswer, ValidationFailed
 from hub.intake.reception import prepare_inbound, refusal, verdict_for
 from hub.intake.submission import store
 from hub.routing.table import RoutingTable
@@ -42,6 +43,36 @@ class Inbound:
         reports = connector.parse_inbound(body, headers)
         answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
         return take_answers_together(self.database, connector_name, reports, actor=f"counterpart:{connector_name}", answerer=answerer)
+
+    def takes_exchanges(self, connector_name: str) -> bool:
+        """Whether ``connector_name``'s counterpart is answered in its own protocol (see :meth:`exchange`)."""
+        return isinstance(self.connectors.get(connector_name), RepliesInProtocol)
+
+    def exchange(self, connector_name: str, body: bytes, headers: Mapping[str, str]) -> ProtocolReply:
+        """A message pushed by a counterpart that is answered in its own protocol (AS4): read and authenticated by the
+        connector, its answers correlated and its documents received (verified, validated, stored, handed on), then
+        answered, so a receipt is only ever given for what is stored. A message that cannot be taken is refused in
+        the protocol (an ebMS error signal naming what is wrong); a failure of the store raises, so the counterpart
+        gets no receipt and sends again."""
+        connector = self.connectors.get(connector_name)
+        if not isinstance(connector, RepliesInProtocol):
+            raise NotFound(f"no connector {connector_name!r} takes pushed messages", where="connector")
+        try:
+            exchange = connector.open_exchange(body, headers)
+        except HubError as exc:
+            log.warning("message pushed to %s refused: %s", connector_name, exc)
+            return connector.refuse(body, headers, exc)
+        if exchange.repeated is not None:
+            return exchange.repeated
+        unmatched = None
+        if exchange.answers:
+            answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
+            try:
+                take_answers_together(self.database, connector_name, exchange.answers, actor=f"counterpart:{connector_name}", answerer=answerer)
+            except UnmatchedAnswer as exc:
+                unmatched = str(exc)  # kept as unmatched by the store; the counterpart is told
+        verdicts = [self.receive_document(connector_name, document) for document in exchange.documents]
+        return connector.reply(exchange, verdicts, unmatched)
 
     def receive_document(self, connector_name: str, document: InboundDocument) -> InboundVerdict:
         """A document a counterpart holds for the hub: verified, validated, stored for its importing country and

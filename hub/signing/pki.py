@@ -7,6 +7,8 @@ Layout under the chosen directory (``certs/dev/`` by default, never committed)::
     tls/server.pem, tls/server.key      TLS server certificate for localhost, 127.0.0.1 and ::1
     tls/client-<CC>.pem, .key           TLS client certificate per authority; the subject's C= is the country,
                                         because counterparts take the caller's country from it
+    as4/<CC>.pem, as4/<CC>.key          AS4 access point identity per authority (RSA: it signs WS-Security
+                                        headers and receives RSA-OAEP-wrapped payload keys)
     pki.json                            index of the above (paths relative to the directory), written last
     signing/retired/<CC>-<serial>.pem   certificates replaced by :func:`rotate_signing_key` (still verifying)
 
@@ -60,12 +62,15 @@ class DevPki:
     server_key: Path
     client_certs: Mapping[str, Path]
     client_keys: Mapping[str, Path]
+    access_point_certs: Mapping[str, Path]
+    access_point_keys: Mapping[str, Path]
     index: Path
     generated: bool
 
     def key_files(self) -> list[Path]:
         """Every private key file of the PKI."""
-        return [self.ca_key, *self.signing_keys.values(), self.server_key, *self.client_keys.values()]
+        return [self.ca_key, *self.signing_keys.values(), self.server_key, *self.client_keys.values(),
+                *self.access_point_keys.values()]
 
     def key_provider(self, country: str) -> PemKeyProvider:
         """The signing identity of one authority, loaded."""
@@ -163,6 +168,13 @@ def _generate(directory: Path, countries: dict[str, str], rsa_key_bits: int, ser
         cert = _issue(subject, key.public_key(), ca_name, ca_key, usage="client")
         index["tls"]["clients"][country] = _write(directory, f"tls/client-{country}", cert, key)
 
+    index["as4"] = {}
+    for country in countries:
+        key = _rsa(rsa_key_bits)
+        subject = _authority_name(country, f"{country} AS4 access point (development)")
+        cert = _issue(subject, key.public_key(), ca_name, ca_key, usage="access_point")
+        index["as4"][country] = _write(directory, f"as4/{country}", cert, key)
+
     _atomic_write(directory / INDEX_NAME, json.dumps(index, indent=2).encode() + b"\n", mode=0o644)
     return _from_index(directory, index, generated=True)
 
@@ -196,6 +208,8 @@ def _issue(
         usages = {"key_cert_sign": True, "crl_sign": True}
     elif usage == "signing":
         usages = {"digital_signature": True, "content_commitment": True}
+    elif usage == "access_point":
+        usages = {"digital_signature": True, "key_encipherment": True}
     else:
         usages = {"digital_signature": True}
     builder = builder.add_extension(_key_usage(**usages), critical=True)
@@ -278,9 +292,11 @@ def _load_complete(directory: Path, countries: dict[str, str]) -> DevPki | None:
         kinds = {code: entry["kind"] for code, entry in index["signing"].items()}
     except (KeyError, TypeError, AttributeError):
         return None
-    if any(kinds.get(code) != kind or code not in pki.client_certs for code, kind in countries.items()):
+    if any(kinds.get(code) != kind or code not in pki.client_certs or code not in pki.access_point_certs
+           for code, kind in countries.items()):
         return None
-    files = [pki.ca_cert, pki.server_cert, *pki.signing_certs.values(), *pki.client_certs.values(), *pki.key_files()]
+    files = [pki.ca_cert, pki.server_cert, *pki.signing_certs.values(), *pki.client_certs.values(),
+             *pki.access_point_certs.values(), *pki.key_files()]
     return pki if all(path.is_file() for path in files) else None
 
 
@@ -291,7 +307,8 @@ def _remove_previous(directory: Path) -> None:
         previous = _from_index(directory, index, generated=False)
     except (KeyError, TypeError, AttributeError):
         return
-    stale = [previous.ca_cert, previous.server_cert, *previous.signing_certs.values(), *previous.client_certs.values()]
+    stale = [previous.ca_cert, previous.server_cert, *previous.signing_certs.values(), *previous.client_certs.values(),
+             *previous.access_point_certs.values()]
     # Without its index, a generation interrupted half-way is never mistaken for a complete PKI.
     for path in [directory / INDEX_NAME, *stale, *previous.key_files()]:
         if path.resolve().is_relative_to(directory.resolve()):
@@ -308,7 +325,7 @@ def _from_index(directory: Path, index: dict | None, *, generated: bool) -> DevP
     def at(entry: dict, field: str) -> Path:
         return directory / entry[field]
 
-    signing, clients = index["signing"], index["tls"]["clients"]
+    signing, clients, access_points = index["signing"], index["tls"]["clients"], index.get("as4", {})
     return DevPki(
         directory=directory,
         ca_cert=at(index["ca"], "cert"),
@@ -319,6 +336,8 @@ def _from_index(directory: Path, index: dict | None, *, generated: bool) -> DevP
         server_key=at(index["tls"]["server"], "key"),
         client_certs={code: at(entry, "cert") for code, entry in clients.items()},
         client_keys={code: at(entry, "key") for code, entry in clients.items()},
+        access_point_certs={code: at(entry, "cert") for code, entry in access_points.items()},
+        access_point_keys={code: at(entry, "key") for code, entry in access_points.items()},
         index=directory / INDEX_NAME,
         generated=generated,
     )

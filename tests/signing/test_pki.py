@@ -34,10 +34,23 @@ def test_layout_follows_the_index(rsa_and_ec_pki):
         "signing/DE.key", "signing/DE.pem", "signing/FR.key", "signing/FR.pem",
         "tls/client-DE.key", "tls/client-DE.pem", "tls/client-FR.key", "tls/client-FR.pem",
         "tls/server.key", "tls/server.pem",
+        "as4/DE.key", "as4/DE.pem", "as4/FR.key", "as4/FR.pem",
     ])
     index = json.loads(rsa_and_ec_pki.index.read_text())
     assert index["signing"]["FR"]["cert"] == "signing/FR.pem"
     assert index["tls"]["clients"]["DE"]["key"] == "tls/client-DE.key"
+    assert index["as4"]["DE"]["key"] == "as4/DE.key"
+
+
+def test_access_points_have_rsa_keys_that_sign_and_take_wrapped_keys_but_sign_no_documents(rsa_and_ec_pki):
+    """AS4 wants RSA (RSA-OAEP key transport) even where the authority signs documents with ECDSA; an access point
+    key is no document-signing key."""
+    for country in ("FR", "DE"):
+        certificate = load(rsa_and_ec_pki.access_point_certs[country])
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert isinstance(certificate.public_key(), rsa.RSAPublicKey)
+        assert usage.digital_signature and usage.key_encipherment and not usage.content_commitment
+        assert country_of(certificate) == country
 
 
 def test_private_keys_are_readable_by_the_owner_only(rsa_and_ec_pki):

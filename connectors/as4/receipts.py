@@ -1,0 +1,105 @@
+"""AS4 receipts: what a receipt holds (AS4 profile §2.1, §3.4) and whether it proves what we sent.
+
+A receipt for a signed user message carries ``ebbp:NonRepudiationInformation``: one
+``ebbp:MessagePartNRInformation/ds:Reference`` per ``ds:Reference`` of the received message's signature (same URI,
+transforms, digest method and value). The sender keeps the references it signed and checks the receipt against
+them: a receipt whose digests differ receipts some other message (EBMS:0302 InvalidReceipt). For an unsigned
+exchange the receipt holds a copy of the ``eb:UserMessage`` (reception awareness only).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from connectors.as4 import ns
+from connectors.as4.errors import As4Error, EbmsError
+
+_DS_REFERENCE = f"{{{ns.DS}}}Reference"
+_NRI = f"{{{ns.EBBP}}}NonRepudiationInformation"
+_PART = f"{{{ns.EBBP}}}MessagePartNRInformation"
+#: A receipt repeats the references of one signature: more than this is not a receipt of ours.
+MAX_REFERENCES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class PartDigest:
+    """What one ``ds:Reference`` says: the part it names, and its digest algorithm and value (base64 as written)."""
+
+    uri: str
+    digest_method: str
+    digest_value: str
+
+
+def digests_of(references: Sequence[etree._Element]) -> tuple[PartDigest, ...]:
+    """The digests of ``ds:Reference`` elements (as signed by us, or as quoted in a receipt)."""
+    found = []
+    for reference in references:
+        method = reference.find(f"{{{ns.DS}}}DigestMethod")
+        value = reference.find(f"{{{ns.DS}}}DigestValue")
+        found.append(PartDigest(
+            uri=reference.get("URI") or "",
+            digest_method=(method.get("Algorithm") or "") if method is not None else "",
+            digest_value="".join((value.text or "").split()) if value is not None else "",
+        ))
+    return tuple(found)
+
+
+def non_repudiation_information(references: Sequence[etree._Element]) -> etree._Element:
+    """The ``ebbp:NonRepudiationInformation`` receipting a message signed with ``references`` (copied whole)."""
+    nri = etree.Element(_NRI, nsmap={"ebbp": ns.EBBP, "ds": ns.DS})
+    for reference in references:
+        part = etree.SubElement(nri, _PART)
+        part.append(copy.deepcopy(reference))
+    return nri
+
+
+def receipt_content(*, signed_references: Sequence[etree._Element], user_message: etree._Element | None) -> etree._Element:
+    """What goes inside ``eb:Receipt``: non-repudiation information for a signed message, else a copy of its
+    ``eb:UserMessage``."""
+    if signed_references:
+        return non_repudiation_information(signed_references)
+    if user_message is None:
+        raise ValueError("a receipt needs the signed references or the user message")
+    return copy.deepcopy(user_message)
+
+
+def check_receipt(receipt: etree._Element, *, sent: Sequence[PartDigest], message_id: str) -> tuple[PartDigest, ...]:
+    """Check that ``receipt`` (an ``eb:Receipt``) proves reception of the message we signed with ``sent``.
+
+    Every reference we signed must be quoted with the same URI, algorithm and digest, and nothing else may be: a
+    receipt for another message, or for a message altered on the way, raises :class:`As4Error` EBMS:0302
+    InvalidReceipt. Returns the digests quoted.
+    """
+    nri = receipt.find(_NRI)
+    if nri is None:
+        raise As4Error(EbmsError.INVALID_RECEIPT, "the receipt holds no ebbp:NonRepudiationInformation, and the message was signed",
+                       where="eb:Receipt", ref_to_message_id=message_id)
+    references = [ref for part in nri.iterchildren(_PART) for ref in part.iterchildren(_DS_REFERENCE)]
+    if len(references) > MAX_REFERENCES:
+        raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {len(references)} references", where="ebbp:NonRepudiationInformation",
+                       ref_to_message_id=message_id)
+    quoted = digests_of(references)
+    expected = {digest.uri: digest for digest in sent}
+    seen = {}
+    for digest in quoted:
+        if digest.uri in seen:
+            raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {digest.uri!r} twice",
+                           where="ebbp:MessagePartNRInformation/ds:Reference", ref_to_message_id=message_id)
+        seen[digest.uri] = digest
+        mine = expected.get(digest.uri)
+        if mine is None:
+            raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {digest.uri!r}, which the message did not sign",
+                           where="ebbp:MessagePartNRInformation/ds:Reference", ref_to_message_id=message_id)
+        if (digest.digest_method, digest.digest_value) != (mine.digest_method, mine.digest_value):
+            raise As4Error(EbmsError.INVALID_RECEIPT,
+                           f"the receipt's digest of {digest.uri!r} is not the digest of what was sent",
+                           where="ebbp:MessagePartNRInformation/ds:Reference/ds:DigestValue", ref_to_message_id=message_id)
+    missing = [uri for uri in expected if uri not in seen]
+    if missing:
+        raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt does not quote {', '.join(repr(u) for u in missing)}",
+                       where="ebbp:NonRepudiationInformation", ref_to_message_id=message_id)
+    return quoted
