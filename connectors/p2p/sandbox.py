@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
-from lxml import etree
 from pydantic import Field, ValidationError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -40,11 +39,10 @@ from connectors.p2p.protocol import (
     build_acknowledgement,
     certificate_reference,
 )
+from connectors.sandbox_checks import check_signed_document
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
-from hub.errors import InputError, SignatureError, SignatureMissing
-from hub.mapping.cites_permit import is_permit
+from hub.errors import InputError
 from hub.signing import KeyProvider, PemKeyProvider, Signer, TrustStore, Verifier
-from hub.validation.validator import validate_certificate, validate_permit
 from hub.xmlsafe import MAX_DOCUMENT_BYTES, parse_xml
 
 log = logging.getLogger(__name__)
@@ -149,7 +147,7 @@ class _Sandbox:
             return self._receipt_response(earlier, 200)
         type_code, number = certificate_reference(root)
         entry = _Received(message_id, number, type_code, request.headers.get(CORRELATION_ID_HEADER))
-        signed_root, reason = self._check(body)
+        signed_root, reason = check_signed_document(self.verifier, body)
         if reason is not None:
             return self._reject(authority, entry, earlier, *reason)
         entry.type_code, entry.certificate_number = certificate_reference(signed_root)
@@ -159,27 +157,6 @@ class _Sandbox:
         authority.received[message_id] = entry
         background = self._acknowledge_later(authority, entry)
         return self._receipt_response(entry, 202, background)
-
-    def _check(self, body: bytes) -> tuple[etree._Element | None, tuple[str, str] | None]:
-        """(what was signed, None) for a document to accept; (…, (reason code, text)) for one to reject."""
-        try:
-            verified = self.verifier.verify(body)
-        except SignatureMissing as exc:
-            return None, ("SIGNATURE_MISSING", str(exc))
-        except SignatureError as exc:
-            return None, ("SIGNATURE_INVALID", str(exc))
-        try:
-            validate = validate_permit if is_permit(verified.signed_root) else validate_certificate
-            validated = validate(verified.signed_root, source="signed document")
-        except InputError as exc:
-            return verified.signed_root, ("UNKNOWN_DOCUMENT", str(exc))
-        severe = validated.report.severe
-        if severe:
-            first = severe[0]
-            return verified.signed_root, (
-                "VALIDATION_FAILED", f"{first.xpath}: {first.message_en} ({len(severe)} severe finding(s))"
-            )
-        return verified.signed_root, None
 
     def _reject(self, authority: _Authority, entry: _Received, earlier: _Received | None, code: str, text: str) -> Response:
         entry.status, entry.reason = "rejected", f"[{code}] {text}"
