@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
-
 from lxml import etree
 
 from connectors.as4 import ns
+from connectors.as4.ebms import MessagePartNRInformation, Receipt
 from connectors.as4.errors import As4Error, EbmsError
 
 _DS_REFERENCE = f"{{{ns.DS}}}Reference"
@@ -25,31 +24,25 @@ _PART = f"{{{ns.EBBP}}}MessagePartNRInformation"
 MAX_REFERENCES = 256
 
 
-@dataclass(frozen=True, slots=True)
-class PartDigest:
-    """What one ``ds:Reference`` says: the part it names, and its digest algorithm and value (base64 as written)."""
-
-    uri: str
-    digest_method: str
-    digest_value: str
-
-
-def digests_of(references: Sequence[etree._Element]) -> tuple[PartDigest, ...]:
-    """The digests of ``ds:Reference`` elements (as signed by us, or as quoted in a receipt)."""
+def references_of(references: Sequence[etree._Element]) -> tuple[MessagePartNRInformation, ...]:
+    """What ``ds:Reference`` elements (of a signature we made, or received) say: URI, digest method and value."""
     found = []
     for reference in references:
         method = reference.find(f"{{{ns.DS}}}DigestMethod")
         value = reference.find(f"{{{ns.DS}}}DigestValue")
-        found.append(PartDigest(
+        transforms = reference.findall(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")
+        found.append(MessagePartNRInformation(
             uri=reference.get("URI") or "",
             digest_method=(method.get("Algorithm") or "") if method is not None else "",
             digest_value="".join((value.text or "").split()) if value is not None else "",
+            transforms=tuple(transform.get("Algorithm") or "" for transform in transforms),
         ))
     return tuple(found)
 
 
-def non_repudiation_information(references: Sequence[etree._Element]) -> etree._Element:
-    """The ``ebbp:NonRepudiationInformation`` receipting a message signed with ``references`` (copied whole)."""
+def _copied_nri(references: Sequence[etree._Element]) -> etree._Element:
+    """The ``ebbp:NonRepudiationInformation`` receipting a message signed with ``references``, each copied whole
+    (transform parameters included, which the parsed model does not keep)."""
     nri = etree.Element(_NRI, nsmap={"ebbp": ns.EBBP, "ds": ns.DS})
     for reference in references:
         part = etree.SubElement(nri, _PART)
@@ -61,45 +54,40 @@ def receipt_content(*, signed_references: Sequence[etree._Element], user_message
     """What goes inside ``eb:Receipt``: non-repudiation information for a signed message, else a copy of its
     ``eb:UserMessage``."""
     if signed_references:
-        return non_repudiation_information(signed_references)
+        return _copied_nri(signed_references)
     if user_message is None:
         raise ValueError("a receipt needs the signed references or the user message")
     return copy.deepcopy(user_message)
 
 
-def check_receipt(receipt: etree._Element, *, sent: Sequence[PartDigest], message_id: str) -> tuple[PartDigest, ...]:
-    """Check that ``receipt`` (an ``eb:Receipt``) proves reception of the message we signed with ``sent``.
+def check_receipt(receipt: Receipt, *, sent: Sequence[MessagePartNRInformation], message_id: str) -> None:
+    """Check that ``receipt`` proves reception of the message we signed with the references ``sent``.
 
     Every reference we signed must be quoted with the same URI, algorithm and digest, and nothing else may be: a
     receipt for another message, or for a message altered on the way, raises :class:`As4Error` EBMS:0302
-    InvalidReceipt. Returns the digests quoted.
+    InvalidReceipt.
     """
-    nri = receipt.find(_NRI)
-    if nri is None:
+    if not receipt.references:
         raise As4Error(EbmsError.INVALID_RECEIPT, "the receipt holds no ebbp:NonRepudiationInformation, and the message was signed",
                        where="eb:Receipt", ref_to_message_id=message_id)
-    references = [ref for part in nri.iterchildren(_PART) for ref in part.iterchildren(_DS_REFERENCE)]
-    if len(references) > MAX_REFERENCES:
-        raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {len(references)} references", where="ebbp:NonRepudiationInformation",
-                       ref_to_message_id=message_id)
-    quoted = digests_of(references)
-    expected = {digest.uri: digest for digest in sent}
-    seen = {}
-    for digest in quoted:
-        if digest.uri in seen:
-            raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {digest.uri!r} twice",
-                           where="ebbp:MessagePartNRInformation/ds:Reference", ref_to_message_id=message_id)
-        seen[digest.uri] = digest
-        mine = expected.get(digest.uri)
+    if len(receipt.references) > MAX_REFERENCES:
+        raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {len(receipt.references)} references",
+                       where="ebbp:NonRepudiationInformation", ref_to_message_id=message_id)
+    expected = {reference.uri: reference for reference in sent}
+    seen: set[str] = set()
+    where = "ebbp:MessagePartNRInformation/ds:Reference"
+    for quoted in receipt.references:
+        if quoted.uri in seen:
+            raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {quoted.uri!r} twice", where=where, ref_to_message_id=message_id)
+        seen.add(quoted.uri)
+        mine = expected.get(quoted.uri)
         if mine is None:
-            raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {digest.uri!r}, which the message did not sign",
-                           where="ebbp:MessagePartNRInformation/ds:Reference", ref_to_message_id=message_id)
-        if (digest.digest_method, digest.digest_value) != (mine.digest_method, mine.digest_value):
-            raise As4Error(EbmsError.INVALID_RECEIPT,
-                           f"the receipt's digest of {digest.uri!r} is not the digest of what was sent",
-                           where="ebbp:MessagePartNRInformation/ds:Reference/ds:DigestValue", ref_to_message_id=message_id)
+            raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes {quoted.uri!r}, which the message did not sign",
+                           where=where, ref_to_message_id=message_id)
+        if (quoted.digest_method, quoted.digest_value) != (mine.digest_method, mine.digest_value):
+            raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt's digest of {quoted.uri!r} is not the digest of what was sent",
+                           where=where + "/ds:DigestValue", ref_to_message_id=message_id)
     missing = [uri for uri in expected if uri not in seen]
     if missing:
         raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt does not quote {', '.join(repr(u) for u in missing)}",
                        where="ebbp:NonRepudiationInformation", ref_to_message_id=message_id)
-    return quoted
