@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from connectors.sandboxes import SANDBOX_TYPES
 from hub.connector import Connector, ConnectorConfig, ConnectorContext, ConnectorType, SandboxType
+from connectors.as4 import As4Config, As4Connector
 from connectors.ephyto_hub import EphytoHubConfig, EphytoHubConnector
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.single_window import SingleWindowConfig, SingleWindowConnector
@@ -60,6 +61,13 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
         config_model=SingleWindowConfig,
         factory=SingleWindowConnector,
         description="a national single window: IOP EnvioCertificadoFitosanitario over SOAP 1.1 with mutual TLS, border tracking polled",
+    ),
+    "as4": ConnectorType(
+        name="as4",
+        sandbox="as4",
+        config_model=As4Config,
+        factory=As4Connector,
+        description="an eDelivery AS4 access point: ebMS3 user messages signed, encrypted and compressed, signed receipts; business responses and documents pushed back",
     ),
 }
 

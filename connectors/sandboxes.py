@@ -78,6 +78,15 @@ def cites_authority_sandbox(context: SandboxContext, *, port: int) -> uvicorn.Se
     return _tls(create_cites_authority_sandbox(config, certs_dir=context.certs_dir), context, port)
 
 
+def as4_sandbox(context: SandboxContext, *, port: int) -> uvicorn.Server:
+    """Japan's plant-protection authority behind an eDelivery AS4 access point (``as4/JP`` of the development PKI):
+    it receipts the hub's user messages and pushes its business responses to the hub's AS4 endpoint."""
+    from connectors.as4.sandbox import create_as4_sandbox_from_pki
+
+    app = create_as4_sandbox_from_pki(context.certs_dir, push_url=f"{context.hub_url}/v1/inbound/as4_authority")
+    return _tls(app, context, port, client_certificates=False)
+
+
 def delta_sandbox(context: SandboxContext, *, port: int) -> uvicorn.Server:
     """DELTA-G over plain HTTP: declarations lodged there ask the hub's customs registry with a customs API key of
     tenant FR."""
@@ -97,6 +106,7 @@ SANDBOX_TYPES: dict[str, SandboxType] = {
         SandboxType("traces_nt", 8445, traces_nt_sandbox, "EU TRACES-NT, CSW-CERTEX included (WS-Security)", "/tracesnt/ws"),
         SandboxType("delta", 8446, delta_sandbox, "DELTA-G, French customs clearance, asking the hub's registry", "/declarations", scheme="http", calls_hub=True),
         SandboxType("single_window", 8447, single_window_sandbox, "a national single window, Peru's (IOP, mutual TLS)", "/iop/EnvioCertificadoFitosanitario"),
+        SandboxType("as4", 8450, as4_sandbox, "Japan's plant-protection authority behind an eDelivery AS4 access point (TLS)", "/as4"),
         SandboxType("cites_authority", 8449, cites_authority_sandbox, "Japan's CITES management authority, fetching permits from the hub (mutual TLS)", "/control/fetch", calls_hub=True),
     )
 }

@@ -11,6 +11,7 @@ honouring ``retry_after``) or :class:`~hub.errors.PermanentDeliveryError` (dead 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
@@ -44,6 +45,9 @@ class OutboundMessage:
     payload: bytes
     media_type: str = "application/xml"
     attempt: int = 1
+    #: When the message was queued: a protocol that timestamps its messages (AS4's eb:Timestamp) stamps every
+    #: attempt with it, so that a retry is the very same message.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,18 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import hashlib
 import os
 import quopri
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import quote, unquote
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,8 +47,10 @@ from lxml import etree
 
 from connectors.as4 import ns
 from connectors.as4.errors import As4Error, EbmsError
-from connectors.as4.keys import (KeyPair, describe_certificate, issuer_name_matches, read_pkipath, same_public_key,
-                                 subject_key_identifiers)
+from connectors.as4.dsig import DIGESTS, index_ids, read_base64, security_header
+from connectors.as4.keyinfo import (binary_security_token, describe_certificate, resolve_key_info, same_public_key,
+                                    write_token_reference)
+from connectors.as4.keys import KeyPair
 from connectors.as4.packaging import Packet, Part
 from hub.errors import ConfigurationError
 
@@ -59,8 +60,6 @@ AES192_CBC = ns.XENC + "aes192-cbc"
 AES256_CBC = ns.XENC + "aes256-cbc"
 AES192_GCM = ns.XENC11 + "aes192-gcm"
 MGF1_SHA224 = ns.XENC11 + "mgf1sha224"
-SHA224 = "http://www.w3.org/2001/04/xmldsig-more#sha224"
-THUMBPRINT_SHA1 = "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#ThumbprintSHA1"
 TOKEN_TYPE_ENCRYPTED_KEY = "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#EncryptedKey"
 XENC_ELEMENT = ns.XENC + "Element"
 XENC_CONTENT = ns.XENC + "Content"
@@ -68,8 +67,6 @@ XENC_CONTENT = ns.XENC + "Content"
 #: Data encryption algorithms: (mode, key length in bytes). AES-CBC is read (older senders), never written.
 DATA_METHODS = {ns.AES128_GCM: ("gcm", 16), AES192_GCM: ("gcm", 24), ns.AES256_GCM: ("gcm", 32),
                 AES128_CBC: ("cbc", 16), AES192_CBC: ("cbc", 24), AES256_CBC: ("cbc", 32)}
-_DIGESTS = {ns.SHA1: hashes.SHA1, SHA224: hashes.SHA224, ns.SHA256: hashes.SHA256, ns.SHA384: hashes.SHA384,
-            ns.SHA512: hashes.SHA512}
 _MGFS = {ns.MGF1_SHA1: hashes.SHA1, MGF1_SHA224: hashes.SHA224, ns.MGF1_SHA256: hashes.SHA256,
          ns.MGF1_SHA384: hashes.SHA384, ns.MGF1_SHA512: hashes.SHA512}
 
@@ -158,16 +155,13 @@ def decrypt(packet: Packet, key_pair: KeyPair, *, max_size: int = MAX_ENCRYPTED_
         raise _fail(f"{len(keys)} xenc:EncryptedKey elements, more than the {MAX_ENCRYPTED_KEYS} accepted")
     if len(every_data) > max_encrypted_data:
         raise _fail(f"{len(every_data)} xenc:EncryptedData elements, more than the {max_encrypted_data} accepted")
+    ids = index_ids(root)
     ours, named = [], []
     for key in keys:
-        try:
-            recipient = _recipient(key)
-        except As4Error as exc:  # another recipient's key may name its certificate in a way we do not read
-            named.append(exc.message)
-            continue
-        if recipient.matches(key_pair.certificate):
+        recipient = _recipient(key, key_pair.certificate, ids)
+        if recipient.ours:
             ours.append((key, recipient))
-        named.append(recipient.describe())
+        named.append(recipient.named)
     if not ours:
         raise _fail(f"the message was encrypted for {'; '.join(named)}, not for us "
                     f"({describe_certificate(key_pair.certificate)})", where=_where(keys[0]))
@@ -175,7 +169,7 @@ def decrypt(packet: Packet, key_pair: KeyPair, *, max_size: int = MAX_ENCRYPTED_
         raise _fail(f"{len(ours)} xenc:EncryptedKey elements are addressed to us; one is expected",
                     where=_where(ours[1][0]))
     encrypted_key, recipient = ours[0]
-    targets = _targets(encrypted_key, packet, max_size)
+    targets = _targets(encrypted_key, packet, ids, max_size)
     uncovered = [data for data in every_data if all(data is not target.element for target in targets)]
     if uncovered:
         raise _fail("this xenc:EncryptedData is not in the ReferenceList of the EncryptedKey addressed to us",
@@ -204,14 +198,17 @@ def decrypt(packet: Packet, key_pair: KeyPair, *, max_size: int = MAX_ENCRYPTED_
 def decrypt_key(encrypted_key: etree._Element, key_pair: KeyPair) -> bytes:
     """The content-encryption key that ``encrypted_key`` (an ``xenc:EncryptedKey`` in its parsed envelope) carries,
     after checking that it names ``key_pair``'s certificate. Raises ``As4Error`` EBMS:0102."""
-    recipient = _recipient(encrypted_key)
-    if not recipient.matches(key_pair.certificate):
-        raise _fail(f"encrypted for {recipient.describe()}, not for us ({describe_certificate(key_pair.certificate)})",
+    recipient = _recipient(encrypted_key, key_pair.certificate, index_ids(encrypted_key.getroottree().getroot()))
+    if recipient.problem is not None:
+        raise _fail(recipient.problem, where=_where(encrypted_key))
+    if not recipient.ours:
+        raise _fail(f"encrypted for {recipient.named}, not for us ({describe_certificate(key_pair.certificate)})",
                     where=_where(encrypted_key))
     return _unwrap(encrypted_key, key_pair, _transport(encrypted_key), {16, 24, 32})
 
 
-def _targets(encrypted_key: etree._Element, packet: Packet, max_size: int) -> list[_Target]:
+def _targets(encrypted_key: etree._Element, packet: Packet, ids: Mapping[str, Sequence[etree._Element]],
+             max_size: int) -> list[_Target]:
     references = encrypted_key.xpath("./xenc:ReferenceList/xenc:DataReference/@URI", namespaces=_NS)
     if not references:
         raise _fail("the EncryptedKey has no xenc:ReferenceList/xenc:DataReference", where=_where(encrypted_key))
@@ -220,7 +217,7 @@ def _targets(encrypted_key: etree._Element, packet: Packet, max_size: int) -> li
     for uri in references:
         if not uri.startswith("#") or len(uri) < 2:
             raise _fail(f"DataReference URI {uri[:100]!r} is not a same-document reference", where=_where(encrypted_key))
-        element = _by_id(packet.root, uri[1:])
+        element = _by_id(ids, uri[1:])
         if element is None or element.tag != f"{{{ns.XENC}}}EncryptedData":
             raise _fail(f"DataReference {uri[:100]!r} names no xenc:EncryptedData", where=_where(encrypted_key))
         target = _target(element, uri[1:], encrypted_key, packet)
@@ -313,14 +310,14 @@ def _transport(encrypted_key: etree._Element) -> _Method:
                     where=where)
     digest = method.xpath("string(./ds:DigestMethod/@Algorithm)", namespaces=_NS) or ns.SHA1
     mgf = method.xpath("string(./xenc11:MGF/@Algorithm)", namespaces=_NS) or ns.MGF1_SHA1
-    if digest not in _DIGESTS:
+    if digest not in DIGESTS:
         raise _fail(f"RSA-OAEP digest {digest[:200]!r} is not supported", where=where)
     if mgf not in _MGFS or (algorithm == ns.RSA_OAEP_MGF1P and mgf != ns.MGF1_SHA1):
         raise _fail(f"RSA-OAEP mask generation function {mgf[:200]!r} is not supported with {algorithm}", where=where)
     label = None
     params = method.find(f"{{{ns.XENC}}}OAEPparams")
     if params is not None and (params.text or "").strip():
-        label = _base64(params.text, "OAEPparams", where, limit=1024)
+        label = _base64(params.text, "OAEPparams", where, max_chars=2048)
     return _Method(algorithm=algorithm, digest=digest, mgf=mgf, label=label)
 
 
@@ -329,11 +326,11 @@ def _unwrap(encrypted_key: etree._Element, key_pair: KeyPair, method: _Method, l
     values = encrypted_key.xpath("./xenc:CipherData/xenc:CipherValue", namespaces=_NS)
     if len(values) != 1:
         raise _fail("the EncryptedKey has no xenc:CipherData/xenc:CipherValue", where=where)
-    wrapped = _base64(values[0].text, "CipherValue", where, limit=2048)
+    wrapped = _base64(values[0].text, "CipherValue", where, max_chars=4096)
     private_key = key_pair.private_key
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise _fail(f"RSA key transport, but our key is {type(private_key).__name__}", where=where)
-    oaep = padding.OAEP(mgf=padding.MGF1(_MGFS[method.mgf]()), algorithm=_DIGESTS[method.digest](), label=method.label)
+    oaep = padding.OAEP(mgf=padding.MGF1(_MGFS[method.mgf]()), algorithm=DIGESTS[method.digest](), label=method.label)
     try:
         key = private_key.decrypt(wrapped, oaep)
     except Exception:  # noqa: BLE001 — one answer for every way the key fails, or the answer becomes an oracle
@@ -428,99 +425,28 @@ def _set_header(headers: tuple[tuple[str, str], ...], name: str, value: str) -> 
 
 @dataclass(frozen=True, slots=True)
 class _Recipient:
-    """How an EncryptedKey's ds:KeyInfo names the recipient's certificate."""
+    """Whether an EncryptedKey is for our certificate, how its ds:KeyInfo names the recipient (``kind``; "none" when
+    it has no KeyInfo), the recipient in words, and why the reference cannot be read (then ``named`` says the same)."""
 
+    ours: bool
     kind: str
-    certificate: x509.Certificate | None = None
-    issuer: str | None = None
-    serial: int | None = None
-    digest: bytes | None = None
-
-    def matches(self, certificate: x509.Certificate) -> bool:
-        if self.kind == "none":
-            return True  # nothing names a recipient: try our key, the tag tells
-        if self.certificate is not None:
-            return same_public_key(self.certificate, certificate)
-        if self.kind == "IssuerSerial":
-            return self.serial == certificate.serial_number and issuer_name_matches(self.issuer or "", certificate.issuer)
-        if self.kind == "SKI":
-            return self.digest in subject_key_identifiers(certificate)
-        if self.kind == "Thumbprint":
-            return self.digest == hashlib.sha1(certificate.public_bytes(serialization.Encoding.DER)).digest()
-        return False
-
-    def describe(self) -> str:
-        if self.certificate is not None:
-            return describe_certificate(self.certificate)
-        if self.kind == "IssuerSerial":
-            return f"issuer {self.issuer!r} serial {self.serial}"
-        if self.kind in ("SKI", "Thumbprint"):
-            return f"{'subject key identifier' if self.kind == 'SKI' else 'SHA-1 thumbprint'} " \
-                   f"{base64.b64encode(self.digest or b'').decode()}"
-        return f"an unsupported key reference ({self.kind})"
+    named: str
+    problem: str | None = None
 
 
-def _recipient(encrypted_key: etree._Element) -> _Recipient:
-    where = _where(encrypted_key)
+def _recipient(encrypted_key: etree._Element, certificate: x509.Certificate,
+               ids: Mapping[str, Sequence[etree._Element]]) -> _Recipient:
     key_info = encrypted_key.find(f"{{{ns.DS}}}KeyInfo")
     if key_info is None:
-        return _Recipient("none")
-    token = key_info.find(f"{{{ns.WSSE}}}SecurityTokenReference")
-    holder = token if token is not None else key_info
-    reference = holder.find(f"{{{ns.WSSE}}}Reference")
-    if reference is not None:
-        return _token_by_reference(encrypted_key, reference.get("URI") or "", where)
-    identifier = holder.find(f"{{{ns.WSSE}}}KeyIdentifier")
-    if identifier is not None:
-        value_type = identifier.get("ValueType")
-        value = _base64(identifier.text, "KeyIdentifier", where, limit=16 * 1024)
-        if value_type == ns.X509_SKI:
-            return _Recipient("SKI", digest=value)
-        if value_type == THUMBPRINT_SHA1:
-            return _Recipient("Thumbprint", digest=value)
-        if value_type == ns.X509V3:
-            return _Recipient("KeyIdentifier", certificate=_certificate(value, where))
-        raise _fail(f"KeyIdentifier ValueType {str(value_type)[:200]!r} is not supported", where=where)
-    issuer_serial = holder.find(f"{{{ns.DS}}}X509Data/{{{ns.DS}}}X509IssuerSerial")
-    if issuer_serial is not None:
-        issuer = issuer_serial.findtext(f"{{{ns.DS}}}X509IssuerName") or ""
-        if len(issuer) > 4096:
-            raise _fail("X509IssuerName is longer than 4096 characters", where=where)
-        serial = (issuer_serial.findtext(f"{{{ns.DS}}}X509SerialNumber") or "").strip()
-        if not serial.isdigit() or len(serial) > 60:
-            raise _fail(f"X509SerialNumber {serial[:80]!r} is not a decimal serial number", where=where)
-        return _Recipient("IssuerSerial", issuer=issuer.strip(), serial=int(serial))
-    embedded = holder.findtext(f"{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate")
-    if embedded is not None:
-        return _Recipient("X509Certificate", certificate=_certificate(_base64(embedded, "X509Certificate", where), where))
-    raise _fail("the EncryptedKey's ds:KeyInfo names no certificate we understand (BST reference, IssuerSerial, SKI)",
-                where=where)
-
-
-def _token_by_reference(encrypted_key: etree._Element, uri: str, where: str) -> _Recipient:
-    if not uri.startswith("#") or len(uri) < 2:
-        raise _fail(f"SecurityTokenReference URI {uri[:100]!r} is not a same-document reference", where=where)
-    token = _by_id(encrypted_key.getroottree().getroot(), uri[1:])
-    if token is None or token.tag != f"{{{ns.WSSE}}}BinarySecurityToken":
-        raise _fail(f"SecurityTokenReference {uri[:100]!r} names no wsse:BinarySecurityToken", where=where)
-    value = _base64(token.text, "BinarySecurityToken", where, limit=256 * 1024)
-    value_type = token.get("ValueType")
-    if value_type == ns.X509V3:
-        return _Recipient("BST", certificate=_certificate(value, where))
-    if value_type == ns.X509_PKIPATH:
-        try:
-            path = read_pkipath(value)
-        except ValueError as exc:
-            raise _fail(f"the X509PKIPathv1 token {uri[:100]!r} cannot be read: {exc}", where=where) from None
-        return _Recipient("PKIPath", certificate=path[-1])  # PkiPath runs from the anchor to the end entity
-    raise _fail(f"BinarySecurityToken ValueType {str(value_type)[:200]!r} is not an X.509 token", where=where)
-
-
-def _certificate(der: bytes, where: str) -> x509.Certificate:
-    try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError:
-        raise _fail("the referenced token is not a DER X.509 certificate", where=where) from None
+        return _Recipient(True, "none", "anyone")  # nothing names a recipient: try our key, the tag tells
+    resolved = resolve_key_info(key_info, ids=ids, candidates=(certificate,))
+    if resolved.certificate is not None:
+        return _Recipient(same_public_key(resolved.certificate, certificate), resolved.key_reference,
+                          describe_certificate(resolved.certificate))
+    if resolved.named is not None:  # an IssuerSerial, SKI or thumbprint that is not our certificate's
+        return _Recipient(False, resolved.key_reference, resolved.named)
+    reason = resolved.reason or "the EncryptedKey's ds:KeyInfo names no certificate"
+    return _Recipient(False, resolved.key_reference, reason, problem=reason)
 
 
 # --- encrypt ---------------------------------------------------------------------------------------------------------
@@ -540,7 +466,7 @@ def encrypt(envelope_root: etree._Element, attachments: Sequence[Part], *, recip
         raise ConfigurationError(f"data encryption {data_method!r}: only AES-GCM is written (aes128-gcm, aes256-gcm)")
     if key_transport not in (ns.RSA_OAEP, ns.RSA_OAEP_MGF1P):
         raise ConfigurationError(f"key transport {key_transport!r}: only RSA-OAEP is written")
-    if digest not in _DIGESTS or (key_transport == ns.RSA_OAEP and mgf not in _MGFS):
+    if digest not in DIGESTS or (key_transport == ns.RSA_OAEP and mgf not in _MGFS):
         raise ConfigurationError(f"RSA-OAEP digest {digest!r} or MGF {mgf!r} is not supported")
     if key_reference not in ("BST", "IssuerSerial", "SKI"):
         raise ConfigurationError(f"key reference {key_reference!r}: BST, IssuerSerial or SKI")
@@ -553,24 +479,23 @@ def encrypt(envelope_root: etree._Element, attachments: Sequence[Part], *, recip
         return copy.deepcopy(envelope_root), ()
     mgf_hash = _MGFS[mgf] if key_transport == ns.RSA_OAEP else hashes.SHA1
     content_key = os.urandom(DATA_METHODS[data_method][1])
-    wrapped = public_key.encrypt(content_key, padding.OAEP(mgf=padding.MGF1(mgf_hash()), algorithm=_DIGESTS[digest](),
+    wrapped = public_key.encrypt(content_key, padding.OAEP(mgf=padding.MGF1(mgf_hash()), algorithm=DIGESTS[digest](),
                                                           label=None))
     root = copy.deepcopy(envelope_root)
-    security = _security_header(root)
+    security = security_header(root)
     key_id = f"EK-{uuid.uuid4()}"
     elements = []
     token_id = None
     if key_reference == "BST":
         token_id = f"X509-{uuid.uuid4()}"
-        elements.append(_binary_security_token(recipient_certificate, token_id))
+        elements.append(binary_security_token(recipient_certificate, token_id))
     encrypted_key = _element(ns.XENC, "EncryptedKey", {"xenc": ns.XENC}, Id=key_id)
     method = etree.SubElement(encrypted_key, f"{{{ns.XENC}}}EncryptionMethod", Algorithm=key_transport)
     _element(ns.DS, "DigestMethod", {"ds": ns.DS}, parent=method, Algorithm=digest)
     if key_transport == ns.RSA_OAEP:
         _element(ns.XENC11, "MGF", {"xenc11": ns.XENC11}, parent=method, Algorithm=mgf)
     key_info = _element(ns.DS, "KeyInfo", {"ds": ns.DS}, parent=encrypted_key)
-    _key_reference(etree.SubElement(key_info, f"{{{ns.WSSE}}}SecurityTokenReference"), key_reference,
-                   recipient_certificate, token_id)
+    write_token_reference(key_info, key_reference, recipient_certificate, token_id=token_id)
     cipher_data = etree.SubElement(encrypted_key, f"{{{ns.XENC}}}CipherData")
     etree.SubElement(cipher_data, f"{{{ns.XENC}}}CipherValue").text = base64.b64encode(wrapped).decode("ascii")
     reference_list = etree.SubElement(encrypted_key, f"{{{ns.XENC}}}ReferenceList")
@@ -585,46 +510,6 @@ def encrypt(envelope_root: etree._Element, attachments: Sequence[Part], *, recip
     for index, element in enumerate(elements):
         security.insert(index, element)
     return root, tuple(encrypted_parts)
-
-
-def _security_header(root: etree._Element) -> etree._Element:
-    soap = etree.QName(root).namespace
-    if soap not in (ns.S12, ns.S11) or etree.QName(root).localname != "Envelope":
-        raise ValueError(f"not a SOAP envelope: {root.tag}")
-    header = root.find(f"{{{soap}}}Header")
-    if header is None:
-        header = etree.Element(f"{{{soap}}}Header")
-        root.insert(0, header)
-    role = f"{{{soap}}}role" if soap == ns.S12 else f"{{{soap}}}actor"
-    for security in header.findall(f"{{{ns.WSSE}}}Security"):
-        if security.get(role) is None:
-            return security
-    security = _element(ns.WSSE, "Security", {"wsse": ns.WSSE, "wsu": ns.WSU})
-    security.set(f"{{{soap}}}mustUnderstand", "true" if soap == ns.S12 else "1")
-    header.insert(0, security)
-    return security
-
-
-def _binary_security_token(certificate: x509.Certificate, token_id: str) -> etree._Element:
-    token = _element(ns.WSSE, "BinarySecurityToken", {"wsse": ns.WSSE, "wsu": ns.WSU},
-                     EncodingType=ns.BASE64_BINARY, ValueType=ns.X509V3)
-    token.set(_WSU_ID, token_id)
-    token.text = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
-    return token
-
-
-def _key_reference(token: etree._Element, kind: str, certificate: x509.Certificate, token_id: str | None) -> None:
-    if kind == "BST":
-        etree.SubElement(token, f"{{{ns.WSSE}}}Reference", URI=f"#{token_id}", ValueType=ns.X509V3)
-    elif kind == "IssuerSerial":
-        data = _element(ns.DS, "X509Data", {"ds": ns.DS}, parent=token)
-        issuer_serial = etree.SubElement(data, f"{{{ns.DS}}}X509IssuerSerial")
-        etree.SubElement(issuer_serial, f"{{{ns.DS}}}X509IssuerName").text = certificate.issuer.rfc4514_string()
-        etree.SubElement(issuer_serial, f"{{{ns.DS}}}X509SerialNumber").text = str(certificate.serial_number)
-    else:
-        identifier = etree.SubElement(token, f"{{{ns.WSSE}}}KeyIdentifier", EncodingType=ns.BASE64_BINARY,
-                                      ValueType=ns.X509_SKI)
-        identifier.text = base64.b64encode(subject_key_identifiers(certificate)[0]).decode("ascii")
 
 
 def _encrypted_data(data_id: str, data_method: str, part: Part, key_id: str) -> etree._Element:
@@ -661,22 +546,19 @@ def _element(namespace: str, name: str, nsmap: dict[str, str], *, parent: etree.
 
 # --- shared ----------------------------------------------------------------------------------------------------------
 
-def _by_id(root: etree._Element, wanted: str) -> etree._Element | None:
-    """The one element whose ``wsu:Id``/``Id``/``xml:id`` is ``wanted``; several is an attack (wrapping), not a choice."""
-    found = root.xpath("//*[@wsu:Id=$id or @Id=$id or @xml:id=$id]", namespaces=_NS, id=wanted)
+def _by_id(ids: Mapping[str, Sequence[etree._Element]], wanted: str) -> etree._Element | None:
+    """The one element whose id is ``wanted``; several is an attack (wrapping), not a choice."""
+    found = ids.get(wanted, ())
     if len(found) > 1:
         raise _fail(f"{len(found)} elements carry the Id {wanted[:100]!r}")
     return found[0] if found else None
 
 
-def _base64(text: str | None, what: str, where: str | None, *, limit: int = 64 * 1024) -> bytes:
-    compact = "".join((text or "").split())
-    if not compact or len(compact) > limit * 4 // 3 + 4:
-        raise _fail(f"{what} is empty or longer than {limit} bytes", where=where)
-    try:
-        return base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        raise _fail(f"{what} is not base64", where=where) from None
+def _base64(text: str | None, what: str, where: str | None, *, max_chars: int) -> bytes:
+    value, problem = read_base64(text, what, max_chars=max_chars)
+    if value is None:
+        raise _fail(problem, where=where)
+    return value
 
 
 def _where(element: etree._Element) -> str:

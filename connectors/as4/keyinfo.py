@@ -1,6 +1,7 @@
-"""Resolving WS-Security token references to X.509 certificates, and checking a signer against trust anchors.
+"""Resolving (and writing) WS-Security token references to X.509 certificates, telling certificates apart, and
+checking a signer against trust anchors.
 
-A signature's ``ds:KeyInfo`` names its key through a ``wsse:SecurityTokenReference`` (WSS X.509 Token Profile 1.1
+A signature's (or an ``xenc:EncryptedKey``'s) ``ds:KeyInfo`` names its key through a ``wsse:SecurityTokenReference`` (WSS X.509 Token Profile 1.1
 §3.2), in one of the forms real AS4 traffic uses (FACTS.md § Security; all in samples/as4):
 
 * ``wsse:Reference URI="#id"`` to a ``wsse:BinarySecurityToken`` in the message: ValueType ``#X509v3`` (one DER
@@ -10,16 +11,18 @@ A signature's ``ds:KeyInfo`` names its key through a ``wsse:SecurityTokenReferen
   ``#X509SubjectKeyIdentifier`` (or ``ds:X509Data/ds:X509SKI``) — ``"SKI"``; ``wsse:KeyIdentifier`` ValueType
   ``#ThumbprintSHA1`` — ``"Thumbprint"``. These carry no certificate: they are matched against the certificates the
   caller knows (its counterparts', its trust anchors);
-* ``ds:X509Data/ds:X509Certificate`` inline — ``"X509Certificate"``.
+* ``ds:X509Data/ds:X509Certificate`` inline (or a ``wsse:KeyIdentifier`` of ValueType ``#X509v3``) —
+  ``"X509Certificate"``.
 
-Base64 is read leniently about white space (Domibus wraps it with ``&#xd;``) and strictly about everything else.
 Nothing here raises for what a message says: an unresolvable reference is a :class:`ResolvedKey` with a reason.
+The same vocabulary is written by :func:`binary_security_token` and :func:`write_token_reference` (signing and
+encryption), and certificates are told apart by :func:`names_match`, :func:`subject_key_identifiers` and
+:func:`same_public_key`, named in messages by :func:`describe_certificate`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -29,13 +32,15 @@ from datetime import datetime, timezone
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 
 from connectors.as4 import ns
+from connectors.as4.dsig import read_base64
 
-__all__ = ["ResolvedKey", "resolve_key_info", "check_trust", "parse_pkipath", "encode_pkipath", "subject_key_identifier",
-           "names_match", "MAX_TOKEN_CHARS", "MAX_PKIPATH_CERTIFICATES"]
+__all__ = ["ResolvedKey", "resolve_key_info", "check_trust", "parse_pkipath", "encode_pkipath", "subject_key_identifiers",
+           "names_match", "same_public_key", "describe_certificate", "binary_security_token", "write_token_reference",
+           "MAX_TOKEN_CHARS", "MAX_PKIPATH_CERTIFICATES"]
 
 #: Largest BinarySecurityToken / KeyIdentifier text read (a PKIPath of a few certificates is ~10 kB).
 MAX_TOKEN_CHARS = 256 * 1024
@@ -61,13 +66,15 @@ _X509_CERTIFICATE = f"{{{ns.DS}}}X509Certificate"
 @dataclass(frozen=True, slots=True)
 class ResolvedKey:
     """What a ``ds:KeyInfo`` names: the signer's certificate (None when it could not be found, ``reason`` says why),
-    the kind of reference, the certificates of a PKIPath (issuer first, signer last) and the token's id."""
+    the kind of reference, the certificates of a PKIPath (issuer first, signer last) and the token's id. ``named``
+    is what an IssuerSerial, SKI or thumbprint reference gives, in words (``issuer 'CN=…' serial 12``), found or not."""
 
     certificate: x509.Certificate | None
     key_reference: str
     chain: tuple[x509.Certificate, ...] = ()
     token_id: str | None = None
     reason: str | None = None
+    named: str | None = None
 
 
 def resolve_key_info(key_info: etree._Element | None, *, ids: Mapping[str, Sequence[etree._Element]],
@@ -119,7 +126,7 @@ def _from_token(reference: etree._Element, ids: Mapping[str, Sequence[etree._Ele
     if encoding != ns.BASE64_BINARY:
         return ResolvedKey(None, "BST", token_id=token_id,
                            reason=f"BinarySecurityToken {uri}: EncodingType {encoding} is not supported")
-    der, problem = _base64(token.text, f"BinarySecurityToken {uri}")
+    der, problem = read_base64(token.text, f"BinarySecurityToken {uri}", max_chars=MAX_TOKEN_CHARS)
     if der is None:
         return ResolvedKey(None, "BST", token_id=token_id, reason=problem)
     if value_type == ns.X509V3:
@@ -142,21 +149,24 @@ def _from_token(reference: etree._Element, ids: Mapping[str, Sequence[etree._Ele
 def _from_key_identifier(identifier: etree._Element, candidates: Sequence[x509.Certificate]) -> ResolvedKey:
     value_type = (identifier.get("ValueType") or "").strip()
     encoding = (identifier.get("EncodingType") or ns.BASE64_BINARY).strip()
-    kind = {ns.X509_SKI: "SKI", THUMBPRINT_SHA1: "Thumbprint"}.get(value_type)
+    kind = {ns.X509_SKI: "SKI", THUMBPRINT_SHA1: "Thumbprint", ns.X509V3: "X509Certificate"}.get(value_type)
     if kind is None:
         return ResolvedKey(None, "", reason=f"wsse:KeyIdentifier ValueType {value_type or '(none)'} is not supported")
     if encoding != ns.BASE64_BINARY:
         return ResolvedKey(None, kind, reason=f"wsse:KeyIdentifier EncodingType {encoding} is not supported")
-    value, problem = _base64(identifier.text, f"wsse:KeyIdentifier ({kind})")
+    value, problem = read_base64(identifier.text, f"wsse:KeyIdentifier ({kind})", max_chars=MAX_TOKEN_CHARS)
     if value is None:
         return ResolvedKey(None, kind, reason=problem)
     if kind == "SKI":
         return _match_ski(value, candidates)
+    if kind == "X509Certificate":
+        return _inline_certificate(value, "wsse:KeyIdentifier (X509v3)")
+    named = f"SHA-1 thumbprint {base64.b64encode(value).decode()}"
     for certificate in candidates:
         if hashlib.sha1(certificate.public_bytes(_DER)).digest() == value:
-            return ResolvedKey(certificate, kind)
-    return ResolvedKey(None, kind, reason=f"wsse:KeyIdentifier ThumbprintSHA1 {value.hex()} matches none of the "
-                                          f"{len(candidates)} known certificates")
+            return ResolvedKey(certificate, kind, named=named)
+    return ResolvedKey(None, kind, named=named, reason=f"wsse:KeyIdentifier ThumbprintSHA1 {value.hex()} matches none "
+                                                       f"of the {len(candidates)} known certificates")
 
 
 def _from_x509_data(x509_data: etree._Element, candidates: Sequence[x509.Certificate]) -> ResolvedKey:
@@ -165,18 +175,22 @@ def _from_x509_data(x509_data: etree._Element, candidates: Sequence[x509.Certifi
         return _match_issuer_serial(issuer_serial, candidates)
     ski = x509_data.find(_X509_SKI)
     if ski is not None:
-        value, problem = _base64(ski.text, "ds:X509SKI")
+        value, problem = read_base64(ski.text, "ds:X509SKI", max_chars=MAX_TOKEN_CHARS)
         return _match_ski(value, candidates) if value is not None else ResolvedKey(None, "SKI", reason=problem)
     inline = x509_data.find(_X509_CERTIFICATE)
     if inline is not None:
-        der, problem = _base64(inline.text, "ds:X509Certificate")
+        der, problem = read_base64(inline.text, "ds:X509Certificate", max_chars=MAX_TOKEN_CHARS)
         if der is None:
             return ResolvedKey(None, "X509Certificate", reason=problem)
-        try:
-            return ResolvedKey(x509.load_der_x509_certificate(der), "X509Certificate")
-        except ValueError as exc:
-            return ResolvedKey(None, "X509Certificate", reason=f"ds:X509Certificate is not a DER X.509 certificate: {exc}")
+        return _inline_certificate(der, "ds:X509Certificate")
     return ResolvedKey(None, "", reason="ds:X509Data holds no X509IssuerSerial, X509SKI or X509Certificate")
+
+
+def _inline_certificate(der: bytes, what: str) -> ResolvedKey:
+    try:
+        return ResolvedKey(x509.load_der_x509_certificate(der), "X509Certificate")
+    except ValueError as exc:
+        return ResolvedKey(None, "X509Certificate", reason=f"{what} is not a DER X.509 certificate: {exc}")
 
 
 def _match_issuer_serial(issuer_serial: etree._Element, candidates: Sequence[x509.Certificate]) -> ResolvedKey:
@@ -186,24 +200,28 @@ def _match_issuer_serial(issuer_serial: etree._Element, candidates: Sequence[x50
         return ResolvedKey(None, "IssuerSerial", reason=f"ds:X509IssuerSerial is incomplete or malformed "
                                                         f"(issuer {issuer!r}, serial {serial_text[:60]!r})")
     serial = int(serial_text)
+    named = f"issuer {issuer!r} serial {serial}"
     for certificate in candidates:
         if certificate.serial_number == serial and names_match(issuer, certificate.issuer):
-            return ResolvedKey(certificate, "IssuerSerial")
-    return ResolvedKey(None, "IssuerSerial", reason=f"ds:X509IssuerSerial (issuer {issuer}, serial {serial}) matches none "
-                                                    f"of the {len(candidates)} known certificates")
+            return ResolvedKey(certificate, "IssuerSerial", named=named)
+    return ResolvedKey(None, "IssuerSerial", named=named, reason=f"ds:X509IssuerSerial (issuer {issuer}, serial {serial}) "
+                                                                 f"matches none of the {len(candidates)} known certificates")
 
 
 def _match_ski(value: bytes, candidates: Sequence[x509.Certificate]) -> ResolvedKey:
+    named = f"subject key identifier {base64.b64encode(value).decode()}"
     for certificate in candidates:
-        if value in subject_key_identifier(certificate):
-            return ResolvedKey(certificate, "SKI")
-    return ResolvedKey(None, "SKI", reason=f"subject key identifier {base64.b64encode(value).decode()} matches none of "
-                                           f"the {len(candidates)} known certificates")
+        if value in subject_key_identifiers(certificate):
+            return ResolvedKey(certificate, "SKI", named=named)
+    return ResolvedKey(None, "SKI", named=named, reason=f"{named} matches none of the {len(candidates)} known certificates")
 
 
-def subject_key_identifier(certificate: x509.Certificate) -> tuple[bytes, ...]:
-    """The certificate's SubjectKeyIdentifier extension value and the SHA-1 of its public key (RFC 5280 §4.2.1.2
-    method 1), the identifiers a ``#X509SubjectKeyIdentifier`` reference may carry."""
+# --- telling certificates apart ---------------------------------------------------------------------------------------
+
+def subject_key_identifiers(certificate: x509.Certificate) -> tuple[bytes, ...]:
+    """The identifiers a ``#X509SubjectKeyIdentifier`` reference may carry: the certificate's SubjectKeyIdentifier
+    extension value first, then the SHA-1 of its public key (RFC 5280 §4.2.1.2 method 1), which WSS4J uses when the
+    extension is absent."""
     found: list[bytes] = []
     try:
         found.append(certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
@@ -218,17 +236,60 @@ def subject_key_identifier(certificate: x509.Certificate) -> tuple[bytes, ...]:
     return tuple(found)
 
 
-def _base64(text: str | None, what: str) -> tuple[bytes | None, str | None]:
-    raw = text or ""
-    if len(raw) > MAX_TOKEN_CHARS:
-        return None, f"{what} is {len(raw)} characters, more than the {MAX_TOKEN_CHARS} read"
-    compact = "".join(raw.split())
-    if not compact:
-        return None, f"{what} is empty"
+def same_public_key(first: x509.Certificate, second: x509.Certificate) -> bool:
+    """Whether two certificates certify the same public key (a renewed certificate may keep its key)."""
+    return _spki(first) is not None and _spki(first) == _spki(second)
+
+
+def _spki(certificate: x509.Certificate) -> bytes | None:
     try:
-        return base64.b64decode(compact, validate=True), None
-    except (binascii.Error, ValueError):
-        return None, f"{what} is not valid base64"
+        return certificate.public_key().public_bytes(_DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # a key type someone else chose that we cannot read
+        return None
+
+
+def describe_certificate(certificate: x509.Certificate) -> str:
+    """Subject and serial number, as error messages name a certificate."""
+    return f"{certificate.subject.rfc4514_string()} serial {certificate.serial_number} ({certificate.serial_number:#x})"
+
+
+# --- writing token references (the forms read above) -----------------------------------------------------------------
+
+def binary_security_token(certificate: x509.Certificate, token_id: str, *,
+                          chain: Sequence[x509.Certificate] | None = None) -> etree._Element:
+    """A ``wsse:BinarySecurityToken`` with ``wsu:Id`` ``token_id``: ``certificate`` (X509v3), or with ``chain`` given
+    (issuer first) the PKIPath of ``chain`` + ``certificate`` (X509PKIPathv1)."""
+    token = etree.Element(_BST, nsmap={"wsse": ns.WSSE, "wsu": ns.WSU}, EncodingType=ns.BASE64_BINARY,
+                          ValueType=ns.X509V3 if chain is None else ns.X509_PKIPATH)
+    token.set(f"{{{ns.WSU}}}Id", token_id)
+    der = certificate.public_bytes(_DER) if chain is None else encode_pkipath([*chain, certificate])
+    token.text = base64.b64encode(der).decode("ascii")
+    return token
+
+
+def write_token_reference(key_info: etree._Element, kind: str, certificate: x509.Certificate, *,
+                          token_id: str | None = None, reference_id: str | None = None) -> etree._Element:
+    """Append to ``key_info`` the ``wsse:SecurityTokenReference`` (with ``wsu:Id`` ``reference_id`` when given) that
+    names ``certificate`` as ``kind`` says: ``"BST"``/``"PKIPath"`` a ``wsse:Reference`` to the token ``token_id``,
+    ``"IssuerSerial"`` its issuer and serial number, ``"SKI"`` its subject key identifier."""
+    token_reference = etree.SubElement(key_info, _STR)
+    if reference_id is not None:
+        token_reference.set(f"{{{ns.WSU}}}Id", reference_id)
+    if kind in ("BST", "PKIPath"):
+        etree.SubElement(token_reference, _WSSE_REFERENCE, URI=f"#{token_id}",
+                         ValueType=ns.X509V3 if kind == "BST" else ns.X509_PKIPATH)
+    elif kind == "IssuerSerial":
+        x509_data = etree.SubElement(token_reference, _X509_DATA, nsmap={"ds": ns.DS})
+        issuer_serial = etree.SubElement(x509_data, _ISSUER_SERIAL)
+        etree.SubElement(issuer_serial, _ISSUER_NAME).text = certificate.issuer.rfc4514_string()
+        etree.SubElement(issuer_serial, _SERIAL_NUMBER).text = str(certificate.serial_number)
+    elif kind == "SKI":
+        identifier = etree.SubElement(token_reference, _KEY_IDENTIFIER, EncodingType=ns.BASE64_BINARY,
+                                      ValueType=ns.X509_SKI)
+        identifier.text = base64.b64encode(subject_key_identifiers(certificate)[0]).decode("ascii")
+    else:
+        raise ValueError(f"key reference {kind!r} is not one of BST, PKIPath, IssuerSerial, SKI")
+    return token_reference
 
 
 # --- PKIPath (WSS X.509 Token Profile §3.1: PkiPath, a DER SEQUENCE OF Certificate) ----------------------------------
@@ -251,17 +312,20 @@ def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
-def parse_pkipath(der: bytes) -> tuple[x509.Certificate, ...]:
-    """The certificates of a PKIPath, in its order (issuer first, end entity last). Raises ValueError."""
+def parse_pkipath(der: bytes, *, max_certificates: int = MAX_PKIPATH_CERTIFICATES) -> tuple[x509.Certificate, ...]:
+    """The certificates of a PKIPath, in its order (issuer first, end entity last). Raises ValueError saying what is
+    wrong."""
     tag, start, end = _tlv(der, 0)
-    if tag != 0x30 or end != len(der):
+    if tag != 0x30:
         raise ValueError("not a DER SEQUENCE of certificates")
+    if end != len(der):
+        raise ValueError("trailing bytes after the PkiPath")
     certificates = []
     pos = start
     while pos < end:
         _, _, item_end = _tlv(der, pos)
-        if len(certificates) == MAX_PKIPATH_CERTIFICATES:
-            raise ValueError(f"more than {MAX_PKIPATH_CERTIFICATES} certificates")
+        if len(certificates) == max_certificates:
+            raise ValueError(f"more than {max_certificates} certificates")
         certificates.append(x509.load_der_x509_certificate(der[pos:item_end]))
         pos = item_end
     if not certificates:

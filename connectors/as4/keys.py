@@ -4,9 +4,8 @@
 file or in ``certificate_path``); :func:`load_certificates` reads PEM bundles, DER certificates and PKCS#7 bundles.
 Everything that goes wrong is a :class:`~hub.errors.KeyMaterialError` naming the file and the reason.
 
-WS-Security names a certificate in several ways (a BinarySecurityToken holding it or its ``X509PKIPathv1``, issuer
-name and serial number, subject key identifier): :func:`issuer_name_matches`, :func:`subject_key_identifiers`,
-:func:`read_pkipath` and :func:`same_public_key` tell whether such a reference names a given certificate.
+How a WS-Security reference names one of these certificates (token, issuer and serial, subject key identifier) is
+:mod:`connectors.as4.keyinfo`'s business.
 
 Legacy PKCS#12: the AS4.NET sample stores encrypt their key with pbeWithSHA1And3-KeyTripleDES-CBC and
 ``as4-net-c3.pfx`` its certificates with pbeWithSHA1And40BitRC2-CBC. ``cryptography`` reads both because its
@@ -19,7 +18,6 @@ the caller's policy (the sample certificates expired long ago).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,131 +192,3 @@ def _check_pair(path: Path, key: PrivateKey, certificate: x509.Certificate, cert
         raise KeyMaterialError(f"{certificate_path or path}: the certificate ({certificate.subject.rfc4514_string()}) "
                                f"does not hold the public key of the private key in {path}")
 
-
-# --- telling certificates apart (how WS-Security token references name one) ----------------------------------------
-
-def describe_certificate(certificate: x509.Certificate) -> str:
-    """Subject and serial number, as error messages name a certificate."""
-    return f"{certificate.subject.rfc4514_string()} serial {certificate.serial_number} ({certificate.serial_number:#x})"
-
-
-def same_public_key(first: x509.Certificate, second: x509.Certificate) -> bool:
-    """Whether two certificates certify the same public key (a renewed certificate may keep its key)."""
-    return _spki(first) is not None and _spki(first) == _spki(second)
-
-
-def subject_key_identifiers(certificate: x509.Certificate) -> list[bytes]:
-    """The identifiers a ``#X509SubjectKeyIdentifier`` reference may give: the SubjectKeyIdentifier extension's value
-    first, then RFC 5280 §4.2.1.2 method 1 (SHA-1 of the public key), which WSS4J uses when the extension is absent."""
-    found = []
-    try:
-        found.append(certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
-    except (x509.ExtensionNotFound, ValueError):
-        pass
-    try:
-        computed = x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
-    except Exception:  # noqa: BLE001 — a key type cryptography cannot hash this way
-        computed = None
-    if computed is not None and computed not in found:
-        found.append(computed)
-    return found
-
-
-def issuer_name_matches(text: str, name: x509.Name) -> bool:
-    """Whether a distinguished name written as text (``ds:X509IssuerName``: RFC 2253/4514, or the Java and .NET
-    variants: other attribute order, ``E=``/``EMAILADDRESS=``, ``S=``, ``OID.2.5.4.97=``, spaces after commas) names
-    ``name``: the same attributes with the same values, compared without case and extra spaces."""
-    try:
-        written = _parse_name(text)
-    except ValueError:
-        return False
-    actual = [(_OID_NAMES.get(attribute.oid.dotted_string, attribute.oid.dotted_string), _fold(str(attribute.value)))
-              for attribute in name]
-    return sorted(written) == sorted(actual)
-
-
-def read_pkipath(data: bytes, *, max_certificates: int = 10) -> list[x509.Certificate]:
-    """The certificates of a DER ``PkiPath`` (a WS-Security ``#X509PKIPathv1`` token), trust anchor first and end
-    entity last. Raises ValueError saying what is wrong."""
-    start, end = _der_sequence(data, 0)
-    if end != len(data):
-        raise ValueError("trailing bytes after the PkiPath")
-    certificates = []
-    while start < end:
-        if len(certificates) == max_certificates:
-            raise ValueError(f"more than {max_certificates} certificates")
-        _, next_start = _der_sequence(data, start)
-        certificates.append(x509.load_der_x509_certificate(data[start:next_start]))
-        start = next_start
-    if not certificates:
-        raise ValueError("no certificate")
-    return certificates
-
-
-def _spki(certificate: x509.Certificate) -> bytes | None:
-    try:
-        return certificate.public_key().public_bytes(serialization.Encoding.DER,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo)
-    except Exception:  # noqa: BLE001 — an unsupported key type in a certificate someone else chose
-        return None
-
-
-def _der_sequence(data: bytes, offset: int) -> tuple[int, int]:
-    """Where the content of the DER SEQUENCE at ``offset`` starts, and where the SEQUENCE ends."""
-    if len(data) < offset + 2 or data[offset] != 0x30:
-        raise ValueError("not a DER SEQUENCE")
-    length, start = data[offset + 1], offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 1 <= count <= 4 or len(data) < start + count:
-            raise ValueError("not a DER length")
-        length, start = int.from_bytes(data[start:start + count], "big"), start + count
-    if start + length > len(data):
-        raise ValueError("truncated")
-    return start, start + length
-
-
-_OID_NAMES = {"2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
-              "2.5.4.9": "STREET", "2.5.4.5": "SERIALNUMBER", "2.5.4.97": "ORGANIZATIONIDENTIFIER", "2.5.4.12": "T",
-              "2.5.4.4": "SURNAME", "2.5.4.42": "GIVENNAME", "1.2.840.113549.1.9.1": "E",
-              "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID"}
-_ALIASES = {"EMAILADDRESS": "E", "EMAIL": "E", "S": "ST", "TITLE": "T", "SN": "SURNAME", "G": "GIVENNAME"}
-_HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}")
-
-
-def _parse_name(text: str) -> list[tuple[str, str]]:
-    """(attribute short name, folded value) pairs of a textual DN; RFC 4514 escapes and quoted values handled."""
-    pairs: list[str] = []
-    current: list[str] = []
-    quoted, index = False, 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text):
-            if _HEX_PAIR.fullmatch(text[index + 1:index + 3]):
-                current.append(chr(int(text[index + 1:index + 3], 16)))
-                index += 3
-            else:
-                current.append(text[index + 1])
-                index += 2
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif char in ",;+" and not quoted:
-            pairs.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        index += 1
-    pairs.append("".join(current))
-    result = []
-    for pair in pairs:
-        kind, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(pair)
-        kind = kind.strip().upper().removeprefix("OID.")
-        result.append((_ALIASES.get(kind, _OID_NAMES.get(kind, kind)), _fold(value)))
-    return result
-
-
-def _fold(value: str) -> str:
-    return " ".join(value.split()).casefold()

@@ -1,13 +1,13 @@
-"""Verifying and producing the WS-Security 1.1 XML signature of an AS4 message (AS4 profile §5.1.4–5.1.6, CEF
-eDelivery AS4 1.15 §1.4.2.6: a detached signature in ``wsse:Security`` over ``eb:Messaging``, the SOAP Body and every
-payload part).
+"""Verifying the WS-Security 1.1 XML signature of an AS4 message (AS4 profile §5.1.4–5.1.6, CEF eDelivery AS4 1.15
+§1.4.2.6: a detached signature in ``wsse:Security`` over ``eb:Messaging``, the SOAP Body and every payload part);
+:mod:`connectors.as4.signing` produces one.
 
-Decision: the signature is implemented here with lxml (exclusive C14N through
-``etree.tostring(el, method="c14n", exclusive=True, inclusive_ns_prefixes=[...])``) and ``cryptography``, not with
-signxml or python-xmlsec: neither resolves ``cid:`` references to MIME parts nor implements the SwA
-Attachment-Content/Complete-Signature-Transforms (:mod:`connectors.as4.swa`), and the WS-Security token references
-(BinarySecurityToken X509v3/PKIPath, IssuerSerial, SubjectKeyIdentifier: :mod:`connectors.as4.keyinfo`) are outside
-signxml.
+Decision: the signature is implemented with lxml (exclusive C14N through
+``etree.tostring(el, method="c14n", exclusive=True, inclusive_ns_prefixes=[...])``, :mod:`connectors.as4.dsig`) and
+``cryptography``, not with signxml or python-xmlsec: neither resolves ``cid:`` references to MIME parts nor implements
+the SwA Attachment-Content/Complete-Signature-Transforms (:mod:`connectors.as4.swa`), and the WS-Security token
+references (BinarySecurityToken X509v3/PKIPath, IssuerSerial, SubjectKeyIdentifier: :mod:`connectors.as4.keyinfo`)
+are outside signxml.
 
 :func:`verify` never raises for what a message holds: it answers a :class:`SignatureCheck` saying what was signed,
 by whom, and every reason it does not hold; :func:`require_valid` turns that into an :class:`As4Error` when policy
@@ -15,83 +15,50 @@ demands. Signature wrapping is refused: a referenced id carried by two elements,
 SOAP processing reads it (the Body, a SOAP header block, a token of the ``wsse:Security`` header), or more than one
 ``eb:Messaging`` or Body. Algorithms: C14N exclusive and inclusive 1.0 (with or without comments), enveloped-signature,
 the SwA transforms; digests SHA-1/224/256/384/512; signatures RSA PKCS#1 v1.5 with SHA-1/224/256/384/512, ECDSA with
-SHA-1/224/256/384/512, Ed25519. SHA-1 verifies but marks the result ``weak``; :func:`sign` never produces it.
+SHA-1/224/256/384/512, Ed25519. SHA-1 verifies but marks the result ``weak``; signing never produces it.
 Limitation: inclusive C14N 1.0 of a signed subtree does not import ``xml:*`` attributes from its ancestors (lxml's
 subtree serialization; AS4 signs with exclusive C14N, which does not import them either).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import hashlib
 import hmac
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 
 from connectors.as4 import ns, swa
+from connectors.as4.dsig import (C14N, C14N_10, DIGESTS, EB_MESSAGING, ENVELOPED_SIGNATURE, SECURITY, SIGNATURE_METHODS,
+                                 WEAK_DIGESTS, canonical, digest, index_ids, prefix_list, read_base64)
 from connectors.as4.errors import As4Error, EbmsError
-from connectors.as4.keyinfo import ResolvedKey, check_trust, encode_pkipath, resolve_key_info, subject_key_identifier
+from connectors.as4.keyinfo import ResolvedKey, check_trust, resolve_key_info
 from hub.errors import InputError
 from hub.xmlsafe import parse_xml
 
 if TYPE_CHECKING:
     from connectors.as4.packaging import Packet
 
-__all__ = ["verify", "sign", "require_valid", "SignatureCheck", "ReferenceCheck", "SignedEnvelope", "AttachmentLike",
-           "MAX_REFERENCES", "MAX_TRANSFORMS"]
+__all__ = ["verify", "require_valid", "SignatureCheck", "ReferenceCheck", "MAX_REFERENCES", "MAX_TRANSFORMS"]
 
 MAX_REFERENCES = 64
 MAX_TRANSFORMS = 10
 MAX_SIGNATURE_VALUE_CHARS = 16 * 1024
+MAX_DIGEST_VALUE_CHARS = 1024
 
-C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
-C14N_10_COMMENTS = C14N_10 + "#WithComments"
-EXC_C14N_COMMENTS = ns.EXC_C14N + "WithComments"
-ENVELOPED_SIGNATURE = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-SHA224 = "http://www.w3.org/2001/04/xmldsig-more#sha224"
 #: The OASIS AS4 profile's examples write this (``xmlds``, sic): no real signature uses it.
 SHA1_TYPO = "http://www.w3.org/2000/09/xmlds#sha1"
-RSA_SHA224 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha224"
-_MORE = "http://www.w3.org/2001/04/xmldsig-more#"
-ECDSA_SHA1, ECDSA_SHA224, ECDSA_SHA256, ECDSA_SHA384, ECDSA_SHA512 = (
-    _MORE + "ecdsa-sha1", _MORE + "ecdsa-sha224", _MORE + "ecdsa-sha256", _MORE + "ecdsa-sha384", _MORE + "ecdsa-sha512")
-EDDSA_ED25519 = "http://www.w3.org/2021/04/xmldsig-more#eddsa-ed25519"
-
-#: canonicalization URI → (exclusive, with comments)
-_C14N = {ns.EXC_C14N: (True, False), EXC_C14N_COMMENTS: (True, True),
-         C14N_10: (False, False), C14N_10_COMMENTS: (False, True)}
-#: digest URI → (hashlib name, weak)
-_DIGESTS = {ns.SHA1: ("sha1", True), SHA224: ("sha224", False), ns.SHA256: ("sha256", False),
-            ns.SHA384: ("sha384", False), ns.SHA512: ("sha512", False)}
-#: signature URI → (key family, hash, weak)
-_SIGNATURE_METHODS: dict[str, tuple[str, hashes.HashAlgorithm | None, bool]] = {
-    ns.RSA_SHA1: ("rsa", hashes.SHA1(), True), RSA_SHA224: ("rsa", hashes.SHA224(), False),
-    ns.RSA_SHA256: ("rsa", hashes.SHA256(), False), ns.RSA_SHA384: ("rsa", hashes.SHA384(), False),
-    ns.RSA_SHA512: ("rsa", hashes.SHA512(), False),
-    ECDSA_SHA1: ("ec", hashes.SHA1(), True), ECDSA_SHA224: ("ec", hashes.SHA224(), False),
-    ECDSA_SHA256: ("ec", hashes.SHA256(), False), ECDSA_SHA384: ("ec", hashes.SHA384(), False),
-    ECDSA_SHA512: ("ec", hashes.SHA512(), False), EDDSA_ED25519: ("ed25519", None, False),
-}
 _SWA_SHORT = {ns.SWA_CONTENT_SIGNATURE: "Attachment-Content-Signature-Transform",
               ns.SWA_COMPLETE_SIGNATURE: "Attachment-Complete-Signature-Transform"}
 
 _DS = f"{{{ns.DS}}}"
-_SECURITY = f"{{{ns.WSSE}}}Security"
-_EB_MESSAGING = f"{{{ns.EB}}}Messaging"
-_ID_ATTRIBUTES = (f"{{{ns.WSU}}}Id", "Id", "id", "{http://www.w3.org/XML/1998/namespace}id")
 _LABELS = {ns.EB: "eb", ns.WSSE: "wsse", ns.WSU: "wsu", ns.WSA: "wsa", ns.DS: "ds", ns.XENC: "xenc", ns.EBBP: "ebbp",
            ns.EBINT[0]: "ebint", ns.EBINT[1]: "ebint", ns.S12: "S12", ns.S11: "S11"}
 
@@ -160,25 +127,6 @@ class SignatureCheck:
         return self.signed_info_ok and self.structure_ok and bool(failing) and all(check.encrypted for check in failing)
 
 
-class AttachmentLike(Protocol):
-    """What :func:`sign` needs of a MIME part (``connectors.as4.packaging.Part`` is one)."""
-
-    content_id: str
-    content_type: str
-    headers: tuple[tuple[str, str], ...]
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class SignedEnvelope:
-    """What :func:`sign` made: the envelope (signed in place), its ``ds:Signature`` and the ``ds:Reference``
-    elements it signed, in order (keep their digests to check the receipt)."""
-
-    root: etree._Element
-    signature: etree._Element
-    references: tuple[etree._Element, ...]
-
-
 class _Problem(Exception):
     """A reason a reference or the signature does not hold (internal: always caught in this module)."""
 
@@ -212,7 +160,7 @@ def verify(packet: Packet, *, trusted: Sequence[x509.Certificate] = (), candidat
 def _find_signature(header, soap):
     if header is None:
         return None, None, None
-    securities = [child for child in header if child.tag == _SECURITY]
+    securities = [child for child in header if child.tag == SECURITY]
     signed = [(block, [child for child in block if child.tag == _DS + "Signature"]) for block in securities]
     signed = [(block, signatures) for block, signatures in signed if signatures]
     if not signed:
@@ -226,16 +174,6 @@ def _find_signature(header, soap):
     if len(signatures) > 1:
         return None, None, f"several ds:Signature elements in one wsse:Security header ({len(signatures)})"
     return block, signatures[0], None
-
-
-def _index_ids(root) -> dict[str, list[etree._Element]]:
-    ids: dict[str, list[etree._Element]] = {}
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
-        for value in {element.get(name) for name in _ID_ATTRIBUTES} - {None}:
-            ids.setdefault(value.strip(), []).append(element)
-    return ids
 
 
 def _verify(packet, root, soap, header, security, signature, trusted, candidates, now) -> SignatureCheck:
@@ -255,14 +193,14 @@ def _verify(packet, root, soap, header, security, signature, trusted, candidates
                               reason=f"{len(reference_elements)} references, more than the {MAX_REFERENCES} checked")
 
     body_tag = f"{{{soap}}}Body"
-    messagings = [child for child in header if child.tag == _EB_MESSAGING] if header is not None else []
+    messagings = [child for child in header if child.tag == EB_MESSAGING] if header is not None else []
     bodies = [child for child in root if child.tag == body_tag]
     if len(messagings) > 1:
         problems.append(f"{len(messagings)} eb:Messaging header blocks (possible signature wrapping)")
     if len(bodies) > 1:
         problems.append(f"{len(bodies)} SOAP Body elements (possible signature wrapping)")
     context = _Context(packet=packet, root=root, header=header, security=security, signature=signature,
-                       body=bodies[0] if bodies else None, ids=_index_ids(root), encrypted=_encrypted_parts(root))
+                       body=bodies[0] if bodies else None, ids=index_ids(root), encrypted=_encrypted_parts(root))
 
     structure_ok = not problems
     pool = list(candidates) + [certificate for certificate in trusted if certificate not in candidates]
@@ -273,7 +211,7 @@ def _verify(packet, root, soap, header, security, signature, trusted, candidates
     checks = [_check_reference(element, context, index) for index, element in enumerate(reference_elements)]
     problems.extend(f"reference {check.uri}{'' if check.what == check.uri else f' ({check.what})'}: {check.reason}"
                     for check in checks if not check.ok)
-    weak = weak or any(_DIGESTS.get(check.digest_method, ("", False))[1] for check in checks)
+    weak = weak or any(check.digest_method in WEAK_DIGESTS for check in checks)
 
     messaging = messagings[0] if len(messagings) == 1 else None
     covered = {id(context.targets[index]) for index, check in enumerate(checks) if check.ok and index in context.targets}
@@ -318,24 +256,20 @@ def _encrypted_parts(root) -> dict[str, str]:
 
 def _check_signature_value(signature, signed_info, c14n_method, c14n_uri, method, key: ResolvedKey):
     """(SignatureValue verifies, weak, problem)."""
-    if c14n_uri not in _C14N:
+    if c14n_uri not in C14N:
         return False, False, f"CanonicalizationMethod {c14n_uri or '(none)'} is not supported"
-    spec = _SIGNATURE_METHODS.get(method)
+    spec = SIGNATURE_METHODS.get(method)
     if spec is None:
         return False, False, f"SignatureMethod {method or '(none)'} is not supported"
     family, hash_algorithm, weak = spec
-    value_element = signature.find(_DS + "SignatureValue")
-    text = "".join((value_element.text or "").split()) if value_element is not None else ""
-    if not text or len(text) > MAX_SIGNATURE_VALUE_CHARS:
-        return False, weak, "ds:SignatureValue is missing, empty or oversized"
-    try:
-        value = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return False, weak, "ds:SignatureValue is not valid base64"
+    value, problem = read_base64(signature.findtext(_DS + "SignatureValue"), "ds:SignatureValue",
+                                 max_chars=MAX_SIGNATURE_VALUE_CHARS)
+    if value is None:
+        return False, weak, problem
     if key.certificate is None:
         return False, weak, f"no key to verify the SignatureValue: {key.reason}"
     try:
-        octets = _canonical(signed_info, c14n_uri, _prefix_list(c14n_method))
+        octets = canonical(signed_info, c14n_uri, prefix_list(c14n_method))
     except etree.C14NError as exc:
         return False, weak, f"ds:SignedInfo cannot be canonicalized: {exc}"
     public_key = key.certificate.public_key()
@@ -356,19 +290,6 @@ def _check_signature_value(signature, signed_info, c14n_method, c14n_uri, method
     except InvalidSignature:
         return False, weak, "SignatureValue does not verify over the canonical SignedInfo (wrong key or altered SignedInfo)"
     return True, weak, None
-
-
-def _prefix_list(element) -> tuple[str, ...]:
-    if element is None:
-        return ()
-    inclusive = element.find(f"{{{ns.EXC_C14N}}}InclusiveNamespaces")
-    return tuple((inclusive.get("PrefixList") or "").split()) if inclusive is not None else ()
-
-
-def _canonical(node, algorithm: str, prefixes: Sequence[str]) -> bytes:
-    exclusive, comments = _C14N[algorithm]
-    return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=comments,
-                          inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
 
 
 def _check_reference(element, context: _Context, index: int) -> ReferenceCheck:
@@ -401,15 +322,13 @@ def _check_reference(element, context: _Context, index: int) -> ReferenceCheck:
         if digest_method == SHA1_TYPO:
             raise _Problem(f"DigestMethod {SHA1_TYPO} is the OASIS examples' misspelling of xmldsig#sha1: "
                            "an illustrative signature, not a real one")
-        if digest_method not in _DIGESTS:
+        if digest_method not in DIGESTS:
             raise _Problem(f"DigestMethod {digest_method or '(none)'} is not supported")
-        try:
-            expected = base64.b64decode(digest_value, validate=True)
-        except (binascii.Error, ValueError):
-            raise _Problem("DigestValue is not valid base64") from None
+        expected, problem = read_base64(digest_value, "DigestValue", max_chars=MAX_DIGEST_VALUE_CHARS)
+        if expected is None:
+            raise _Problem(problem)
         octets = _digest_input(target, part, transforms, context, uri)
-        actual = hashlib.new(_DIGESTS[digest_method][0], octets).digest()
-        if not hmac.compare_digest(actual, expected):
+        if not hmac.compare_digest(digest(digest_method, octets), expected):
             if encrypted:
                 raise _Problem(f"digest mismatch: the part is encrypted (xenc:EncryptedData {context.encrypted[uri]}) and "
                                "the digest is over its plaintext: decrypt it first")
@@ -448,7 +367,7 @@ def _same_document(context: _Context, uri: str) -> tuple[etree._Element, str | N
     parent = target.getparent()
     allowed = (target is context.root or target is context.body or parent is context.header
                or parent is context.security or (context.body is not None and parent is context.body))
-    if target.tag == _EB_MESSAGING:
+    if target.tag == EB_MESSAGING:
         allowed = parent is context.header
     elif target.tag == f"{{{etree.QName(context.root).namespace}}}Body":
         allowed = target is context.body
@@ -477,14 +396,14 @@ def _digest_input(target, part, transforms, context: _Context, uri: str) -> byte
             if state != "nodes":
                 raise _Problem("enveloped-signature transform on octets")
             without_signature = True
-        elif algorithm in _C14N:
+        elif algorithm in C14N:
             if state == "part":
                 raise _Problem(f"a cid: reference must begin with the SwA {_SWA_SHORT[ns.SWA_CONTENT_SIGNATURE]}")
             if state == "nodes":
                 source = _without(node, context.signature) if without_signature else node
-                octets = _canonical(source, algorithm, _prefix_list(transform))
+                octets = canonical(source, algorithm, prefix_list(transform))
             else:
-                octets = _canonical(parse_xml(octets, source=uri).getroottree(), algorithm, _prefix_list(transform))
+                octets = canonical(parse_xml(octets, source=uri).getroottree(), algorithm, prefix_list(transform))
             state = "octets"
         elif algorithm in _SWA_SHORT:
             if state != "part":
@@ -504,7 +423,7 @@ def _digest_input(target, part, transforms, context: _Context, uri: str) -> byte
                        "requires on a cid: reference")
     if state == "nodes":
         source = _without(node, context.signature) if without_signature else node
-        return _canonical(source, C14N_10, ())
+        return canonical(source, C14N_10)
     return octets
 
 
@@ -584,147 +503,3 @@ def require_valid(check: SignatureCheck, *, attachments: Iterable[str] = (), req
         fail(EbmsError.FAILED_AUTHENTICATION,
              f"the signer is not trusted: {check.trust_reason or 'no trust anchors configured'}")
     return check
-
-
-# --- sign ------------------------------------------------------------------------------------------------------------
-
-def sign(envelope_root: etree._Element, attachments: Sequence[AttachmentLike] = (), *, key, certificate: x509.Certificate,
-         signature_method: str = ns.RSA_SHA256, digest_method: str = ns.SHA256, key_reference: str = "BST",
-         chain: Sequence[x509.Certificate] = ()) -> SignedEnvelope:
-    """Sign an AS4 envelope IN PLACE, the way phase4 and Domibus do, and return it with its ``ds:Reference`` elements.
-
-    Adds (as the first header block) ``wsse:Security`` with mustUnderstand, holding — for ``key_reference="BST"`` —
-    a ``wsse:BinarySecurityToken`` (X509v3), then ``ds:Signature``: SignedInfo in exclusive C14N with
-    ``InclusiveNamespaces PrefixList="<soap prefix>"``, references to ``eb:Messaging`` and the Body by ``wsu:Id``
-    (ids added when missing; an element that must gain the ``wsu`` declaration is replaced by a copy) and to every
-    part of ``attachments`` (``cid:``, SwA Attachment-Content-Signature-Transform), the KeyInfo a
-    SecurityTokenReference to the token. ``key_reference`` ``"IssuerSerial"`` or ``"SKI"`` names the certificate
-    instead (no token: the receiver must know it); ``"PKIPath"`` sends ``chain`` (issuer first) + ``certificate``.
-    SHA-1 is refused. Raises ValueError for arguments that cannot make a signature.
-    """
-    spec = _SIGNATURE_METHODS.get(signature_method)
-    if spec is None or spec[2] or digest_method not in _DIGESTS or _DIGESTS[digest_method][1]:
-        raise ValueError(f"the hub signs with SHA-2 algorithms only (not {signature_method} / {digest_method})")
-    if key_reference not in ("BST", "PKIPath", "IssuerSerial", "SKI"):
-        raise ValueError(f"key_reference {key_reference!r} is not one of BST, PKIPath, IssuerSerial, SKI")
-    soap = etree.QName(envelope_root).namespace
-    if soap not in (ns.S12, ns.S11):
-        raise ValueError("not a SOAP envelope")
-    header = envelope_root.find(f"{{{soap}}}Header")
-    if header is None:
-        header = etree.Element(f"{{{soap}}}Header")
-        envelope_root.insert(0, header)
-    messaging = header.find(_EB_MESSAGING)
-    body = envelope_root.find(f"{{{soap}}}Body")
-    if messaging is None or body is None:
-        raise ValueError("an AS4 envelope needs eb:Messaging in its Header and a Body")
-    if any(child.tag == _SECURITY and child.find(_DS + "Signature") is not None for child in header):
-        raise ValueError("the envelope is already signed")
-    soap_prefix = envelope_root.prefix or "#default"
-    messaging, messaging_id = _ensure_id(messaging, "msg")
-    body, body_id = _ensure_id(body, "id")
-
-    security = next((child for child in header if child.tag == _SECURITY), None)
-    if security is None:
-        security = etree.Element(_SECURITY, nsmap={"wsse": ns.WSSE, "wsu": ns.WSU})
-        security.set(f"{{{soap}}}mustUnderstand", "true" if soap == ns.S12 else "1")
-        header.insert(0, security)
-    token_id = f"X509-{uuid.uuid4()}"
-    if key_reference in ("BST", "PKIPath"):
-        token = etree.SubElement(security, f"{{{ns.WSSE}}}BinarySecurityToken")
-        token.set("EncodingType", ns.BASE64_BINARY)
-        token.set("ValueType", ns.X509V3 if key_reference == "BST" else ns.X509_PKIPATH)
-        token.set(f"{{{ns.WSU}}}Id", token_id)
-        der = (certificate.public_bytes(Encoding.DER) if key_reference == "BST"
-               else encode_pkipath([*chain, certificate]))
-        token.text = base64.b64encode(der).decode("ascii")
-
-    signature = etree.SubElement(security, _DS + "Signature", nsmap={"ds": ns.DS}, Id=f"SIG-{uuid.uuid4()}")
-    signed_info = etree.SubElement(signature, _DS + "SignedInfo")
-    _c14n_method(etree.SubElement(signed_info, _DS + "CanonicalizationMethod"), soap_prefix)
-    etree.SubElement(signed_info, _DS + "SignatureMethod", Algorithm=signature_method)
-    references = [
-        _reference(signed_info, "#" + messaging_id, [(ns.EXC_C14N, soap_prefix)], digest_method,
-                   _canonical(messaging, ns.EXC_C14N, [soap_prefix])),
-        _reference(signed_info, "#" + body_id, [(ns.EXC_C14N, None)], digest_method, _canonical(body, ns.EXC_C14N, ())),
-    ]
-    for part in attachments:
-        uri = "cid:" + part.content_id.strip().strip("<>")
-        references.append(_reference(signed_info, uri, [(ns.SWA_CONTENT_SIGNATURE, None)], digest_method,
-                                     swa.content_octets(part.data, part.content_type, where=uri)))
-    value = _signature_value(key, signature_method, _canonical(signed_info, ns.EXC_C14N, [soap_prefix]))
-    etree.SubElement(signature, _DS + "SignatureValue").text = base64.b64encode(value).decode("ascii")
-    key_info = etree.SubElement(signature, _DS + "KeyInfo", Id=f"KI-{uuid.uuid4()}")
-    _key_reference(key_info, key_reference, token_id, certificate)
-    return SignedEnvelope(root=envelope_root, signature=signature, references=tuple(references))
-
-
-def _ensure_id(element, prefix: str) -> tuple[etree._Element, str]:
-    """``element`` with a ``wsu:Id`` (its own, or a new one declared with the ``wsu`` prefix)."""
-    existing = element.get(f"{{{ns.WSU}}}Id")
-    if existing:
-        return element, existing
-    new_id = f"{prefix}-{uuid.uuid4()}"
-    if ns.WSU not in element.nsmap.values() and "wsu" not in element.nsmap:
-        parent = element.getparent()
-        inherited = parent.nsmap if parent is not None else {}
-        own = {p: u for p, u in element.nsmap.items() if inherited.get(p) != u}
-        replacement = etree.Element(element.tag, nsmap={**own, "wsu": ns.WSU})
-        for name, value in element.attrib.items():
-            replacement.set(name, value)
-        replacement.text, replacement.tail = element.text, element.tail
-        replacement.extend(list(element))
-        parent.replace(element, replacement)
-        element = replacement
-    element.set(f"{{{ns.WSU}}}Id", new_id)
-    return element, new_id
-
-
-def _c14n_method(element, prefix: str | None) -> None:
-    element.set("Algorithm", ns.EXC_C14N)
-    if prefix:
-        etree.SubElement(element, f"{{{ns.EXC_C14N}}}InclusiveNamespaces", nsmap={"ec": ns.EXC_C14N}, PrefixList=prefix)
-
-
-def _reference(signed_info, uri: str, transforms, digest_method: str, octets: bytes) -> etree._Element:
-    reference = etree.SubElement(signed_info, _DS + "Reference", URI=uri)
-    transforms_element = etree.SubElement(reference, _DS + "Transforms")
-    for algorithm, prefix in transforms:
-        transform = etree.SubElement(transforms_element, _DS + "Transform")
-        if algorithm == ns.EXC_C14N:
-            _c14n_method(transform, prefix)
-        else:
-            transform.set("Algorithm", algorithm)
-    etree.SubElement(reference, _DS + "DigestMethod", Algorithm=digest_method)
-    digest = hashlib.new(_DIGESTS[digest_method][0], octets).digest()
-    etree.SubElement(reference, _DS + "DigestValue").text = base64.b64encode(digest).decode("ascii")
-    return reference
-
-
-def _signature_value(key, method: str, octets: bytes) -> bytes:
-    family, hash_algorithm, _ = _SIGNATURE_METHODS[method]
-    if family == "rsa" and isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(octets, padding.PKCS1v15(), hash_algorithm)
-    if family == "ec" and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(octets, ec.ECDSA(hash_algorithm)))
-        size = (key.curve.key_size + 7) // 8
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    if family == "ed25519" and isinstance(key, ed25519.Ed25519PrivateKey):
-        return key.sign(octets)
-    raise ValueError(f"signature method {method} does not fit a {type(key).__name__}")
-
-
-def _key_reference(key_info, kind: str, token_id: str, certificate: x509.Certificate) -> None:
-    token_reference = etree.SubElement(key_info, f"{{{ns.WSSE}}}SecurityTokenReference")
-    token_reference.set(f"{{{ns.WSU}}}Id", f"STR-{uuid.uuid4()}")
-    if kind in ("BST", "PKIPath"):
-        etree.SubElement(token_reference, f"{{{ns.WSSE}}}Reference", URI="#" + token_id,
-                         ValueType=ns.X509V3 if kind == "BST" else ns.X509_PKIPATH)
-    elif kind == "IssuerSerial":
-        issuer_serial = etree.SubElement(etree.SubElement(token_reference, _DS + "X509Data"), _DS + "X509IssuerSerial")
-        etree.SubElement(issuer_serial, _DS + "X509IssuerName").text = certificate.issuer.rfc4514_string()
-        etree.SubElement(issuer_serial, _DS + "X509SerialNumber").text = str(certificate.serial_number)
-    else:
-        identifier = etree.SubElement(token_reference, f"{{{ns.WSSE}}}KeyIdentifier", EncodingType=ns.BASE64_BINARY,
-                                      ValueType=ns.X509_SKI)
-        identifier.text = base64.b64encode(subject_key_identifier(certificate)[0]).decode("ascii")

@@ -20,6 +20,7 @@ import typer
 
 from hub import redaction
 from hub.cli import documents, facsimile, operations, run
+from hub.cli.as4 import as4_app
 from hub.cli.audit import audit_app
 from hub.cli.certs import certs_app
 from hub.cli.customs import customs_app
@@ -39,6 +40,7 @@ def build_app() -> typer.Typer:
     app.add_typer(routes_app, name="routes", help="The routing table: show it, explain a document's destinations.")
     app.add_typer(db_app, name="db", help="The database: migrate, show the revision.")
     app.add_typer(audit_app, name="audit", help="The audit log: every action by a person or client, hash-chained.")
+    app.add_typer(as4_app, name="as4", help="AS4 (eDelivery): read a raw message, check its signature, decrypt it.")
     return app
 
 

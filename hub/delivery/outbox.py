@@ -100,7 +100,7 @@ _TAKE = (
 # What a connector needs of each message taken, and what its trace events copy from the document: one query.
 _OUTBOUND = (
     select(
-        Message.id, Message.destination, Document.id.label("document_id"), Document.correlation_id, Document.tenant, Document.kind,
+        Message.id, Message.destination, Message.created_at, Document.id.label("document_id"), Document.correlation_id, Document.tenant, Document.kind,
         Document.certificate_number, Document.status, Document.issuing_country, Document.exporting_country, Document.importing_country,
         Document.product_codes, Payload.content, Payload.media_type,
     )
@@ -176,6 +176,7 @@ def claim(
             id=message_id, correlation_id=detail.correlation_id, destination=detail.destination, document_id=detail.document_id, document_kind=detail.kind,
             certificate_number=detail.certificate_number, status=detail.status, issuing_country=detail.issuing_country, exporting_country=detail.exporting_country,
             importing_country=detail.importing_country, payload=detail.content, media_type=detail.media_type, attempt=attempt,
+            created_at=detail.created_at,
         )
         claims.append(Claim(message_id=message_id, attempt=attempt, lease_expires_at=lease, redelivery=redelivery, outbound=outbound, facts=facts, worker=worker))
     return claims

@@ -14,6 +14,7 @@ import json
 import ssl
 import time
 import uuid
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -117,6 +118,7 @@ class SampleCertificates:
             importing_country=importing_country,
             payload=payload,
             media_type=media_type,
+            created_at=datetime.now(timezone.utc),
         )
 
 

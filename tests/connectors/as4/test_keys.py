@@ -12,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.as4.keys import (KeyPair, describe_certificate, issuer_name_matches, load_certificates, load_key_pair,
-                                 read_pkipath, same_public_key, subject_key_identifiers)
+from connectors.as4.keyinfo import (describe_certificate, names_match, parse_pkipath, same_public_key,
+                                    subject_key_identifiers)
+from connectors.as4.keys import KeyPair, load_certificates, load_key_pair
 from hub.errors import KeyMaterialError
 
 PASSWORD_A = "Pz4cZK4SULUwmraZa"
@@ -144,7 +145,7 @@ def test_certificate_of_another_key_is_refused(keys, tmp_path):
 ])
 def test_issuer_names_compare_as_attributes(keys, written, expected):
     red_gw = load_certificates(keys / "derived/domibus-red_gw.pem")[0]
-    assert issuer_name_matches(written, red_gw.issuer) is expected
+    assert names_match(written, red_gw.issuer) is expected
 
 
 def test_subject_key_identifier_of_red_gw_is_the_one_domibus_references(keys):
@@ -159,10 +160,10 @@ def test_pkipath_reading_is_bounded(keys):
     der = (keys / "as4net-AccessPointA.cer").read_bytes()
     body = der * 2
     path = bytes([0x30, 0x82]) + len(body).to_bytes(2, "big") + body
-    assert [certificate.subject.rfc4514_string() for certificate in read_pkipath(path)] == ["CN=AccessPointA"] * 2
+    assert [certificate.subject.rfc4514_string() for certificate in parse_pkipath(path)] == ["CN=AccessPointA"] * 2
     with pytest.raises(ValueError, match="truncated"):
-        read_pkipath(path[:-1])
+        parse_pkipath(path[:-1])
     with pytest.raises(ValueError, match="more than 1 certificates"):
-        read_pkipath(path, max_certificates=1)
+        parse_pkipath(path, max_certificates=1)
     with pytest.raises(ValueError, match="trailing bytes"):
-        read_pkipath(path + b"\x00")
+        parse_pkipath(path + b"\x00")

@@ -16,10 +16,12 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from connectors.as4 import ns, swa
+from connectors.as4.dsig import ECDSA_SHA256
 from connectors.as4.errors import As4Error, EbmsError
 from connectors.as4.keyinfo import check_trust, encode_pkipath, names_match, parse_pkipath
 from connectors.as4.packaging import Part, read_packet, write_packet
-from connectors.as4.signature import ECDSA_SHA256, MAX_REFERENCES, require_valid, sign, verify
+from connectors.as4.signature import MAX_REFERENCES, require_valid, verify
+from connectors.as4.signing import sign
 
 DS = f"{{{ns.DS}}}"
 WSSE = f"{{{ns.WSSE}}}"
@@ -577,4 +579,18 @@ def test_a_part_sent_without_content_type_is_digested_as_is(pki):
     packet = read_packet(body, 'multipart/related; boundary="B"; type="application/soap+xml"')
     assert packet.attachment("cid:raw@hub").content_type.startswith("text/plain")
     check = verify(packet)
+    assert check.valid, check.reason
+
+
+def test_an_envelope_built_in_memory_verifies_once_sent(pki):
+    """lxml's exclusive C14N of a tree built in memory drops the SignedInfo's InclusiveNamespaces prefix that the
+    receiver's parsed copy renders: sign() must canonicalize what the receiver will see."""
+    from connectors.as4.ebms import MessageInfo, Party, PartyId, UserMessage, build_envelope, utc_now
+
+    message = UserMessage(mpc=None, info=MessageInfo(utc_now(), "m2@hub"), from_party=Party((PartyId("a"),), "r"),
+                          to_party=Party((PartyId("b"),), "r"), agreement_ref=None, agreement_ref_type=None,
+                          agreement_pmode=None, service="s", service_type=None, action="a", conversation_id="c")
+    signed = sign(build_envelope(message), (), key=pki["key"], certificate=pki["certificate"])
+    body, content_type = write_packet(etree.tostring(signed.root), ())
+    check = verify(read_packet(body, content_type), candidates=[pki["certificate"]], trusted=[pki["ca"]])
     assert check.valid, check.reason
