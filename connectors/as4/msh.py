@@ -27,12 +27,12 @@ from connectors.as4.ebms import (
     Receipt,
     SignalMessage,
     UserMessage,
-    build_envelope,
     new_message_id,
     read_messaging,
     utc_now,
 )
 from connectors.as4.encryption import DecryptionCheck, decrypt, encrypt
+from connectors.as4.envelope import build_envelope
 from connectors.as4.errors import As4Error, EbmsError
 from connectors.as4.keys import KeyPair
 from connectors.as4.packaging import Packet, Part, read_packet, write_packet

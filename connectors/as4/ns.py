@@ -10,6 +10,8 @@ S12 = "http://www.w3.org/2003/05/soap-envelope"
 S11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP_NS = {"1.2": S12, "1.1": S11}
 SOAP_CONTENT_TYPE = {"1.2": "application/soap+xml", "1.1": "text/xml"}
+#: The prefix the hub writes for each SOAP namespace (and the SOAP namespaces themselves, as keys).
+SOAP_PREFIX = {S12: "S12", S11: "S11"}
 
 # --- ebMS3 ----------------------------------------------------------------------------------------------------------
 EB = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/"

@@ -13,9 +13,9 @@ from lxml import etree
 from connectors.as4 import ns
 from connectors.as4.ebms import (
     MAX_ITEMS, Error, MessageInfo, MessagePartNRInformation, Messaging, Party, PartyId, PartInfo, Property,
-    PullRequest, Receipt, SignalMessage, UserMessage, build_envelope, format_timestamp, kind, new_message_id,
-    non_repudiation_information, read_messaging, utc_now,
+    PullRequest, Receipt, SignalMessage, UserMessage, kind, new_message_id, read_messaging, utc_now,
 )
+from connectors.as4.envelope import build_envelope, format_timestamp, non_repudiation_information
 from connectors.as4.errors import As4Error, EbmsError
 from connectors.as4.packaging import read_packet
 from tests.support.standards import params_from_standard_file

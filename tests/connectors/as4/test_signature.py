@@ -585,7 +585,8 @@ def test_a_part_sent_without_content_type_is_digested_as_is(pki):
 def test_an_envelope_built_in_memory_verifies_once_sent(pki):
     """lxml's exclusive C14N of a tree built in memory drops the SignedInfo's InclusiveNamespaces prefix that the
     receiver's parsed copy renders: sign() must canonicalize what the receiver will see."""
-    from connectors.as4.ebms import MessageInfo, Party, PartyId, UserMessage, build_envelope, utc_now
+    from connectors.as4.ebms import MessageInfo, Party, PartyId, UserMessage, utc_now
+    from connectors.as4.envelope import build_envelope
 
     message = UserMessage(mpc=None, info=MessageInfo(utc_now(), "m2@hub"), from_party=Party((PartyId("a"),), "r"),
                           to_party=Party((PartyId("b"),), "r"), agreement_ref=None, agreement_ref_type=None,
