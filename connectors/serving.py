@@ -74,10 +74,11 @@ class RunningSandbox:
 
 @contextmanager
 def running_sandbox(
-    app, *, certs_dir: Path | str, host: str = "127.0.0.1", startup_timeout: float = 10.0
+    app, *, certs_dir: Path | str, host: str = "127.0.0.1", startup_timeout: float = 10.0, client_certificates: bool = True,
 ) -> Iterator[RunningSandbox]:
-    """Serve ``app`` over mutual TLS on a free port of ``host`` in a thread; stop it on exit."""
-    server = serve_sandbox(app, host=host, port=0, certs_dir=certs_dir)
+    """Serve ``app`` over mutual TLS (server TLS only without ``client_certificates``) on a free port of ``host`` in a
+    thread; stop it on exit."""
+    server = serve_sandbox(app, host=host, port=0, certs_dir=certs_dir, client_certificates=client_certificates)
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Connections accepted from a socket bound here inherit its options; without TCP_NODELAY, Nagle's algorithm and
