@@ -104,6 +104,23 @@ class DuplicateDetectionConfig(_Strict):
     window_days: int = Field(default=7, ge=1, le=366)
 
 
+class PullConfig(_Strict):
+    """The leg on which the hub pulls (One-way/Pull, the hub initiating, AS4 profile §2.1): what the counterpart holds
+    for the hub (business responses, certificates) waits in its message partition channel ``mpc``; the hub asks for it
+    with a signed ``eb:PullRequest`` every ``interval`` seconds (``endpoint``: the counterpart's, by default the
+    leg's), takes up to ``max_per_poll`` messages in a row, and receipts each one (a callback receipt) once stored."""
+
+    mpc: str = Field(min_length=1, max_length=1024)
+    endpoint: str | None = None
+    interval: float = Field(default=5.0, gt=0)
+    max_per_poll: int = Field(default=10, ge=1, le=1000)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, endpoint: str | None) -> str | None:
+        return None if endpoint is None else check_http_url(endpoint, what="pull.endpoint is not an http(s) URL")
+
+
 class As4Config(ConnectorConfig):
     """One AS4 counterpart access point and the P-Mode of the one-way/push leg the hub sends on.
 
@@ -111,7 +128,8 @@ class As4Config(ConnectorConfig):
     counterpart's; ``service``/``action``/``agreement``/``mpc`` go into each user message. ``business_response_action``
     names the Action of the user messages in which the counterpart answers a certificate later (its acceptance or
     refusal, ``RefToMessageId`` = our message); ``document_actions`` the Actions of user messages that carry a
-    certificate or permit for the hub to receive. The responder's ``country`` is the authority that counterpart
+    certificate or permit for the hub to receive. Those come pushed to ``/v1/inbound/<name>``, or, with ``pull``,
+    pulled by the hub from the counterpart's message partition channel. The responder's ``country`` is the authority that counterpart
     speaks for: answers count only from it, and documents it brings are taken as sent by it.
     """
 
@@ -137,8 +155,8 @@ class As4Config(ConnectorConfig):
     duplicate_detection: DuplicateDetectionConfig = Field(default_factory=DuplicateDetectionConfig)
     business_response_action: str = Field(default="BusinessResponse", min_length=1, max_length=255)
     document_actions: list[str] = Field(default_factory=lambda: ["Certificate"])
-    #: Which MPCs a counterpart may pull from this hub (One-way/Pull, the hub responding): none by default.
-    pull_mpcs: list[str] = Field(default_factory=list)
+    #: Pulling what the counterpart holds for the hub (none: the counterpart pushes to /v1/inbound/<name>).
+    pull: PullConfig | None = None
     #: Largest AS4 message (all MIME parts) read from the counterpart.
     max_message_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
     tls_ca_bundle: Path | None = None

@@ -48,6 +48,7 @@ from connectors.as4.msh import (
     receipt_for,
 )
 from connectors.as4.outcomes import Disposition, disposition, summary
+from connectors.as4.pulling import Puller
 from connectors.http import bounded_client, status_error, transport_error
 from hub.connector import (
     AckReport,
@@ -98,6 +99,11 @@ class As4Connector:
         self._client: httpx.Client | None = None
         self._answered: OrderedDict[str, tuple[float, ProtocolReply]] = OrderedDict()
         self._lock = threading.Lock()
+        self._puller: Puller | None = None
+        self._next_pull = 0.0
+        self._pulled_answers: list[tuple[_Opened, AckReport]] = []
+        self._pulled_documents: list[tuple[_Opened, InboundDocument]] = []
+        self._to_receipt: list[_Opened] = []
 
     # --- life cycle -----------------------------------------------------------------------------------------------
 
@@ -121,6 +127,10 @@ class As4Connector:
         if self._client is None:
             self._client = bounded_client(timeout=self.config.timeout, max_answer_bytes=self.config.max_answer_bytes,
                                           transport=self._transport, verify=self._verify())
+        if self.config.pull is not None:
+            self._puller = Puller(self.name, self.config.pull, endpoint=self.config.pull.endpoint or self.config.endpoint,
+                                  client=self._client, security=self._security, counterpart=self._counterpart, host=self._host,
+                                  max_size=self.config.max_message_bytes)
 
     def close(self) -> None:
         """Close the HTTP client (and the transport it was handed)."""
@@ -212,53 +222,121 @@ class As4Connector:
             log.info("%s: signal(s) pushed by the counterpart: %s", self.name,
                      summary([error for signal in messaging.signal_messages for error in signal.errors]) or "receipt")
             return InboundExchange(state=_Opened(received, None))
-        if len(messaging.user_messages) > 1:
-            raise As4Error(EbmsError.FEATURE_NOT_SUPPORTED_INCONSISTENCY, "more than one UserMessage in one message (ED115 §1.4.2.2)",
-                           where="eb:Messaging", ref_to_message_id=received.message_id)
-        [user_message] = messaging.user_messages
+        user_message = _single(received)
         repeated = self._repeated(user_message.info.message_id)
         if repeated is not None:
             return InboundExchange(state=_Opened(received, user_message), repeated=repeated)
-        self._check_leg(user_message)
-        if user_message.service == ns.TEST_SERVICE and user_message.action == ns.TEST_ACTION:
-            return InboundExchange(state=_Opened(received, user_message))
-        if user_message.action == self.config.business_response_action:
-            return InboundExchange(answers=[self._answer(user_message, body)], state=_Opened(received, user_message))
-        documents = [InboundDocument(payload=data, counterpart_reference=user_message.info.message_id,
-                                     sender_country=self.config.responder.country, media_type=info.mime_type or "application/xml")
-                     for info, data in payloads_of(received, user_message, limit=self.config.max_message_bytes)]
-        if not documents:
-            raise As4Error(EbmsError.VALUE_INCONSISTENT, f"action {user_message.action!r} carries a document, and the message has no payload",
-                           where="eb:UserMessage/eb:PayloadInfo", ref_to_message_id=user_message.info.message_id)
-        return InboundExchange(documents=documents, state=_Opened(received, user_message))
+        answers, documents = self._taken(received, user_message, body)
+        return InboundExchange(answers=answers, documents=documents, state=_Opened(received, user_message))
 
     def reply(self, exchange: InboundExchange, verdicts: list[InboundVerdict], unmatched: str | None) -> ProtocolReply:
         """The receipt of what was stored, or an error signal naming what was refused (EBMS:0004)."""
         opened: _Opened = exchange.state
         if opened.user_message is None:
             return ProtocolReply(200, _SOAP, b"")
-        message_id = opened.user_message.info.message_id
-        refused = [verdict for verdict in verdicts if verdict.outcome is InboundOutcome.FAILED]
-        if refused or unmatched:
-            reasons = [f"[{verdict.refusal}] {verdict.reason}" for verdict in refused] + ([unmatched] if unmatched else [])
-            errors = [Error.of(EbmsError.OTHER, ref_to_message_in_error=message_id, description=reason) for reason in reasons]
-            body, content_type = error_signal(errors, ref_to_message_id=message_id, security=self._security, host=self._host)
-        else:
-            _, body, content_type = receipt_for(opened.received, opened.user_message, security=self._security, host=self._host)
+        body, content_type = self._answer_to(opened, verdicts, unmatched)
         reply = ProtocolReply(200, content_type, body)
-        self._remember(message_id, reply)
+        self._remember(opened.user_message.info.message_id, reply)
         return reply
 
     def refuse(self, body: bytes, headers: Mapping[str, str], error: Exception) -> ProtocolReply:
         """An error signal for a message that could not be taken: its EBMS code when the error has one, else
         EBMS:0004 Other with the reason."""
+        body, content_type = self._error_about(error, None)
+        return ProtocolReply(200, content_type, body)
+
+    # --- pulled (One-way/Pull, the hub initiating) -------------------------------------------------------------------
+
+    def poll_acks(self) -> list[AckReport]:
+        """Business responses pulled from the counterpart's MPC (nothing when the P-Mode does not pull)."""
+        self._pull_when_due()
+        answers, self._pulled_answers = self._pulled_answers, []
+        self._to_receipt.extend(opened for opened, _ in answers)
+        return [report for _, report in answers]
+
+    def answers_recorded(self, reports: list[AckReport]) -> None:
+        """The answers pulled are stored: each is receipted to the counterpart (a callback receipt)."""
+        waiting, self._to_receipt = self._to_receipt, []
+        for opened in waiting:
+            self._send_answer(opened, [], None)
+
+    def pull_documents(self) -> list[InboundDocument]:
+        """Certificates pulled from the counterpart's MPC, to be received by the hub (nothing when it does not pull)."""
+        self._pull_when_due()
+        held = [document for _, document in self._pulled_documents]
+        return held
+
+    def confirm_document(self, document: InboundDocument, verdict: InboundVerdict) -> None:
+        """A pulled certificate is stored (or refused): its receipt (or error signal) goes to the counterpart."""
+        for index, (opened, held) in enumerate(self._pulled_documents):
+            if held is document:
+                del self._pulled_documents[index]
+                self._send_answer(opened, [verdict], None)
+                return
+
+    def _pull_when_due(self) -> None:
+        if self.config.pull is None:
+            return
+        self._ensure_open()
+        if time.monotonic() < self._next_pull:
+            return
+        self._next_pull = time.monotonic() + self.config.pull.interval
+        for raw, received in self._puller.pull():
+            try:
+                user_message = _single(received)
+                answers, documents = self._taken(received, user_message, raw)
+            except As4Error as exc:
+                log.warning("%s: pulled message refused: %s %s", self.name, exc.code, exc)
+                self._puller.send(*self._error_about(exc, received.message_id))
+                continue
+            opened = _Opened(received, user_message)
+            self._pulled_answers.extend((opened, report) for report in answers)
+            self._pulled_documents.extend((opened, document) for document in documents)
+            if not answers and not documents:  # a test message: receipted at once
+                self._send_answer(opened, [], None)
+
+    def _send_answer(self, opened: _Opened, verdicts: list[InboundVerdict], unmatched: str | None) -> None:
+        try:
+            self._puller.send(*self._answer_to(opened, verdicts, unmatched))
+        except HubError as exc:
+            # Not receipted: the counterpart offers the message again at a later pull (reception awareness).
+            log.warning("%s: the receipt of %s was not sent: %s", self.name, opened.user_message.info.message_id, exc)
+
+    # --- what a received user message is, and its answer -------------------------------------------------------------
+
+    def _taken(self, received: Received, user_message: UserMessage, raw: bytes) -> tuple[list[AckReport], list[InboundDocument]]:
+        """A user message from the counterpart as answers or documents for the hub (none for a test message)."""
+        self._check_leg(user_message)
+        if user_message.service == ns.TEST_SERVICE and user_message.action == ns.TEST_ACTION:
+            return [], []
+        if user_message.action == self.config.business_response_action:
+            return [self._answer(user_message, raw)], []
+        documents = [InboundDocument(payload=data, counterpart_reference=user_message.info.message_id,
+                                     sender_country=self.config.responder.country, media_type=info.mime_type or "application/xml")
+                     for info, data in payloads_of(received, user_message, limit=self.config.max_message_bytes)]
+        if not documents:
+            raise As4Error(EbmsError.VALUE_INCONSISTENT, f"action {user_message.action!r} carries a document, and the message has no payload",
+                           where="eb:UserMessage/eb:PayloadInfo", ref_to_message_id=user_message.info.message_id)
+        return [], documents
+
+    def _answer_to(self, opened: _Opened, verdicts: list[InboundVerdict], unmatched: str | None) -> tuple[bytes, str]:
+        """The signed receipt of a user message the hub took, or the error signal naming why it did not."""
+        message_id = opened.user_message.info.message_id
+        refused = [verdict for verdict in verdicts if verdict.outcome is InboundOutcome.FAILED]
+        if refused or unmatched:
+            reasons = [f"[{verdict.refusal}] {verdict.reason}" for verdict in refused] + ([unmatched] if unmatched else [])
+            errors = [Error.of(EbmsError.OTHER, ref_to_message_in_error=message_id, description=reason) for reason in reasons]
+            return error_signal(errors, ref_to_message_id=message_id, security=self._security, host=self._host)
+        _, body, content_type = receipt_for(opened.received, opened.user_message, security=self._security, host=self._host)
+        return body, content_type
+
+    def _error_about(self, error: Exception, message_id: str | None) -> tuple[bytes, str]:
         if isinstance(error, As4Error):
             reported = error
         else:
             reported = As4Error(EbmsError.OTHER, str(error) if isinstance(error, HubError) else "the message could not be processed")
-        body, content_type = error_signal([reported], ref_to_message_id=reported.ref_to_message_id,
-                                          security=self._security, host=self._host)
-        return ProtocolReply(200, content_type, body)
+        return error_signal([reported], ref_to_message_id=reported.ref_to_message_id or message_id,
+                            security=self._security, host=self._host)
 
     def _check_leg(self, user_message: UserMessage) -> None:
         """The message must be from the P-Mode's responder to its initiator (EBMS:0010 ProcessingModeMismatch)."""
@@ -327,6 +405,14 @@ class As4Connector:
     def _ensure_open(self) -> None:
         if self._security is None:
             self.open()
+
+
+def _single(received: Received) -> UserMessage:
+    """The one user message of ``received`` (ED115 §1.4.2.2: one per message)."""
+    if len(received.messaging.user_messages) != 1:
+        raise As4Error(EbmsError.FEATURE_NOT_SUPPORTED_INCONSISTENCY, "a message must carry exactly one UserMessage (ED115 §1.4.2.2)",
+                       where="eb:Messaging", ref_to_message_id=received.message_id)
+    return received.messaging.user_messages[0]
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -3,11 +3,14 @@ misbehaving.
 
 ::
 
-    POST   /as4              an AS4 user message from the hub → signed receipt | error signal (same answer to a repeat)
-    POST   /as4/control      JSON: faults for the next messages, and how to answer certificates later
+    POST   /as4              an AS4 user message from the hub → signed receipt | error signal (same answer to a repeat);
+                             a pull request → the next message held for the hub | EBMS:0006; callback receipts/errors
+    POST   /as4/control      JSON: faults for the next messages, how to answer certificates later, push or pull mode
     GET    /as4/received     the user messages received (eb:MessageId, certificate number, status, deliveries)
+    GET    /as4/outbox       in pull mode, what it holds for the hub and what became of it (offered, receipted, refused)
     DELETE /as4/state        forget everything
-    POST   /as4/send         a signed certificate (the body) sent to the hub as an AS4 user message; JSON: the hub's answer
+    POST   /as4/send         a signed certificate (the body) sent to the hub as an AS4 user message (or held, in pull
+                             mode); JSON: the hub's answer
 
 It checks what arrives as a receiving access point must (MIME, ebMS header, decryption with its key, the hub's
 signature against the development CA, payload decompression), then the certificate itself as the authority would
@@ -16,7 +19,9 @@ Later it pushes a business response (a signed user message, Action ``BusinessRes
 hub's message) to the hub's AS4 endpoint. Faults: ``unavailable`` (503 + Retry-After), ``server_error``, ``slow``,
 ``malformed``, ``drop``, ``refuse`` (EBMS:0010), ``error_signal`` (any ``code``, e.g. EBMS:0202), ``no_receipt``,
 ``bad_signature`` (a receipt whose signature does not verify), ``bad_receipt`` (non-repudiation digests that are not
-ours); ``duplicates`` pushes each business response twice.
+ours); ``duplicates`` pushes each business response twice. In pull mode (``{"pull": true}``) it pushes nothing: what
+it has for the hub waits on its MPC, is offered to the hub's signed pull requests, and is offered again until the hub
+receipts it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -69,6 +75,10 @@ HUB_PARTY = ("fr-nppo-ap", ns.PARTY_TYPE_UNREGISTERED, ns.ROLE_INITIATOR)
 SANDBOX_PARTY = ("jp-nppo-ap", ns.PARTY_TYPE_UNREGISTERED, ns.ROLE_RESPONDER)
 SERVICE = "urn:trade-document-hub:services:sps-certificates"
 DOCUMENT_ACTION, RESPONSE_ACTION = "Certificate", "BusinessResponse"
+#: The message partition channel on which, in pull mode, it holds what it has for the hub.
+MPC = "urn:trade-document-hub:mpc:jp-nppo-to-fr-nppo"
+#: A message pulled and not receipted is offered again after this many seconds (reception awareness).
+REOFFER_AFTER = 2.0
 _MAX_BYTES = 32 * 1024 * 1024
 _PUSH_PAUSES = (0.2, 0.5, 1.0)
 _DEFAULT_REASONS = {"warn": ("WARN", "accepted with remarks: consignment description abbreviated"),
@@ -88,6 +98,7 @@ class Control(FaultControl):
     reason_code: str | None = None
     reason_text: str | None = None
     duplicates: bool | None = None
+    pull: bool | None = None
     target: Literal["deliver"] = "deliver"
 
 
@@ -108,11 +119,30 @@ class _Received:
 
 
 @dataclass
+class _Queued:
+    """A message this access point holds for the hub to pull (One-way/Pull), with what became of it."""
+
+    message_id: str
+    action: str
+    body: bytes
+    content_type: str
+    state: str = "waiting"  # offered, receipted, refused
+    offered_at: float | None = None
+    offers: int = 0
+    answer: str | None = None
+
+    def as_json(self) -> dict:
+        return {"message_id": self.message_id, "action": self.action, "state": self.state, "offers": self.offers, "answer": self.answer}
+
+
+@dataclass
 class _State:
     received: dict[str, _Received] = field(default_factory=dict)
     faults: list[Control] = field(default_factory=list)
     ack: Control = field(default_factory=lambda: Control(ack="acknowledge"))
     duplicates: bool = False
+    pull: bool = False
+    outbox: dict[str, _Queued] = field(default_factory=dict)
 
 
 class _AccessPoint:
@@ -141,11 +171,11 @@ class _AccessPoint:
         try:
             received = open_message(body, request.headers.get("content-type"), security=self.security, counterpart=self.hub,
                                     max_size=_MAX_BYTES)
-            [user_message] = received.messaging.user_messages or [None]
-            if user_message is None:
-                raise As4Error(EbmsError.FEATURE_NOT_SUPPORTED, "this access point takes user messages only")
         except As4Error as exc:
             return self._signal(error_signal([exc], ref_to_message_id=exc.ref_to_message_id, security=self.security, host=self.host))
+        if not received.messaging.user_messages:
+            return self._signals(received)
+        [user_message] = received.messaging.user_messages[:1]
         message_id = user_message.info.message_id
         earlier = state.received.get(message_id)
         if earlier is not None and earlier.status == "accepted":
@@ -184,6 +214,40 @@ class _AccessPoint:
             _, answer, _ = receipt_for(received, user_message, security=self.security, host=self.host)
         return Response(answer, 200, media_type=entry.answer_type, background=self._answer_later(user_message, entry))
 
+    def _signals(self, received) -> Response:
+        """A pull request (answered with the next message held for the hub, or EBMS:0006), or callback receipts and
+        errors about messages the hub pulled (taken: HTTP 200, nothing in the body)."""
+        for signal in received.messaging.signal_messages:
+            if signal.pull_request is not None:
+                return self._pulled(signal)
+            held = self.state.outbox.get(signal.info.ref_to_message_id or "")
+            if held is None:
+                continue
+            if signal.receipt is not None:
+                held.state, held.answer = "receipted", signal.info.message_id
+            elif signal.errors:
+                held.state = "refused"
+                held.answer = "; ".join(f"{e.error_code} {e.description or e.short_description or ''}".strip() for e in signal.errors)
+        return Response(b"", 200)
+
+    def _pulled(self, signal) -> Response:
+        mpc = signal.pull_request.mpc
+        if mpc != MPC:
+            error = Error.of(EbmsError.PROCESSING_MODE_MISMATCH, ref_to_message_in_error=signal.info.message_id,
+                             description=f"no message partition channel {mpc!r} here for you")
+            return self._signal(error_signal([error], ref_to_message_id=signal.info.message_id, security=self.security, host=self.host))
+        now = time.monotonic()
+        for held in self.state.outbox.values():
+            if held.state == "waiting" or (held.state == "offered" and now - (held.offered_at or 0) >= REOFFER_AFTER):
+                held.state, held.offered_at, held.offers = "offered", now, held.offers + 1
+                return Response(held.body, 200, media_type=held.content_type)
+        empty = Error.of(EbmsError.EMPTY_MPC, ref_to_message_in_error=signal.info.message_id, severity="warning")
+        return self._signal(error_signal([empty], ref_to_message_id=signal.info.message_id, security=self.security, host=self.host))
+
+    def _hold(self, outgoing, action: str) -> dict:
+        self.state.outbox[outgoing.message_id] = _Queued(outgoing.message_id, action, outgoing.body, outgoing.content_type)
+        return {"message_id": outgoing.message_id, "kind": "queued", "mpc": MPC}
+
     @staticmethod
     def _signal(composed: tuple[bytes, str]) -> Response:
         body, content_type = composed
@@ -193,7 +257,7 @@ class _AccessPoint:
 
     def _answer_later(self, user_message: UserMessage, entry: _Received) -> BackgroundTask | None:
         control = self.state.ack
-        if control.ack == "none" or self.push_url is None:
+        if control.ack == "none" or (self.push_url is None and not self.state.pull):
             return None
         code, text = _DEFAULT_REASONS.get(control.ack, (None, None))
         properties = [Property(OUTCOME_PROPERTY, _ACK_OUTCOMES[control.ack]), Property(NUMBER_PROPERTY, entry.certificate_number or "")]
@@ -203,6 +267,9 @@ class _AccessPoint:
         response = self._user_message(RESPONSE_ACTION, properties=tuple(properties), refers_to=entry.message_id,
                                       conversation=user_message.conversation_id)
         outgoing = compose_user_message(response, [], security=self.security, counterpart=self.hub)
+        if self.state.pull:
+            self._hold(outgoing, RESPONSE_ACTION)
+            return None
         times = 2 if self.state.duplicates else 1
         return BackgroundTask(self._push, outgoing, times)
 
@@ -254,8 +321,9 @@ class _AccessPoint:
         return {**said, "kind": "error", "errors": [f"{e.error_code} {e.description or e.short_description or ''}".strip() for e in answer.errors]}
 
     async def send(self, request: Request) -> Response:
-        """Send the signed certificate in the body to the hub, as this authority's access point would."""
-        if self.push_url is None:
+        """Send the signed certificate in the body to the hub, as this authority's access point would (or hold it for
+        the hub to pull, in pull mode)."""
+        if self.push_url is None and not self.state.pull:
             return JSONResponse({"detail": "this sandbox was given no hub endpoint"}, 409)
         document = await request.body()
         try:
@@ -265,6 +333,8 @@ class _AccessPoint:
         times = 2 if request.query_params.get("repeat") == "true" else 1
         message = self._user_message(DOCUMENT_ACTION, properties=(Property("originalSender", self.country), Property("finalRecipient", self.hub_country)))
         outgoing = compose_user_message(message, [Payload(f"certificate@{self.host}", document)], security=self.security, counterpart=self.hub)
+        if self.state.pull:
+            return JSONResponse(self._hold(outgoing, DOCUMENT_ACTION))
         return JSONResponse(await self._push(outgoing, times))
 
     # --- control ----------------------------------------------------------------------------------------------------
@@ -279,10 +349,15 @@ class _AccessPoint:
             self.state.ack = control
         if control.duplicates is not None:
             self.state.duplicates = control.duplicates
+        if control.pull is not None:
+            self.state.pull = control.pull
         return JSONResponse({"faults": [f.model_dump(exclude_none=True) for f in self.state.faults], "ack": self.state.ack.ack})
 
     async def received(self, request: Request) -> Response:
         return JSONResponse({"received": [entry.as_json() for entry in self.state.received.values()]})
+
+    async def outbox(self, request: Request) -> Response:
+        return JSONResponse({"mpc": MPC, "held": [held.as_json() for held in self.state.outbox.values()]})
 
     async def reset(self, request: Request) -> Response:
         self.state = _State()
@@ -312,6 +387,7 @@ def create_as4_sandbox(*, key_pair: KeyPair, hub_certificate: x509.Certificate, 
         Route("/as4/received", point.received, methods=["GET"]),
         Route("/as4/state", point.reset, methods=["DELETE"]),
         Route("/as4/send", point.send, methods=["POST"]),
+        Route("/as4/outbox", point.outbox, methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager

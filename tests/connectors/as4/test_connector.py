@@ -16,9 +16,10 @@ from connectors.as4.ebms import read_messaging
 from connectors.as4.packaging import read_packet
 from connectors.as4.sandbox import create_as4_sandbox_from_pki
 from connectors.serving import InProcessTransport
-from hub.connector import ConnectorContext, Outcome, RepliesInProtocol
+from hub.connector import ConnectorContext, InboundOutcome, InboundVerdict, Outcome, RepliesInProtocol
 from hub.errors import HubError, PermanentDeliveryError, TransientDeliveryError
-from tests.contract.suite import ConnectorContract, ReceivedMessage, wait_for
+from hub.signing import Signer
+from tests.contract.suite import ConnectorContract, ReceivedMessage, SampleCertificates, wait_for
 
 NAME = "as4_authority"
 HUB_URL = "http://127.0.0.1:8000"
@@ -231,3 +232,77 @@ def test_a_message_from_outside_the_pmode_is_refused_with_ebms_0010(harness):
     [signal] = answer.signal_messages
     assert [error.error_code for error in signal.errors] == ["EBMS:0010"]
     assert harness.endpoint.reports == []
+
+
+# --- One-way/Pull: the hub pulls what the counterpart holds for it --------------------------------------------------
+
+PULL = {"mpc": "urn:trade-document-hub:mpc:jp-nppo-to-fr-nppo", "interval": 0.01}
+
+
+def _pulled(connector, method, *, count=1):
+    found = []
+    wait_for(lambda: found.extend(getattr(connector, method)()) or len(found) >= count, what=f"{count} pulled")
+    return found
+
+
+def test_business_responses_are_pulled_then_receipted_once_recorded(harness):
+    harness.controls.control(pull=True)
+    connector, message = harness.connector(pull=PULL), harness.message()
+    assert connector.deliver(message).outcome is Outcome.ACCEPTED
+    [report] = _pulled(connector, "poll_acks")
+    assert (report.message_id, report.outcome, report.answered_by) == (message.id, Outcome.ACKNOWLEDGED, "JP")
+    assert harness.endpoint.reports == [], "nothing was pushed"
+    [held] = harness.controls.client.get("/as4/outbox").json()["held"]
+    assert held["state"] == "offered", "not receipted before the hub has recorded it"
+    connector.answers_recorded([report])
+    [held] = harness.controls.client.get("/as4/outbox").json()["held"]
+    assert held["state"] == "receipted"
+    assert connector.poll_acks() == []
+
+
+def test_an_empty_channel_is_nothing_to_pull(harness):
+    harness.controls.control(pull=True)
+    connector = harness.connector(pull=PULL)
+    assert connector.poll_acks() == [] and connector.pull_documents() == []
+
+
+def test_a_pulled_message_not_receipted_is_offered_again(harness, monkeypatch):
+    """The hub stopped after pulling, before recording: nothing is lost, the counterpart offers it again."""
+    monkeypatch.setattr("connectors.as4.sandbox.REOFFER_AFTER", 0.05)
+    harness.controls.control(pull=True)
+    first, message = harness.connector(pull=PULL), harness.message()
+    first.deliver(message)
+    assert len(_pulled(first, "poll_acks")) == 1
+    restarted = harness.connector(pull=PULL)
+    [again] = _pulled(restarted, "poll_acks")
+    assert again.message_id == message.id
+    restarted.answers_recorded([again])
+    [held] = harness.controls.client.get("/as4/outbox").json()["held"]
+    assert (held["state"], held["offers"]) == ("receipted", 2)
+
+
+@pytest.mark.parametrize(("verdict", "state"), [(InboundVerdict(InboundOutcome.ACCEPTED, document_id="d1"), "receipted"),
+                                                (InboundVerdict(InboundOutcome.FAILED, reason="invalid: …", refusal="INVALID"), "refused")])
+def test_pulled_certificates_are_answered_after_the_hub_decides(harness, pki, verdict, state):
+    harness.controls.control(pull=True)
+    connector = harness.connector(pull=PULL)
+    document = SampleCertificates(Signer(pki.key_provider("JP"))).signed("JP-2026-PULL-1")
+    queued = harness.controls.client.post("/as4/send", content=document, headers={"Content-Type": "application/xml"}).json()
+    assert queued["kind"] == "queued"
+    [pulled] = _pulled(connector, "pull_documents")
+    assert pulled.payload == document and pulled.counterpart_reference == queued["message_id"] and pulled.sender_country == "JP"
+    connector.confirm_document(pulled, verdict)
+    [held] = harness.controls.client.get("/as4/outbox").json()["held"]
+    assert held["state"] == state
+    if state == "refused":
+        assert held["answer"].startswith("EBMS:0004") and "[INVALID]" in held["answer"]
+
+
+def test_a_pull_on_a_channel_not_ours_gets_nothing(harness):
+    harness.controls.control(pull=True)
+    connector, message = harness.connector(pull={**PULL, "mpc": "urn:someone-else"}), harness.message()
+    connector.deliver(message)
+    assert connector.poll_acks() == []
+    [held] = harness.controls.client.get("/as4/outbox").json()["held"]
+    assert (held["state"], held["offers"]) == ("waiting", 0)
+    assert [r.message_id for r in _pulled(harness.connector(pull=PULL), "poll_acks")] == [message.id]
