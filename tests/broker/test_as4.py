@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from connectors.as4.ebms import read_messaging
 from connectors.as4.packaging import read_packet
-from connectors.as4.sandbox import create_as4_sandbox_from_pki
+from connectors.as4.sandbox import MPC, create_as4_sandbox_from_pki
 from connectors.serving import running_sandbox
 from hub.api.app import create_app
 from hub.broker import Broker
@@ -32,10 +32,10 @@ NAME = "as4_authority"
 ROLE = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/"
 
 
-@pytest.fixture
-def hub(database_url, pki, tmp_path: Path):
+@pytest.fixture(params=["push"])
+def hub(request, database_url, pki, tmp_path: Path):
     """The hub (API and worker) with one AS4 counterpart: the sandbox access point over TLS, pushing back to the
-    hub's API in-process."""
+    hub's API in-process (or, ``pull``, holding its messages for the hub to pull)."""
     sandbox_app = create_as4_sandbox_from_pki(pki.directory, push_url=f"http://hub/v1/inbound/{NAME}")
     with running_sandbox(sandbox_app, certs_dir=pki.directory, client_certificates=False) as sandbox:
         connectors = tmp_path / "connectors.yaml"
@@ -44,6 +44,7 @@ def hub(database_url, pki, tmp_path: Path):
             "initiator": {"party_id": "fr-nppo-ap", "role": ROLE + "initiator", "country": "FR"},
             "responder": {"party_id": "jp-nppo-ap", "role": ROLE + "responder", "country": "JP"},
             "service": {"value": "urn:trade-document-hub:services:sps-certificates"}, "action": "Certificate",
+            **({"pull": {"mpc": MPC, "interval": 0.05}} if request.param == "pull" else {}),
         }}}))
         routes = tmp_path / "routes.yaml"
         routes.write_text(json.dumps({"rules": [
@@ -54,9 +55,11 @@ def hub(database_url, pki, tmp_path: Path):
                                                routes_file=routes, public_url="http://hub"))
         sandbox_app.state.access_point.push_transport = httpx.ASGITransport(app=create_app(broker))
         worker = broker.make_worker(webhooks=False)
+        control = httpx.Client(base_url=sandbox.url, verify=ssl.create_default_context(cafile=str(pki.ca_cert)))
+        control.post("/as4/control", json={"pull": request.param == "pull"}).raise_for_status()
         try:
             with api_client(broker) as client:
-                yield broker, worker, client, httpx.Client(base_url=sandbox.url, verify=ssl.create_default_context(cafile=str(pki.ca_cert)))
+                yield broker, worker, client, control
         finally:
             broker.close()
 
@@ -66,10 +69,12 @@ def _state(broker, message_id: str) -> str:
         return session.get(Message, message_id).state
 
 
-def _wait_for_state(broker, message_id: str, state: str, timeout: float = 20.0) -> None:
+def _wait_for_state(broker, message_id: str, state: str, timeout: float = 20.0, *, worker=None) -> None:
     deadline = time.monotonic() + timeout
     while _state(broker, message_id) != state:
         assert time.monotonic() < deadline, f"message {message_id} is {_state(broker, message_id)}, not {state}"
+        if worker is not None:
+            worker.poll_acks()
         time.sleep(0.05)
 
 
@@ -132,3 +137,24 @@ def test_garbage_at_the_as4_endpoint_gets_an_error_signal_not_a_500(hub, body, c
     assert answer.status_code == 200
     [signal] = read_messaging(read_packet(answer.content, answer.headers["content-type"])).signal_messages
     assert [error.error_code for error in signal.errors] == [code]
+
+
+@pytest.mark.parametrize("hub", ["pull"], indirect=True)
+def test_pulled_business_responses_and_certificates_are_recorded_then_receipted(hub):
+    broker, worker, client, sandbox = hub
+    record = example_record(certificate_number="FR-2026-AS4-0101")
+    record["consignment"]["import_country"] = {"id": "JP"}
+    [message] = client.post("/v1/documents", json=record).json()["messages"]
+    assert worker.drain() == 1
+    _wait_for_state(broker, message["id"], "acknowledged", worker=worker)
+    held = sandbox.post("/as4/send", content=jp_certificate(broker, "JP-2026-AS4-0102"), headers={"Content-Type": "application/xml"}).json()
+    assert held["kind"] == "queued"
+    deadline = time.monotonic() + 20
+    while broker.pull_documents() == 0:
+        assert time.monotonic() < deadline, "the certificate held for the hub was not pulled"
+        time.sleep(0.05)
+    with broker.database.sessions() as session:
+        [stored] = session.scalars(select(Document).where(Document.certificate_number == "JP-2026-AS4-0102")).all()
+    assert (stored.direction, stored.tenant) == ("inbound", "FR")
+    states = {entry["action"]: entry["state"] for entry in sandbox.get("/as4/outbox").json()["held"]}
+    assert states == {"BusinessResponse": "receipted", "Certificate": "receipted"}
