@@ -5,6 +5,9 @@ summarises it as JSON: kind, ids, parties, service and action, payload parts (MI
 signature (method, key reference, signer, each reference, the reason it fails) and, with a key, decryption. Nothing is
 trusted because it is shown: the signature is checked cryptographically against the certificate the message carries
 or the candidates given, and ``trusted`` says whether the signer chains to a ``--trust`` certificate.
+
+Exit codes: 0 the signature verifies (and the parts decrypt, when a key is given; and the signer is trusted, when
+trust anchors are given); 1 any of those does not hold; 2 unreadable (:class:`As4Error` from :func:`inspect_message`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from connectors.as4 import ns
 from connectors.as4.compression import decompress
 from connectors.as4.ebms import Messaging, UserMessage, kind, read_messaging
 from connectors.as4.encryption import decrypt
@@ -24,7 +28,7 @@ from connectors.as4.keys import KeyPair
 from connectors.as4.packaging import Packet, read_packet
 from connectors.as4.signature import SignatureCheck, verify
 
-#: Exit codes: the signature verifies (and decryption succeeded where a key was given); it does not; unreadable.
+#: Exit codes: verified (signature, decryption where a key was given, trust where anchors were given); not; unreadable.
 VERIFIED, NOT_VERIFIED, UNREADABLE = 0, 1, 2
 
 
@@ -42,19 +46,28 @@ def inspect_message(raw: bytes, *, key_pair: KeyPair | None = None, trusted: Seq
     packet = read_packet(raw)
     messaging = read_messaging(packet)
     summary: dict = {"kind": kind(messaging), "soap_version": packet.soap_version, **_units(messaging)}
+    encrypted = _encrypted_parts(packet)
+    decrypted: set[str] = set()
     decrypted_ok = True
     if key_pair is not None:
         try:
             packet, decryption = decrypt(packet, key_pair)
             summary["decryption"] = {"status": "decrypted" if decryption.encrypted else "not encrypted",
                                      "key_transport": decryption.key_transport, "parts": len(decryption.parts)}
+            decrypted = {part.content_id for part in decryption.parts}
         except As4Error as exc:
             decrypted_ok = False
             summary["decryption"] = {"status": "failed", "reason": f"{exc.code} {exc}"}
-    summary["parts"] = _parts(packet, messaging)
-    check = verify(packet, trusted=(*trusted, *candidates) if trusted else (), candidates=(*candidates, *trusted))
+    summary["parts"], missing = _parts(packet, messaging, encrypted=encrypted - decrypted, decrypted=decrypted)
+    if missing:
+        summary["missing_parts"] = missing
+    # --signer certificates only resolve key references: were they trust anchors too, naming the sender's
+    # certificate with --signer would make any message "trusted".
+    check = verify(packet, trusted=tuple(trusted), candidates=(*candidates, *trusted))
     summary["signature"] = _signature(check, trusted=bool(trusted))
-    return Inspection(summary, VERIFIED if check.valid and decrypted_ok else NOT_VERIFIED)
+    # Asked "is this from one of these?" (--trust), an untrusted signer is a no even when the signature holds.
+    verified = check.valid and decrypted_ok and (not trusted or check.trusted_signer is True)
+    return Inspection(summary, VERIFIED if verified else NOT_VERIFIED)
 
 
 def _units(messaging: Messaging) -> dict:
@@ -95,15 +108,43 @@ def _user_message(message: UserMessage) -> dict:
             "properties": {p.name: p.value for p in message.properties}}
 
 
-def _parts(packet: Packet, messaging: Messaging) -> list[dict]:
-    infos = {info.href: info for unit in messaging.user_messages for info in unit.parts}
+def _encrypted_parts(packet: Packet) -> set[str]:
+    """Content-IDs of the parts an ``xenc:EncryptedData`` (CipherReference ``cid:``) says are encrypted."""
+    found = set()
+    for data in packet.root.iter(f"{{{ns.XENC}}}EncryptedData"):
+        reference = data.find(f"{{{ns.XENC}}}CipherData/{{{ns.XENC}}}CipherReference")
+        uri = (reference.get("URI") or "").strip() if reference is not None else ""
+        try:
+            found.add(packet.attachment(uri).content_id)
+        except As4Error:  # not a cid: URI, or no such part: the signature check names it
+            continue
+    return found
+
+
+def _parts(packet: Packet, messaging: Messaging, *, encrypted: set[str], decrypted: set[str]) -> tuple[list[dict], list[dict]]:
+    """Every MIME part after the envelope, with what its PartInfo says; and the PartInfos that name no part."""
+    infos, missing = {}, []
+    for unit in messaging.user_messages:
+        for info in unit.parts:
+            if info.href is None or info.href[:4].lower() != "cid:":
+                continue  # the SOAP Body or an element in it: no MIME part to describe
+            try:
+                infos.setdefault(packet.attachment(info.href).content_id, info)
+            except As4Error as exc:
+                missing.append({"href": info.href, "mime_type": info.mime_type, "problem": f"{exc.code} {exc}"})
     described = []
     for part in packet.attachments:
-        info = infos.get(f"cid:{part.content_id}")
+        info = infos.get(part.content_id)
         entry = {"content_id": part.content_id, "content_type": part.content_type, "size": len(part.data)}
+        if part.content_id in encrypted:
+            entry["encrypted"] = True
+        elif part.content_id in decrypted:
+            entry["decrypted"] = True
         if info is not None:
             entry.update(mime_type=info.mime_type, compression_type=info.compression_type)
-            if info.compression_type:
+            if info.compression_type and part.content_id in encrypted:
+                entry["uncompressed_size"] = None  # the ciphertext cannot be gunzipped: decrypt first (--key)
+            elif info.compression_type:
                 try:
                     entry["uncompressed_size"] = len(decompress(part.data, compression_type=info.compression_type))
                 except As4Error as exc:
@@ -112,7 +153,7 @@ def _parts(packet: Packet, messaging: Messaging) -> list[dict]:
         else:
             entry["problem"] = "no PartInfo names this part"
         described.append(entry)
-    return described
+    return described, missing
 
 
 def _signature(check: SignatureCheck, *, trusted: bool) -> dict:

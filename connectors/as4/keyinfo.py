@@ -473,27 +473,37 @@ def check_trust(certificate: x509.Certificate, *, trusted: Sequence[x509.Certifi
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     anchors = {anchor.fingerprint(hashes.SHA256()): anchor for anchor in trusted}
-    current = certificate
-    seen = {current.fingerprint(hashes.SHA256())}
-    for _ in range(MAX_CHAIN_LENGTH):
-        expired = _outside_validity(current, moment)
+    path = _path_to_anchor(certificate, anchors, intermediates)
+    if path is None:
+        # Who signed comes first: an untrusted signer is named as such even when its certificate has also expired.
+        return False, (f"the signer {certificate.subject.rfc4514_string()} (issuer {certificate.issuer.rfc4514_string()}, "
+                       f"serial {certificate.serial_number}) is neither a trusted certificate nor issued by one")
+    for link in path:
+        expired = _outside_validity(link, moment)
         if expired:
             return False, expired
+    return True, None
+
+
+def _path_to_anchor(certificate: x509.Certificate, anchors: dict, intermediates: Sequence[x509.Certificate]) -> list[x509.Certificate] | None:
+    """The certificates from ``certificate`` to a trust anchor (the anchor included), or None."""
+    current, path = certificate, [certificate]
+    seen = {certificate.fingerprint(hashes.SHA256())}
+    for _ in range(MAX_CHAIN_LENGTH):
         if current.fingerprint(hashes.SHA256()) in anchors:
-            return True, None
+            return path
         for anchor in anchors.values():
             if _issued_by(current, anchor):
-                expired = _outside_validity(anchor, moment)
-                return (False, expired) if expired else (True, None)
+                return [*path, anchor]
         parent = next((candidate for candidate in intermediates
                        if candidate.fingerprint(hashes.SHA256()) not in seen and _is_ca(candidate)
                        and _issued_by(current, candidate)), None)
         if parent is None:
-            break
+            return None
         seen.add(parent.fingerprint(hashes.SHA256()))
         current = parent
-    return False, (f"the signer {certificate.subject.rfc4514_string()} (issuer {certificate.issuer.rfc4514_string()}, "
-                   f"serial {certificate.serial_number}) is neither a trusted certificate nor issued by one")
+        path.append(parent)
+    return None
 
 
 def _outside_validity(certificate: x509.Certificate, moment: datetime) -> str | None:

@@ -160,7 +160,8 @@ def _legacy_provider_loaded() -> bool:
 
 def _load_pem_key(path: Path, data: bytes, password: bytes | None) -> PrivateKey:
     if b"PRIVATE KEY-----" not in data:
-        raise KeyMaterialError(f"{path}: no PEM private key (and not a .p12/.pfx store)")
+        raise KeyMaterialError(f"{path}: no PEM private key (and not a .p12/.pfx store; a Java keystore converts with "
+                               "keytool -importkeystore -deststoretype PKCS12)")
     try:
         return serialization.load_pem_private_key(data, password=password)
     except TypeError as exc:  # "Password was not given but private key is encrypted" and the reverse

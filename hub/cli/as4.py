@@ -1,7 +1,8 @@
 """``hub as4 inspect``: read a raw AS4 message, print what it is as JSON, and say whether its signature verifies.
 
-Exit codes: 0 the signature verifies (and the message decrypts, when a key is given); 1 it does not; 2 the input
-cannot be read as an AS4 message (or a key or certificate file cannot be used).
+Exit codes: 0 the signature verifies (and the message decrypts, when a key is given; and the signer is, or is issued
+by, a ``--trust`` certificate, when one is given); 1 it does not; 2 the input cannot be read as an AS4 message (or a
+key or certificate file cannot be used).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.slow
 
 HUB = [sys.executable, "-m", "hub"]
 #: The API and every sandbox or exchange ``hub serve`` listens on by default, and the webhook receiver of journeys.md.
-PORTS = (8000, 8443, 8444, 8445, 8446, 8447, 8448, 8449, 8999)
+PORTS = (8000, 8443, 8444, 8445, 8446, 8447, 8448, 8449, 8450, 8999)
 JOURNEY_TIMEOUT = 60
 MARKER = re.compile(
     r"<!--\s*journey(?P<setup>-setup)?(?::\s*(?P<name>[\w-]+))?(?:\s+expect:\s*(?P<expect>.*?))?\s*-->\s*\n"
