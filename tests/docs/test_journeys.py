@@ -125,7 +125,7 @@ def live_hub(tmp_path_factory) -> dict[str, str]:
         "HUB_WEBHOOK_PRIVATE_TARGETS": "1",  # the webhook journey's receiver listens on loopback
         "PYTHONUNBUFFERED": "1",
     }
-    for name in ("HUB_ROUTES", "HUB_CONNECTORS", "HUB_PUBLIC_URL", "HUB_SANDBOX_URL", "HUB_EPHYTO_URL", "HUB_TRACES_URL", "HUB_SINGLE_WINDOW_URL"):
+    for name in ("HUB_ROUTES", "HUB_CONNECTORS", "HUB_PUBLIC_URL", "HUB_SANDBOX_URL", "HUB_EPHYTO_URL", "HUB_TRACES_URL", "HUB_SINGLE_WINDOW_URL", "HUB_AS4_URL"):
         env.pop(name, None)
     migrated = subprocess.run([*HUB, "db", "upgrade"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert migrated.returncode == 0, migrated.stderr
