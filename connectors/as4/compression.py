@@ -24,6 +24,8 @@ RATIO_FLOOR = 1024 * 1024
 GZIP_TYPES = frozenset({ns.GZIP, "application/x-gzip"})
 
 _CHUNK = 64 * 1024
+#: Most output produced by one inflation step.
+_STEP = 256 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -63,7 +65,8 @@ def decompress(data: bytes, *, compression_type: str | None, limit: int = MAX_DE
                 pending = bytes(remaining[consumed:consumed + _CHUNK])
                 consumed += len(pending)
             try:
-                chunk = inflater.decompress(pending, limit - produced + 1)
+                # Small steps: the ratio is checked after each, so a bomb is stopped within a step, not at the limit.
+                chunk = inflater.decompress(pending, min(limit - produced + 1, _STEP))
             except zlib.error as exc:
                 raise As4Error(EbmsError.DECOMPRESSION_FAILURE, f"the gzip data is corrupt: {exc}", where=where) from None
             pending = inflater.unconsumed_tail

@@ -308,12 +308,14 @@ class As4Connector:
         """A user message from the counterpart as answers or documents for the hub (none for a test message)."""
         self._check_leg(user_message)
         if user_message.service == ns.TEST_SERVICE and user_message.action == ns.TEST_ACTION:
+            payloads_of(received, user_message, limit=self.config.max_message_bytes)
             return [], []
+        payloads = payloads_of(received, user_message, limit=self.config.max_message_bytes)  # every part named, signed, readable
         if user_message.action == self.config.business_response_action:
             return [self._answer(user_message, raw)], []
         documents = [InboundDocument(payload=data, counterpart_reference=user_message.info.message_id,
                                      sender_country=self.config.responder.country, media_type=info.mime_type or "application/xml")
-                     for info, data in payloads_of(received, user_message, limit=self.config.max_message_bytes)]
+                     for info, data in payloads]
         if not documents:
             raise As4Error(EbmsError.VALUE_INCONSISTENT, f"action {user_message.action!r} carries a document, and the message has no payload",
                            where="eb:UserMessage/eb:PayloadInfo", ref_to_message_id=user_message.info.message_id)
@@ -347,6 +349,12 @@ class As4Connector:
                 raise As4Error(EbmsError.PROCESSING_MODE_MISMATCH,
                                f"{side} party {sorted(v for v, _ in ids)} is not {party.party_id!r} of P-Mode {self.config.pmode_id!r}",
                                where=f"eb:UserMessage/eb:PartyInfo/eb:{side}/eb:PartyId", ref_to_message_id=user_message.info.message_id)
+        test = (user_message.service, user_message.action) == (ns.TEST_SERVICE, ns.TEST_ACTION)
+        service = self.config.service
+        if not test and (user_message.service, user_message.service_type or None) != (service.value, service.type or None):
+            raise As4Error(EbmsError.PROCESSING_MODE_MISMATCH,
+                           f"service {user_message.service!r} (type {user_message.service_type!r}) is not {service.value!r} of P-Mode {self.config.pmode_id!r}",
+                           where="eb:UserMessage/eb:CollaborationInfo/eb:Service", ref_to_message_id=user_message.info.message_id)
         known = {self.config.business_response_action, *self.config.document_actions, ns.TEST_ACTION}
         if user_message.action not in known:
             raise As4Error(EbmsError.PROCESSING_MODE_MISMATCH, f"action {user_message.action!r} is not one of {sorted(known)}",

@@ -187,10 +187,18 @@ def open_message(raw: bytes, content_type: str | None, *, security: Security | N
         except As4Error as exc:
             exc.ref_to_message_id = exc.ref_to_message_id or message_id
             raise
+    hrefs = [info.href for unit in messaging.user_messages for info in unit.parts if (info.href or "").startswith("cid:")]
+    for href in hrefs:
+        _part(packet, href, message_id)  # a PartInfo naming no part is a MIME inconsistency, said before the signature
     check = verify(packet, trusted=(*counterpart.certificates, *counterpart.anchors), candidates=counterpart.certificates)
     if require_signature:
-        hrefs = [info.href for unit in messaging.user_messages for info in unit.parts if (info.href or "").startswith("cid:")]
         require_valid(check, attachments=hrefs, message_id=message_id)
+    if security is not None and security.encrypt:
+        decrypted = {part.content_id for part in decryption.parts}
+        clear = [href for href in hrefs if _part(packet, href, message_id).content_id not in decrypted]
+        if clear:
+            raise As4Error(EbmsError.POLICY_NONCOMPLIANCE, f"payload part(s) {', '.join(clear)} are not encrypted, and the P-Mode "
+                           "encrypts every payload", where="wsse:Security/xenc:EncryptedData", ref_to_message_id=message_id)
     return Received(packet, messaging, check, decryption)
 
 
@@ -205,15 +213,15 @@ def payloads_of(received: Received, user_message: UserMessage, *, limit: int) ->
             raise As4Error(EbmsError.FEATURE_NOT_SUPPORTED_INCONSISTENCY, f"payload {href or '(no href)'!r} is not a MIME part: "
                            "the eDelivery AS4 profile carries payloads as attachments only", where="eb:PayloadInfo/eb:PartInfo/@href",
                            ref_to_message_id=message_id)
-        try:
-            part = received.packet.attachment(href)
-        except As4Error as exc:
-            exc.ref_to_message_id = message_id
-            raise
+        part = _part(received.packet, href, message_id)
         named.add(part.content_id)
         data = part.data
         if info.compression_type is not None:
-            data = decompress(data, compression_type=info.compression_type, limit=limit, where=href)
+            try:
+                data = decompress(data, compression_type=info.compression_type, limit=limit, where=href)
+            except As4Error as exc:
+                exc.ref_to_message_id = message_id
+                raise
         elif is_gzip_type(part.content_type.split(";")[0].strip()) and info.mime_type and not is_gzip_type(info.mime_type):
             raise As4Error(EbmsError.DECOMPRESSION_FAILURE, f"part {href} is gzip but its PartInfo names no CompressionType",
                            where=href, ref_to_message_id=message_id)
@@ -259,6 +267,15 @@ def read_answer(raw: bytes, content_type: str | None, *, sent: Outgoing, counter
         return Answer(None, errors, received)
     raise As4Error(EbmsError.MISSING_RECEIPT, f"the answer holds neither a receipt nor an error for {sent.message_id}",
                    where="eb:Messaging/eb:SignalMessage", ref_to_message_id=sent.message_id)
+
+
+def _part(packet: Packet, href: str, message_id: str | None) -> Part:
+    """The MIME part ``href`` names; EBMS:0007 about ``message_id`` when there is none."""
+    try:
+        return packet.attachment(href)
+    except As4Error as exc:
+        exc.ref_to_message_id = exc.ref_to_message_id or message_id
+        raise
 
 
 def _user_message_element(received: Received, user_message: UserMessage) -> etree._Element | None:
