@@ -18,12 +18,13 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from hub.errors import ConfigurationError
 
@@ -203,3 +204,18 @@ def _scope(request: httpx.Request, root_path: str) -> dict:
         "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
         "extensions": {},
     }
+
+
+def sandbox_app(routes: list, *, close, **state) -> Starlette:
+    """A sandbox's ASGI app over ``routes``: ``close`` (a coroutine function: its HTTP clients) is awaited when the
+    app stops, and ``state`` is put on ``app.state`` (for tests that steer the sandbox in-process)."""
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        await close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    return app

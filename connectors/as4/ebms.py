@@ -214,6 +214,19 @@ class Messaging:
     routing_input: UserMessage | None = None
 
 
+def part_information(reference: etree._Element) -> MessagePartNRInformation:
+    """What a ``ds:Reference`` says (of a signature, or quoted by a receipt): URI, transforms, digest method and value."""
+    method = reference.find(f"{{{ns.DS}}}DigestMethod")
+    value = reference.find(f"{{{ns.DS}}}DigestValue")
+    transforms = reference.findall(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")
+    return MessagePartNRInformation(
+        uri=reference.get("URI") or "",
+        digest_method=(method.get("Algorithm") or "") if method is not None else "",
+        digest_value="".join((value.text or "").split()) if value is not None else "",
+        transforms=tuple(transform.get("Algorithm") or "" for transform in transforms[:MAX_ITEMS]),
+    )
+
+
 def kind(messaging: Messaging) -> str:
     """``user-message``, ``receipt``, ``error``, ``pull-request``, or ``bundle`` for more than one unit (or a signal
     holding more than one kind of thing)."""
@@ -490,13 +503,5 @@ def _read_receipt(reader: _Reader, node: etree._Element, where: str) -> Receipt:
                 if len(references) >= MAX_ITEMS:
                     raise As4Error(EbmsError.INVALID_RECEIPT, f"the receipt quotes more than {MAX_ITEMS} references",
                                    where=nri_path, ref_to_message_id=reader.message_id)
-                method = ref.find(f"{{{ns.DS}}}DigestMethod")
-                value = ref.find(f"{{{ns.DS}}}DigestValue")
-                transforms = ref.findall(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")
-                references.append(MessagePartNRInformation(
-                    uri=ref.get("URI") or "",
-                    digest_method=(method.get("Algorithm") or "") if method is not None else "",
-                    digest_value="".join((value.text or "").split()) if value is not None else "",
-                    transforms=tuple(t.get("Algorithm") or "" for t in transforms[:MAX_ITEMS]),
-                ))
+                references.append(part_information(ref))
     return Receipt(content=content, references=tuple(references))

@@ -37,6 +37,7 @@ from lxml import etree
 
 from connectors.as4 import ns
 from connectors.as4.dsig import read_base64
+from connectors.as4.quoting import split_outside_quotes
 
 __all__ = ["ResolvedKey", "resolve_key_info", "check_trust", "parse_pkipath", "encode_pkipath", "subject_key_identifiers",
            "names_match", "same_public_key", "describe_certificate", "binary_security_token", "write_token_reference",
@@ -382,39 +383,14 @@ def _name_rdns(name: x509.Name) -> list[_Rdn]:
     return [frozenset((attribute.oid.dotted_string, _normal(text(attribute.value))) for attribute in rdn) for rdn in name.rdns]
 
 
-def _split_unescaped(text: str, separators: str) -> list[str] | None:
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            current.append(char)
-            escaped = True
-        elif char == '"':
-            current.append(char)
-            quoted = not quoted
-        elif char in separators and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    if quoted or escaped:
-        return None
-    parts.append("".join(current))
-    return parts
-
-
 def _parse_dn(text: str) -> list[_Rdn] | None:
-    rdn_texts = _split_unescaped(text, ",;")
-    if rdn_texts is None:
+    rdn_texts, balanced = split_outside_quotes(text, ",;")
+    if not balanced:
         return None
     rdns = []
     for rdn_text in rdn_texts:
-        avas = _split_unescaped(rdn_text, "+")
-        if avas is None:
+        avas, balanced = split_outside_quotes(rdn_text, "+")
+        if not balanced:
             return None
         rdn = set()
         for ava in avas:

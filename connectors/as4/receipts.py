@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from lxml import etree
 
 from connectors.as4 import ns
-from connectors.as4.ebms import MessagePartNRInformation, Receipt
+from connectors.as4.ebms import MessagePartNRInformation, Receipt, part_information
 from connectors.as4.errors import As4Error, EbmsError
 
 _DS_REFERENCE = f"{{{ns.DS}}}Reference"
@@ -26,18 +26,7 @@ MAX_REFERENCES = 256
 
 def references_of(references: Sequence[etree._Element]) -> tuple[MessagePartNRInformation, ...]:
     """What ``ds:Reference`` elements (of a signature we made, or received) say: URI, digest method and value."""
-    found = []
-    for reference in references:
-        method = reference.find(f"{{{ns.DS}}}DigestMethod")
-        value = reference.find(f"{{{ns.DS}}}DigestValue")
-        transforms = reference.findall(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")
-        found.append(MessagePartNRInformation(
-            uri=reference.get("URI") or "",
-            digest_method=(method.get("Algorithm") or "") if method is not None else "",
-            digest_value="".join((value.text or "").split()) if value is not None else "",
-            transforms=tuple(transform.get("Algorithm") or "" for transform in transforms),
-        ))
-    return tuple(found)
+    return tuple(part_information(reference) for reference in references)
 
 
 def _copied_nri(references: Sequence[etree._Element]) -> etree._Element:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ from connectors.as4.msh import (
 )
 from connectors.p2p.protocol import certificate_reference
 from connectors.sandbox_checks import check_signed_document
+from connectors.serving import sandbox_app
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from hub.errors import InputError
 from hub.signing import TrustStore, Verifier
@@ -390,14 +390,7 @@ def create_as4_sandbox(*, key_pair: KeyPair, hub_certificate: x509.Certificate, 
         Route("/as4/outbox", point.outbox, methods=["GET"]),
     ]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app):
-        yield
-        await point.close()
-
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.access_point = point
-    return app
+    return sandbox_app(routes, close=point.close, access_point=point)
 
 
 def create_as4_sandbox_from_pki(certs_dir: Path | str, *, country: str = "JP", hub_country: str = "FR",

@@ -34,6 +34,7 @@ from collections.abc import Iterable
 
 from lxml import etree
 
+from connectors.as4.quoting import split_outside_quotes
 from hub.errors import InputError
 from hub.xmlsafe import parse_xml
 
@@ -150,30 +151,6 @@ def _uncomment(text: str) -> str:
     return "".join(out)
 
 
-def _split_parameters(text: str) -> list[str]:
-    """``text`` split at the semicolons that are outside quoted strings."""
-    pieces: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            current.append(char)
-            escaped = True
-        elif char == '"':
-            current.append(char)
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            pieces.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    pieces.append("".join(current))
-    return pieces
-
-
 def _unquote(value: str) -> str:
     value = value.strip()
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
@@ -184,7 +161,7 @@ def _unquote(value: str) -> str:
 def _canonical_parameters(text: str) -> str:
     """A Content-Type or Content-Disposition value: lower-case value, then ``;name="value"`` sorted by name, with
     RFC 2231 continuations joined and extended values (``name*=charset'lang'%XX``) decoded."""
-    pieces = _split_parameters(text)
+    pieces, _ = split_outside_quotes(text, ";")
     value = pieces[0].strip().lower()
     sections: dict[str, list[tuple[int, str]]] = {}
     for piece in pieces[1:]:

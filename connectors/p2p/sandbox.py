@@ -15,7 +15,6 @@ in-process or over HTTPS with mutual TLS with :mod:`connectors.serving`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ from connectors.p2p.protocol import (
     certificate_reference,
 )
 from connectors.sandbox_checks import check_signed_document
+from connectors.serving import sandbox_app
 from connectors.sandbox_faults import DroppedResponse, FaultControl, queue_fault, retry_after_headers, take_fault
 from hub.errors import InputError
 from hub.signing import KeyProvider, PemKeyProvider, Signer, TrustStore, Verifier
@@ -302,14 +302,7 @@ def create_sandbox_app(
         Route("/p2p/{authority}/received", sandbox.received, methods=["GET"]),
         Route("/p2p/{authority}/state", sandbox.reset, methods=["DELETE"]),
     ]
-    @contextlib.asynccontextmanager
-    async def lifespan(_app):
-        yield
-        await sandbox.close()
-
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.sandbox = sandbox
-    return app
+    return sandbox_app(routes, close=sandbox.close, sandbox=sandbox)
 
 
 def create_sandbox_from_pki(

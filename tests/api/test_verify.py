@@ -68,5 +68,5 @@ def test_hub_connectors_lists_the_configured_destinations(sqlite_database_url):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:2] == ["destination", "type"]
-    assert {line.split()[0]: line.split()[1] for line in lines[1:]} == {"customs": "p2p", "ephyto_hub": "ephyto_hub", "foreign_authority": "p2p", "single_window": "single_window", "traces_nt": "traces_nt"}
+    assert {line.split()[0]: line.split()[1] for line in lines[1:]} == {"customs": "p2p", "ephyto_hub": "ephyto_hub", "foreign_authority": "p2p", "single_window": "single_window", "traces_nt": "traces_nt", "as4_authority": "as4"}
     assert all("never" in line for line in lines[1:])

@@ -94,7 +94,9 @@ def test_a_certificate_to_an_as4_destination_is_receipted_then_acknowledged(hub)
         stored = session.get(Message, message["id"])
         assert stored.receipt_id == received["receipt_id"], "the AS4 receipt's MessageId is the message's receipt"
         events = [e.event for e in session.scalars(select(TraceEvent).where(TraceEvent.message_id == message["id"]).order_by(TraceEvent.id))]
-    assert events == ["message.queued", "message.sending", "receipt.accepted", "acknowledgement.acknowledged"]
+    # The business response may overtake the settling of the receipt (then traced receipt.recorded, after it).
+    assert events[:2] == ["message.queued", "message.sending"]
+    assert sorted(events[2:]) in (["acknowledgement.acknowledged", "receipt.accepted"], ["acknowledgement.acknowledged", "receipt.recorded"])
 
 
 def jp_certificate(broker, number: str) -> bytes:

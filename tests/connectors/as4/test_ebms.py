@@ -18,19 +18,7 @@ from connectors.as4.ebms import (
 from connectors.as4.envelope import build_envelope, format_timestamp, non_repudiation_information
 from connectors.as4.errors import As4Error, EbmsError
 from connectors.as4.packaging import read_packet
-from tests.support.standards import params_from_standard_file
-
-SAMPLES = "samples/as4"
-
-
-def _sample_names(path):
-    for line in path.read_text().splitlines():
-        name = line.split()[-1]
-        if not name.startswith("keys/"):
-            yield pytest.param(name, id=name)
-
-
-ALL_SAMPLES = params_from_standard_file(f"{SAMPLES}/SHA256SUMS", _sample_names)
+from tests.connectors.as4.samples import ALL_SAMPLES, SAMPLES
 
 #: file -> (kind, MessageIds of its UserMessages then its SignalMessages)
 EXPECTED = {

@@ -13,19 +13,7 @@ from lxml import etree
 from connectors.as4 import ns
 from connectors.as4.errors import As4Error, EbmsError
 from connectors.as4.packaging import Part, read_packet, split_multipart, write_packet
-from tests.support.standards import params_from_standard_file
-
-SAMPLES = "samples/as4"
-
-
-def _sample_names(path):
-    for line in path.read_text().splitlines():
-        name = line.split()[-1]
-        if not name.startswith("keys/"):
-            yield pytest.param(name, id=name)
-
-
-ALL_SAMPLES = params_from_standard_file(f"{SAMPLES}/SHA256SUMS", _sample_names)
+from tests.connectors.as4.samples import ALL_SAMPLES, SAMPLES
 
 #: file -> (SOAP version, number of attachments)
 SHAPES = {

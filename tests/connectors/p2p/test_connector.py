@@ -430,7 +430,9 @@ def test_reasons_and_retry_hints():
 
 def test_the_default_deployment_config_loads():
     configs = load_connector_configs(PROJECT_ROOT / "config" / "connectors.yaml", environ={})
-    assert set(configs) == {"foreign_authority", "customs", "ephyto_hub", "traces_nt", "single_window"}
+    assert set(configs) == {"foreign_authority", "customs", "ephyto_hub", "traces_nt", "single_window", "as4_authority"}
+    as4 = configs.pop("as4_authority")
+    assert (as4.endpoint, as4.responder.country, as4.security.encrypt) == ("https://127.0.0.1:8450/as4", "JP", True)
     assert configs["ephyto_hub"].endpoint == "https://127.0.0.1:8444/hub/DeliveryService"
     assert configs.pop("traces_nt").url("x") == "https://127.0.0.1:8445/tracesnt/ws/x"
     configs.pop("ephyto_hub")
