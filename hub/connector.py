@@ -233,15 +233,33 @@ class ProtocolReply:
 
 
 @dataclass(frozen=True)
+class Offered:
+    """What came of an outbound message a counterpart pulled: the receipt it sent back for it (a
+    :class:`DeliveryResult`) or the error it signalled (a :class:`~hub.errors.DeliveryError`), recorded as the outcome of
+    that delivery attempt (``attempt``, held by ``lane`` since ``started``)."""
+
+    outbound: OutboundMessage
+    attempt: int
+    lane: str
+    result: object
+    started: datetime
+    finished: datetime
+
+
+@dataclass(frozen=True)
 class InboundExchange:
     """What a counterpart pushed, as its connector read and authenticated it: answers to correlate and documents to
-    receive. ``state`` is the connector's own (what it needs to reply), opaque to the hub; ``repeated`` is the reply
-    already given to the same message (duplicate elimination): the hub sends it again and records nothing."""
+    receive; ``pull_mpc``, a pull request for what the hub holds for it on that channel; ``settled``, what came of
+    messages it pulled earlier. ``state`` is the connector's own (what it needs to reply), opaque to the hub;
+    ``repeated`` is the reply already given to the same message (duplicate elimination): the hub sends it again and
+    records nothing."""
 
     answers: list[AckReport] = field(default_factory=list)
     documents: list[InboundDocument] = field(default_factory=list)
     state: object = None
     repeated: ProtocolReply | None = None
+    pull_mpc: str | None = None
+    settled: list[Offered] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -260,6 +278,18 @@ class RepliesInProtocol(Protocol):
     def reply(self, exchange: InboundExchange, verdicts: list["InboundVerdict"], unmatched: str | None) -> ProtocolReply: ...
 
     def refuse(self, body: bytes, headers: Mapping[str, str], error: Exception) -> ProtocolReply: ...
+
+
+@runtime_checkable
+class ServesPulls(Protocol):
+    """A :class:`RepliesInProtocol` connector whose counterpart may pull what the hub holds for it (AS4 One-way/Pull,
+    the hub responding): when ``waits_to_be_pulled()``, the delivery workers leave its messages alone; each pull
+    request claims the next due one (a delivery attempt, leased for the connector's ``timeout``: not receipted by
+    then, it is offered again), which ``offer`` answers with (``outbound`` None: nothing to pull)."""
+
+    def waits_to_be_pulled(self) -> bool: ...
+
+    def offer(self, exchange: InboundExchange, outbound: OutboundMessage | None, attempt: int, lane: str) -> ProtocolReply: ...
 
 
 @runtime_checkable

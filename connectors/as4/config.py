@@ -124,8 +124,8 @@ class PullConfig(_Strict):
 class As4Config(ConnectorConfig):
     """One AS4 counterpart access point and the P-Mode of the one-way/push leg the hub sends on.
 
-    ``endpoint`` is PMode[1].Protocol.Address. ``initiator`` is the hub's access point, ``responder`` the
-    counterpart's; ``service``/``action``/``agreement``/``mpc`` go into each user message. ``business_response_action``
+    ``endpoint`` is PMode[1].Protocol.Address (not needed when the counterpart pulls and is never pulled from).
+    ``initiator`` is the hub's access point, ``responder`` the counterpart's; ``service``/``action``/``agreement``/``mpc`` go into each user message. ``business_response_action``
     names the Action of the user messages in which the counterpart answers a certificate later (its acceptance or
     refusal, ``RefToMessageId`` = our message); ``document_actions`` the Actions of user messages that carry a
     certificate or permit for the hub to receive. Those come pushed to ``/v1/inbound/<name>``, or, with ``pull``,
@@ -135,10 +135,12 @@ class As4Config(ConnectorConfig):
 
     type: Literal["as4"] = "as4"
     pmode_id: str = Field(default="hub-as4-push", min_length=1, max_length=255)
-    endpoint: str
+    endpoint: str | None = None
     soap_version: Literal["1.2"] = "1.2"
     mep: Literal["oneWay"] = "oneWay"
-    binding: Literal["push"] = "push"
+    #: push: the hub POSTs each message to ``endpoint``; pull: it holds them on ``mpc`` for the counterpart's signed
+    #: pull requests at /v1/inbound/<name> (a message not receipted within ``timeout`` seconds is offered again).
+    binding: Literal["push", "pull"] = "push"
     initiator: PartyConfig
     responder: PartyConfig
     service: ValueWithType
@@ -163,8 +165,8 @@ class As4Config(ConnectorConfig):
 
     @field_validator("endpoint")
     @classmethod
-    def _endpoint_is_url(cls, endpoint: str) -> str:
-        return check_http_url(endpoint, what="endpoint (PMode[1].Protocol.Address) is not an http(s) URL")
+    def _endpoint_is_url(cls, endpoint: str | None) -> str | None:
+        return None if endpoint is None else check_http_url(endpoint, what="endpoint (PMode[1].Protocol.Address) is not an http(s) URL")
 
     @field_validator("properties")
     @classmethod
@@ -178,6 +180,8 @@ class As4Config(ConnectorConfig):
     def _distinct_parties(self) -> "As4Config":
         if (self.initiator.party_id, self.initiator.party_id_type) == (self.responder.party_id, self.responder.party_id_type):
             raise ValueError("initiator and responder are the same party")
+        if self.endpoint is None and (self.binding == "push" or (self.pull is not None and self.pull.endpoint is None)):
+            raise ValueError("endpoint (PMode[1].Protocol.Address) is required to push to the counterpart, or to pull from it")
         if self.responder.country is None:
             raise ValueError("responder.country: the country of the authority the counterpart speaks for is required")
         if self.business_response_action in self.document_actions:

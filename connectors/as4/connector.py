@@ -49,6 +49,7 @@ from connectors.as4.msh import (
 )
 from connectors.as4.outcomes import Disposition, disposition, summary
 from connectors.as4.pulling import Puller
+from connectors.as4.receipts import check_receipt
 from connectors.http import bounded_client, status_error, transport_error
 from hub.connector import (
     AckReport,
@@ -57,11 +58,12 @@ from hub.connector import (
     InboundExchange,
     InboundOutcome,
     InboundVerdict,
+    Offered,
     OutboundMessage,
     Outcome,
     ProtocolReply,
 )
-from hub.errors import ConfigurationError, HubError, KeyMaterialError, PermanentDeliveryError, TransientDeliveryError
+from hub.errors import ConfigurationError, DeliveryError, HubError, KeyMaterialError, PermanentDeliveryError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,7 @@ class As4Connector:
         self._pulled_answers: list[tuple[_Opened, AckReport]] = []
         self._pulled_documents: list[tuple[_Opened, InboundDocument]] = []
         self._to_receipt: list[_Opened] = []
+        self._offered: OrderedDict[str, tuple] = OrderedDict()  # eb:MessageId → what was offered to a pull, until answered
 
     # --- life cycle -----------------------------------------------------------------------------------------------
 
@@ -143,22 +146,30 @@ class As4Connector:
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Push one document as an AS4 user message; the receipt (or error signal) becomes the result."""
         self._ensure_open()
-        outgoing = compose_user_message(self._user_message(message), [self._payload(message)], security=self._security,
-                                        counterpart=self._counterpart, compressed=self.config.compress,
-                                        ids=(f"messaging-{message.id}", f"body-{message.id}"))
+        if self.config.binding == "pull":
+            raise PermanentDeliveryError(f"{self.name}: the P-Mode's binding is pull: the counterpart pulls its messages, none is pushed")
+        outgoing = self._compose(message)
         endpoint = self.config.endpoint
         try:
             response = self._client.post(endpoint, content=outgoing.body, headers={
                 "Content-Type": outgoing.content_type, "MIME-Version": "1.0", "SOAPAction": '""'})
         except httpx.HTTPError as exc:
             raise transport_error(self.name, endpoint, exc, timeout=self.config.timeout, request=outgoing.body) from None
-        return self._result(outgoing, endpoint, response)
+        result = self._result(outgoing, endpoint, response)
+        if isinstance(result, DeliveryError):
+            raise result
+        return result
 
-    def _result(self, outgoing: Outgoing, endpoint: str, response: httpx.Response) -> DeliveryResult:
+    def _compose(self, message: OutboundMessage) -> Outgoing:
+        return compose_user_message(self._user_message(message), [self._payload(message)], security=self._security,
+                                    counterpart=self._counterpart, compressed=self.config.compress,
+                                    ids=(f"messaging-{message.id}", f"body-{message.id}"))
+
+    def _result(self, outgoing: Outgoing, endpoint: str, response: httpx.Response) -> DeliveryResult | DeliveryError:
         body = response.content
         content_type = response.headers.get("content-type")
         if not _looks_like_soap(content_type, body):
-            raise status_error(self.name, endpoint, response, request=outgoing.body) if response.status_code >= 300 else \
+            return status_error(self.name, endpoint, response, request=outgoing.body) if response.status_code >= 300 else \
                 TransientDeliveryError(f"{self.name}: {endpoint} answered {response.status_code} without an AS4 signal "
                                        f"(EBMS:0301 MissingReceipt)", request=outgoing.body, response=body or None)
         try:
@@ -166,19 +177,66 @@ class As4Connector:
                                  max_size=self.config.max_message_bytes, require_non_repudiation=self.config.receipt.non_repudiation)
         except As4Error as exc:
             # An answer we cannot take as a receipt: sending the same message again (same MessageId) gets a new one.
-            raise TransientDeliveryError(f"{self.name}: answer from {endpoint} refused: {exc.code} {exc}",
-                                         request=outgoing.body, response=body) from None
+            return TransientDeliveryError(f"{self.name}: answer from {endpoint} refused: {exc.code} {exc}",
+                                          request=outgoing.body, response=body)
         if answer.receipt_id is not None:
             return DeliveryResult(outcome=Outcome.ACCEPTED, receipt_id=answer.receipt_id, request=outgoing.body, response=body)
-        said = f"{self.name}: {endpoint} answered with an error signal: {summary(answer.errors)}"
-        verdict = disposition(answer.errors)
+        return self._signalled(answer.errors, f"{endpoint} answered with an error signal", request=outgoing.body, response=body)
+
+    def _signalled(self, errors, said: str, *, request: bytes, response: bytes) -> DeliveryResult | DeliveryError:
+        """What error signals about a message we sent make of it (see :mod:`connectors.as4.outcomes`)."""
+        verdict = disposition(errors)
         if verdict is Disposition.REJECTED:
-            first = next(error for error in answer.errors if error.severity != "warning")
-            return DeliveryResult(outcome=Outcome.REJECTED, request=outgoing.body, response=body, reason_code=first.error_code,
+            first = next(error for error in errors if error.severity != "warning")
+            return DeliveryResult(outcome=Outcome.REJECTED, request=request, response=response, reason_code=first.error_code,
                                   reason_text=first.description or first.detail or first.short_description or first.error_code)
-        if verdict is Disposition.RETRY:
-            raise TransientDeliveryError(said, request=outgoing.body, response=body)
-        raise PermanentDeliveryError(said, request=outgoing.body, response=body)
+        error = TransientDeliveryError if verdict is Disposition.RETRY else PermanentDeliveryError
+        return error(f"{self.name}: {said}: {summary(errors)}", request=request, response=response)
+
+    # --- pulled from the hub (One-way/Pull, the hub responding) ------------------------------------------------------
+
+    def waits_to_be_pulled(self) -> bool:
+        """Whether the counterpart pulls its messages (the delivery workers then leave them alone)."""
+        return self.config.binding == "pull"
+
+    def offer(self, exchange: InboundExchange, outbound: OutboundMessage | None, attempt: int, lane: str) -> ProtocolReply:
+        """The answer to a pull request: the user message claimed for it, or EBMS:0006 (nothing to pull)."""
+        opened: _Opened = exchange.state
+        request_id = opened.received.message_id
+        if outbound is None:
+            empty = Error.of(EbmsError.EMPTY_MPC, ref_to_message_in_error=request_id, severity="warning")
+            body, content_type = error_signal([empty], ref_to_message_id=request_id, security=self._security, host=self._host)
+            return ProtocolReply(200, content_type, body)
+        outgoing = self._compose(outbound)
+        with self._lock:
+            self._offered[outgoing.message_id] = (outbound, attempt, lane, outgoing, datetime.now(timezone.utc))
+            while len(self._offered) > _REMEMBERED:
+                self._offered.popitem(last=False)
+        return ProtocolReply(200, outgoing.content_type, outgoing.body)
+
+    def _settled(self, received: Received, raw: bytes) -> list[Offered]:
+        """Callback receipts and errors about messages the counterpart pulled: the outcome of each (a receipt that
+        does not prove what was offered settles nothing: the message is offered again when its lease ends)."""
+        settled = []
+        for signal in received.messaging.signal_messages:
+            referred = signal.info.ref_to_message_id or next((e.ref_to_message_in_error for e in signal.errors if e.ref_to_message_in_error), None)
+            with self._lock:
+                offered = self._offered.pop(referred or "", None)
+            if offered is None:
+                continue
+            outbound, attempt, lane, outgoing, started = offered
+            if signal.receipt is not None:
+                try:
+                    check_receipt(signal.receipt, sent=outgoing.signed, message_id=outgoing.message_id)
+                except As4Error as exc:
+                    log.warning("%s: receipt of pulled message %s refused: %s %s", self.name, outgoing.message_id, exc.code, exc)
+                    continue
+                result = DeliveryResult(outcome=Outcome.ACCEPTED, receipt_id=signal.info.message_id, request=outgoing.body, response=raw)
+            else:
+                result = self._signalled(signal.errors, "the pulled message was answered with an error signal", request=outgoing.body, response=raw)
+            settled.append(Offered(outbound=outbound, attempt=attempt, lane=lane, result=result, started=started,
+                                   finished=datetime.now(timezone.utc)))
+        return settled
 
     def _user_message(self, message: OutboundMessage) -> UserMessage:
         config = self.config
@@ -217,11 +275,16 @@ class As4Connector:
                                 max_size=self.config.max_message_bytes)
         messaging = received.messaging
         if not messaging.user_messages:
-            # Signals pushed on their own (a callback receipt, an error about a message of ours): nothing to hand on,
-            # and a signal is never answered by a signal.
-            log.info("%s: signal(s) pushed by the counterpart: %s", self.name,
-                     summary([error for signal in messaging.signal_messages for error in signal.errors]) or "receipt")
-            return InboundExchange(state=_Opened(received, None))
+            pulls = [signal.pull_request for signal in messaging.signal_messages if signal.pull_request is not None]
+            if pulls:
+                return InboundExchange(pull_mpc=self._authorised(pulls[0].mpc, received.message_id), state=_Opened(received, None))
+            # Signals pushed on their own (callback receipts, errors about messages of ours): a signal is never
+            # answered by a signal; those about messages the counterpart pulled settle them.
+            settled = self._settled(received, body)
+            if not settled:
+                log.info("%s: signal(s) pushed by the counterpart: %s", self.name,
+                         summary([error for signal in messaging.signal_messages for error in signal.errors]) or "receipt")
+            return InboundExchange(settled=settled, state=_Opened(received, None))
         user_message = _single(received)
         repeated = self._repeated(user_message.info.message_id)
         if repeated is not None:
@@ -331,6 +394,15 @@ class As4Connector:
             return error_signal(errors, ref_to_message_id=message_id, security=self._security, host=self._host)
         _, body, content_type = receipt_for(opened.received, opened.user_message, security=self._security, host=self._host)
         return body, content_type
+
+    def _authorised(self, mpc: str | None, request_id: str | None) -> str:
+        """The MPC a pull request names, when the counterpart may pull from it (its X.509 signature, checked when the
+        message was opened, is the authorisation: AS4 profile §2.1.1)."""
+        wanted = mpc or ns.DEFAULT_MPC
+        if self.config.binding != "pull" or wanted != self.config.mpc:
+            raise As4Error(EbmsError.PROCESSING_MODE_MISMATCH, f"no message partition channel {wanted!r} is held here for this party",
+                           where="eb:SignalMessage/eb:PullRequest/@mpc", ref_to_message_id=request_id)
+        return wanted
 
     def _error_about(self, error: Exception, message_id: str | None) -> tuple[bytes, str]:
         if isinstance(error, As4Error):

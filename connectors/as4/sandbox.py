@@ -11,6 +11,7 @@ misbehaving.
     DELETE /as4/state        forget everything
     POST   /as4/send         a signed certificate (the body) sent to the hub as an AS4 user message (or held, in pull
                              mode); JSON: the hub's answer
+    POST   /as4/pull         pull the next message the hub holds for it (?mpc=, ?receipt=false); JSON: what came
 
 It checks what arrives as a receiving access point must (MIME, ebMS header, decryption with its key, the hub's
 signature against the development CA, payload decompression), then the certificate itself as the authority would
@@ -46,13 +47,14 @@ from starlette.routing import Route
 
 from connectors.as4 import ns
 from connectors.as4.connector import NUMBER_PROPERTY, OUTCOME_PROPERTY, REASON_CODE_PROPERTY, REASON_TEXT_PROPERTY
-from connectors.as4.ebms import Error, MessageInfo, Party, PartyId, Property, UserMessage, new_message_id, utc_now
+from connectors.as4.ebms import Error, MessageInfo, Party, PartyId, Property, PullRequest, SignalMessage, UserMessage, new_message_id, utc_now
 from connectors.as4.errors import As4Error, EbmsError
 from connectors.as4.keys import KeyPair, load_certificates, load_key_pair
 from connectors.as4.msh import (
     Counterpart,
     Payload,
     Security,
+    compose_signal,
     compose_user_message,
     error_signal,
     open_message,
@@ -77,6 +79,8 @@ SERVICE = "urn:trade-document-hub:services:sps-certificates"
 DOCUMENT_ACTION, RESPONSE_ACTION = "Certificate", "BusinessResponse"
 #: The message partition channel on which, in pull mode, it holds what it has for the hub.
 MPC = "urn:trade-document-hub:mpc:jp-nppo-to-fr-nppo"
+#: The MPC on which the hub holds what this authority pulls (the hub's P-Mode, binding pull).
+HUB_MPC = "urn:trade-document-hub:mpc:fr-nppo-to-jp-nppo"
 #: A message pulled and not receipted is offered again after this many seconds (reception awareness).
 REOFFER_AFTER = 2.0
 _MAX_BYTES = 32 * 1024 * 1024
@@ -320,6 +324,45 @@ class _AccessPoint:
             return {**said, "kind": "receipt", "receipt_id": answer.receipt_id}
         return {**said, "kind": "error", "errors": [f"{e.error_code} {e.description or e.short_description or ''}".strip() for e in answer.errors]}
 
+    async def pull_from_hub(self, request: Request) -> Response:
+        """Pull the next message the hub holds for this authority (One-way/Pull, the hub responding), check it as a
+        pushed one, and answer it with a callback receipt (or error); ``?receipt=false`` keeps the receipt back, as an
+        access point that stopped before storing would (the hub offers the message again when its lease ends)."""
+        if self.push_url is None:
+            return JSONResponse({"detail": "this sandbox was given no hub endpoint"}, 409)
+        mpc = request.query_params.get("mpc", HUB_MPC)
+        pull = SignalMessage(MessageInfo(utc_now(), new_message_id(self.host)), pull_request=PullRequest(mpc))
+        body, content_type = compose_signal(pull, security=self.security)
+        response = await self._client().post(self.push_url, content=body, headers={"Content-Type": content_type})
+        try:
+            received = open_message(response.content, response.headers.get("content-type"), security=self.security,
+                                    counterpart=self.hub, max_size=_MAX_BYTES)
+        except As4Error as exc:
+            return JSONResponse({"kind": "refused", "status": response.status_code, "errors": [f"{exc.code} {exc}"]})
+        if not received.messaging.user_messages:
+            errors = [f"{e.error_code} {e.short_description or ''}".strip() for s in received.messaging.signal_messages for e in s.errors]
+            return JSONResponse({"kind": "empty" if errors == ["EBMS:0006 EmptyMessagePartitionChannel"] else "error", "errors": errors})
+        [user_message] = received.messaging.user_messages[:1]
+        message_id = user_message.info.message_id
+        [(_, document)] = payloads_of(received, user_message, limit=_MAX_BYTES)
+        entry = self.state.received.get(message_id) or _Received(message_id, _number(document))
+        entry.deliveries += 1
+        self.state.received[message_id] = entry
+        _, reason = check_signed_document(self.verifier, document)
+        if reason is not None:
+            entry.status, entry.reason = "rejected", f"[{reason[0]}] {reason[1]}"
+            refusal = Error.of(EbmsError.OTHER, ref_to_message_in_error=message_id, description=entry.reason)
+            answer = error_signal([refusal], ref_to_message_id=message_id, security=self.security, host=self.host)
+        else:
+            entry.receipt_id, receipt, receipt_type = receipt_for(received, user_message, security=self.security, host=self.host)
+            answer = (receipt, receipt_type)
+        if request.query_params.get("receipt") != "false":
+            await self._client().post(self.push_url, content=answer[0], headers={"Content-Type": answer[1]})
+            later = self._answer_later(user_message, entry) if reason is None else None
+            if later is not None:
+                await later()
+        return JSONResponse({"kind": "user-message", **entry.as_json()})
+
     async def send(self, request: Request) -> Response:
         """Send the signed certificate in the body to the hub, as this authority's access point would (or hold it for
         the hub to pull, in pull mode)."""
@@ -388,6 +431,7 @@ def create_as4_sandbox(*, key_pair: KeyPair, hub_certificate: x509.Certificate, 
         Route("/as4/state", point.reset, methods=["DELETE"]),
         Route("/as4/send", point.send, methods=["POST"]),
         Route("/as4/outbox", point.outbox, methods=["GET"]),
+        Route("/as4/pull", point.pull_from_hub, methods=["POST"]),
     ]
 
     return sandbox_app(routes, close=point.close, access_point=point)

@@ -8,8 +8,10 @@ import threading
 from typing import Mapping
 
 from hub.acks.correlation import take_answers_together
+from hub.delivery.outbox import claim
+from hub.delivery.worker import Worker
 from hub.connector import (BindsAnswerers, Connector, InboundDocument, InboundVerdict, ProtocolReply, PullsDocuments, ReceivesInbound,
-                           RepliesInProtocol)
+                           RepliesInProtocol, ServesPulls)
 from hub.errors import HubError, InputError, NotFound, SignatureError, UnmatchedAnswer, ValidationFailed
 from hub.intake.reception import prepare_inbound, refusal, verdict_for
 from hub.intake.submission import store
@@ -64,6 +66,12 @@ class Inbound:
             return connector.refuse(body, headers, exc)
         if exchange.repeated is not None:
             return exchange.repeated
+        if exchange.pull_mpc is not None and isinstance(connector, ServesPulls):
+            return self._offer(connector_name, connector, exchange)
+        if exchange.settled:
+            # Callback receipts (or errors) of messages the counterpart pulled: the outcome of those attempts.
+            Worker(database=self.database, connectors=self.connectors).settle_pulled(exchange.settled)
+            self.wake.set()
         unmatched = None
         if exchange.answers:
             answerer = connector.answerer_for if isinstance(connector, BindsAnswerers) else None
@@ -73,6 +81,15 @@ class Inbound:
                 unmatched = str(exc)  # kept as unmatched by the store; the counterpart is told
         verdicts = [self.receive_document(connector_name, document) for document in exchange.documents]
         return connector.reply(exchange, verdicts, unmatched)
+
+    def _offer(self, connector_name: str, connector: ServesPulls, exchange) -> ProtocolReply:
+        """The next message the hub holds for ``connector_name``'s counterpart, claimed as a delivery attempt leased
+        for the connector's ``timeout``: not receipted by then, it is offered again."""
+        lane = f"pull:{connector_name}"
+        with self.database.transaction() as session:
+            claims = claim(session, worker=lane, lease_seconds=connector.config.timeout, limit=1, destinations=[connector_name])
+        taken = claims[0] if claims else None
+        return connector.offer(exchange, taken.outbound if taken else None, taken.attempt if taken else 0, lane)
 
     def receive_document(self, connector_name: str, document: InboundDocument) -> InboundVerdict:
         """A document a counterpart holds for the hub: verified, validated, stored for its importing country and

@@ -34,10 +34,12 @@ from hub.connector import (
     ConfirmsAnswers,
     Connector,
     DeliveryResult,
+    Offered,
     OutboundMessage,
     PollsAcks,
     RequeriesAnswers,
     ResumesAwaiting,
+    ServesPulls,
 )
 from hub.acks.correlation import record_answer, take_answers
 from hub.delivery.outbox import Claim, claim, lock_taken, still_held
@@ -121,8 +123,12 @@ class Worker:
         """Claim up to ``limit`` due messages as one delivery lane (``lane``: the lease owner, by default this
         worker), send them one after the other, and settle them together; return how many were delivered."""
         lane = lane or self.name
+        pushed = [name for name, connector in self.connectors.items()
+                  if not (isinstance(connector, ServesPulls) and connector.waits_to_be_pulled())]
+        if not pushed:
+            return 0
         with stage("claim"), self.database.transaction() as session:
-            claims = claim(session, worker=lane, lease_seconds=self.lease_seconds, limit=limit, destinations=list(self.connectors),
+            claims = claim(session, worker=lane, lease_seconds=self.lease_seconds, limit=limit, destinations=pushed,
                            max_in_flight={name: c.config.max_in_flight for name, c in self.connectors.items()})
         if not claims:
             return 0
@@ -162,6 +168,13 @@ class Worker:
     def deliver(self, taken: Claim) -> None:
         """Deliver one claimed message (with what its claim read for it) and settle what came of it."""
         self._settle_all([self._exchange(taken, taken.outbound)])
+
+    def settle_pulled(self, offered: list[Offered]) -> None:
+        """Record what came of messages counterparts pulled (their callback receipts, or the errors they signalled) as
+        the outcome of the attempt each pull was."""
+        self._settle_all([_Exchange(Claim(message_id=o.outbound.id, attempt=o.attempt, lease_expires_at=o.finished, redelivery=False,
+                                          outbound=o.outbound, worker=o.lane), o.outbound, o.result, o.started, o.finished)
+                          for o in offered])
 
     def _exchange(self, taken: Claim, outbound: OutboundMessage) -> "_Exchange":
         connector = self.connectors[outbound.destination]

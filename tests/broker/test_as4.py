@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from connectors.as4.ebms import read_messaging
 from connectors.as4.packaging import read_packet
-from connectors.as4.sandbox import MPC, create_as4_sandbox_from_pki
+from connectors.as4.sandbox import HUB_MPC, MPC, create_as4_sandbox_from_pki
 from connectors.serving import running_sandbox
 from hub.api.app import create_app
 from hub.broker import Broker
@@ -45,6 +45,7 @@ def hub(request, database_url, pki, tmp_path: Path):
             "responder": {"party_id": "jp-nppo-ap", "role": ROLE + "responder", "country": "JP"},
             "service": {"value": "urn:trade-document-hub:services:sps-certificates"}, "action": "Certificate",
             **({"pull": {"mpc": MPC, "interval": 0.05}} if request.param == "pull" else {}),
+            **({"binding": "pull", "mpc": HUB_MPC, "timeout": 1} if request.param == "pulled" else {}),
         }}}))
         routes = tmp_path / "routes.yaml"
         routes.write_text(json.dumps({"rules": [
@@ -160,3 +161,45 @@ def test_pulled_business_responses_and_certificates_are_recorded_then_receipted(
     assert (stored.direction, stored.tenant) == ("inbound", "FR")
     states = {entry["action"]: entry["state"] for entry in sandbox.get("/as4/outbox").json()["held"]}
     assert states == {"BusinessResponse": "receipted", "Certificate": "receipted"}
+
+
+def _jp_record(number: str) -> dict:
+    record = example_record(certificate_number=number)
+    record["consignment"]["import_country"] = {"id": "JP"}
+    return record
+
+
+@pytest.mark.parametrize("hub", ["pulled"], indirect=True)
+def test_a_counterpart_that_pulls_gets_its_certificate_only_when_it_asks_and_receipts_it(hub):
+    broker, worker, client, sandbox = hub
+    assert sandbox.post("/as4/pull").json()["kind"] == "empty", "nothing held yet: EBMS:0006"
+    [message] = client.post("/v1/documents", json=_jp_record("FR-2026-AS4-0201")).json()["messages"]
+    assert worker.drain() == 0, "a pulled destination is never pushed to"
+    assert _state(broker, message["id"]) == "queued"
+    pulled = sandbox.post("/as4/pull").json()
+    assert (pulled["kind"], pulled["certificate_number"], pulled["status"]) == ("user-message", "FR-2026-AS4-0201", "accepted")
+    assert pulled["message_id"] == f"{message['id']}@hub"
+    _wait_for_state(broker, message["id"], "acknowledged")
+    with broker.database.sessions() as session:
+        assert session.get(Message, message["id"]).receipt_id == pulled["receipt_id"]
+    assert sandbox.post("/as4/pull").json()["kind"] == "empty"
+
+
+@pytest.mark.parametrize("hub", ["pulled"], indirect=True)
+def test_a_pulled_message_never_receipted_is_offered_again_when_its_lease_ends(hub):
+    broker, _, client, sandbox = hub
+    [message] = client.post("/v1/documents", json=_jp_record("FR-2026-AS4-0202")).json()["messages"]
+    first = sandbox.post("/as4/pull", params={"receipt": "false"}).json()
+    assert first["kind"] == "user-message" and _state(broker, message["id"]) == "sending"
+    assert sandbox.post("/as4/pull").json()["kind"] == "empty", "held by the first pull until its lease ends"
+    time.sleep(1.2)  # the P-Mode's timeout: 1 s
+    again = sandbox.post("/as4/pull").json()
+    assert (again["message_id"], again["deliveries"]) == (first["message_id"], 2)
+    _wait_for_state(broker, message["id"], "acknowledged")
+
+
+@pytest.mark.parametrize("hub", ["pulled"], indirect=True)
+def test_a_pull_on_another_channel_is_refused(hub):
+    _, _, _, sandbox = hub
+    answer = sandbox.post("/as4/pull", params={"mpc": "urn:someone-elses-channel"}).json()
+    assert answer["kind"] == "error" and answer["errors"][0].startswith("EBMS:0010")

@@ -39,6 +39,8 @@ def test_a_killed_worker_process_loses_nothing(postgres_database_url, pki, tmp_p
         destinations["ephyto_hub"] = {"type": "ephyto_hub", "endpoint": f"{sandbox.url}/hub/DeliveryService"}
         destinations["traces_nt"] = {"type": "traces_nt", "endpoint": f"{sandbox.url}/tracesnt/ws", "submission_service": "S", "username": "u", "authentication_key": "k", "client_id": "c"}
         destinations["single_window"] = {"type": "single_window", "endpoint": f"{sandbox.url}/iop", "interaction_code": "CFS.ENVIO01", "service_id": "IOPCFS0001", "sender_id": "HUBFR", "recipient_id": "VUCEPE"}
+        destinations["as4_authority"] = {"type": "as4", "endpoint": f"{sandbox.url}/as4", "service": {"value": "urn:s"}, "action": "Certificate",
+                                         "initiator": {"party_id": "fr", "role": "r", "country": "FR"}, "responder": {"party_id": "jp", "role": "r", "country": "JP"}}
         connectors.write_text(json.dumps({"connectors": destinations}))
         settings = Settings(database_url=postgres_database_url, certs_dir=pki.directory, connectors_file=connectors, lease_seconds=LEASE_SECONDS)
         broker = Broker.from_settings(settings)

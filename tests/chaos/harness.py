@@ -45,6 +45,7 @@ from hub.standards import PROJECT_ROOT
 from hub.store.db import Database
 from hub.store.embedded_postgres import EmbeddedPostgres
 from hub.store.models import Document, Message, TraceEvent
+from connectors.as4.sandbox import MPC
 from tests.contract.suite import client_tls
 from tests.support.broker import example_record, replacement_of
 
@@ -215,13 +216,22 @@ DESTINATIONS = {
     "ephyto_hub": ("ephyto_hub", ""),
     "single_window": ("single_window", ""),
     "traces_nt": ("traces_nt", ""),
+    "as4_authority": ("as4", "/as4"),
 }
+#: Where each sandbox's /control endpoints are (one per authority it plays).
+CONTROL_PATHS = {"p2p": ("/p2p/authority", "/p2p/customs"), "as4": ("/as4",)}
+#: The P-Mode of the AS4 access point (Japan's), as config/connectors.yaml has it.
+AS4_LEG = {"initiator": {"party_id": "fr-nppo-ap", "role": "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/initiator", "country": "FR"},
+           "responder": {"party_id": "jp-nppo-ap", "role": "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/responder", "country": "JP"},
+           "service": {"value": "urn:trade-document-hub:services:sps-certificates"}}
+AS4_MPC = MPC  # where the sandbox holds what it has for the hub, in pull mode
 #: Every fault each sandbox plays, and the targets (operations) it plays them on.
 FAULTS = {
     "p2p": (("unavailable", "server_error", "slow", "malformed", "drop", "refuse"), ("deliver", "acks")),
     "ephyto_hub": (("unavailable", "server_error", "slow", "malformed", "drop", "refuse"), ("DeliverEnvelope", "GetEnvelopeTrackingInfo")),
     "single_window": (("unavailable", "server_error", "slow", "malformed", "drop", "refuse", "fault"), ("deliver", "tracking")),
     "traces_nt": (("unavailable", "server_error", "soap_fault", "refuse", "slow", "malformed", "drop"), ("submit", "status", "certificate")),
+    "as4": (("unavailable", "server_error", "slow", "malformed", "drop", "refuse"), ("deliver",)),
 }
 #: Faults that make the hub give a delivery up at once (a permanent refusal): the message goes to the dead letters.
 PERMANENT = frozenset({"refuse"})
@@ -253,6 +263,7 @@ class Counterparts:
         """Every counterpart type: the p2p authorities push their acknowledgements to ``push_to`` (the hub's base URL;
         None: they are only served by the ``/acks`` feed); ePhyto envelopes count as delivered ``settle_after``
         seconds after they arrive; the single window releases every consignment; TRACES-NT accepts every CHED."""
+        from connectors.as4.sandbox import create_as4_sandbox_from_pki as as4_app
         from connectors.ephyto_hub.sandbox import create_ephyto_hub_sandbox
         from connectors.p2p.sandbox import create_sandbox_from_pki as p2p_app
         from connectors.single_window.sandbox import create_sandbox_from_pki as window_app
@@ -264,6 +275,7 @@ class Counterparts:
             "p2p": (p2p_app(certs, push_url=push), True),
             "ephyto_hub": (create_ephyto_hub_sandbox(delivery_delay=settle_after), True),
             "single_window": (window_app(certs), True),
+            "as4": (as4_app(certs, push_url=f"{push_to}/v1/inbound/as4_authority" if push_to else None), False),
             "traces_nt": (create_traces_sandbox_app(accounts={TRACES_ACCOUNT["username"]: TRACES_ACCOUNT["authentication_key"]},
                                                     client_ids={TRACES_ACCOUNT["username"]: TRACES_ACCOUNT["client_id"]}), False),
         }
@@ -272,6 +284,8 @@ class Counterparts:
             client = stack.enter_context(httpx.Client(verify=client_tls(pki), timeout=10))
             counterparts = cls(pki=pki, urls=urls, client=client)
             counterparts.control("single_window", decide="released")
+            if not push_to:  # no hub to push to: the hub pulls Japan's answers from its access point
+                counterparts.control("as4", "/as4", pull=True)
             yield counterparts
 
     def control(self, sandbox: str, path: str = "", **body: object) -> None:
@@ -298,6 +312,8 @@ class Counterparts:
                               "receipt_outcome": "accepted", "tracking_poll_interval": poll_interval, **common},
             "traces_nt": {"type": "traces_nt", "endpoint": f"{traces}/tracesnt/ws", "submission_service": "ChedSubmissionService",
                           "ca_bundle": str(Path(self.pki.directory) / "ca.pem"), **TRACES_ACCOUNT, **common},
+            "as4_authority": {"type": "as4", "endpoint": f"{self.urls['as4']}/as4", "action": "Certificate", **AS4_LEG,
+                              **({"pull": {"mpc": AS4_MPC, "interval": poll_interval}} if acks == "poll" else {}), **common},
         }}
 
     def write_connectors(self, path: Path, **options) -> Path:
@@ -305,14 +321,14 @@ class Counterparts:
         return path
 
     def inject(self, *, share: float, requests: int, seed: int, slow_seconds: tuple[float, float] = (0.3, 1.6),
-               sandboxes: tuple[str, ...] = ("p2p", "ephyto_hub", "single_window", "traces_nt")) -> None:
+               sandboxes: tuple[str, ...] = ("p2p", "ephyto_hub", "single_window", "traces_nt", "as4")) -> None:
         """Queue, on every target of every sandbox (both p2p authorities), ``requests`` entries of which ``share``
         are faults, every kind in turn, in a seeded random order; ``slow`` lasts one of ``slow_seconds`` (past the
         connector's timeout for the longer one: the counterpart applies a request the hub stopped waiting for)."""
         rng = random.Random(seed)
         for sandbox in sandboxes:
             kinds, targets = FAULTS[sandbox]
-            paths = ("/p2p/authority", "/p2p/customs") if sandbox == "p2p" else ("",)
+            paths = CONTROL_PATHS.get(sandbox, ("",))
             for path in paths:
                 for target in targets:
                     faults = int(requests * share)
@@ -327,10 +343,9 @@ class Counterparts:
                         self.control(sandbox, path, **body)
 
     def clear_faults(self) -> None:
-        for sandbox in ("ephyto_hub", "single_window", "traces_nt"):
-            self.control(sandbox, fault="none")
-        for path in ("/p2p/authority", "/p2p/customs"):
-            self.control("p2p", path, fault="none")
+        for sandbox in ("ephyto_hub", "single_window", "traces_nt", "p2p", "as4"):
+            for path in CONTROL_PATHS.get(sandbox, ("",)):
+                self.control(sandbox, path, fault="none")
 
     def received(self) -> dict[str, list[Receipt]]:
         """What each destination's counterpart holds, in the order each message first arrived, one entry per
@@ -361,10 +376,10 @@ class Submission:
 
 
 def batch(per_type: int, *, tag: str, replacement_every: int = 3) -> list[Submission]:
-    """``per_type`` documents for each connector type (phytosanitary certificates to EC, US and PE; CHEDs), every
+    """``per_type`` documents for each connector type (phytosanitary certificates to EC, US, PE and JP; CHEDs), every
     ``replacement_every``-th phytosanitary one a replacement of the one before it, submitted right after it."""
     out: list[Submission] = []
-    routes = {"EC": "foreign_authority", "US": "ephyto_hub", "PE": "single_window"}
+    routes = {"EC": "foreign_authority", "US": "ephyto_hub", "PE": "single_window", "JP": "as4_authority"}
     for country, destination in routes.items():
         previous: Submission | None = None
         for n in range(per_type):

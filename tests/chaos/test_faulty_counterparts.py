@@ -24,7 +24,7 @@ from tests.chaos.harness import (
     wait_until,
 )
 
-PER_TYPE = 24  # documents per connector type (ePhyto Hub, TRACES-NT, single window; p2p gets them all as customs)
+PER_TYPE = 24  # documents per connector type (ePhyto Hub, TRACES-NT, single window, AS4; p2p gets them all as customs)
 FAULT_SHARE = 0.3
 
 

@@ -29,7 +29,7 @@ from tests.chaos.harness import (
     wait_until,
 )
 
-PER_TYPE = 15  # 60 documents, 120 messages
+PER_TYPE = 15  # 75 documents, 150 messages
 LEASE_SECONDS = 3
 ANSWER_DEADLINE = 4.0
 

@@ -33,7 +33,7 @@ from tests.chaos.harness import (
     wait_until,
 )
 
-PER_TYPE = 12  # 48 documents, 96 messages
+PER_TYPE = 12  # 60 documents, 120 messages
 LEASE_SECONDS = 3
 ANSWER_DEADLINE = 4.0
 OUTAGE_SECONDS = 4
