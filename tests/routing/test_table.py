@@ -297,7 +297,7 @@ def test_facts_from_records():
 
 def test_default_table_routes_the_worked_examples():
     default = RoutingTable.load(DEFAULT_ROUTES)
-    assert default.destinations == {"foreign_authority", "customs", "ephyto_hub", "traces_nt", "single_window"}
+    assert default.destinations == {"foreign_authority", "customs", "ephyto_hub", "traces_nt", "single_window", "as4_authority"}
     assert default.require_route(routing_facts(record(PHYTO_RECORD))).destinations == ["foreign_authority", "customs"]
     assert default.route(routing_facts(record(PHYTO_RECORD, status="withdrawn"))).destinations == [
         "foreign_authority", "customs"]
@@ -317,6 +317,9 @@ def test_default_table_routes_the_worked_examples():
         "single_window", "customs"]
     assert default.route(facts(kind="veterinary", exporting_country="FR", importing_country="PE")).destinations == [
         "foreign_authority", "customs"]
+    # Japan's authority is behind an eDelivery AS4 access point: certificates go there, CITES permits still point-to-point.
+    for kind in ("phytosanitary", "veterinary"):
+        assert default.route(facts(kind=kind, exporting_country="FR", importing_country="JP")).destinations == ["as4_authority", "customs"]
 
 
 def test_no_route_error_names_the_facts():
@@ -394,12 +397,12 @@ def test_cli_show_prints_the_rules(runner):
     result = runner.invoke(routes_app, ["show", "--routes", str(DEFAULT_ROUTES)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "9 rules, destinations customs, ephyto_hub, foreign_authority, single_window, traces_nt" in lines[0]
+    assert "10 rules, destinations as4_authority, customs, ephyto_hub, foreign_authority, single_window, traces_nt" in lines[0]
     assert lines[1].split() == ["#", "RULE", "WHEN", "TO", "FINAL"]
     assert lines[2].split()[:3] == ["1", "export-to-foreign-authority", "kind:"]
     assert lines[2].rstrip().endswith("foreign_authority")
     assert lines[3].strip() == "cross_border: yes"
-    assert any(line.split()[:2] == ["6", "ched-to-traces-and-customs"] for line in lines)
+    assert any(line.split()[:2] == ["7", "ched-to-traces-and-customs"] for line in lines)
 
 
 def test_rules_route_outbound_documents_unless_they_say_inbound():
