@@ -57,8 +57,8 @@ tools:
 
 # Each benchmark prints its figures beside a baseline of the same run and the targets of issue 14, met or not.
 # One alone: make bench BENCH=broker BENCH_ARGS="--scenario sqlite-serve,paced" (each takes --scenario, see --help).
-BENCH ?= core broker customs flat
-bench: $(STAMP) ## run the benchmarks (core, broker, customs, flat) and print their figures against the targets
+BENCH ?= core broker customs flat as4
+bench: $(STAMP) ## run the benchmarks (core, broker, customs, flat, as4) and print their figures against the targets
 	@for name in $(BENCH); do echo "==> bench/$$name.py $(BENCH_ARGS)"; $(BIN)/python bench/$$name.py $(BENCH_ARGS) || exit 1; done
 
 .PHONY: load
