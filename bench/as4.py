@@ -24,11 +24,9 @@ import json
 import os
 import sys
 import tempfile
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -42,21 +40,10 @@ from connectors.as4.keys import load_key_pair  # noqa: E402
 from connectors.as4.msh import Counterpart, Payload, Security, compose_user_message, open_message, payloads_of, read_answer, receipt_for  # noqa: E402
 from hub.mapping.sps_certificate import record_from_data, render_certificate, to_xml  # noqa: E402
 from hub.signing import PemKeyProvider, Signer, init_dev_pki  # noqa: E402
-from hub.standards import PROJECT_ROOT  # noqa: E402
+from core import EXAMPLE, rate  # noqa: E402
 
-EXAMPLE = PROJECT_ROOT / "mappings" / "SPSCertificate" / "17" / "examples" / "phyto-FR-apples.record.json"
 SCENARIOS = ("send", "receive", "receipt")
 MAX = 32 * 1024 * 1024
-
-
-def rate(operation: Callable[[], object], seconds: float) -> float:
-    """Operations per second, run for about ``seconds`` after one warm-up call."""
-    operation()
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
-        operation()
-        count += 1
-    return count / elapsed
 
 
 def main() -> None:
