@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from core import EXAMPLE, certificate_record, rate  # noqa: E402
 from hub.api.auth import create_client  # noqa: E402
 from hub.mapping.sps_certificate import to_xml  # noqa: E402
+from hub.signing.pki import DEV_AUTHORITIES  # noqa: E402
 from hub.signing import PemKeyProvider, Signer, init_dev_pki  # noqa: E402
 from hub.standards import PROJECT_ROOT  # noqa: E402
 from hub.store.db import Database  # noqa: E402
@@ -474,7 +475,7 @@ def main() -> None:
     results: list[Result] = []
     try:
         with ExitStack() as stack:
-            init_dev_pki(root / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
+            init_dev_pki(root / "certs", authorities=DEV_AUTHORITIES, rsa_key_bits=2048)
             baseline = core_baseline(args.lines, root / "certs", args.seconds)
             if not args.json:
                 print(f"certificate: {args.lines} line item(s); {args.documents} documents per scenario, {CLIENT_THREADS} client threads")

@@ -43,6 +43,7 @@ from hub.connector import ConnectorConfig, DeliveryResult, Outcome  # noqa: E402
 from hub.delivery.retry import RetryStrategy  # noqa: E402
 from hub.intake.submission import prepare, store  # noqa: E402
 from hub.routing.table import RoutingTable  # noqa: E402
+from hub.signing.pki import DEV_AUTHORITIES  # noqa: E402
 from hub.signing import init_dev_pki  # noqa: E402
 from hub.store.db import Database  # noqa: E402
 from hub.store.migrate import upgrade  # noqa: E402
@@ -184,7 +185,7 @@ def main() -> None:
     results = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="hub-bench-flat-") as temp:
         root = Path(temp)
-        pki = init_dev_pki(root / "certs", authorities=("FR", "US"), rsa_key_bits=2048)
+        pki = init_dev_pki(root / "certs", authorities=DEV_AUTHORITIES, rsa_key_bits=2048)
         for engine in engines:
             if engine == "sqlite":
                 url = f"sqlite:///{root / 'flat.db'}"

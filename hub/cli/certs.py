@@ -10,6 +10,7 @@ import typer
 
 from hub.cli.common import DEFAULT_CERTS_DIR, audited, fail
 from hub.errors import HubError
+from hub.signing.pki import DEV_AUTHORITIES
 
 certs_app = typer.Typer(no_args_is_help=True, help="The development PKI.")
 
@@ -18,7 +19,7 @@ certs_app = typer.Typer(no_args_is_help=True, help="The development PKI.")
 @audited("certs.init", target=("directory", "authority"))
 def certs_init(
     directory: Path = typer.Option(DEFAULT_CERTS_DIR, "--dir", help="where to write the PKI"),
-    authority: list[str] = typer.Option(["FR", "EC", "NL", "US", "JP"], help="issuing authorities (ISO country) to make keys for (JP: the CITES sandbox's management authority)"),
+    authority: list[str] = typer.Option(list(DEV_AUTHORITIES), help="issuing authorities (ISO country) to make keys for (JP: the CITES and AS4 sandboxes' authority)"),
     if_missing: bool = typer.Option(False, "--if-missing", help="keep an existing complete PKI"),
     server_name: list[str] = typer.Option([], "--server-name", help="another host name or IP address the TLS server certificate names (a container's service name); may repeat"),
 ) -> None:

@@ -42,6 +42,9 @@ from hub.standards import PROJECT_ROOT
 
 DEFAULT_DEV_PKI_DIR = PROJECT_ROOT / "certs" / "dev"
 CA_COMMON_NAME = "Hub Development CA"
+#: The authorities the default deployment (config/) names: FR issues, EC/NL/US/JP answer (JP: the CITES and AS4
+#: sandboxes' authority). ``hub certs init`` makes keys for these unless told otherwise.
+DEV_AUTHORITIES = ("FR", "EC", "NL", "US", "JP")
 INDEX_NAME = "pki.json"
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
