@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from hub.scope import Scope
@@ -45,11 +45,11 @@ from hub.customs.ledger import (
 )
 from hub.customs.operations import CLEAR, RESERVE, OperationState, operation_key
 from hub.customs.sheet import DocumentRow, Sheet, find, get, open_sheet, valid_until
+from hub.customs.step import Step, step
 from hub.errors import DeliveryError, TransientDeliveryError
 from hub.records.lifecycle import CLOSED, Lifecycle, move
 from hub.store.db import Database
 from hub.store.models import CustomsOperation, Document, Message, QuantityMovement, utcnow
-from hub.store.trace import add_event
 
 _CLOSED_STATUSES = ("withdrawn", "rejected", "cancelled")
 _ACTOR = "customs:{office}"
@@ -123,7 +123,7 @@ class Authority:
 class CustomsRegistry:
     """The customs-facing registry over the hub's store; ``ched_authorities`` maps destination names to the CHED
     quantity ledgers they reach (see the module's docstring). Each step on the hub's own ledger is one transaction
-    of a few Core statements (:mod:`hub.customs.sheet`)."""
+    of a few Core statements on a bare connection (:mod:`hub.customs.step`, :mod:`hub.customs.sheet`)."""
 
     def __init__(self, database: Database, *, ched_authorities: Mapping[str, ChedQuantities] | None = None) -> None:
         self.database = database
@@ -132,10 +132,10 @@ class CustomsRegistry:
     def check(self, code: str, number: str, *, tenant: str, office: str | None = None, declaration: str | None = None) -> Standing:
         """The standing of the document ``code`` ``number``; the consultation is traced."""
         gun = gun_code(code)
-        with self.database.transaction() as session:
-            sheet = open_sheet(session.connection(), gun, number, tenant)
-            standing = _standing(session, sheet)
-            _trace(session, sheet, "customs.checked", _actor(office), {"code": standing.code, "declaration": declaration, "valid": standing.valid, "reasons": list(standing.reasons)})
+        with step(self.database) as current:
+            sheet = open_sheet(current.connection(), gun, number, tenant)
+            standing = _standing(current, sheet)
+            current.trace(sheet.document, "customs.checked", _actor(office), {"code": standing.code, "declaration": declaration, "valid": standing.valid, "reasons": list(standing.reasons)})
             return standing
 
     def reserve(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None = None) -> ReservationAnswer:
@@ -147,12 +147,11 @@ class CustomsRegistry:
         does not answer, the :class:`~hub.errors.TransientDeliveryError` says the outcome is unknown: the quantities
         stay held until the same request is repeated (it never reserves twice) or the reconciliation settles it."""
         gun = gun_code(code)
-        with self.database.transaction() as session:
-            connection = session.connection()
-            sheet = open_sheet(connection, gun, number, tenant, lock=True)
-            authority = self._authority_of(session, gun, sheet.document.id)
-            answer, operation_id = _reserve_on(session, sheet, declaration=declaration, items=items, office=office, authority=authority)
-            sheet.write(connection)
+        with step(self.database) as current:
+            sheet = open_sheet(current.connection(), gun, number, tenant, lock=True)
+            authority = self._authority_of(current.connection(), gun, sheet.document.id)
+            answer, operation_id = _reserve_on(current, sheet, declaration=declaration, items=items, office=office, authority=authority)
+            sheet.write(current.connection())
         if operation_id is None:
             return answer
         try:
@@ -164,9 +163,9 @@ class CustomsRegistry:
     def _settle_reservation(self, operation_id: str, information, code: str, *, items: Sequence[DeclaredItem], office: str | None) -> ReservationAnswer:
         """The authority's answer to a reservation applied to its operation: accepted (held → reserved) or refused
         (nothing held, the refusal traced and answered)."""
-        with self.database.transaction() as session:
+        with step(self.database) as current:
+            session, connection = current.session, current.connection()
             operation = session.get(CustomsOperation, operation_id)
-            connection = session.connection()
             document = get(connection, operation.document_id, lock=True)
             detail = {"declaration": operation.declaration, "by": operation.ched_reference, "operation": operation.id}
             if information.reservation_accepted is False:
@@ -174,21 +173,21 @@ class CustomsRegistry:
                 reservation = Reservation(failure=information.failure or FailureReason.QUANTITY_EXCEEDED, failed_item=failed)
                 operations.discard(session, operation, OperationState.REFUSED)
                 sheet = Sheet.read(connection, document, code)
-                _trace(session, sheet, "customs.reservation_refused", _actor(office), {**detail, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": failed.goods_item, "line": failed.line})
+                current.trace(sheet.document, "customs.reservation_refused", _actor(office), {**detail, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": failed.goods_item, "line": failed.line})
             else:
                 rows = operations.accept_reservation(session, operation)
                 reservation = Reservation(movements=tuple(_movement(r) for r in rows))
                 sheet = Sheet.read(connection, document, code)
-                _trace(session, sheet, "customs.reserved", _actor(office), {**detail, "attempts": operation.attempts, "items": [_item_detail(m) for m in reservation.movements]})
-            return ReservationAnswer(reservation, _standing(session, sheet))
+                current.trace(sheet.document, "customs.reserved", _actor(office), {**detail, "attempts": operation.attempts, "items": [_item_detail(m) for m in reservation.movements]})
+            return ReservationAnswer(reservation, _standing(current, sheet))
 
     def _unknown(self, operation_id: str, exc: DeliveryError) -> TransientDeliveryError:
         """The authority did not answer: the operation's outcome is unknown (traced); the error to raise says so."""
-        with self.database.transaction() as session:
-            operation = session.get(CustomsOperation, operation_id)
+        with step(self.database) as current:
+            operation = current.session.get(CustomsOperation, operation_id)
             if operations.mark_unknown(operation, str(exc)):
-                document = session.get(Document, operation.document_id)
-                add_event(session, document=document, event="customs.outcome_unknown", actor="customs", state=document.lifecycle, detail={"operation": operation.id, "kind": operation.kind, "declaration": operation.declaration, "by": operation.ched_reference, "error": str(exc)[:500]})
+                document = get(current.connection(), operation.document_id)
+                current.trace(document, "customs.outcome_unknown", "customs", {"operation": operation.id, "kind": operation.kind, "declaration": operation.declaration, "by": operation.ched_reference, "error": str(exc)[:500]})
             what, name = operation.kind, operation.authority
         return TransientDeliveryError(
             f"{exc}; the outcome of the {what} at {name} is unknown: operation {operation_id} holds it until the same "
@@ -202,19 +201,18 @@ class CustomsRegistry:
         kept by an authority, the clearance is recorded as an operation and sent first (a repeat is safe: the
         authority answers ``03``); it is applied here once the authority answered."""
         gun = gun_code(code)
-        with self.database.transaction() as session:
-            connection = session.connection()
-            sheet = open_sheet(connection, gun, number, tenant, lock=True)
+        with step(self.database) as current:
+            sheet = open_sheet(current.connection(), gun, number, tenant, lock=True)
             document = sheet.document
-            authority = self._authority_of(session, gun, document.id)
+            authority = self._authority_of(current.connection(), gun, document.id)
             if authority is None:
-                answer = _clear_on(session, sheet, declaration=declaration, clearance=clearance, office=office)
-                sheet.write(connection)
+                answer = _clear_on(current, sheet, declaration=declaration, clearance=clearance, office=office)
+                sheet.write(current.connection())
                 return answer
             key = operation_key(authority.name, authority.reference, CLEAR, declaration, clearance=clearance)
-            operation = operations.find_open(session, document.id, key)
+            operation = operations.find_open(current.session, document.id, key)
             if operation is None:
-                operation = operations.begin(session, document_id=document.id, authority=authority.name, reference=authority.reference, kind=CLEAR, declaration=declaration, key=key, clearance=clearance, office=office)
+                operation = operations.begin(current.session, document_id=document.id, authority=authority.name, reference=authority.reference, kind=CLEAR, declaration=declaration, key=key, clearance=clearance, office=office)
             else:
                 operations.restart(operation)
             operation_id = operation.id
@@ -222,9 +220,9 @@ class CustomsRegistry:
             response = authority.connector.certex_clear(authority.reference, declaration=declaration, clearance=clearance, office=office)
         except DeliveryError as exc:
             raise self._unknown(operation_id, exc) from None
-        with self.database.transaction() as session:
-            document = find(session.connection(), gun, number, tenant, lock=True)
-            return _apply(session, document, gun.code, declaration=declaration, clearance=clearance, office=office,
+        with step(self.database) as current:
+            document = find(current.connection(), gun, number, tenant, lock=True)
+            return _apply(current, document, gun.code, declaration=declaration, clearance=clearance, office=office,
                           operation_id=operation_id, held_there=response.outcome is ClearanceOutcome.PROCESSED)
 
     def write_off(self, code: str, number: str, *, tenant: str, declaration: str, items: Sequence[DeclaredItem], office: str | None = None) -> tuple[ReservationAnswer, ClearanceAnswer | None]:
@@ -233,13 +231,12 @@ class CustomsRegistry:
         reservation's answer, and the clearance's when it was accepted; a refusal writes nothing off. A CHED kept by an
         authority is reserved and written off there first, as :meth:`reserve` and :meth:`clear` do."""
         gun = gun_code(code)
-        with self.database.transaction() as session:
-            connection = session.connection()
-            sheet = open_sheet(connection, gun, number, tenant, lock=True)
-            if self._authority_of(session, gun, sheet.document.id) is None:
-                reserved, _ = _reserve_on(session, sheet, declaration=declaration, items=items, office=office)
-                cleared = _clear_on(session, sheet, declaration=declaration, clearance=Clearance.RELEASED, office=office) if reserved.accepted else None
-                sheet.write(connection)
+        with step(self.database) as current:
+            sheet = open_sheet(current.connection(), gun, number, tenant, lock=True)
+            if self._authority_of(current.connection(), gun, sheet.document.id) is None:
+                reserved, _ = _reserve_on(current, sheet, declaration=declaration, items=items, office=office)
+                cleared = _clear_on(current, sheet, declaration=declaration, clearance=Clearance.RELEASED, office=office) if reserved.accepted else None
+                sheet.write(current.connection())
                 return reserved, cleared
         reserved = self.reserve(code, number, tenant=tenant, declaration=declaration, items=items, office=office)
         if not reserved.accepted:
@@ -255,17 +252,18 @@ class CustomsRegistry:
         reference = f"{document_type}:{declaration}:{purchase_date}"
         return self.write_off(code, number, tenant=tenant, declaration=reference, items=items, office=None)
 
-    def _authority_of(self, session: Session, gun: GunCode, document_id: str) -> Authority | None:
+    def _authority_of(self, connection: Connection, gun: GunCode, document_id: str) -> Authority | None:
         """The CHED authority keeping this document's quantities, if ``gun`` names a CHED and one does."""
         if not self.ched_authorities or gun.ched_type is None:
             return None
-        return self.authority_of(session, document_id)
+        return self.authority_of(connection, document_id)
 
-    def authority_of(self, session: Session, document_id: str) -> Authority | None:
-        """The CHED authority the document was sent to, with the reference it gave, if any."""
+    def authority_of(self, connection: Connection | Session, document_id: str) -> Authority | None:
+        """The CHED authority the document was sent to, with the reference it gave, if any (read on a connection or
+        a session)."""
         if not self.ched_authorities:
             return None
-        sent = session.execute(
+        sent = connection.execute(
             select(Message.destination, Message.receipt_id)
             .where(Message.document_id == document_id, Message.destination.in_(list(self.ched_authorities)), Message.receipt_id.is_not(None))
             .order_by(Message.created_at.desc()).limit(1)
@@ -289,60 +287,63 @@ def apply_clearance(session: Session, document: Document, code: str, *, declarat
     authority ``held_there`` (it processed the clearance), else removed; the operation is then done. The session's
     objects are expired afterwards: the ledger was changed beside them."""
     session.flush()
-    answer = _apply(session, DocumentRow.of(document), code, declaration=declaration, clearance=clearance, office=office,
+    current = Step(session.connection(), session=session)
+    answer = _apply(current, DocumentRow.of(document), code, declaration=declaration, clearance=clearance, office=office,
                     operation_id=operation_id, held_there=held_there)
+    current.write()
     session.expire_all()
     return answer
 
 
-def _apply(session: Session, document: DocumentRow, code: str, *, declaration: str, clearance: Clearance, office: str | None,
+def _apply(current: Step, document: DocumentRow, code: str, *, declaration: str, clearance: Clearance, office: str | None,
            operation_id: str | None = None, held_there: bool = False) -> ClearanceAnswer:
     if operation_id is not None:
+        session = current.session
         operations.settle_pending_of(session, document.id, declaration, held_there=held_there)
         operations.finish(session.get(CustomsOperation, operation_id))
         session.flush()
-    connection = session.connection()
-    sheet = Sheet.read(connection, document, code)
-    answer = _clear_on(session, sheet, declaration=declaration, clearance=clearance, office=office, operation_id=operation_id)
-    sheet.write(connection)
+    sheet = Sheet.read(current.connection(), document, code)
+    answer = _clear_on(current, sheet, declaration=declaration, clearance=clearance, office=office, operation_id=operation_id)
+    sheet.write(current.connection())
     return answer
 
 
-def _reserve_on(session: Session, sheet: Sheet, *, declaration: str, items: Sequence[DeclaredItem], office: str | None,
+def _reserve_on(current: Step, sheet: Sheet, *, declaration: str, items: Sequence[DeclaredItem], office: str | None,
                 authority: Authority | None = None) -> tuple[ReservationAnswer, str | None]:
     """Reserve on the sheet: (the answer, None). With ``authority``, what is accepted is held pending on an operation
-    to send, or a repeat finds the open operation it repeats: (the answer so far, the operation's id)."""
-    before = _standing(session, sheet)
-    if not before.valid:
-        _trace(session, sheet, "customs.reservation_refused", _actor(office), {"declaration": declaration, "reasons": list(before.reasons)})
-        return ReservationAnswer(None, before), None
+    to send, or a repeat finds the open operation it repeats: (the answer so far, the operation's id). Until it
+    takes something, the sheet's standing is the one it had before."""
+    reasons = _reasons(current, sheet)
+    if reasons:
+        current.trace(sheet.document, "customs.reservation_refused", _actor(office), {"declaration": declaration, "reasons": reasons})
+        return ReservationAnswer(None, _standing(current, sheet)), None
     key = operation_key(authority.name, authority.reference, RESERVE, declaration, items=items) if authority else None
-    repeated = operations.find_open(session, sheet.document.id, key) if authority else None
+    repeated = operations.find_open(current.session, sheet.document.id, key) if authority else None
     if repeated is not None:
         operations.restart(repeated)
-        return ReservationAnswer(None, before), repeated.id
+        return ReservationAnswer(None, _standing(current, sheet)), repeated.id
     now = utcnow()
     reservation = reserve(sheet.lines, sheet.movements(), declaration=declaration, items=items, office=office, at=now)
     if not reservation.accepted:
         item = reservation.failed_item
-        _trace(session, sheet, "customs.reservation_refused", _actor(office), {"declaration": declaration, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": item.goods_item if item else None, "line": item.line if item else None})
-        return ReservationAnswer(reservation, before), None
+        current.trace(sheet.document, "customs.reservation_refused", _actor(office), {"declaration": declaration, "failure": reservation.failure.value, "reason": reservation.failure.text, "goods_item": item.goods_item if item else None, "line": item.line if item else None})
+        return ReservationAnswer(reservation, _standing(current, sheet)), None
     operation = None
     if authority is not None:
-        operation = operations.begin(session, document_id=sheet.document.id, authority=authority.name, reference=authority.reference, kind=RESERVE, declaration=declaration, key=key, items=items, office=office)
+        operation = operations.begin(current.session, document_id=sheet.document.id, authority=authority.name, reference=authority.reference, kind=RESERVE, declaration=declaration, key=key, items=items, office=office)
     else:
         own = sheet.held(declaration)
         replaced = superseded([e.movement for e in own], declaration=declaration, items=items)
         sheet.move([e for e in own if e.movement in replaced], MovementState.RELEASED, at=now)
     state = MovementState.PENDING if operation is not None else MovementState.RESERVED
-    taken = [replace(m, state=state) for m in reservation.movements]
+    taken = [m if m.state is state else replace(m, state=state) for m in reservation.movements]
     sheet.add(taken, operation_id=operation.id if operation is not None else None)
     event, detail = ("customs.reserved", {}) if operation is None else ("customs.reservation_sent", {"by": authority.reference, "operation": operation.id})
-    _trace(session, sheet, event, _actor(office), {"declaration": declaration, **detail, "items": [_item_detail(m) for m in taken]})
-    return ReservationAnswer(reservation, _standing(session, sheet)), operation.id if operation is not None else None
+    current.trace(sheet.document, event, _actor(office), {"declaration": declaration, **detail, "items": [_item_detail(m) for m in taken]})
+    return ReservationAnswer(reservation, _standing(current, sheet)), operation.id if operation is not None else None
 
 
-def _clear_on(session: Session, sheet: Sheet, *, declaration: str, clearance: Clearance, office: str | None, operation_id: str | None = None) -> ClearanceAnswer:
+def _clear_on(current: Step, sheet: Sheet, *, declaration: str, clearance: Clearance, office: str | None, operation_id: str | None = None) -> ClearanceAnswer:
     """Write off or release on the sheet what ``declaration`` holds reserved; the document is used once every line is
     written off."""
     own = sheet.held(declaration, states=(MovementState.RESERVED,))
@@ -350,13 +351,13 @@ def _clear_on(session: Session, sheet: Sheet, *, declaration: str, clearance: Cl
     outcome, changes = clear([e.movement for e in own], declaration=declaration, clearance=clearance, at=now)
     if changes:
         # ``clear`` changes every reserved movement of the declaration, in the order given.
-        sheet.move(own, changes[0][1].state, at=now)
+        sheet.change(zip(own, (new for _, new in changes)))
         event = "customs.written_off" if clearance is Clearance.RELEASED else "customs.released"
-        _trace(session, sheet, event, _actor(office), {"declaration": declaration, "operation": operation_id, "items": [_item_detail(new) for _, new in changes]})
+        current.trace(sheet.document, event, _actor(office), {"declaration": declaration, "operation": operation_id, "items": [_item_detail(new) for _, new in changes]})
         if clearance is Clearance.RELEASED and fully_consumed(sheet.lines, sheet.movements()):
             sheet.set_lifecycle(move(sheet.document.lifecycle, Lifecycle.USED).value)
-            _trace(session, sheet, "document.used", _actor(office), {"declaration": declaration})
-    return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(session, sheet))
+            current.trace(sheet.document, "document.used", _actor(office), {"declaration": declaration})
+    return ClearanceAnswer(outcome, tuple(new for _, new in changes), _standing(current, sheet))
 
 
 def _visible(document: Document, tenant: str) -> bool:
@@ -367,16 +368,9 @@ def _movement(row: QuantityMovement) -> Movement:
     return Movement(declaration=row.declaration, goods_item=row.goods_item, line=row.line, quantity=row.quantity, state=MovementState(row.state), office=row.office, at=row.updated_at)
 
 
-def _standing(session: Session, sheet: Sheet) -> Standing:
+def _standing(current: Step, sheet: Sheet) -> Standing:
     document = sheet.document
-    reasons = []
-    if Lifecycle(document.lifecycle) in CLOSED:
-        reasons.append(f"the document is {document.lifecycle}")
-    if document.status in _CLOSED_STATUSES:
-        reasons.append(f"the document's status is {document.status}")
-    if sheet.lasting_reasons is None:
-        sheet.lasting_reasons = _lasting_reasons(session, sheet)
-    reasons += sheet.lasting_reasons
+    reasons = _reasons(current, sheet)
     return Standing(
         code=sheet.code,
         document_id=document.id,
@@ -391,23 +385,32 @@ def _standing(session: Session, sheet: Sheet) -> Standing:
     )
 
 
-def _lasting_reasons(session: Session, sheet: Sheet) -> list[str]:
+def _reasons(current: Step, sheet: Sheet) -> list[str]:
+    """Why the document is not valid for clearance (empty: it is)."""
+    document = sheet.document
+    reasons = []
+    if Lifecycle(document.lifecycle) in CLOSED:
+        reasons.append(f"the document is {document.lifecycle}")
+    if document.status in _CLOSED_STATUSES:
+        reasons.append(f"the document's status is {document.status}")
+    if sheet.lasting_reasons is None:
+        sheet.lasting_reasons = _lasting_reasons(current, sheet)
+    return reasons + sheet.lasting_reasons
+
+
+def _lasting_reasons(current: Step, sheet: Sheet) -> list[str]:
     """The reasons a document is not valid that no step of the registry changes: refusals, no quantity, validity
     ended, the exporting country's permit (C638)."""
     reasons = list(sheet.refusals)
     if not sheet.lines:
         reasons.append("the document certifies no quantity")
-    ends = valid_until(session.connection(), sheet.document)
+    ends = valid_until(current.connection(), sheet.document)
     if ends is not None and ends < utcnow():
         reasons.append(f"its validity ended on {ends.isoformat()}")
     if sheet.document.kind == "cites_import":
+        session = current.session
         reasons += export_permit_reasons(session, session.get(Document, sheet.document.id))
     return reasons
-
-
-def _trace(session: Session, sheet: Sheet, event: str, actor: str, detail: dict) -> None:
-    """An event on the document's trace, in its lifecycle as it is now (written with the transaction's commit)."""
-    add_event(session, document=sheet.document, event=event, actor=actor, state=sheet.document.lifecycle, detail=detail)
 
 
 def _item_detail(movement: Movement) -> dict:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -104,7 +104,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writing = sessionmaker(self.engine.execution_options(hub_writes=True), expire_on_commit=False)
+        self._writing_engine = self.engine.execution_options(hub_writes=True)
+        self._writing = sessionmaker(self._writing_engine, expire_on_commit=False)
         # SQLite has one writer at a time and its busy handler waits by sleeping in growing steps, leaving the lock
         # idle between sleeps; queueing writers on a lock hands it over at once: this process's on a lock, and other
         # processes' (hub serve --workers N) on a file lock beside the database.
@@ -119,6 +120,13 @@ class Database:
         """A unit of work: committed when the block ends, rolled back if it raises."""
         with self._writer, self._writing.begin() as session:
             yield session
+
+    @contextmanager
+    def core_transaction(self) -> Iterator[Connection]:
+        """A unit of work on a bare Core connection, for hot paths that need no ORM object: committed when the block
+        ends, rolled back if it raises; writers wait their turn as in :meth:`transaction`."""
+        with self._writer, self._writing_engine.begin() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,9 +13,14 @@ from hub.customs.ledger import Clearance, DeclaredItem, FailureReason
 from hub.store.models import QuantityMovement, TraceEvent
 from tests.support.broker import CHED_NUMBER
 
-#: Statements per step, at most: the document with its lines (and, on PostgreSQL, its row locked), the ledger, the
-#: writes (movements, trace), and on SQLite the BEGIN IMMEDIATE of a writing transaction.
-BOUNDS = {"check": 4, "reserve": 5, "clear": 5, "write_off": 5}
+#: Statements per step, at most. On SQLite: the BEGIN IMMEDIATE of a writing transaction, the document with its lines
+#: and what was written off on each, the ledger whole only when movements are held (a clearance), the writes
+#: (movements, trace). On PostgreSQL a step that changes the ledger reads the document, locks its row and reads the
+#: ledger under the lock before it writes; a check reads the document with what was written off.
+BOUNDS = {
+    "sqlite": {"check": 3, "reserve": 4, "clear": 5, "write_off": 4},
+    "postgresql": {"check": 2, "reserve": 5, "clear": 5, "write_off": 5},
+}
 
 
 class Counted:
@@ -62,10 +67,10 @@ def one_of_each(broker, declaration: str) -> dict[str, Counted]:
 
 
 def test_each_step_is_one_transaction_of_a_few_statements_however_many_declarations_came_before(ched_broker, ched):
-    first = one_of_each(ched_broker, "26FR0001")
+    first, bounds = one_of_each(ched_broker, "26FR0001"), BOUNDS[ched_broker.database.dialect]
     for step, cost in first.items():
         assert cost.commits == 1, f"{step}: {cost.commits} commits"
-        assert len(cost.statements) <= BOUNDS[step], f"{step}: {len(cost.statements)} statements: {cost.statements}"
+        assert len(cost.statements) <= bounds[step], f"{step}: {len(cost.statements)} statements: {cost.statements}"
     for n in range(2, 12):
         one_of_each(ched_broker, f"26FR{n:04d}")
     later = one_of_each(ched_broker, "26FR0099")
