@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
-from sqlalchemy import and_, bindparam, exists, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, exists, or_, select, text, update
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from hub.connector import OutboundMessage
@@ -122,30 +122,33 @@ def claim(
 ) -> list[Claim]:
     """Claim up to ``limit`` due messages, all for one destination, for ``worker`` (one delivery lane: the worker
     sends them one after the other), each with what its connector needs (:attr:`Claim.outbound`); each claim is traced. Commit is the
-    caller's.
+    caller's, and the transaction must be fresh: its statements go to the session's connection, past the ORM's
+    execution layer (which costs more than the statements, an UPDATE … RETURNING most: it would synchronise a
+    session that holds nothing yet).
 
     ``max_in_flight`` bounds, per destination named in it, the lanes delivering to it at once: the workers holding
     messages of it under a live lease (see the module docstring). A worker already holding messages of a bounded
     destination takes no more of it; destinations it does not name are not bounded."""
     now = now or utcnow()
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    lanes = _lanes(session, now) if max_in_flight else {}
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    lanes = _lanes(connection, now) if max_in_flight else {}
     full = [d for d, bound in (max_in_flight or {}).items() if len(lanes.get(d, ())) >= bound or worker in lanes.get(d, ())]
     query = due_messages_query(destinations=tuple(destinations) if destinations else None, limit=limit * 4, skip_locked=postgresql, passing_over=bool(max_in_flight))
     parameters = {"now": now, "full": full} if max_in_flight else {"now": now}
     chosen: dict[str, object] = {}
     checked: set[str] = set()
-    for row in session.execute(query, parameters).all():
+    for row in connection.execute(query, parameters).all():
         if len(chosen) >= limit:
             break
         bound = (max_in_flight or {}).get(row.destination)
         if bound is not None and row.destination not in checked:
             checked.add(row.destination)
-            if postgresql and not session.execute(_TRY_LOCK, {"key": f"hub.claim:{row.destination}"}).scalar():
+            if postgresql and not connection.execute(_TRY_LOCK, {"key": f"hub.claim:{row.destination}"}).scalar():
                 full.append(row.destination)  # another worker is claiming for this destination right now: its lanes are its to count
                 continue
             if postgresql:
-                holders = _lanes(session, now, row.destination).get(row.destination, set())  # counted again under the lock
+                holders = _lanes(connection, now, row.destination).get(row.destination, set())  # counted again under the lock
                 if len(holders) >= bound or worker in holders:
                     full.append(row.destination)
                     continue
@@ -157,11 +160,11 @@ def claim(
     if not chosen:
         return []
     lease = now + timedelta(seconds=lease_seconds)
-    taken = {row.id: row.attempts for row in session.execute(_TAKE, {"ids": list(chosen), "now": now, "worker": worker, "lease": lease}).all()}
+    taken = {row.id: row.attempts for row in connection.execute(_TAKE, {"ids": list(chosen), "now": now, "worker": worker, "lease": lease}).all()}
     if not taken:
         return []
     claims: list[Claim] = []
-    details = {row.id: row for row in session.execute(_OUTBOUND, {"ids": list(taken)}).all()}
+    details = {row.id: row for row in connection.execute(_OUTBOUND, {"ids": list(taken)}).all()}
     for message_id, seen in chosen.items():  # in the order they were due
         if message_id not in taken:
             continue
@@ -186,13 +189,19 @@ def claim(
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(:key))")
 
 
-def _lanes(session: Session, now: datetime, destination: str | None = None) -> dict[str, set[str]]:
+_LANES = (
+    select(Message.destination, Message.lease_owner)
+    .where(Message.state == S.SENDING.value, Message.lease_expires_at >= bindparam("now"))
+    .group_by(Message.destination, Message.lease_owner)
+)
+_LANES_OF = _LANES.where(Message.destination == bindparam("destination"))
+
+
+def _lanes(connection: Connection, now: datetime, destination: str | None = None) -> dict[str, set[str]]:
     """The workers delivering under a live lease, per destination (only ``destination``'s when given)."""
-    query = select(Message.destination, Message.lease_owner).where(Message.state == S.SENDING.value, Message.lease_expires_at >= now).group_by(Message.destination, Message.lease_owner)
-    if destination is not None:
-        query = query.where(Message.destination == destination)
+    query, parameters = (_LANES, {"now": now}) if destination is None else (_LANES_OF, {"now": now, "destination": destination})
     lanes: dict[str, set[str]] = {}
-    for name, owner in session.execute(query).all():
+    for name, owner in connection.execute(query, parameters).all():
         lanes.setdefault(name, set()).add(owner)
     return lanes
 

@@ -27,11 +27,14 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from hub.store.appends import append_new
 from hub.store.db import Database
 from hub.store.group import GroupCommit, group_for
 from hub.store.models import AuditEntry, utcnow
 
 GENESIS = "0" * 64
+# session.info: (the transaction, seq and hash of the head it appended last).
+_HEAD = "hub.audit_head"
 #: The key of PostgreSQL's advisory lock on the chain ("hubaudit" as a 64-bit integer).
 _ADVISORY_KEY = int.from_bytes(b"hubaudit", "big") - 2**63
 _LIMITS = {"actor": 200, "action": 200, "target": 500, "outcome": 30, "request_id": 64, "body_digest": 64}
@@ -71,17 +74,27 @@ def append(
 ) -> AuditEntry:
     """Append one entry at the head of the chain, in the caller's transaction (which holds the chain until it ends:
     keep it short). Control characters are escaped and values longer than their columns cut before hashing, so the
-    hash covers what is stored."""
-    _lock_head(session)
-    head = session.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    hash covers what is stored.
+
+    The entry is written with the transaction's other appended rows (:mod:`hub.store.appends`), as one statement
+    for the entries of a group commit; the head is read once per transaction, which holds the chain's lock from that
+    read to its end, and then followed from the entries this transaction appended."""
+    transaction = session.get_transaction()
+    held = session.info.get(_HEAD)
+    if held is not None and held[0] is transaction:
+        seq, previous = held[1], held[2]
+    else:
+        _lock_head(session)
+        head = session.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+        seq, previous = (head.seq, head.entry_hash) if head else (0, GENESIS)
     values = {"actor": actor, "action": action, "target": target, "outcome": outcome, "request_id": request_id, "body_digest": body_digest}
     values = {name: _printable(value)[: _LIMITS[name]] if value is not None else None for name, value in values.items()}
     # Microseconds are what both engines keep; a moment with more would not hash the same once read back.
     moment = (at or utcnow()).astimezone(timezone.utc)
-    entry = AuditEntry(seq=(head.seq + 1) if head else 1, at=moment, prev_hash=head.entry_hash if head else GENESIS, **values)
+    entry = AuditEntry(seq=seq + 1, at=moment, prev_hash=previous, **values)
     entry.entry_hash = entry_hash(entry)
-    session.add(entry)
-    session.flush()
+    append_new(session, entry)
+    session.info[_HEAD] = (transaction, entry.seq, entry.entry_hash)
     return entry
 
 

@@ -178,6 +178,52 @@ def test_concurrent_writers_line_up(database_url: str):
             db.dispose()
 
 
+def test_entries_appended_in_one_transaction_follow_each_other_and_read_back_in_it(database: Database):
+    _fill(database, 2)
+    with database.transaction() as session:
+        third = audit.append(session, actor="api:a", action="POST /v1/documents", outcome="202")
+        fourth = audit.append(session, actor="api:b", action="POST /v1/documents", outcome="202")
+        assert [e.seq for e in audit.entries(session)] == [1, 2, 3, 4]  # the transaction reads what it appended
+        fifth = audit.append(session, actor="api:c", action="POST /v1/documents", outcome="202")
+    assert (third.seq, fourth.seq, fifth.seq) == (3, 4, 5)
+    assert fourth.prev_hash == third.entry_hash and fifth.prev_hash == fourth.entry_hash
+    verdict = _verify(database)
+    assert verdict.intact and (verdict.count, verdict.head_hash) == (5, fifth.entry_hash)
+
+
+def test_a_transaction_rolled_back_leaves_no_entry_and_the_next_follows_the_head(database: Database):
+    _fill(database, 1)
+    with pytest.raises(RuntimeError), database.transaction() as session:
+        audit.append(session, actor="api:a", action="POST /v1/documents", outcome="202")
+        raise RuntimeError("the action failed")
+    entry = audit.record(database, actor="api:b", action="POST /v1/documents", outcome="202")
+    assert entry.seq == 2
+    assert _verify(database).intact
+
+
+def test_threads_sharing_one_database_group_their_entries_into_one_chain(database: Database):
+    threads, each = 8, 10
+    start, failures = threading.Barrier(threads), []
+
+    def write(number: int) -> None:
+        start.wait()
+        try:
+            for n in range(each):
+                audit.record(database, actor=f"api:writer-{number}", action="POST /v1/documents", outcome="202", target=f"n={n}")
+        except Exception as exc:  # reported below, with the writer
+            failures.append((number, exc))
+
+    workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not failures, failures
+    verdict = _verify(database)
+    assert verdict.intact, verdict.reason
+    assert verdict.count == threads * each
+
+
 def test_control_characters_are_stored_escaped_on_both_engines(database: Database):
     entry = audit.record(database, actor="anonymous", action="POST /v1/messages/{message_id}/resend", outcome="404",
                          target="message_id=a\x00b\nc\ud800")
