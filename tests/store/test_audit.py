@@ -148,12 +148,9 @@ def test_values_longer_than_their_columns_are_cut_before_hashing(database: Datab
     assert _verify(database).intact
 
 
-def test_concurrent_writers_line_up(database_url: str):
-    """Four writers, each with its own engine (as separate processes would be), append at once: one chain, no gap,
-    no duplicate."""
-    writers, each = 4, 15
-    databases = [Database(database_url) for _ in range(writers)]
-    start, failures = threading.Barrier(writers), []
+def _write_at_once(databases: list[Database], each: int) -> None:
+    """One thread per database, all starting together, each recording ``each`` entries; the chain must verify whole."""
+    start, failures = threading.Barrier(len(databases)), []
 
     def write(db: Database, number: int) -> None:
         start.wait()
@@ -168,14 +165,26 @@ def test_concurrent_writers_line_up(database_url: str):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not failures, failures
+    verdict = _verify(databases[0])
+    assert verdict.intact, verdict.reason
+    assert verdict.count == len(databases) * each
+
+
+def test_concurrent_writers_line_up(database_url: str):
+    """Four writers, each with its own engine (as separate processes would be), append at once: one chain, no gap,
+    no duplicate."""
+    databases = [Database(database_url) for _ in range(4)]
     try:
-        assert not failures, failures
-        verdict = _verify(databases[0])
-        assert verdict.intact, verdict.reason
-        assert verdict.count == writers * each
+        _write_at_once(databases, 15)
     finally:
         for db in databases:
             db.dispose()
+
+
+def test_threads_sharing_one_database_group_their_entries_into_one_chain(database: Database):
+    """Eight threads on one engine: their entries share group commits, several to a transaction."""
+    _write_at_once([database] * 8, 10)
 
 
 def test_entries_appended_in_one_transaction_follow_each_other_and_read_back_in_it(database: Database):
@@ -199,29 +208,6 @@ def test_a_transaction_rolled_back_leaves_no_entry_and_the_next_follows_the_head
     entry = audit.record(database, actor="api:b", action="POST /v1/documents", outcome="202")
     assert entry.seq == 2
     assert _verify(database).intact
-
-
-def test_threads_sharing_one_database_group_their_entries_into_one_chain(database: Database):
-    threads, each = 8, 10
-    start, failures = threading.Barrier(threads), []
-
-    def write(number: int) -> None:
-        start.wait()
-        try:
-            for n in range(each):
-                audit.record(database, actor=f"api:writer-{number}", action="POST /v1/documents", outcome="202", target=f"n={n}")
-        except Exception as exc:  # reported below, with the writer
-            failures.append((number, exc))
-
-    workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert not failures, failures
-    verdict = _verify(database)
-    assert verdict.intact, verdict.reason
-    assert verdict.count == threads * each
 
 
 def test_control_characters_are_stored_escaped_on_both_engines(database: Database):
