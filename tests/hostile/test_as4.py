@@ -633,24 +633,24 @@ def test_a_replay_after_a_restart_is_receipted_and_still_recorded_once(hub):
 # --- signals pushed on their own --------------------------------------------------------------------------------------
 
 
-def test_a_receipt_pushed_on_its_own_gets_200_and_records_nothing(hub):
-    sent = hub.sent()
-    reference = MessagePartNRInformation(uri="#anything", digest_method=ns.SHA256, digest_value="AAAA")
-    signal = SignalMessage(MessageInfo(utc_now(), new_message_id(JP_AP_HOST), f"{sent}@{HOST}"), receipt=Receipt(references=(reference,)))
+def _pushed_alone_changes_nothing(hub, sent: str, **content) -> None:
+    """A signal signed by JP about ``sent``, pushed on its own: answered 200 with no body, nothing stored or moved."""
+    signal = SignalMessage(MessageInfo(utc_now(), new_message_id(JP_AP_HOST), f"{sent}@{HOST}"), **content)
     before = hub.stored()
     answer = hub.push(*compose_signal(signal, security=hub.jp))
     assert answer.status_code == 200 and answer.content == b"", answer.text[:300]
     assert hub.stored() == before and hub.state(sent) == "awaiting_ack"
+
+
+def test_a_receipt_pushed_on_its_own_gets_200_and_records_nothing(hub):
+    reference = MessagePartNRInformation(uri="#anything", digest_method=ns.SHA256, digest_value="AAAA")
+    _pushed_alone_changes_nothing(hub, hub.sent(), receipt=Receipt(references=(reference,)))
 
 
 def test_an_error_signal_pushed_on_its_own_about_a_sent_message_changes_nothing(hub):
     sent = hub.sent()
     error = Error.of(EbmsError.OTHER, ref_to_message_in_error=f"{sent}@{HOST}", description="[REJECTED] by a forger")
-    signal = SignalMessage(MessageInfo(utc_now(), new_message_id(JP_AP_HOST), f"{sent}@{HOST}"), errors=(error,))
-    before = hub.stored()
-    answer = hub.push(*compose_signal(signal, security=hub.jp))
-    assert answer.status_code == 200 and answer.content == b"", answer.text[:300]
-    assert hub.stored() == before and hub.state(sent) == "awaiting_ack"
+    _pushed_alone_changes_nothing(hub, sent, errors=(error,))
 
 
 def test_an_unsigned_receipt_pushed_on_its_own_is_refused(hub):
