@@ -1,4 +1,5 @@
-"""The mapping spec compiled once into per-node readers and writers (closures), cached on the spec.
+"""The mapping spec compiled once into per-node readers (closures), cached on the spec; the writers likewise in
+:mod:`hub.mapping.writer`.
 
 The interpreted walk of :mod:`hub.mapping.engine` asks each node, for each element, which paths, types, selectors
 and profiles it has; here those questions are answered once, when the spec is compiled, and each node becomes a
@@ -9,9 +10,7 @@ key (``tests/mapping/test_compiled.py`` checks it on every real sample):
   interpreted parse does, and says whether anything was left over; when nothing was (the usual case: a document the
   hub or a counterpart wrote from the same standard), :func:`hub.mapping.extensions.collect` need not walk the tree
   again;
-- :func:`writer` renders record data below a root element for one profile, returning what the profile drops and
-  what it cannot write, for the engine to report. The data may be a record's dump as it is (empty lists and all):
-  an empty list writes nothing, as an absent key does, and what is dropped is reported in its compact form.
+- :mod:`hub.mapping.writer` holds the writer, compiled the same way.
 """
 
 from __future__ import annotations
@@ -21,17 +20,15 @@ from typing import Any, Callable, Mapping
 
 from lxml import etree
 
-from hub.errors import FieldProblem, MappingError, RecordError
-from hub.mapping.leaves import ATTRIBUTES, DATE_ELEMENTS, INDICATOR_VALUES, carried_keys, read_leaf, whole_text, write_leaf
-from hub.mapping.spec import MappingSpec, Node, Step
-from hub.records import compact
+from hub.mapping.leaves import ATTRIBUTES, DATE_ELEMENTS, INDICATOR_VALUES, read_leaf, whole_text
+from hub.mapping.spec import MappingSpec, Node
 
 XMLDSIG_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 _DATE_TAGS = frozenset(DATE_ELEMENTS.values())
 _NUL_MESSAGE = "holds a character XML cannot carry (NUL, a control character or a lone surrogate)"
 
 
-def _cached(spec: MappingSpec, key: Any, build: Callable[[], Any]) -> Any:
+def cached_on(spec: MappingSpec, key: Any, build: Callable[[], Any]) -> Any:
     # The spec is a frozen dataclass (unhashable: it holds dicts); its compiled forms live in its own __dict__,
     # as functools.cached_property keeps its values, so they go when the spec goes.
     compiled = spec.__dict__.setdefault("_compiled", {})
@@ -60,7 +57,7 @@ Reader = Callable[[etree._Element, Walk], dict[str, Any]]
 
 def reader(spec: MappingSpec) -> Reader:
     """The compiled parse of ``spec``: ``read(root, walk)`` → record data (without extensions)."""
-    return _cached(spec, "reader", lambda: _compile_reader(spec))
+    return cached_on(spec, "reader", lambda: _compile_reader(spec))
 
 
 def _compile_reader(spec: MappingSpec) -> Reader:
@@ -312,208 +309,4 @@ def _read_datetime(element: etree._Element, walk: Walk, path: str) -> dict[str, 
     return value
 
 
-# ----------------------------------------------------------------------------------------------------- render
-
-
-@dataclass
-class Written:
-    """What rendering found on the way: fields the profile cannot carry, fields it needs and cannot write (as the
-    interpreted walk records them: parent element, steps, field path, and the value or the rule and messages), and
-    which field each element came from."""
-
-    dropped: list = field(default_factory=list)
-    problems: list = field(default_factory=list)
-    field_of: dict = field(default_factory=dict)
-
-
-Writer = Callable[[etree._Element, dict[str, Any], set[str], Written], None]
-
-
-def writer(spec: MappingSpec, profile_name: str) -> Writer:
-    """The compiled render of ``spec`` in ``profile_name``: ``write(root, data, ignore, written)``."""
-    profile = spec.profile(profile_name)
-    return _cached(spec, ("writer", profile_name), lambda: _compile_writer(spec.nodes, profile))
-
-
-_REQUIRED = ("MAP-PROFILE-REQUIRED", "the {profile} profile requires {field}", "le profil {profile} exige {field}")
-_INTEGER = ("MAP-PROFILE-INTEGER", "the {profile} profile needs an integer in {field}", "le profil {profile} exige un entier dans {field}")
-_SELECTOR = ("MAP-SELECTOR", "{field} does not carry the code that reads it back as {field}", "{field} ne porte pas le code qui le relit comme {field}")
-
-
-def _compile_writer(nodes: tuple[Node, ...], profile: Any) -> Writer:
-    groups: dict[int, Callable] = {}
-    write_root = _group_writer(nodes, profile, groups)
-
-    def write(root: etree._Element, data: dict[str, Any], ignore: set[str], written: Written) -> None:
-        write_root(root, data, "", ignore, written)
-
-    return write
-
-
-def _fields(nodes: tuple[Node, ...]) -> frozenset[str]:
-    """The record keys ``nodes`` map at this level, looking through inline nodes (which merge into their parent)."""
-    fields: set[str] = set()
-    for node in nodes:
-        fields |= {node.field} if node.field else _fields(node.children)
-    return frozenset(fields)
-
-
-def _group_writer(nodes: tuple[Node, ...], profile: Any, groups: dict[int, Callable]) -> Callable:
-    """``write(parent, data, prefix, ignore, written)``: the nodes below one element; with ``ignore`` None the
-    leftover keys are the caller's to check (an inline group's)."""
-    key = id(nodes)
-    if key in groups:
-        return groups[key]
-    mapped = _fields(nodes)
-    writers: list[Callable] = []
-    # A node whose field the data does not hold writes nothing, unless it is inline (its fields are the data's own)
-    # or its profile requires it (it reports the absence): only those and the nodes of present fields are called.
-    always = tuple(index for index, node in enumerate(nodes) if node.field is None or profile.name in node.required_by)
-    by_field = {node.field: index for index, node in enumerate(nodes) if node.field is not None and index not in always}
-
-    def write(parent, data, prefix, ignore, written):
-        for index in sorted([*always, *(by_field[name] for name in data if name in by_field)]):
-            writers[index](parent, data, prefix, written)
-        if ignore is None:
-            return
-        for name, value in data.items():
-            if name not in mapped and name not in ignore:
-                value = compact(value)  # the data may be a record's dump as it is, empty lists and all
-                if value not in (None, [], {}):
-                    written.dropped.append((parent, (), f"{prefix}.{name}" if prefix else name, value))
-
-    groups[key] = write
-    writers.extend(_node_writer(node, profile, groups) for node in nodes)
-    return write
-
-
-def _node_writer(node: Node, profile: Any, groups: dict[int, Callable]) -> Callable:
-    steps: tuple[Step, ...] = node.steps_for(profile.name)
-    if node.field is None:
-        return _inline_writer(node, steps, profile, groups)
-    name = node.field
-    required = profile.name in node.required_by
-    writes = node.written_by(profile.name)
-    many = node.many
-    outer = tuple(step.clark for step in steps[:-1])
-    last = steps[-1].clark
-    no_ignore: frozenset[str] = frozenset()
-    if node.is_leaf:
-        fill = _leaf_writer(node, profile, steps)
-    else:
-        inner = _group_writer(node.children, profile, groups)
-        selects = node.selects if node.when else None
-
-        def fill(element, item, item_path, parent, written):
-            inner(element, item, item_path, no_ignore, written)
-            if selects is not None and not selects(element):
-                written.problems.append((parent, steps, item_path, *_SELECTOR))
-
-    def write(parent, data, prefix, written):
-        value = data.get(name)
-        if value is None or value == []:
-            if required:
-                written.problems.append((parent, steps, f"{prefix}.{name}" if prefix else name, *_REQUIRED))
-            return
-        path = f"{prefix}.{name}" if prefix else name
-        if not writes:
-            written.dropped.append((parent, steps, path, compact(value)))
-            return
-        if many and not isinstance(value, list):
-            raise MappingError(f"field {path} should be a list")
-        container = parent
-        for tag in outer:
-            container = etree.SubElement(container, tag)
-        field_of = written.field_of
-        if many:
-            for index, item in enumerate(value):
-                item_path = f"{path}[{index}]"
-                element = etree.SubElement(container, last)
-                field_of[element] = item_path
-                fill(element, item, item_path, parent, written)
-        else:
-            element = etree.SubElement(container, last)
-            field_of[element] = path
-            fill(element, value, path, parent, written)
-
-    return write
-
-
-def _inline_writer(node: Node, steps: tuple[Step, ...], profile: Any, groups: dict[int, Callable]) -> Callable:
-    """An inline node's fields go into its container element, which is left out when nothing fills it."""
-    inner = _group_writer(node.children, profile, groups)
-    tags = tuple(step.clark for step in steps)
-
-    def write(parent, data, prefix, written):
-        container = parent
-        for tag in tags:
-            container = etree.SubElement(container, tag)
-        inner(container, data, prefix, None, written)
-        if len(container) == 0 and not container.text and not container.attrib:
-            top = container
-            for _ in tags[1:]:
-                top = top.getparent()
-            parent.remove(top)
-
-    return write
-
-
-def _leaf_writer(node: Node, profile: Any, steps: tuple[Step, ...]) -> Callable:
-    """``fill(element, item, item_path, parent, written)``: one leaf value into its element, as
-    :func:`hub.mapping.leaves.write_leaf` writes it, with what it cannot carry reported."""
-    leaf_type: str = node.type_for(profile.name)  # type: ignore[assignment]
-    carried = carried_keys(leaf_type)
-    enum = node.enum
-
-    def extra_keys(item, item_path, parent, written):
-        if isinstance(item, dict):
-            for key in sorted(set(item) - carried):
-                written.dropped.append((parent, steps, f"{item_path}.{key}", item[key]))
-
-    if leaf_type in ("string", "integer"):
-        integer = leaf_type == "integer"
-
-        def fill_plain(element, item, item_path, parent, written):
-            try:
-                element.text = str(item["value"] if isinstance(item, dict) else item)
-            except ValueError:  # NUL, control characters, lone surrogates: no XML can carry them
-                raise RecordError([FieldProblem(item_path, _NUL_MESSAGE)]) from None
-            if isinstance(item, dict):
-                extra_keys(item, item_path, parent, written)
-            if integer and not (element.text or "").strip().lstrip("-").isdigit():
-                written.problems.append((parent, steps, item_path, *_INTEGER))
-
-        return fill_plain
-
-    if leaf_type in ATTRIBUTES and leaf_type not in ("enum", "indicator", "datetime"):
-        attributes = tuple(ATTRIBUTES[leaf_type].items())
-
-        def fill_attributed(element, item, item_path, parent, written):
-            try:
-                if isinstance(item, dict):
-                    element.text = str(item["value"])
-                    if len(item) > 1:
-                        for attribute, key in attributes:
-                            if item.get(key) is not None:
-                                element.set(attribute, str(item[key]))
-                        extra_keys(item, item_path, parent, written)
-                else:
-                    element.text = str(item)
-            except ValueError:
-                raise RecordError([FieldProblem(item_path, _NUL_MESSAGE)]) from None
-
-        return fill_attributed
-
-    date_element, force = profile.date_element, profile.force_date_element
-
-    def fill_other(element, item, item_path, parent, written):
-        try:
-            write_leaf(element, leaf_type, item, enum, date_element=date_element, force_date_element=force)
-        except ValueError:
-            raise RecordError([FieldProblem(item_path, _NUL_MESSAGE)]) from None
-        extra_keys(item, item_path, parent, written)
-
-    return fill_other
-
-
-__all__ = ["INDICATOR_VALUES", "Reader", "Walk", "Writer", "Written", "reader", "writer"]
+__all__ = ["INDICATOR_VALUES", "Reader", "Walk", "cached_on", "reader"]

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from lxml import etree
 
 from hub.errors import FieldProblem, MappingError, RecordError
-from hub.mapping import compiled, extensions
+from hub.mapping import compiled, extensions, writer
 from hub.mapping.leaves import carried_keys, read_leaf, write_leaf
 from hub.mapping.spec import MappingSpec, Node, Profile, Step
 from hub.report import Area, Finding, Severity
@@ -47,30 +47,39 @@ class Parsed:
 EXTENSIBLE = ("document_element", "extensions")
 
 
-def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore: Iterable[str] = (), interpreted: bool = False) -> Rendered:
-    """Render record ``data`` as a tree rooted at the spec's root element (or the record's own
-    ``document_element``), following ``profile_name``, with the record's extensions written back in place.
+def render(spec: MappingSpec, data: Any, profile_name: str, *, ignore: Iterable[str] = (), interpreted: bool = False, locate: bool = False) -> Rendered:
+    """Render record ``data`` (a record, or its dump) as a tree rooted at the spec's root element (or the record's
+    own ``document_element``), following ``profile_name``, with the record's extensions written back in place.
 
-    The spec's compiled writer does the walk (:mod:`hub.mapping.compiled`); ``interpreted`` takes the node-by-node
-    walk instead, the reference the compiled one is tested against.
+    The spec's compiled writer does the walk (:mod:`hub.mapping.writer`); ``interpreted`` takes the node-by-node
+    walk instead, the reference the compiled one is tested against, and the one that names a field holding what no
+    XML can carry. ``locate`` fills :attr:`Rendered.field_of` (the interpreted walk always does).
     """
+    fields = data if isinstance(data, dict) else data.__dict__
     profile = spec.profile(profile_name)
-    root = etree.Element(data.get("document_element") or spec.root_for(profile_name).clark, nsmap=dict(spec.namespaces))
+    root = etree.Element(fields.get("document_element") or spec.root_for(profile_name).clark, nsmap=dict(spec.namespaces))
+    ignored = {*ignore, *EXTENSIBLE}
+    if not interpreted:
+        written = writer.Written(field_at=[] if locate else None)
+        writer.writer(spec, profile_name)(data, ignored, written)
+        try:
+            root = writer.tree(root, written)
+        except ValueError:
+            interpreted = True
+        else:
+            dropped, problems, field_of = writer.resolve(root, written)
     if interpreted:
+        if not isinstance(data, dict):
+            data = data.model_dump(mode="json", exclude_none=True)
         state = _RenderState(spec=spec, profile=profile)
-        state.render_nodes(root, spec.nodes, data, "", {*ignore, *EXTENSIBLE})
-    else:
-        state = compiled.Written()
-        compiled.writer(spec, profile_name)(root, data, {*ignore, *EXTENSIBLE}, state)
-    placed = extensions.place(root, data.get("extensions") or (), spec.namespaces)
-    findings = [
-        _dropped_finding(spec, profile, parent, steps, field_path, value)
-        for parent, steps, field_path, value in state.dropped
-    ]
-    for parent, steps, field_path, rule, en, fr in state.problems:
+        state.render_nodes(root, spec.nodes, data, "", ignored)
+        dropped, problems, field_of = state.dropped, state.problems, state.field_of
+    placed = extensions.place(root, fields.get("extensions") or (), spec.namespaces)
+    findings = [_dropped_finding(spec, profile, parent, steps, field_path, value) for parent, steps, field_path, value in dropped]
+    for parent, steps, field_path, rule, en, fr in problems:
         findings.append(
             Finding(
-                xpath=element_xpath(parent, spec.prefix_of) + "".join(f"/{s.prefixed}" for s in steps),
+                xpath=_xpath(parent, steps, spec),
                 field=field_path,
                 rule=rule,
                 severity=Severity.SEVERE,
@@ -79,7 +88,13 @@ def render(spec: MappingSpec, data: dict[str, Any], profile_name: str, *, ignore
                 message_fr=fr.format(profile=profile.name, field=field_path),
             )
         )
-    return Rendered(root=root, findings=findings + placed, field_of=state.field_of)
+    return Rendered(root=root, findings=findings + placed, field_of=field_of)
+
+
+def _xpath(parent: etree._Element | str, steps: tuple[Step, ...], spec: MappingSpec) -> str:
+    """Where a field goes: below ``parent`` (an element, or the XPath of a container left out as empty)."""
+    where = parent if isinstance(parent, str) else element_xpath(parent, spec.prefix_of)
+    return where + "".join(f"/{s.prefixed}" for s in steps)
 
 
 @dataclass
@@ -175,7 +190,7 @@ def _fields(nodes: tuple[Node, ...]) -> set[str]:
 
 
 def _dropped_finding(spec: MappingSpec, profile: Profile, parent: etree._Element, steps: tuple[Step, ...], field_path: str, value: Any) -> Finding:
-    xpath = element_xpath(parent, spec.prefix_of) + "".join(f"/{s.prefixed}" for s in steps)
+    xpath = _xpath(parent, steps, spec)
     empty = value in ("", {}) or (isinstance(value, dict) and value.get("value") == "" and len(value) == 1)
     return Finding(
         xpath=xpath,

@@ -96,21 +96,20 @@ def _read_datetime(element: etree._Element, consumed: set) -> dict[str, Any]:
     return {"value": element.text or "", "format": "text"}
 
 
-def write_leaf(element: etree._Element, leaf_type: str, value: Any, enum: Mapping[str, str] | None, *, date_element: str, force_date_element: bool) -> None:
-    """Fill ``element`` with ``value`` (a scalar or the dict form of a record value)."""
+def leaf_content(leaf_type: str, value: Any, enum: Mapping[str, str] | None, *, date_element: str, force_date_element: bool) -> tuple[str, list[tuple[str, str]], tuple[str, str, list[tuple[str, str]]] | None]:
+    """What a leaf element holds for ``value`` (a scalar or the dict form of a record value): its text, its
+    attributes (name, value) in the order the type declares them, and for a date written in an element of its
+    own, that element's name (``DateTimeString`` or ``DateTime``), text and attributes."""
     if leaf_type == "enum":
         assert enum is not None
-        element.text = enum[getattr(value, "value", value)]
-        return
+        return enum[getattr(value, "value", value)], [], None
     if leaf_type in ("string", "integer"):
-        element.text = str(value["value"] if isinstance(value, dict) else value)
-        return
+        return str(value["value"] if isinstance(value, dict) else value), [], None
     if leaf_type == "indicator":
         flag = value if isinstance(value, bool) else INDICATOR_VALUES.get(str(value).strip())
         if flag is None:
             raise MappingError(f"{value!r} is not an indicator (true or false)")
-        element.text = "true" if flag else "false"
-        return
+        return ("true" if flag else "false"), [], None
     data = value if isinstance(value, dict) else {"value": value}
     if leaf_type == "datetime":
         written = data.get("format") or date_element
@@ -119,17 +118,22 @@ def write_leaf(element: etree._Element, leaf_type: str, value: Any, enum: Mappin
         if written == "DateTime" and not data.get("format") and "T" not in data["value"]:
             written = "DateTimeString"  # udt:DateTime is an xs:dateTime: a date alone goes in the string form
         if written == "text":
-            element.text = data["value"]
-            return
-        child = etree.SubElement(element, DATE_ELEMENTS[written])
-        child.text = data["value"]
-        if data.get("format_code") is not None:
-            child.set("format", data["format_code"])
-        return
-    element.text = str(data["value"])
-    for attribute, key in ATTRIBUTES[leaf_type].items():
-        if data.get(key) is not None:
-            element.set(attribute, str(data[key]))
+            return data["value"], [], None
+        return "", [], (written, data["value"], [("format", data["format_code"])] if data.get("format_code") is not None else [])
+    return str(data["value"]), [(attribute, str(data[key])) for attribute, key in ATTRIBUTES[leaf_type].items() if data.get(key) is not None], None
+
+
+def write_leaf(element: etree._Element, leaf_type: str, value: Any, enum: Mapping[str, str] | None, *, date_element: str, force_date_element: bool) -> None:
+    """Fill ``element`` with ``value`` (a scalar or the dict form of a record value), as :func:`leaf_content` says."""
+    text, attributes, date = leaf_content(leaf_type, value, enum, date_element=date_element, force_date_element=force_date_element)
+    if date is None:
+        element.text = text
+    else:
+        name, text, attributes = date
+        element = etree.SubElement(element, DATE_ELEMENTS[name])
+        element.text = text
+    for attribute, written in attributes:
+        element.set(attribute, written)
 
 
 def carried_keys(leaf_type: str) -> set[str]:

@@ -44,9 +44,8 @@ def _without_union_tag(loc: tuple) -> tuple:
 
 def render_certificate(record: SPSCertificateRecord, profile: str = "full") -> Rendered:
     """Render a record as an ``rsm:SPSCertificate`` tree; findings list what the profile could not carry."""
-    # Not compacted: the compiled writer takes empty lists as absent (compacting cost as much as dumping).
-    data = record.model_dump(mode="json", exclude_none=True)
-    return render(sps_spec(), data, profile, ignore=("ched_type", "kind", "status"))
+    # The record itself, not its dump: the compiled writer reads the models (dumping cost as much as writing).
+    return render(sps_spec(), record, profile, ignore=("ched_type", "kind", "status"))
 
 
 @dataclass
