@@ -105,39 +105,20 @@ def _group_writer(nodes: tuple[Node, ...], profile: Any, groups: dict[int, Calla
     if key in groups:
         return groups[key]
     mapped = _fields(nodes)
-    writers: list[Callable] = []
-    # A node whose field the data does not hold writes nothing, unless it is inline (its fields are the data's own)
-    # or its profile requires it (it reports the absence): only those and the nodes of present fields are called.
-    always = tuple(index for index, node in enumerate(nodes) if node.field is None or profile.name in node.required_by)
-    by_field = {node.field: index for index, node in enumerate(nodes) if node.field is not None and index not in always}
 
-    plans: dict[type, tuple[tuple[tuple[str | None, Callable], ...], tuple[str, ...]]] = {}
+    unmapped_of: dict[type, tuple[str, ...]] = {}
+    clean: set[type] = set()  # the models all of whose fields a node maps: nothing to look at
 
-    def plan(model: type) -> tuple[tuple[tuple[str | None, Callable], ...], tuple[str, ...]]:
-        # A record's own model holds every field (None for absent): the nodes of its fields (each with the field
-        # to look at first, None for a node called whatever the data holds), and the fields no node maps.
-        names = tuple(model.model_fields)
-        order = sorted({*always, *(by_field[name] for name in names if name in by_field)})
-        plans[model] = (
-            tuple((None if index in always else nodes[index].field, writers[index]) for index in order),
-            tuple(name for name in names if name not in mapped),
-        )
-        return plans[model]
-
-    def write(out, parent, data, prefix, ignore, written):
+    def leftover(data, fields, parent, prefix, ignore, written):
+        """Report the fields the data holds that no node maps (and the caller does not ignore) as dropped."""
         if isinstance(data, dict):
-            fields = data
-            for index in sorted([*always, *(by_field[name] for name in data if name in by_field)]):
-                writers[index](out, parent, fields, prefix, written)
             unmapped: Any = [name for name in data if name not in mapped]
-        else:
-            fields = data.__dict__
-            called, unmapped = plans.get(type(data)) or plan(type(data))
-            for name, node_writer in called:
-                if name is None or fields[name] is not None:
-                    node_writer(out, parent, fields, prefix, written)
-        if ignore is None:
-            return
+        else:  # a record's own model: which of its fields no node maps is known once per model
+            unmapped = unmapped_of.get(type(data))
+            if unmapped is None:
+                unmapped = unmapped_of[type(data)] = tuple(name for name in type(data).model_fields if name not in mapped)
+                if not unmapped:
+                    clean.add(type(data))
         for name in unmapped:
             value = fields[name]
             if value is not None and name not in ignore:
@@ -145,9 +126,117 @@ def _group_writer(nodes: tuple[Node, ...], profile: Any, groups: dict[int, Calla
                 if value not in (None, [], {}):
                     written.dropped.append((parent, (), f"{prefix}.{name}" if prefix else name, value))
 
-    groups[key] = write
-    writers.extend(_node_writer(node, profile, groups, prefix_of) for node in nodes)
-    return write
+    made: list[Callable] = []
+    # A spec that refers to itself reaches this group while its nodes are compiled: it then calls it through here.
+    groups[key] = lambda *arguments: made[0](*arguments)
+    writers = [_node_writer(node, profile, groups, prefix_of) for node in nodes]
+    made.append(_generated(nodes, writers, profile, leftover, clean))
+    groups[key] = made[0]
+    return made[0]
+
+
+#: The leaf types whose value is a text with attributes: what a group's generated code writes itself.
+_VALUE_TYPES = frozenset({"string", "integer", "text", "code", "identifier", "measure", "binary"})
+
+
+def _generated(nodes: tuple[Node, ...], writers: list[Callable], profile: Any, leftover: Callable, clean: set[type]) -> Callable:
+    """A group's writer as one generated function: its nodes in order, the usual ones written in place (a leaf of a
+    text type, an element holding a group, with the containers on their way), every other node through its closure:
+    no call per element but the group's own.
+
+    For data given as a dict a node is called for the fields present, as for a record's model (whose absent fields
+    are None); a node an absent field would call anyway (inline, or required by the profile) is always called."""
+    lines = ["def write(out, parent, data, prefix, ignore, written):",
+             "    fields = data if isinstance(data, dict) else data.__dict__",
+             "    get = fields.get",
+             "    fa = written.field_at"]
+    names: dict[str, Any] = {"BaseModel": BaseModel, "TE": _TEXT_ESCAPES, "attributes": _attributes, "INTEGER": _INTEGER, "REQUIRED": _REQUIRED,
+                             "leftover": leftover, "clean": clean, "NO_IGNORE": frozenset()}
+    for i, node in enumerate(nodes):
+        names[f"w{i}"] = writers[i]
+        steps = node.steps_for(profile.name)
+        leaf_type = node.type_for(profile.name) if node.is_leaf else None
+        required = profile.name in node.required_by
+        group = not node.is_leaf and not node.when
+        if node.field is None or not (leaf_type in _VALUE_TYPES or group) or not node.written_by(profile.name):
+            if node.field is None or required:
+                lines.append(f"    w{i}(out, parent, fields, prefix, written)")
+            else:
+                lines.append(f"    if get({node.field!r}) is not None: w{i}(out, parent, fields, prefix, written)")
+            continue
+        tag = steps[-1].prefixed
+        names.update({f"steps{i}": steps, f"S{i}": f"<{tag}>", f"E{i}": f"</{tag}>", f"X{i}": f"<{tag}/>", f"H{i}": f"<{tag}"})
+        outer = len(steps) - 1  # the containers on the way, written once around the field's elements
+        names.update({f"O{i}": "".join(f"<{step.prefixed}>" for step in steps[:-1]), f"C{i}": "".join(f"</{step.prefixed}>" for step in reversed(steps[:-1]))})
+        path = base = f"(prefix + {'.' + node.field!r} if prefix else {node.field!r})"
+        absent = ["    else:", f"        written.problems.append((parent, steps{i}, {base}, *REQUIRED))"] if required else []
+        if node.many:
+            path = f'{path} + f"[{{n}}]"'
+            lines += [f"    values = get({node.field!r})",
+                      "    if values is not None and not (type(values) is list and not values):",
+                      "        if not isinstance(values, list):",
+                      f"            w{i}(out, parent, fields, prefix, written)  # refused there: a list is expected"]
+            lines += [f"        out.append(O{i})", f"        written.count += {outer}"] if outer else []
+            lines += ["        for n, v in enumerate(values):"]
+            indent = " " * 12
+        else:
+            lines += [f"    v = get({node.field!r})",
+                      "    if v is not None and not (type(v) is list and not v):"]
+            lines += [f"        out.append(O{i})", f"        written.count += {outer}"] if outer else []
+            indent = " " * 8
+        close = [f"        out.append(C{i})"] if outer else []
+        if group:
+            names[f"G{i}"] = writers[i].inner
+            lines += [indent + line for line in (
+                f"p = {path}",
+                "c = written.count",
+                "written.count = c + 1",
+                "if fa is not None:",
+                "    fa.append((c, p))",
+                f"out.append(S{i})",
+                f"G{i}(out, c, v, p, NO_IGNORE, written)",
+                f"out.append(E{i})",
+            )] + close + absent
+            continue
+        attributes = ATTRIBUTES[leaf_type] if leaf_type not in ("string", "integer") else {}
+        names.update({f"parts{i}": writers[i].parts, f"CARRIED{i}": frozenset(carried_keys(leaf_type) if attributes else {"value"}),
+                      f"ORDER{i}": tuple((key, attribute) for attribute, key in attributes.items())})
+        lines += [indent + line for line in (
+            "if type(v) is str:",
+            "    t, a = v, None",
+            f"elif isinstance(v, BaseModel) and (k := v.__pydantic_fields_set__) <= CARRIED{i}:",
+            "    d = v.__dict__",
+            '    t = str(d["value"])',
+            f"    a = [(name, str(x)) for key, name in ORDER{i} if key in k and (x := d[key]) is not None] if len(k) > 1 else None",
+            "else:",
+            f"    t, a = parts{i}(v, {path}, parent, written)",
+            'if "&" in t or "<" in t or ">" in t or "\\r" in t:',
+            "    t = t.translate(TE)",
+            "if fa is not None:",
+            f"    fa.append((written.count, {path}))",
+            "written.count += 1",
+            "if a:",
+            f"    out.append(H{i} + attributes(a) + (('>' + t + E{i}) if t else '/>'))",
+            "else:",
+            f"    out.append(S{i} + t + E{i} if t else X{i})",
+        )]
+        if leaf_type == "integer":
+            lines += [indent + 'if not t.strip().lstrip("-").isdigit():',
+                      indent + f"    written.problems.append((parent, steps{i}, {path}, *INTEGER))"]
+        lines += close + absent
+    lines.append("    if ignore is not None and type(data) not in clean:")
+    lines.append("        leftover(data, fields, parent, prefix, ignore, written)")
+    exec(compile("\n".join(lines), f"<writer of {', '.join(str(node.field) for node in nodes[:3])}…>", "exec"), names)  # noqa: S102 - the spec's own code
+    return names["write"]
+
+
+def _attributes(found: list[tuple[str, str]]) -> str:
+    """The attributes (name, value) as written in a start tag, each value escaped."""
+    written = "".join([f' {name}="{value}"' for name, value in found])
+    # Escaped only when some value needs it (rare): the names are XML names, and two quotes each are the tag's own.
+    if "&" in written or "<" in written or ">" in written or "\t" in written or "\n" in written or "\r" in written or written.count('"') != 2 * len(found):
+        return "".join([f' {name}="{_attribute(value)}"' for name, value in found])
+    return written
 
 
 def _node_writer(node: Node, profile: Any, groups: dict[int, Callable], prefix_of: Mapping[str, str]) -> Callable:
@@ -203,6 +292,9 @@ def _node_writer(node: Node, profile: Any, groups: dict[int, Callable], prefix_o
         if outer:
             out.append(close_outer)
 
+    # What _generated writes in place: a text leaf's values, a group's elements.
+    write.parts = getattr(fill, "parts", None)  # type: ignore[attr-defined]
+    write.inner = None if node.is_leaf else inner  # type: ignore[attr-defined]
     return write
 
 
@@ -301,6 +393,7 @@ def _leaf_writer(node: Node, profile: Any, steps: tuple[Step, ...], prefix_of: M
             if integer and not text.strip().lstrip("-").isdigit():
                 written.problems.append((parent, steps, item_path, *_INTEGER))
 
+        fill_value.parts = parts  # type: ignore[attr-defined]  # for the group's generated code (_generated)
         return fill_value
 
     def fill_other(out, item, item_path, parent, written):
