@@ -91,46 +91,102 @@ def _text_beside_children(element: etree._Element) -> bool:
 
 
 def _group_reader(nodes: tuple[Node, ...], groups: dict[int, Callable], *, root: bool = False) -> Callable:
-    """A closure reading ``nodes`` below one element: ``read(parent, prefix, walk)`` → the fields it found."""
+    """A function reading ``nodes`` below one element: ``read(parent, prefix, walk)`` → the fields it found."""
     key = id(nodes)
     if key in groups and not root:
         return groups[key]
-    readers: list[Callable] = []
-
-    def read(parent: etree._Element, prefix: str, walk: Walk) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        children: dict[Any, list[etree._Element]] = {}
-        for child in parent:
-            found = children.get(child.tag)
-            if found is None:
-                children[child.tag] = [child]
-            else:
-                found.append(child)
-        # Only the nodes whose first step names a child that is there: the others would find nothing.
-        wanted = sorted({index for tag in children for index in by_tag.get(tag, ())})
-        for index in wanted:
-            readers[index](parent, children, result, prefix, walk)
-        if not walk.left_over:
-            consumed = walk.consumed
-            for tag, elements in children.items():
-                if isinstance(tag, str) and not (root and tag == XMLDSIG_SIGNATURE):
-                    for element in elements:
-                        if element not in consumed:
-                            walk.left_over = True
-                            break
-        return result
-
-    if not root:
-        groups[key] = read
+    made: list[Callable] = []
+    if not root:  # a spec that refers to itself reaches this group while its nodes are compiled: through here, then
+        groups[key] = lambda *arguments: made[0](*arguments)
     first_tags = [steps[0].clark for node in nodes for steps in (node.steps, *node.profile_steps.values())]
     shared = frozenset(tag for tag in first_tags if first_tags.count(tag) > 1)
-    readers.extend(_node_reader(node, groups, shared) for node in nodes)
-    by_tag: dict[str, tuple[int, ...]] = {}
-    for index, node in enumerate(nodes):
-        for steps in (node.steps, *node.profile_steps.values()):
-            if index not in by_tag.get(steps[0].clark, ()):
-                by_tag[steps[0].clark] = (*by_tag.get(steps[0].clark, ()), index)
-    return read
+    made.append(_generated(nodes, [_node_reader(node, groups, shared) for node in nodes], groups, shared, root=root))
+    if not root:
+        groups[key] = made[0]
+    return made[0]
+
+
+def _simple(node: Node, shared: frozenset[str]) -> bool:
+    """Whether ``node`` takes every child of one tag, which no other node of its group starts with (see _matcher)."""
+    return not node.profile_steps and len(node.steps) == 1 and not node.when and node.steps[0].clark not in shared
+
+
+def _generated(nodes: tuple[Node, ...], readers: list[Callable], groups: dict[int, Callable], shared: frozenset[str], *, root: bool) -> Callable:
+    """A group's reader as one generated function: its children grouped by tag, then its nodes in order, each
+    called only when its first tag is among the children; a node of one tag of its own (the usual node) read in
+    place when it is a field of text or of a group (no call per element but the group's own), every other node
+    through its closure."""
+    lines = ["def read(parent, prefix, walk):",
+             "    result = {}",
+             "    children = {}",
+             "    for child in parent:",
+             "        found = children.get(child.tag)",
+             "        if found is None:",
+             "            children[child.tag] = [child]",
+             "        else:",
+             "            found.append(child)",
+             "    get = children.get",
+             "    consumed = walk.consumed",
+             "    locate = walk.locate"]
+    names: dict[str, Any] = {"whole_text": whole_text, "beside": _text_beside_children, "left": _left_over, "ROOT": root}
+    for i, node in enumerate(nodes):
+        names[f"r{i}"] = readers[i]
+        tags = sorted({steps[0].clark for steps in (node.steps, *node.profile_steps.values())})
+        leaf_type = node.leaf_type
+        if node.field is None or not _simple(node, shared) or leaf_type not in (None, "string", *_ATTRIBUTED):
+            names.update({f"T{i}_{n}": tag for n, tag in enumerate(tags)})
+            present = " or ".join(f"T{i}_{n} in children" for n in range(len(tags)))
+            lines.append(f"    if {present}: r{i}(parent, children, result, prefix, walk)")
+            continue
+        names[f"T{i}"] = node.steps[0].clark
+        path = f"(prefix + {'.' + node.field!r} if prefix else {node.field!r})"
+        lines += [f"    elements = get(T{i})", "    if elements:"]
+        if node.many:
+            lines += [f"        base = {path}", "        values = []", "        for n, e in enumerate(elements):", '            p = f"{base}[{n}]"']
+            indent = " " * 12
+        else:
+            lines += ["        e = elements[0]", f"        p = {path}"]
+            indent = " " * 8
+        body = ["locate(p, e)", "consumed.add(e)"]
+        if leaf_type is None:
+            names[f"G{i}"] = _group_reader(node.children, groups)
+            body += ["if not walk.left_over and (len(e.attrib) or beside(e)):", "    walk.left_over = True", f"v = G{i}(e, p, walk)"]
+        elif leaf_type == "string":
+            body += ["if len(e) or len(e.attrib):", "    walk.left_over = True", "    v = whole_text(e)", "else:", '    v = e.text or ""']
+        else:
+            names[f"K{i}"] = ATTRIBUTES[leaf_type]
+            body += ["if len(e):", "    walk.left_over = True", '    v = {"value": whole_text(e)}', "else:", '    v = {"value": e.text or ""}',
+                     "if len(e.attrib):", "    for attribute, written in e.items():", f"        key = K{i}.get(attribute)", "        if key is None:",
+                     "            walk.left_over = True", "        else:", "            v[key] = written", "            consumed.add((e, attribute))"]
+        body.append("values.append(v)" if node.many else f"result[{node.field!r}] = v")
+        lines += [indent + line for line in body]
+        if node.many:
+            lines.append(f"        result[{node.field!r}] = values")
+    # Left over: a child no node took. A node of one tag of its own took all its tag's children, or the first alone.
+    names["TAKEN"] = {node.steps[0].clark: ("all" if node.many else "first") for node in nodes if node.field is not None and _simple(node, shared)}
+    lines += ["    if not walk.left_over:",
+              "        for tag, elements in children.items():",
+              "            taken = TAKEN.get(tag)",
+              '            if taken == "all" or (taken == "first" and len(elements) == 1):',
+              "                continue",
+              "            if taken is not None or left(tag, elements, consumed, ROOT):",
+              "                walk.left_over = True",
+              "                break",
+              "    return result"]
+    exec(compile("\n".join(lines), f"<reader of {', '.join(str(node.field) for node in nodes[:3])}…>", "exec"), names)  # noqa: S102 - the spec's own code
+    return names["read"]
+
+
+#: The leaf types read as a text with attributes (``{"value": …, <key>: …}``).
+_ATTRIBUTED = ("text", "code", "identifier", "measure", "binary")
+
+
+def _left_over(tag: Any, elements: list[etree._Element], consumed: set, root: bool) -> bool:
+    """Whether an element of ``elements`` (a group's children of one tag) was taken by none of its nodes (a comment
+    or a processing instruction is no element; a signature at the root is the signature's, not the document's)."""
+    if not isinstance(tag, str) or (root and tag == XMLDSIG_SIGNATURE):
+        return False
+    return any(element not in consumed for element in elements)
 
 
 def _node_reader(node: Node, groups: dict[int, Callable], shared: frozenset[str]) -> Callable:
@@ -262,22 +318,19 @@ def _leaf_reader(leaf_type: str, enum: Mapping[str, str] | None) -> Callable:
     known = ATTRIBUTES[leaf_type]
 
     def read_attributed(element, walk, path):
-        consumed = walk.consumed
-        consumed.add(element)
+        walk.consumed.add(element)
         if len(element):
             walk.left_over = True
             value = {"value": whole_text(element)}
         else:
             value = {"value": element.text or ""}
-        items = element.items()
-        if items:
-            for attribute, written in items:
-                key = known.get(attribute)
-                if key is not None:
-                    value[key] = written
-                    consumed.add((element, attribute))
-                else:
-                    walk.left_over = True
+        for attribute, written in element.items():
+            key = known.get(attribute)
+            if key is not None:
+                value[key] = written
+                walk.consumed.add((element, attribute))
+            else:
+                walk.left_over = True
         return value
 
     return read_attributed
