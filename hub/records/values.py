@@ -29,6 +29,8 @@ class _Attributed(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_scalar(cls, data: Any) -> Any:
+        if type(data) is dict and type(data.get("value")) is str:  # as parsed and as dumped: nothing to do
+            return data
         if isinstance(data, bool):
             raise ValueError("expected a string or an object, not a boolean")
         if isinstance(data, cls._scalar_ok):
