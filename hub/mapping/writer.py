@@ -373,7 +373,7 @@ def _leaf_writer(node: Node, profile: Any, steps: tuple[Step, ...], prefix_of: M
         written.count += 1
         text = _text(text)
         if found:
-            head = f"<{tag}" + "".join([f' {name}="{_attribute(value)}"' for name, value in found])
+            head = f"<{tag}{_attributes(found)}"
             out.append(f"{head}>{text}{end}" if text else f"{head}/>")
         else:
             out.append(f"{start}{text}{end}" if text else empty)
@@ -411,7 +411,7 @@ def _leaf_writer(node: Node, profile: Any, steps: tuple[Step, ...], prefix_of: M
             written.count += 2
             name, date_text, date_attributes = date
             date_tag, date_end = date_tags[name]
-            head = f"<{date_tag}" + "".join(f' {key}="{_attribute(value)}"' for key, value in date_attributes)
+            head = f"<{date_tag}{_attributes(date_attributes)}"
             out.append(f"{start}{head}>{_text(date_text)}{date_end}{end}" if date_text else f"{start}{head}/>{end}")
         if isinstance(data, dict):
             for key in sorted(set(data) - carried):
