@@ -16,7 +16,7 @@ from lxml import etree
 from hub.errors import FieldProblem, MappingError, RecordError
 from hub.mapping import compiled, extensions, writer
 from hub.mapping.leaves import carried_keys, read_leaf, write_leaf
-from hub.mapping.spec import MappingSpec, Node, Profile, Step
+from hub.mapping.spec import MappingSpec, Node, Profile, Step, mapped_fields
 from hub.report import Area, Finding, Severity
 from hub.xmlpath import element_xpath, qualified_name
 
@@ -110,7 +110,7 @@ class _RenderState:
 
     def render_nodes(self, parent: etree._Element, nodes: tuple[Node, ...], data: dict[str, Any], prefix: str, ignore: set[str] | None) -> None:
         """Render ``nodes`` from ``data`` below ``parent``; with ``ignore`` None, leftover keys are the caller's to check."""
-        mapped = _fields(nodes) | (ignore or set())
+        mapped = mapped_fields(nodes) | (ignore or set())
         for node in nodes:
             if node.field is None:
                 self._render_inline(parent, node, data, prefix)
@@ -179,14 +179,6 @@ class _RenderState:
         for step in steps:
             parent = etree.SubElement(parent, step.clark)
         return parent
-
-
-def _fields(nodes: tuple[Node, ...]) -> set[str]:
-    """The record keys ``nodes`` map at this level, looking through inline nodes (which merge into their parent)."""
-    fields: set[str] = set()
-    for node in nodes:
-        fields |= {node.field} if node.field else _fields(node.children)
-    return fields
 
 
 def _dropped_finding(spec: MappingSpec, profile: Profile, parent: etree._Element, steps: tuple[Step, ...], field_path: str, value: Any) -> Finding:

@@ -83,6 +83,14 @@ class Node:
         return True
 
 
+def mapped_fields(nodes: tuple[Node, ...]) -> frozenset[str]:
+    """The record keys ``nodes`` map at this level, looking through inline nodes (which merge into their parent)."""
+    fields: set[str] = set()
+    for node in nodes:
+        fields |= {node.field} if node.field else mapped_fields(node.children)
+    return frozenset(fields)
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str

@@ -24,7 +24,7 @@ from pydantic_core import to_jsonable_python
 from hub.errors import MappingError
 from hub.mapping.compiled import cached_on
 from hub.mapping.leaves import ATTRIBUTES, DATE_ELEMENTS, carried_keys, leaf_content
-from hub.mapping.spec import MappingSpec, Node, Step
+from hub.mapping.spec import MappingSpec, Node, Step, mapped_fields
 from hub.records import compact
 from hub.xmlpath import qualified_name
 
@@ -90,21 +90,13 @@ def _compile_writer(spec: MappingSpec, profile: Any) -> Writer:
     return write
 
 
-def _fields(nodes: tuple[Node, ...]) -> frozenset[str]:
-    """The record keys ``nodes`` map at this level, looking through inline nodes (which merge into their parent)."""
-    fields: set[str] = set()
-    for node in nodes:
-        fields |= {node.field} if node.field else _fields(node.children)
-    return frozenset(fields)
-
-
 def _group_writer(nodes: tuple[Node, ...], profile: Any, groups: dict[int, Callable], prefix_of: Mapping[str, str]) -> Callable:
     """``write(out, parent, data, prefix, ignore, written)``: the nodes below the element at position ``parent``;
     with ``ignore`` None the leftover keys are the caller's to check (an inline group's)."""
     key = id(nodes)
     if key in groups:
         return groups[key]
-    mapped = _fields(nodes)
+    mapped = mapped_fields(nodes)
 
     unmapped_of: dict[type, tuple[str, ...]] = {}
     clean: set[type] = set()  # the models all of whose fields a node maps: nothing to look at
@@ -382,13 +374,8 @@ def _leaf_writer(node: Node, profile: Any, steps: tuple[Step, ...], prefix_of: M
         plain = leaf_type in ("string", "integer")
 
         def fill_value(out, item, item_path, parent, written):
-            # The usual leaf first: a text, or a record value given its value alone; the rest goes through parts().
-            if type(item) is str:
-                text, found = item, None
-            elif isinstance(item, BaseModel) and len(keys := item.__pydantic_fields_set__) == 1 and "value" in keys:
-                text, found = str(item.__dict__["value"]), None
-            else:
-                text, found = parts(item, item_path, parent, written)
+            # The usual leaf is written by its group's generated code, which has the fast paths; here, parts() alone.
+            text, found = parts(item, item_path, parent, written)
             emit(out, item_path, text, None if plain else found, written)
             if integer and not text.strip().lstrip("-").isdigit():
                 written.problems.append((parent, steps, item_path, *_INTEGER))
