@@ -3,7 +3,6 @@ their own), ``hub worker`` (delivery only) and ``hub sandbox`` (one counterpart 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -11,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from hub import eventloop
 from hub.cli.common import DatabaseUrl, fail, open_broker, settings
 from hub.errors import HubError
 
@@ -121,7 +121,7 @@ def sandbox(
     scheme = "http" if plain_http else kind.scheme
     typer.echo(f"sandbox {name} ({kind.plays}) on {scheme}://{host}:{port}{kind.path.split(' ')[0]}")
     try:
-        asyncio.run(server.serve())
+        eventloop.run(server.serve())
     except KeyboardInterrupt:
         pass
 

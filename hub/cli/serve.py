@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from connectors.registry import hosted_sandboxes
 from connectors.sandboxes import CITES_EXCHANGE_PORT
-from hub import families
+from hub import eventloop, families
 from hub.api.auth import create_client, find_client
 from hub.broker import Broker
 from hub.config import DEFAULT_DATABASE_URL, Settings
@@ -400,6 +400,6 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         key, person = development_key(broker), development_person(broker)
     print(banner(broker, options, key, person), flush=True)
     try:
-        asyncio.run(_serve(broker, options, api_key=(lambda: key) if key else (lambda: customs_key(broker))))
+        eventloop.run(_serve(broker, options, api_key=(lambda: key) if key else (lambda: customs_key(broker))))
     finally:
         broker.close()

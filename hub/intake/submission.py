@@ -63,6 +63,12 @@ class Prepared:
     version: int
     signer_subject: str | None = None
     origin: dict[str, Any] = field(default_factory=dict)  # where a received document came from, for its trace
+    dumped: dict[str, Any] | None = None  # the record as JSON data, when prepare() made it already
+
+    @cached_property
+    def record_data(self) -> dict[str, Any]:
+        """The record as JSON data, as the store keeps it."""
+        return self.dumped if self.dumped is not None else self.record.model_dump(mode="json", exclude_none=True)
 
     @cached_property
     def described(self) -> Described:
@@ -128,7 +134,8 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
     signer = signer_for(facts.issuing_country)
     with stage("sign"):
         signed = {profile: signer.sign(to_xml(root)) for profile, (root, _report) in reports.items()}
-    canonical_json = json.dumps(record.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    dumped = record.model_dump(mode="json", exclude_none=True)
+    canonical_json = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     default = family.default_profile
     return Prepared(
         record=record,
@@ -142,6 +149,7 @@ def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, versi
         request_digest=digest_of(f"record:{version}:".encode() + canonical_json.encode()),
         version=version,
         signer_subject=signer.signer_subject,
+        dumped=dumped,
     )
 
 
@@ -327,7 +335,7 @@ def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, 
     work) and the document returned stays outside the session (what it holds is what was written); else the
     session holds them, flushed (an integrity error is raised here, under the caller's savepoint)."""
     now = utcnow()
-    record, facts, described = prepared.record, prepared.facts, prepared.described
+    facts, described = prepared.facts, prepared.described
     document = Document(
         id=str(uuid.uuid4()),
         tenant=tenant,
@@ -344,7 +352,7 @@ def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, 
         refers_to_number=prepared.refers_to_number,
         product_codes=described.product_codes,
         source_format=prepared.source_format,
-        record=record.model_dump(mode="json", exclude_none=True),
+        record=prepared.record_data,
         report=prepared.report.model_dump(mode="json"),
         payload_digest=put_payload(session, prepared.canonical),
         request_digest=prepared.request_digest,

@@ -17,6 +17,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Sequence
 
 import cryptography.exceptions
 from cryptography import x509
@@ -63,6 +64,24 @@ class VerifiedDocument:
     digest_algorithm: str
 
 
+@dataclass(frozen=True)
+class _Trusted:
+    """A signer certificate found trusted, with its chain up to the trust anchor."""
+
+    signer: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    valid_from: datetime  # the window in which every certificate of the chain is valid
+    valid_until: datetime
+
+    @classmethod
+    def of(cls, signer: x509.Certificate, chain: Sequence[x509.Certificate]) -> "_Trusted":
+        return cls(signer, tuple(chain), max(c.not_valid_before_utc for c in chain), min(c.not_valid_after_utc for c in chain))
+
+
+#: How many verified chains a verifier keeps (signers are the counterparts' few authorities).
+_CHAINS_KEPT = 256
+
+
 class Verifier:
     """Verifies enveloped whole-document signatures against a trust store, under a frozen policy."""
 
@@ -80,6 +99,11 @@ class Verifier:
         except InvalidInput as exc:
             raise ConfigurationError(f"the policy names an algorithm signxml does not know: {exc}") from None
         self._chain_policy = None
+        # The chains verified already, by the certificates a signature carries (as written there): the same signer
+        # comes again and again, and building and checking its chain costs more than the check of the signature.
+        # The trust store and the policy never change; the time does (a chain is kept for the window in which every
+        # certificate of it is valid) and so may the revocation lists (read again at every use).
+        self._chains: dict[tuple[str, ...], _Trusted] = {}
         if trust.verification_store is not None:
             self._chain_policy = (
                 x509.verification.PolicyBuilder()
@@ -149,6 +173,12 @@ class Verifier:
         return method.get("Algorithm"), digests[0] if digests else ""
 
     def _trusted_signer(self, signature: etree._Element) -> x509.Certificate:
+        texts = tuple("".join((element.text or "").split()) for element in signature.iterfind(_X509_CERTIFICATE, _NS))
+        now = datetime.now(timezone.utc)
+        known = self._chains.get(texts)
+        if known is not None and known.valid_from <= now <= known.valid_until:
+            self._not_revoked(known.chain)  # a revocation list may have changed since
+            return known.signer
         certificates = _certificates_in(signature)
         for certificate in certificates:
             pinned = self._trust.pinned_match(certificate)
@@ -158,7 +188,7 @@ class Verifier:
             raise UntrustedCertificateError(
                 f"signer certificate {certificates[0].subject.rfc4514_string()} is not one of the pinned certificates"
             )
-        verifier = self._chain_policy.time(datetime.now(timezone.utc)).build_client_verifier()
+        verifier = self._chain_policy.time(now).build_client_verifier()
         reasons = []
         # Leaf candidates first: signers put the chain in X509Data in no guaranteed order.
         for leaf in sorted(certificates, key=_is_ca):
@@ -169,10 +199,16 @@ class Verifier:
                 reasons.append(f"{leaf.subject.rfc4514_string()}: {exc}")
                 continue
             self._not_revoked(chain)
-            return self._checked_key(leaf)
+            self._keep(texts, _Trusted.of(self._checked_key(leaf), chain))
+            return leaf
         raise UntrustedCertificateError(f"signer certificate does not chain to a trust anchor ({'; '.join(reasons)})")
 
-    def _not_revoked(self, chain: list[x509.Certificate]) -> None:
+    def _keep(self, texts: tuple[str, ...], trusted: "_Trusted") -> None:
+        if len(self._chains) >= _CHAINS_KEPT:
+            self._chains.clear()  # a burst of new signers: start again rather than track their age
+        self._chains[texts] = trusted
+
+    def _not_revoked(self, chain: Sequence[x509.Certificate]) -> None:
         for certificate, issuer in zip(chain, chain[1:]):
             try:
                 reason = self._trust.revocation(certificate, issuer)
@@ -246,9 +282,12 @@ def _reason(summary: str, exc: BaseException) -> str:
     return f"{summary}: {detail}" if detail else summary
 
 
+_X509_CERTIFICATE = "ds:KeyInfo/ds:X509Data/ds:X509Certificate"
+
+
 def _certificates_in(signature: etree._Element) -> list[x509.Certificate]:
     certificates = []
-    for element in signature.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS):
+    for element in signature.iterfind(_X509_CERTIFICATE, _NS):
         try:
             der = base64.b64decode("".join((element.text or "").split()), validate=True)
             certificates.append(x509.load_der_x509_certificate(der))

@@ -37,6 +37,8 @@ GENESIS = "0" * 64
 _HEAD = "hub.audit_head"
 #: The key of PostgreSQL's advisory lock on the chain ("hubaudit" as a 64-bit integer).
 _ADVISORY_KEY = int.from_bytes(b"hubaudit", "big") - 2**63
+#: The chain's head: the last entry's sequence number and hash (built once; building it costs more than running it).
+_HEAD_ENTRY = select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
 _LIMITS = {"actor": 200, "action": 200, "target": 500, "outcome": 30, "request_id": 64, "body_digest": 64}
 
 
@@ -85,7 +87,8 @@ def append(
         seq, previous = held[1], held[2]
     else:
         _lock_head(session)
-        head = session.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+        # On the session's connection: the ORM's execution path costs more than this one-row read.
+        head = session.connection().execute(_HEAD_ENTRY).first()
         seq, previous = (head.seq, head.entry_hash) if head else (0, GENESIS)
     values = {"actor": actor, "action": action, "target": target, "outcome": outcome, "request_id": request_id, "body_digest": body_digest}
     values = {name: _printable(value)[: _LIMITS[name]] if value is not None else None for name, value in values.items()}
@@ -111,6 +114,8 @@ def _append_entry(session: Session, entry: dict) -> AuditEntry:
 def _printable(value: str) -> str:
     """Control characters and lone surrogates written as escapes: a hostile path (``%00``, a line break) is recorded
     as sent, on one line, and PostgreSQL (which refuses NUL) stores it like SQLite."""
+    if value.isascii() and value.isprintable():
+        return value  # the usual case, answered in C: nothing to escape
     return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cs" else c for c in value)
 
 
