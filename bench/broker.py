@@ -13,7 +13,10 @@ come from the database: ``documents.created_at``, ``messages.delivered_at`` and 
 
 * CPU per document: the CPU time (user + system) of the hub's processes (``hub serve`` and its ``hub worker``s; the
   counterpart's process excluded) from the first request to the last acknowledgement, over N;
-* RSS: the largest resident size of any hub process, sampled every 0.5 s.
+* RSS: the largest resident size of any hub process, sampled every 0.5 s;
+* CPU per document by stage: ``hub serve``'s own account (``hub_stage_cpu_seconds_total`` and
+  ``process_cpu_seconds_total`` of its ``/metrics``, read before and after), so that a run says where the time went;
+  worker processes have no ``/metrics``, so with ``hub worker``s it covers the API's share only.
 
 Scenarios: ``sqlite-all-in-one``, ``sqlite-serve``, ``sqlite-2-workers`` (``hub serve --no-worker`` and two
 ``hub worker`` processes on the one SQLite file), ``pg-1-worker``, ``pg-2-workers``, ``pg-4-workers``; then a paced
@@ -44,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -104,6 +108,7 @@ class Result:
     cpu_ms_per_document: float | None = None
     rss_mb_max: float | None = None
     cpu_ms_by_process: dict[str, float] = field(default_factory=dict)
+    cpu_ms_by_stage: dict[str, float] = field(default_factory=dict)  # hub serve's, from its /metrics
     error: str | None = None
     states: dict[str, int] = field(default_factory=dict)
 
@@ -232,6 +237,21 @@ def submit_all(api: httpx.Client, bodies: list[bytes], pace: float | None) -> tu
     return [i for i in ids if i], started, time.time(), failures
 
 
+def stage_cpu(api: httpx.Client, operator_key: str) -> dict[str, float]:
+    """``hub serve``'s CPU seconds so far by stage (``hub_stage_cpu_seconds_total``: the stage's own code), and what
+    no stage took (``outside stages``: the process's CPU less the stages', the HTTP stack and the audit log mostly)."""
+    answer = api.get("/metrics", headers={"Authorization": f"Bearer {operator_key}"})
+    answer.raise_for_status()
+    stages, process = {}, 0.0
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name == "hub_stage_cpu_seconds_total":
+                stages[sample.labels["stage"]] = sample.value
+            elif sample.name == "process_cpu_seconds_total":
+                process = sample.value
+    return {**stages, "outside stages": process - sum(stages.values())}
+
+
 def wait_until_acknowledged(database: Database, ids: list[str], timeout: float, hub: HubProcesses) -> dict[str, int]:
     """Poll the messages of ``ids`` until all are acknowledged or one has failed; the message count per state."""
     deadline = time.monotonic() + timeout
@@ -341,6 +361,7 @@ class Bench:
         database = Database(url)
         with database.transaction() as session:
             _client, key = create_client(session, name="bench", tenant="FR")
+            _client, operator_key = create_client(session, name="bench-metrics", tenant="*", operator=True)
         api_port, sandbox_port = free_port(), free_port()
         env = {
             **os.environ, "PYTHONUNBUFFERED": "1", "HUB_DATABASE_URL": url, "HUB_CERTS_DIR": str(self.certs),
@@ -359,6 +380,7 @@ class Bench:
             if failures:
                 raise RuntimeError(f"warm-up submission failed: {failures[0]}")
             wait_until_acknowledged(database, warm_ids, 60, hub)
+            stages_before = stage_cpu(api, operator_key)
             with ResourceMeter(hub) as meter:
                 ids, first, last, failures = submit_all(api, self.bodies(scenario.name, documents), scenario.rate)
                 result.submitted_per_s = len(ids) / (last - first)
@@ -367,6 +389,8 @@ class Bench:
                 result.states = wait_until_acknowledged(database, ids, max(60.0, documents * 0.5), hub)
             result.cpu_ms_per_document = meter.cpu_seconds / len(ids) * 1000
             result.cpu_ms_by_process = {name: round(seconds / len(ids) * 1000, 2) for name, seconds in meter.by_process.items()}
+            stages_after = stage_cpu(api, operator_key)
+            result.cpu_ms_by_stage = {name: round((stages_after[name] - stages_before.get(name, 0.0)) / len(ids) * 1000, 2) for name in stages_after}
             result.rss_mb_max = meter.rss_max / 2**20
             measure(database, ids, first, self.baseline, result)
         except RuntimeError as exc:
@@ -431,6 +455,9 @@ def print_report(results: list[Result], baseline: float, targets: list[tuple[str
     for r in results:
         if r.cpu_ms_by_process:
             print(f"  {r.scenario}: CPU ms per document by process: " + ", ".join(f"{name} {ms:.1f}" for name, ms in r.cpu_ms_by_process.items()))
+        if r.cpu_ms_by_stage:
+            spent = sorted(((ms, name) for name, ms in r.cpu_ms_by_stage.items() if ms >= 0.05), reverse=True)
+            print(f"  {r.scenario}: CPU ms per document in hub serve by stage: " + ", ".join(f"{name} {ms:.1f}" for ms, name in spent))
     print("\ntargets (issue)")
     for target, figure, verdict in targets:
         print(f"  {verdict:<13}{target:<46}{figure}")

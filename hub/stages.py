@@ -7,8 +7,11 @@ transaction), ``claim``, ``deliver`` (the exchange with the counterpart), ``sett
 ``ack`` (answers that came later recorded). Work outside a stage counts as ``other``.
 
 The figures are this process's (a ``hub worker`` process has its own); ``/metrics`` shows them as
-``hub_stage_seconds{stage}`` (a histogram), ``hub_sql_statements_total{stage}`` and ``hub_sql_commits_total{stage}``,
-with ``hub_documents_stored_total`` to divide by.
+``hub_stage_seconds{stage}`` (a histogram of the time each took, stages nested in it included),
+``hub_stage_cpu_seconds_total{stage}`` (the CPU its own code took, in the thread that ran it: a ``verify`` inside a
+``deliver`` counts as ``verify`` only, so that the stages and ``other`` add up to the process's CPU),
+``hub_sql_statements_total{stage}`` and ``hub_sql_commits_total{stage}``, with ``hub_documents_stored_total`` to
+divide by.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ STAGES = ("validate", "sign", "verify", "store", "claim", "deliver", "settle", "
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _current: ContextVar[str] = ContextVar("hub_stage", default="other")
+# The CPU spent so far in stages nested in the current one (a one-item list, so that a nested stage adds to it).
+_nested_cpu: ContextVar[list[float] | None] = ContextVar("hub_stage_nested_cpu", default=None)
 
 
 @dataclass
@@ -37,6 +42,7 @@ class StageFigures:
     buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
     statements: int = 0
     commits: int = 0
+    cpu_seconds: float = 0.0  # the thread's CPU in the stage's own code (nested stages not counted)
 
 
 class Clock:
@@ -47,11 +53,12 @@ class Clock:
         self.figures: dict[str, StageFigures] = {}
         self.documents = 0
 
-    def observe(self, name: str, seconds: float) -> None:
+    def observe(self, name: str, seconds: float, cpu_seconds: float = 0.0) -> None:
         with self._lock:
             figures = self.figures.setdefault(name, StageFigures())
             figures.count += 1
             figures.seconds += seconds
+            figures.cpu_seconds += cpu_seconds
             index = bisect.bisect_left(BUCKETS, seconds)
             if index < len(BUCKETS):
                 figures.buckets[index] += 1
@@ -71,7 +78,7 @@ class Clock:
     def snapshot(self) -> tuple[int, dict[str, StageFigures]]:
         """(documents stored, a copy of every stage's figures)."""
         with self._lock:
-            return self.documents, {name: StageFigures(f.count, f.seconds, list(f.buckets), f.statements, f.commits) for name, f in self.figures.items()}
+            return self.documents, {name: StageFigures(f.count, f.seconds, list(f.buckets), f.statements, f.commits, f.cpu_seconds) for name, f in self.figures.items()}
 
     def reset(self) -> None:
         with self._lock:
@@ -85,13 +92,20 @@ CLOCK = Clock()
 
 @contextmanager
 def stage(name: str) -> Iterator[None]:
-    """Time the block as stage ``name``; the SQL it sends counts for that stage (the innermost, when nested)."""
-    token = _current.set(name)
-    started = time.perf_counter()
+    """Time the block as stage ``name``; the SQL it sends counts for that stage (the innermost, when nested), and so
+    does the CPU its thread spends in it, but for the stages nested in it."""
+    token, nested = _current.set(name), _nested_cpu.set([0.0])
+    started, cpu_started = time.perf_counter(), time.thread_time()
     try:
         yield
     finally:
-        CLOCK.observe(name, time.perf_counter() - started)
+        cpu = time.thread_time() - cpu_started
+        own = cpu - _nested_cpu.get()[0]
+        _nested_cpu.reset(nested)
+        enclosing = _nested_cpu.get()
+        if enclosing is not None:
+            enclosing[0] += cpu
+        CLOCK.observe(name, time.perf_counter() - started, own)
         _current.reset(token)
 
 

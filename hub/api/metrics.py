@@ -15,6 +15,11 @@ In process (:class:`Metrics`, one per app, in ``app.state.metrics``): ``hub_subm
 
     hub_stage_seconds{stage}                         histogram: time per stage (validate, sign, verify, store,
                                                      claim, deliver, settle, ack)
+    hub_stage_cpu_seconds_total{stage}               counter: CPU of each stage's own code (a stage nested in another,
+                                                     verify in deliver, counts for itself only)
+    process_cpu_seconds_total                        counter: the process's CPU (with resident memory and the
+                                                     other process_* metrics): what no stage took is the HTTP
+                                                     stack, the audit log and the pages
     hub_sql_statements_total{stage}                  counter: SQL statements sent in each stage
     hub_sql_commits_total{stage}                     counter: commits in each stage
     hub_documents_stored_total                       counter: documents stored by this process
@@ -36,7 +41,7 @@ from typing import Iterable, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -117,6 +122,7 @@ class StageCollector(Collector):
         seconds = HistogramMetricFamily("hub_stage_seconds", "Time per stage of a document's way through the hub", labels=["stage"])
         statements = CounterMetricFamily("hub_sql_statements", "SQL statements sent, by stage", labels=["stage"])
         commits = CounterMetricFamily("hub_sql_commits", "Commits, by stage", labels=["stage"])
+        cpu = CounterMetricFamily("hub_stage_cpu_seconds", "CPU of each stage's own code (stages nested in it not counted)", labels=["stage"])
         for name in sorted(figures):
             f = figures[name]
             cumulative, buckets = 0, []
@@ -127,12 +133,13 @@ class StageCollector(Collector):
             seconds.add_metric([name], buckets, f.seconds)
             statements.add_metric([name], f.statements)
             commits.add_metric([name], f.commits)
+            cpu.add_metric([name], f.cpu_seconds)
         stored = CounterMetricFamily("hub_documents_stored", "Documents stored by this process")
         stored.add_metric([], documents)
         per_document = GaugeMetricFamily("hub_sql_statements_per_document", "SQL statements of the document stages per document stored")
         hot = sum(figures[name].statements for name in STAGES if name in figures)
         per_document.add_metric([], hot / documents if documents else 0.0)
-        yield from (seconds, statements, commits, stored, per_document)
+        yield from (seconds, cpu, statements, commits, stored, per_document)
 
 
 class Metrics:
@@ -147,6 +154,7 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
         self.registry.register(StageCollector())
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, resident memory…: the stages' whole
         if database is not None:
             self.registry.register(DatabaseCollector(database, destinations=destinations))
 

@@ -3,6 +3,8 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -13,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub.api import metrics
 from hub.api.metrics import Metrics, install_metrics
+from hub.stages import CLOCK, stage
 from hub.store.models import Message, NonConformity, WebhookSubscription, utcnow
 from tests.support.api import add_document, api_key, make_app
 
@@ -105,3 +108,34 @@ def test_an_operator_key_is_required_unless_public(database, metrics_http, monke
     assert metrics_http.get("/metrics", headers={"X-API-Key": api_key(database, "*", operator=True)["Authorization"][7:]}).status_code == 200
     monkeypatch.setenv("HUB_METRICS_PUBLIC", "1")
     assert metrics_http.get("/metrics").status_code == 200
+
+
+def busy(seconds: float) -> None:
+    """Spend ``seconds`` of this thread's CPU."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+def test_each_stage_counts_the_cpu_of_its_own_code(database, metrics_http):
+    CLOCK.reset()
+    with stage("deliver"):
+        busy(0.03)
+        with stage("verify"):
+            busy(0.05)
+    time.sleep(0.05)  # waiting is no CPU
+    other = threading.Thread(target=lambda: stage_in_thread(0.02))
+    other.start()
+    other.join()
+    got = samples(metrics_http.get("/metrics", headers=api_key(database, "*", operator=True)).text)
+    cpu = {stage_name: got.get(("hub_stage_cpu_seconds_total", (("stage", stage_name),)), 0.0) for stage_name in ("deliver", "verify", "claim")}
+    assert 0.05 <= cpu["verify"] < 0.075
+    assert 0.03 <= cpu["deliver"] < 0.05  # its own 30 ms, not the 50 ms of the verify nested in it
+    assert 0.02 <= cpu["claim"] < 0.04  # counted in the thread that ran it
+    assert got[("hub_stage_seconds_count", (("stage", "verify"),))] == 1
+    assert got[("process_cpu_seconds_total", ())] >= cpu["verify"] + cpu["deliver"] + cpu["claim"]
+
+
+def stage_in_thread(seconds: float) -> None:
+    with stage("claim"):
+        busy(seconds)
