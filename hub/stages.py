@@ -4,7 +4,8 @@ each stage sent to the database.
 Stages: ``validate`` (mapping, schema, code lists, rules), ``sign``, ``verify`` (a signature checked: a submitted
 signed document, or a counterpart's signed answer, inside ``deliver`` or ``ack``), ``store`` (the submission's
 transaction), ``claim``, ``deliver`` (the exchange with the counterpart), ``settle`` (its outcome recorded) and
-``ack`` (answers that came later recorded). Work outside a stage counts as ``other``.
+``ack`` (answers that came later recorded); ``audit`` is the audit log's entries (one per request that changes
+something). Work outside a stage counts as ``other``.
 
 The figures are this process's (a ``hub worker`` process has its own); ``/metrics`` shows them as
 ``hub_stage_seconds{stage}`` (a histogram of the time each took, stages nested in it included),
@@ -24,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Iterator
 
-STAGES = ("validate", "sign", "verify", "store", "claim", "deliver", "settle", "ack")
+STAGES = ("validate", "sign", "verify", "store", "claim", "deliver", "settle", "ack", "audit")
 #: Upper bounds of the histogram's buckets, in seconds.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

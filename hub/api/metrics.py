@@ -14,7 +14,7 @@ In process (:class:`Metrics`, one per app, in ``app.state.metrics``): ``hub_subm
 ``hub_delivery_seconds{destination}``; and where this process's time goes (:mod:`hub.stages`)::
 
     hub_stage_seconds{stage}                         histogram: time per stage (validate, sign, verify, store,
-                                                     claim, deliver, settle, ack)
+                                                     claim, deliver, settle, ack, audit)
     hub_stage_cpu_seconds_total{stage}               counter: CPU of each stage's own code (a stage nested in another,
                                                      verify in deliver, counts for itself only)
     process_cpu_seconds_total                        counter: the process's CPU (with resident memory and the

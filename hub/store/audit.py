@@ -27,6 +27,7 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from hub.stages import stage
 from hub.store.appends import append_new
 from hub.store.db import Database
 from hub.store.group import GroupCommit, group_for
@@ -104,7 +105,7 @@ def append(
 def record(database: Database, **entry: str | None) -> AuditEntry:
     """Append one entry and commit it (see :func:`append` for the fields); entries recorded at the same moment by
     other threads share the transaction (:mod:`hub.store.group`)."""
-    return group_for(database, "audit", lambda: GroupCommit(database, _append_entry)).run(entry)
+    return group_for(database, "audit", lambda: GroupCommit(database, _append_entry, wrap=lambda: stage("audit"))).run(entry)
 
 
 def _append_entry(session: Session, entry: dict) -> AuditEntry:
