@@ -1,7 +1,7 @@
 """Where a document's time goes: the stages of its way through the hub, timed, with the SQL statements and commits
 each stage sent to the database.
 
-Stages: ``validate`` (mapping, schema, code lists, rules), ``sign``, ``verify`` (a signature checked: a submitted
+Stages: ``validate`` (reading the record or document, mapping, schema, code lists, rules), ``sign``, ``verify`` (a signature checked: a submitted
 signed document, or a counterpart's signed answer, inside ``deliver`` or ``ack``), ``store`` (the submission's
 transaction), ``claim``, ``deliver`` (the exchange with the counterpart), ``settle`` (its outcome recorded) and
 ``ack`` (answers that came later recorded); ``audit`` is the audit log's entries (one per request that changes

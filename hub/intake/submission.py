@@ -118,15 +118,15 @@ def prepare(
 
 
 def _prepare_record(body: bytes, *, tenant, routing, profiles, signer_for, version, now) -> Prepared:
-    data = jsonsafe.loads(body, source="body")
-    if not isinstance(data, dict):
-        raise InputError("the body must be a JSON object (a certificate or permit record)", where="body")
-    family = for_data(data)
-    record = family.from_data(data)
-    facts, destinations, matched, _strict = _route(record, family, tenant, routing)
-    wanted = [family.default_profile, *(profiles.get(d, family.default_profile) for d in destinations)] if family.profiled else [family.default_profile]
     reports: dict[str, tuple[etree._Element, ValidationReport]] = {}
-    with stage("validate"):
+    with stage("validate"):  # reading and routing the record count as validating it, as parsing a document does
+        data = jsonsafe.loads(body, source="body")
+        if not isinstance(data, dict):
+            raise InputError("the body must be a JSON object (a certificate or permit record)", where="body")
+        family = for_data(data)
+        record = family.from_data(data)
+        facts, destinations, matched, _strict = _route(record, family, tenant, routing)
+        wanted = [family.default_profile, *(profiles.get(d, family.default_profile) for d in destinations)] if family.profiled else [family.default_profile]
         for profile in dict.fromkeys(wanted):
             reports[profile] = family.render(record, profile=profile, now=now)
             if not reports[profile][1].valid:
