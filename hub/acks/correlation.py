@@ -163,7 +163,8 @@ def record_answer(
             flush_appends(session)  # the answers appended before this one keep their order (ids are arrival order)
         ack = Acknowledgement(**row)
         session.add(ack)
-        session.flush()
+        if opens:
+            session.flush()  # the non-conformity names it; else it is written with the transaction's next flush
     if receipt_id and not message.receipt_id:
         message.receipt_id = receipt_id
     if moves and target is not MessageState.AWAITING_ACK:
