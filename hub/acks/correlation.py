@@ -264,13 +264,19 @@ def take_answers_together(database: Database, counterpart: str, reports: list[Ac
     """:func:`take_answers` for answers pushed by counterparts: those pushed at the same moment are recorded in one
     transaction (:mod:`hub.store.group`); one that cannot be applied is then recorded on its own, as
     :func:`take_answers` does, and fails alone."""
-    group = group_for(database, "answers", lambda: GroupCommit(database, _apply_pushed, alone=partial(_take_pushed, database), wrap=lambda: stage("ack")))
+    group = group_for(database, "answers", lambda: GroupCommit(database, _apply_pushed, alone=partial(_take_pushed, database), wrap=lambda: stage("ack"),
+                                                               prepare=_load_pushed))
     return group.run((counterpart, reports, actor, answerer))
+
+
+def _load_pushed(session: Session, batch: list[tuple]) -> None:
+    """The messages every answer of a group commit names, read at once: then no answer reads, and so none makes the
+    session flush what the answers before it changed; all is written at the commit, a statement per table."""
+    _load_named(session, [report for _counterpart, reports, _actor, _answerer in batch for report in reports])
 
 
 def _apply_pushed(session: Session, pushed: tuple) -> list[Acknowledgement | None]:
     counterpart, reports, actor, answerer = pushed
-    _load_named(session, reports)
     return [apply_ack(session, counterpart, report, actor=actor, answerer=answerer) for report in reports]
 
 

@@ -44,15 +44,18 @@ class GroupCommit(Generic[T, R]):
     """Apply items from many threads in shared transactions. ``apply(session, item)`` does one item's work in the
     given transaction and returns its result; ``alone(item)``, when given, does it in a transaction of its own (for
     work that needs its own recovery, e.g. a savepoint); ``wrap()``, a context around each transaction (a stage of
-    :mod:`hub.stages`)."""
+    :mod:`hub.stages`); ``prepare(session, items)``, what a batch's transaction does once before its items are
+    applied (read at once what each of them would read alone)."""
 
     def __init__(self, database: Database, apply: Callable[[Session, T], R], *, alone: Callable[[T], R] | None = None,
-                 max_batch: int = 32, wrap: Callable[[], object] | None = None) -> None:
+                 max_batch: int = 32, wrap: Callable[[], object] | None = None,
+                 prepare: Callable[[Session, list[T]], object] | None = None) -> None:
         self.database = database
         self.apply = apply
         self.alone = alone
         self.max_batch = max_batch
         self.wrap = wrap
+        self.prepare = prepare
         self._lock = threading.Lock()
         self._waiting: deque[_Ticket[T, R]] = deque()
         self._leading = False
@@ -92,6 +95,8 @@ class GroupCommit(Generic[T, R]):
     def _write(self, batch: list[_Ticket[T, R]]) -> None:
         try:
             with self._context(), self.database.transaction() as session:
+                if self.prepare is not None:
+                    self.prepare(session, [ticket.item for ticket in batch])
                 results = [self.apply(session, ticket.item) for ticket in batch]
         except BaseException as exc:
             if len(batch) == 1 and self.alone is None:

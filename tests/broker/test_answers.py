@@ -11,10 +11,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.p2p.protocol import build_acknowledgement
+from hub.acks.correlation import _apply_pushed, _load_pushed
 from hub.connector import AckReport, AwaitingAck, ConnectorConfig, ConnectorContext, DeliveryResult, Outcome
 from hub.errors import ForeignAnswerer, SignatureError, TransientDeliveryError, UnmatchedAnswer
 from hub.notify.health import destination_health
@@ -312,3 +313,26 @@ def test_a_replacement_behind_an_abandoned_original_goes(broker):
         abandon(session, dead, actor="api:ops", reason="the importing country no longer takes it")
     worker.drain()
     assert state_of(broker, waiting.id) == S.AWAITING_ACK.value
+
+
+def test_answers_pushed_together_read_their_messages_at_once_and_are_written_at_the_commit(broker):
+    messages = [delivered(broker, "authority", number=f"FR-2026-ANS-{n:06d}") for n in range(4)]
+    batch = [("authority", [AckReport(outcome=Outcome.ACKNOWLEDGED, message_id=m.id, payload=f"<ack n='{n}'/>".encode())], "counterpart:authority", None)
+             for n, m in enumerate(messages)]
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    event.listen(broker.database.engine, "before_cursor_execute", count)
+    try:
+        with broker.database.transaction() as session:
+            _load_pushed(session, batch)
+            read = len(statements)
+            acks = [ack for item in batch for ack in _apply_pushed(session, item)]
+            assert len(statements) == read  # no answer reads or writes on its own
+    finally:
+        event.remove(broker.database.engine, "before_cursor_execute", count)
+    assert [s.split()[0] for s in statements[:read] if not s.startswith("BEGIN")] == ["SELECT"]  # one read for the four
+    assert all(state_of(broker, m.id) == S.ACKNOWLEDGED.value for m in messages)
+    assert [a.message_id for a in sorted(acks, key=lambda a: a.id)] == [m.id for m in messages]  # ids in arrival order

@@ -80,3 +80,29 @@ def test_alone_recovers_an_item_its_own_way(database):
     assert group.run(b"bad") == "recovered" and recovered == [b"bad"]
     with pytest.raises(ConflictError):
         GroupCommit(database, _put).run(b"bad")
+
+
+def test_prepare_sees_each_batch_whole_in_its_transaction_before_its_items(database):
+    batches = []
+    slow = threading.Event()
+
+    def prepare(session, items: list[bytes]) -> None:
+        batches.append(list(items))
+        session.info["prepared"] = set(items)
+
+    def apply(session, content: bytes) -> str:
+        assert content in session.info["prepared"]  # prepared in this very transaction, before the items
+        if content == b"first":
+            slow.wait(2)  # the others queue behind the first batch meanwhile
+        return _put(session, content)
+
+    group = GroupCommit(database, apply, prepare=prepare)
+    items = [b"first"] + [f"item-{n}".encode() for n in range(20)]
+    with ThreadPoolExecutor(16) as pool:
+        first = pool.submit(group.run, items[0])
+        rest = [pool.submit(group.run, item) for item in items[1:]]
+        slow.set()
+        [future.result(10) for future in [first, *rest]]
+    assert sorted(item for batch in batches for item in batch) == sorted(items)  # each item in one batch, once
+    assert len(batches) < len(items) / 2
+    assert _stored(database) == set(items)
