@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 import logging
 from datetime import datetime
 from functools import partial
+from typing import Sequence
 
 from hub.connector import AckReport, Outcome
 from hub.acks.nonconformities import open_non_conformity
@@ -135,17 +136,25 @@ def record_answer(
     answered_by: str | None = None,
     batched: bool = False,
     received_at: datetime | None = None,
+    kept: set[tuple] | None = None,
 ) -> Acknowledgement | None:
     """Store one answer of ``counterpart`` about ``message``, move the message if the answer allows it, and open a
     non-conformity on a rejection. Returns the stored acknowledgement (the one kept already, for an answer read
     again); with ``batched``, an answer that opens nothing is written with the transaction's other appended rows
     (:mod:`hub.store.appends`) and None is returned. ``received_at``: when it arrived, if before now (a receipt
-    recorded with its delivery batch)."""
+    recorded with its delivery batch). ``kept``: the answers kept already, as :func:`answers_kept` reads them for a
+    whole batch, where an answer that moves nothing would otherwise read them itself (and make the session write
+    what the batch holds so far); an answer found there is not kept again, and None is returned."""
     reason_code, reason_text, receipt_id = storable(reason_code, 60), storable(reason_text), storable(receipt_id, 200)
     digest = put_payload(session, payload, media_type) if payload else None
     target, current = STATE_OF[outcome], MessageState(message.state)
     moves = kind != TRACKING and target is not current and target in ALLOWED_TRANSITIONS[current]
-    if not moves:
+    if not moves and kept is not None:
+        key = _answer_key(message.id, counterpart, kind, outcome.value, reason_code, reason_text, digest)
+        if key in kept:
+            return None  # read again: already on the trace
+        kept.add(key)
+    elif not moves:
         repeat = _same_answer(session, message.id, counterpart, kind, outcome, reason_code, reason_text, digest)
         if repeat is not None:
             return repeat  # read again (a poll cursor restarted, an answer pushed twice): already on the trace
@@ -197,6 +206,29 @@ def record_answer(
 
 
 _INSERT_ACK = insert(Acknowledgement)
+
+
+def answers_kept(session: Session, message_ids: Sequence[str], *, kind: str) -> set[tuple]:
+    """The answers of ``kind`` kept already for ``message_ids``, as :func:`record_answer`'s ``kept`` takes them: one
+    read for a batch."""
+    a = Acknowledgement
+    rows = session.execute(select(a.message_id, a.counterpart, a.kind, a.outcome, a.reason_code, a.reason_text, a.payload_digest)
+                           .where(a.message_id.in_(list(message_ids)), a.kind == kind))
+    keys = set()
+    for row in rows:
+        keys.add(_answer_key(row.message_id, row.counterpart, row.kind, row.outcome, row.reason_code, row.reason_text, None))
+        if row.payload_digest is not None:
+            keys.add(_answer_key(row.message_id, row.counterpart, row.kind, row.outcome, row.reason_code, row.reason_text, row.payload_digest))
+    return keys
+
+
+def _answer_key(message_id: str, counterpart: str, kind: str, outcome: str, reason_code: str | None, reason_text: str | None,
+                digest: str | None) -> tuple:
+    """What makes two answers the same, as :func:`_same_answer` compares them: a tracking step, or an answer without
+    bytes, by its text; any other by its bytes."""
+    if kind == TRACKING or digest is None:
+        return (message_id, counterpart, kind, outcome, reason_code, "text", reason_text)
+    return (message_id, counterpart, kind, outcome, reason_code, "bytes", digest)
 
 
 def _same_answer(session: Session, message_id: str, counterpart: str, kind: str, outcome: Outcome, reason_code: str | None,

@@ -41,7 +41,7 @@ from hub.connector import (
     ResumesAwaiting,
     ServesPulls,
 )
-from hub.acks.correlation import record_answer, take_answers
+from hub.acks.correlation import answers_kept, record_answer, take_answers
 from hub.delivery.outbox import Claim, claim, lock_taken, still_held
 from hub.store.states import transition
 from hub.delivery.retry import RetryStrategy
@@ -404,8 +404,18 @@ class Worker:
     def _settle_in(self, session, exchanges: list["_Exchange"]) -> None:
         messages = lock_taken(session, [e.taken.message_id for e in exchanges])
         receipts = self._receipts_given(session, exchanges)
+        kept = self._receipts_kept(session, exchanges, messages)
         for exchange in exchanges:
-            self._settle_one(session, self._checked_receipt(exchange, receipts), messages.get(exchange.taken.message_id))
+            self._settle_one(session, self._checked_receipt(exchange, receipts), messages.get(exchange.taken.message_id), kept)
+
+    @staticmethod
+    def _receipts_kept(session, exchanges: list["_Exchange"], messages: dict[str, Message]) -> set[tuple]:
+        """The receipts kept already for the messages whose answer overtook their receipt (no longer ``sending``):
+        such a receipt is kept unless it was already, and this reads them for the batch at once (see
+        :func:`~hub.acks.correlation.answers_kept`)."""
+        overtaken = [e.taken.message_id for e in exchanges if isinstance(e.result, DeliveryResult)
+                     and (message := messages.get(e.taken.message_id)) is not None and message.state != S.SENDING.value]
+        return answers_kept(session, overtaken, kind="receipt") if overtaken else set()
 
     @staticmethod
     def _receipts_given(session, exchanges: list["_Exchange"]) -> dict[tuple[str, str], str]:
@@ -431,7 +441,7 @@ class Worker:
             f"{outbound.destination}: its receipt {result.receipt_id!r} was given to message {other} already",
             request=result.request, response=result.response))
 
-    def _settle_one(self, session, exchange: "_Exchange", message: Message | None) -> None:
+    def _settle_one(self, session, exchange: "_Exchange", message: Message | None, kept: set[tuple] | None = None) -> None:
         taken, outbound, result = exchange.taken, exchange.outbound, exchange.result
         connector = self.connectors[outbound.destination]
         actor = f"connector:{outbound.destination}"
@@ -456,7 +466,7 @@ class Worker:
         if not still_held(message, lane):
             if isinstance(result, DeliveryResult) and message is not None and message.state != S.SENDING.value:
                 # The counterpart's acknowledgement overtook its own receipt: keep the receipt, not the state.
-                record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True, received_at=exchange.finished)
+                record_answer(session, message, counterpart=outbound.destination, outcome=result.outcome, kind="receipt", actor=actor, reason_code=result.reason_code, reason_text=result.reason_text, receipt_id=result.receipt_id, payload=response, batched=True, received_at=exchange.finished, kept=kept)
             elif message is not None:
                 add_event(session, document=message.document, message_id=message.id, destination=message.destination, event="message.lease_lost", actor=lane, state=message.state, detail={"attempt": taken.attempt})
             return

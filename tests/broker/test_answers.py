@@ -15,8 +15,8 @@ from sqlalchemy import event, select
 
 from connectors.p2p import P2PConfig, P2PConnector
 from connectors.p2p.protocol import build_acknowledgement
-from hub.acks.correlation import _apply_pushed, _load_pushed
-from hub.connector import AckReport, AwaitingAck, ConnectorConfig, ConnectorContext, DeliveryResult, Outcome
+from hub.acks.correlation import _apply_pushed, _load_pushed, take_answers
+from hub.connector import AckReport, AwaitingAck, ConnectorConfig, ConnectorContext, DeliveryResult, Offered, Outcome
 from hub.errors import ForeignAnswerer, SignatureError, TransientDeliveryError, UnmatchedAnswer
 from hub.notify.health import destination_health
 from hub.signing import PemKeyProvider, Signer
@@ -336,3 +336,41 @@ def test_answers_pushed_together_read_their_messages_at_once_and_are_written_at_
     assert [s.split()[0] for s in statements[:read] if not s.startswith("BEGIN")] == ["SELECT"]  # one read for the four
     assert all(state_of(broker, m.id) == S.ACKNOWLEDGED.value for m in messages)
     assert [a.message_id for a in sorted(acks, key=lambda a: a.id)] == [m.id for m in messages]  # ids in arrival order
+
+
+def test_receipts_overtaken_by_their_answers_are_kept_once_with_one_read_per_batch(broker):
+    authority, sent = broker.connectors["authority"], []
+    scripted = authority.deliver
+
+    def answered_before_the_receipt(message):
+        # The counterpart's answer is recorded before the worker settles the receipt the same exchange gave.
+        take_answers(broker.database, "authority", [AckReport(outcome=Outcome.ACKNOWLEDGED, message_id=message.id)], actor="counterpart:authority")
+        sent.append(message)
+        return scripted(message)
+
+    authority.deliver = answered_before_the_receipt
+    for n in range(3):
+        broker.submit(json.dumps(example_record(certificate_number=f"FR-2026-OVT-{n:06d}")).encode(), "application/json", tenant="FR", actor="api:test")
+    reads: list[str] = []
+
+    def count(_connection, _cursor, statement, *_rest) -> None:
+        if statement.startswith("SELECT") and "FROM acknowledgements" in statement:
+            reads.append(statement)
+
+    event.listen(broker.database.engine, "before_cursor_execute", count)
+    try:
+        worker = broker.make_worker(webhooks=False)
+        assert worker.run_once(limit=3) == 3
+        assert len(reads) == 1  # the batch's kept receipts, read once: no read (and no flush) per receipt
+        # The same receipt given again (a redelivery answered with the same bytes) is not kept twice.
+        again = [Offered(outbound=m, attempt=1, lane=worker.name, result=DeliveryResult(outcome=Outcome.ACCEPTED, receipt_id=None, response=b"<receipt>accepted</receipt>"),
+                         started=utcnow(), finished=utcnow()) for m in sent]
+        worker.settle_pulled(again)
+    finally:
+        event.remove(broker.database.engine, "before_cursor_execute", count)
+    with broker.database.sessions() as session:
+        for message in sent:
+            assert session.get(Message, message.id).state == S.ACKNOWLEDGED.value
+            kinds = sorted(a.kind for a in session.scalars(select(Acknowledgement).where(Acknowledgement.message_id == message.id)))
+            assert kinds == ["acknowledgement", "receipt"]
+            assert [e.event for e in session.scalars(select(TraceEvent).where(TraceEvent.message_id == message.id, TraceEvent.event == "receipt.recorded"))] == ["receipt.recorded"]
