@@ -1,18 +1,18 @@
 """Where a document's time goes: the stages of its way through the hub, timed, with the SQL statements and commits
 each stage sent to the database.
 
-Stages: ``validate`` (reading the record or document, mapping, schema, code lists, rules), ``sign``, ``verify`` (a signature checked: a submitted
-signed document, or a counterpart's signed answer, inside ``deliver`` or ``ack``), ``store`` (the submission's
-transaction), ``claim``, ``deliver`` (the exchange with the counterpart), ``settle`` (its outcome recorded) and
-``ack`` (answers that came later recorded); ``audit`` is the audit log's entries (one per request that changes
-something). Work outside a stage counts as ``other``.
+Stages: ``validate`` (reading the record or document, mapping, schema, code lists, rules), ``sign``, ``verify`` (a
+signature checked: a submitted signed document, or a counterpart's signed answer, inside ``deliver`` or ``ack``),
+``store`` (the submission's transaction), ``claim``, ``deliver`` (the exchange with the counterpart), ``settle`` (its
+outcome recorded), ``ack`` (answers that came later recorded) and ``audit`` (the audit log's entries, one per request
+that changes something). Work outside a stage counts as ``other``.
 
 The figures are this process's (a ``hub worker`` process has its own); ``/metrics`` shows them as
 ``hub_stage_seconds{stage}`` (a histogram of the time each took, stages nested in it included),
 ``hub_stage_cpu_seconds_total{stage}`` (the CPU its own code took, in the thread that ran it: a ``verify`` inside a
-``deliver`` counts as ``verify`` only, so that the stages and ``other`` add up to the process's CPU),
-``hub_sql_statements_total{stage}`` and ``hub_sql_commits_total{stage}``, with ``hub_documents_stored_total`` to
-divide by.
+``deliver`` counts as ``verify`` only, so that the stages add up to a part of the process's CPU, the rest being
+outside any stage), ``hub_sql_statements_total{stage}`` and ``hub_sql_commits_total{stage}``, with
+``hub_documents_stored_total`` to divide by.
 """
 
 from __future__ import annotations
