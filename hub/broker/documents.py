@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.acks.nonconformities import open_non_conformity
 from hub.errors import ConflictError, InputError, NotFound
-from hub.intake.submission import Prepared, Stored, prepare, store
+from hub.intake.submission import Prepared, Stored, earlier_of_batch, prepare, store
 from hub.records.lifecycle import Lifecycle
 from hub.routing.table import RoutingTable
 from hub.scope import Scope
@@ -38,7 +38,7 @@ class Documents:
         self.signers = signers
         self.wake = wake
         # Submissions arriving together are stored in one transaction, each answered once committed.
-        self._stores = GroupCommit(database, _store_in, alone=partial(_store_alone, database), wrap=lambda: stage("store"))
+        self._stores = GroupCommit(database, _store_in, alone=partial(_store_alone, database), wrap=lambda: stage("store"), prepare=_read_earlier)
 
     def submit(self, body: bytes, media_type: str, *, tenant: str, actor: str, version: int = 1, idempotency_key: str | None = None, correlation_id: str | None = None) -> Stored:
         """Map, validate, sign, route and store a submission with its messages, in one transaction."""
@@ -93,9 +93,20 @@ class Documents:
             return nc
 
 
+def _read_earlier(session: Session, batch: list[tuple[Prepared, dict]]) -> None:
+    """What the store holds of the batch's certificates, read at once for them all (see :func:`earlier_of_batch`)."""
+    earlier = earlier_of_batch(session, [prepared for prepared, _options in batch])
+    if earlier is not None:
+        session.info[_EARLIER] = {id(prepared): found for (prepared, _options), found in zip(batch, earlier)}
+
+
+_EARLIER = "hub.submissions.earlier"
+
+
 def _store_in(session: Session, work: tuple[Prepared, dict]) -> Stored:
     prepared, options = work
-    stored = store(session, prepared, savepoint=False, **options)  # no savepoint: two statements fewer
+    earlier = session.info.get(_EARLIER, {}).get(id(prepared))
+    stored = store(session, prepared, savepoint=False, earlier=earlier, **options)  # no savepoint: two statements fewer
     _ = stored.document.messages, stored.document.report  # loaded before the session closes
     return stored
 

@@ -265,7 +265,7 @@ def _same_or_conflict(existing: Document, request_digest: str, idempotency_key: 
 
 
 def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idempotency_key: str | None = None, correlation_id: str | None = None,
-          savepoint: bool = True) -> Stored:
+          savepoint: bool = True, earlier: "_Earlier | None" = None) -> Stored:
     """Write the document, products and messages with their trace, in the caller's transaction (which must be
     fresh: on a concurrent identical submission it is rolled back to a savepoint and the first result returned).
     Without ``savepoint`` the caller handles that race: the :class:`IntegrityError` reaches it, and a new
@@ -278,7 +278,7 @@ def store(session: Session, prepared: Prepared, *, tenant: str, actor: str, idem
         existing = find_existing(session, tenant=tenant, idempotency_key=idempotency_key)
         if existing is not None:
             return _same_or_conflict(existing, prepared.request_digest, idempotency_key)
-    earlier = _earlier(session, prepared)
+    earlier = earlier or _earlier(session, prepared)
     if earlier.same is not None:
         return _same_or_conflict(session.get(Document, earlier.same), prepared.request_digest, idempotency_key)
     # The simplified re-export procedure's approval is in the store: checked here, in the transaction.
@@ -306,8 +306,29 @@ class _Earlier:
 
 
 def _earlier(session: Session, prepared: Prepared) -> _Earlier:
-    numbers = [prepared.certificate_number] + ([prepared.refers_to_number] if prepared.refers_to_number else [])
-    rows = session.execute(_EARLIER, {"country": prepared.facts.issuing_country, "numbers": numbers}).all()
+    rows = session.execute(_EARLIER, {"country": prepared.facts.issuing_country, "numbers": _numbers(prepared)}).all()
+    return _earlier_in(rows, prepared)
+
+
+def earlier_of_batch(session: Session, batch: list[Prepared]) -> list[_Earlier] | None:
+    """What the store holds already of each of ``batch``'s certificates (as :func:`store` reads it for one), read at
+    once; None when two of them name the same certificate (the second must see the first, once written). Read
+    before any of them is written, it spares each :func:`store` a read, and the flush of what the ones before it
+    wrote that the read would make (:mod:`hub.store.appends`)."""
+    named = [(prepared.facts.issuing_country, number) for prepared in batch for number in _numbers(prepared)]
+    if len(set(named)) < len(named):
+        return None
+    rows = session.execute(_EARLIER_OF_MANY, {"countries": sorted({c for c, _ in named}), "numbers": sorted({n for _, n in named})}).all()
+    return [_earlier_in([r for r in rows if r.issuing_country == prepared.facts.issuing_country and r.certificate_number in _numbers(prepared)], prepared)
+            for prepared in batch]
+
+
+def _numbers(prepared: Prepared) -> list[str]:
+    return [prepared.certificate_number] + ([prepared.refers_to_number] if prepared.refers_to_number else [])
+
+
+def _earlier_in(rows, prepared: Prepared) -> _Earlier:
+    """:class:`_Earlier` from the rows of ``_EARLIER`` about ``prepared``'s certificate numbers."""
     same = next((r.document_id for r in rows if (r.kind, r.certificate_number, r.status, r.version) == (prepared.facts.kind, prepared.certificate_number, prepared.facts.status, prepared.version)), None)
     latest: dict[str, tuple] = {}
     for row in rows:
@@ -321,12 +342,15 @@ def _earlier(session: Session, prepared: Prepared) -> _Earlier:
 
 # Built once: it runs for every submission. Driven from the certificate's number (ix_documents_number), so that
 # its cost does not grow with the store; the few documents of that number bring their messages.
-_EARLIER = (
-    select(Document.id.label("document_id"), Document.kind, Document.certificate_number, Document.status, Document.version,
-           Message.id.label("message_id"), Message.destination, Message.created_at)
+_EARLIER_ROWS = (
+    select(Document.id.label("document_id"), Document.issuing_country, Document.kind, Document.certificate_number, Document.status,
+           Document.version, Message.id.label("message_id"), Message.destination, Message.created_at)
     .outerjoin(Message, Message.document_id == Document.id)
-    .where(Document.issuing_country == bindparam("country"), Document.certificate_number.in_(bindparam("numbers", expanding=True)))
 )
+_EARLIER = _EARLIER_ROWS.where(Document.issuing_country == bindparam("country"), Document.certificate_number.in_(bindparam("numbers", expanding=True)))
+# The same for a batch of submissions (of distinct certificates); each picks its own rows out.
+_EARLIER_OF_MANY = _EARLIER_ROWS.where(Document.issuing_country.in_(bindparam("countries", expanding=True)),
+                                       Document.certificate_number.in_(bindparam("numbers", expanding=True)))
 
 
 def _insert(session: Session, prepared: Prepared, earlier: _Earlier, *, tenant, actor, idempotency_key, correlation_id, rows: bool = False) -> Document:

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from hub.connector import AckReport, Outcome
 from hub.store.states import MessageState
@@ -298,3 +298,52 @@ def test_concurrent_identical_submissions_store_one_document(broker):
     assert not errors, errors
     assert len({r.document.id for r in results}) == 1 and sum(r.created for r in results) == 1
     assert count(broker, Document) == 1 and count(broker, Message) == 2
+
+
+def _prepared(broker, number: str, *, version: int = 1):
+    from hub.intake.submission import prepare
+
+    docs = broker.documents
+    body = json.dumps(example_record(certificate_number=number)).encode()
+    return prepare(body, "application/json", tenant="FR", routing=docs.routing, profiles=docs.profiles, signer_for=docs.signer_for,
+                   verifier=docs.verifier, signers=docs.signers, version=version)
+
+
+def test_submissions_stored_together_read_the_store_once_and_a_second_version_still_follows_the_first(broker):
+    from hub.broker.documents import _read_earlier, _store_in
+
+    stored_first = broker.submit(json.dumps(example_record(certificate_number="FR-2026-BATCH-0")).encode(), "application/json", tenant="FR", actor="api:test")
+    options = {"tenant": "FR", "actor": "api:test"}
+    # Three certificates, the first a new version of one stored already.
+    distinct = [(_prepared(broker, "FR-2026-BATCH-0", version=2), options)] + [(_prepared(broker, f"FR-2026-BATCH-{n}"), options) for n in (1, 2)]
+    reads: list[str] = []
+
+    def count(_connection, _cursor, statement, *_rest) -> None:
+        if statement.startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(broker.database.engine, "before_cursor_execute", count)
+    try:
+        with broker.database.transaction() as session:
+            _read_earlier(session, distinct)
+            stored = [_store_in(session, work) for work in distinct]
+    finally:
+        event.remove(broker.database.engine, "before_cursor_execute", count)
+    assert len(reads) == 1  # one read for the three, none per submission
+    assert all(s.created for s in stored)
+    assert_follows(broker, stored[0].document.id, stored_first.document.id)
+    # The same certificate twice in one batch: each reads what the ones before it wrote.
+    first = _prepared(broker, "FR-2026-BATCH-7")
+    second = _prepared(broker, "FR-2026-BATCH-7", version=2)
+    with broker.database.transaction() as session:
+        _read_earlier(session, [(first, options), (second, options)])
+        one, two = _store_in(session, (first, options)), _store_in(session, (second, options))
+    assert_follows(broker, two.document.id, one.document.id)
+
+
+def assert_follows(broker, later_id: str, earlier_id: str) -> None:
+    """Each message of document ``later_id`` waits for the message of ``earlier_id`` to the same destination."""
+    with broker.database.sessions() as session:
+        earlier = {m.destination: m.id for m in session.get(Document, earlier_id).messages}
+        later = {m.destination: m.predecessor_id for m in session.get(Document, later_id).messages}
+    assert later and later == earlier
