@@ -214,11 +214,14 @@ def answers_kept(session: Session, message_ids: Sequence[str], *, kind: str) -> 
     a = Acknowledgement
     rows = session.execute(select(a.message_id, a.counterpart, a.kind, a.outcome, a.reason_code, a.reason_text, a.payload_digest)
                            .where(a.message_id.in_(list(message_ids)), a.kind == kind))
-    keys = set()
-    for row in rows:
-        keys.add(_answer_key(row.message_id, row.counterpart, row.kind, row.outcome, row.reason_code, row.reason_text, None))
-        if row.payload_digest is not None:
-            keys.add(_answer_key(row.message_id, row.counterpart, row.kind, row.outcome, row.reason_code, row.reason_text, row.payload_digest))
+    return {key for row in rows for key in _keys_of(row)}
+
+
+def _keys_of(kept) -> list[tuple]:
+    """The keys under which an answer kept already (a row or an :class:`Acknowledgement`) is the same as another."""
+    keys = [_answer_key(kept.message_id, kept.counterpart, kept.kind, kept.outcome, kept.reason_code, kept.reason_text, None)]
+    if kept.payload_digest is not None:
+        keys.append(_answer_key(kept.message_id, kept.counterpart, kept.kind, kept.outcome, kept.reason_code, kept.reason_text, kept.payload_digest))
     return keys
 
 
@@ -234,16 +237,12 @@ def _answer_key(message_id: str, counterpart: str, kind: str, outcome: str, reas
 def _same_answer(session: Session, message_id: str, counterpart: str, kind: str, outcome: Outcome, reason_code: str | None,
                  reason_text: str | None, digest: str | None) -> Acknowledgement | None:
     """The answer kept already that says the same thing (a tracking step by its code and text; another answer by its
-    bytes when it has them)."""
-    query = select(Acknowledgement).where(
+    bytes when it has them: :func:`_answer_key`, as :func:`answers_kept` compares them for a batch)."""
+    wanted = _answer_key(message_id, counterpart, kind, outcome.value, reason_code, reason_text, digest)
+    kept = session.scalars(select(Acknowledgement).where(
         Acknowledgement.message_id == message_id, Acknowledgement.counterpart == counterpart, Acknowledgement.kind == kind,
-        Acknowledgement.outcome == outcome.value, Acknowledgement.reason_code == reason_code if reason_code is not None else Acknowledgement.reason_code.is_(None),
-    )
-    if kind == TRACKING or digest is None:
-        query = query.where(Acknowledgement.reason_text == reason_text if reason_text is not None else Acknowledgement.reason_text.is_(None))
-    else:
-        query = query.where(Acknowledgement.payload_digest == digest)
-    return session.scalars(query.limit(1)).first()
+        Acknowledgement.outcome == outcome.value).order_by(Acknowledgement.id))
+    return next((ack for ack in kept if wanted in _keys_of(ack)), None)
 
 
 def apply_ack(session: Session, counterpart: str, report: AckReport, *, actor: str, answerer=None, batched: bool = False) -> Acknowledgement | None:
