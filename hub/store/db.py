@@ -67,6 +67,13 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _reusable(connection: Connection) -> bool:
+    """Whether a connection whose transaction ended in an error is whole again: open, valid, and out of any
+    transaction, as SQLAlchemy and as the driver see it."""
+    return not (connection.closed or connection.invalidated or connection.in_transaction()
+                or connection.connection.driver_connection.in_transaction)
+
+
 class _SqliteWriter:
     """The right to write a SQLite database: a re-entrant lock for this process's threads, and an exclusive
     ``flock`` on ``<database>.writer`` for the processes sharing the file (the kernel hands it to the next waiter as
@@ -110,6 +117,9 @@ class Database:
         # idle between sleeps; queueing writers on a lock hands it over at once: this process's on a lock, and other
         # processes' (hub serve --workers N) on a file lock beside the database.
         self._writer = _SqliteWriter(make_url(url).database) if self.dialect == "sqlite" else contextlib.nullcontext()
+        # SQLite's writers take turns, so one connection serves them all: the Core hot paths keep it between their
+        # transactions rather than take one from the pool and hand it back each time (a tenth of a customs step).
+        self._held: Connection | None = None
 
     @property
     def dialect(self) -> str:
@@ -125,8 +135,30 @@ class Database:
     def core_transaction(self) -> Iterator[Connection]:
         """A unit of work on a bare Core connection, for hot paths that need no ORM object: committed when the block
         ends, rolled back if it raises; writers wait their turn as in :meth:`transaction`."""
-        with self._writer, self._writing_engine.begin() as connection:
-            yield connection
+        with self._writer:
+            if self.dialect != "sqlite":  # PostgreSQL's writers run side by side, each on a connection from the pool
+                with self._writing_engine.begin() as connection:
+                    yield connection
+                return
+            if self._held is not None and self._held.in_transaction():
+                # A second writer would wait for the first one, its own caller, until the busy timeout.
+                raise RuntimeError("a Core transaction is already open in this thread, and SQLite has one writer at a time")
+            if self._held is None:
+                self._held = self._writing_engine.connect()
+            connection = self._held
+            try:
+                with connection.begin():
+                    yield connection
+            except BaseException:
+                if not _reusable(connection):  # the rollback failed, or the connection broke: the next takes a new one
+                    self._held = None
+                    connection.close()
+                raise
 
     def dispose(self) -> None:
+        """Close the connections: the held writer's, then the pool's."""
+        with self._writer:
+            if self._held is not None:
+                self._held.close()
+                self._held = None
         self.engine.dispose()

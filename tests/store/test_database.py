@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import uuid
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
@@ -176,3 +177,80 @@ def test_embedded_postgres_as_a_context_manager_starts_a_server_then_stops_it_an
     assert not base.exists()
     with pytest.raises(psycopg.OperationalError):
         server.connect()
+
+
+# --- Core transactions on SQLite: one writer connection, kept between them -----------------------------------------
+
+
+def _payload_count(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(Payload))
+
+
+def _insert_payload(connection, content: bytes) -> None:
+    connection.execute(Payload.__table__.insert(), {"digest": hashlib.sha256(content).hexdigest(), "content": content,
+                                                     "size": len(content), "media_type": "application/xml",
+                                                     "created_at": datetime.now(timezone.utc)})
+
+
+def test_core_transactions_on_sqlite_keep_one_connection_between_them(sqlite_database_url: str):
+    db = Database(sqlite_database_url)
+    checkouts = []
+    event.listen(db.engine, "checkout", lambda *_: checkouts.append(1))
+    try:
+        for n in range(5):
+            with db.core_transaction() as connection:
+                _insert_payload(connection, b"step %d" % n)
+        assert len(checkouts) == 1
+        assert _payload_count(db) == 5
+    finally:
+        db.dispose()
+    assert db._held is None
+
+
+def test_a_failed_core_transaction_writes_nothing_and_the_next_one_goes_through(sqlite_database_url: str):
+    db = Database(sqlite_database_url)
+    try:
+        with pytest.raises(ValueError), db.core_transaction() as connection:
+            _insert_payload(connection, b"half-way")
+            raise ValueError("a step refused")
+        with db.core_transaction() as connection:
+            assert connection.scalar(select(func.count()).select_from(Payload)) == 0
+            _insert_payload(connection, b"whole")
+        assert _payload_count(db) == 1
+    finally:
+        db.dispose()
+
+
+def test_a_core_transaction_whose_rollback_failed_is_followed_by_one_on_a_new_connection(sqlite_database_url: str, monkeypatch):
+    db = Database(sqlite_database_url)
+    try:
+        first = []
+
+        def failing_rollback(dbapi_connection):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        with pytest.raises(Exception), db.core_transaction() as connection:
+            _insert_payload(connection, b"lost")
+            first.append(connection.connection.driver_connection)
+            monkeypatch.setattr(db.engine.dialect, "do_rollback", failing_rollback)
+            raise ValueError("a step failed, and then its rollback")
+        monkeypatch.undo()
+        with db.core_transaction() as connection:
+            assert connection.connection.driver_connection is not first[0]
+            _insert_payload(connection, b"kept")
+        assert _payload_count(db) == 1
+    finally:
+        db.dispose()
+
+
+def test_a_core_transaction_inside_another_is_refused_at_once_and_the_outer_one_goes_on(sqlite_database_url: str):
+    db = Database(sqlite_database_url)
+    try:
+        with db.core_transaction() as outer:
+            with pytest.raises(RuntimeError, match="one writer at a time"), db.core_transaction():
+                pass
+            _insert_payload(outer, b"outer")
+        assert _payload_count(db) == 1
+    finally:
+        db.dispose()
