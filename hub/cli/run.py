@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from hub import eventloop
+from hub.allocator import limit_arenas
 from hub.cli.common import DatabaseUrl, fail, open_broker, settings
 from hub.errors import HubError
 
@@ -44,6 +45,7 @@ def serve(
     processes beside it (migrates the database first)."""
     from hub.cli.serve import ServeOptions, configure_logging, serve as run
 
+    limit_arenas()  # before any thread: each would take an arena of its own
     configure_logging(verbose)
     options = ServeOptions(host=host, port=port, worker=worker, sandboxes=sandboxes, ports={**_ports(sandbox_port), 'cites_exchange': cites_exchange_port}, api_tls=api_tls,
                            workers=workers, verbosity=verbose)
@@ -66,6 +68,7 @@ def worker(
     Ctrl-C or SIGTERM, finishing the deliveries under way."""
     from hub.cli.serve import configure_logging, freeze_start_up, warm_up
 
+    limit_arenas()
     configure_logging(verbose)
     chosen = settings(database_url, worker_concurrency=concurrency)
     broker = open_broker(chosen)

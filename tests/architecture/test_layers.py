@@ -15,7 +15,8 @@ from hub.standards import PROJECT_ROOT as ROOT
 #: exactly one module with a leading ``=`` (the ``hub`` package itself, without all that is below it).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("hub.errors", "hub.namespaces", "hub.xmlsafe", "hub.jsonsafe", "hub.xmlpath", "hub.standards", "hub.config", "hub.report",
-     "hub.scope", "hub.codelists", "hub.zones", "hub.tls_peer", "hub.connector", "hub.redaction", "hub.stages", "hub.eventloop"),
+     "hub.scope", "hub.codelists", "hub.zones", "hub.tls_peer", "hub.connector", "hub.redaction", "hub.stages", "hub.eventloop",
+     "hub.allocator"),
     ("hub.records",),
     ("hub.mapping",),
     ("hub.validation",),
