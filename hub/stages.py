@@ -54,9 +54,16 @@ class Clock:
         self.figures: dict[str, StageFigures] = {}
         self.documents = 0
 
+    def _of(self, name: str) -> StageFigures:
+        # Made only the first time: a StageFigures made to be thrown away cost more than the rest of the count.
+        figures = self.figures.get(name)
+        if figures is None:
+            figures = self.figures[name] = StageFigures()
+        return figures
+
     def observe(self, name: str, seconds: float, cpu_seconds: float = 0.0) -> None:
         with self._lock:
-            figures = self.figures.setdefault(name, StageFigures())
+            figures = self._of(name)
             figures.count += 1
             figures.seconds += seconds
             figures.cpu_seconds += cpu_seconds
@@ -66,11 +73,11 @@ class Clock:
 
     def statement(self) -> None:
         with self._lock:
-            self.figures.setdefault(_current.get(), StageFigures()).statements += 1
+            self._of(_current.get()).statements += 1
 
     def commit(self) -> None:
         with self._lock:
-            self.figures.setdefault(_current.get(), StageFigures()).commits += 1
+            self._of(_current.get()).commits += 1
 
     def document_stored(self) -> None:
         with self._lock:
