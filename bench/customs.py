@@ -134,6 +134,10 @@ def at_once(broker: Broker, number: str, declaration: str) -> None:
 SCENARIOS: dict[str, tuple[Callable[[Broker, str, str], None], tuple[int, ...]]] = {"at-once": (at_once, (1,)), "three-steps": (three_steps, (1, THREADS))}
 
 
+#: Issue 14's target, and the figure it is judged on.
+TARGET, TARGET_SCENARIO = 1000, "sqlite, at-once, 1 thread"
+
+
 class Counter:
     """SQL statements and commits on an engine."""
 
@@ -223,6 +227,10 @@ def main() -> None:
         statements, commits, cpu = (f"{counted[name][0]:.1f}", f"{counted[name][1]:.1f}", f"{counted[name][2]:.2f}") if name in counted else ("", "", "")
         ratio = to_floor(name, value)
         print(f"{name:<36}{value:>16.1f}{value / baseline:>10.4f}{f'{ratio:.2f}' if ratio else '':>9}{statements:>12}{commits:>9}{cpu:>8}")
+    measured = results.get(TARGET_SCENARIO)
+    verdict = "NOT MEASURED" if measured is None else "MET" if measured >= TARGET else "NOT MET"
+    print(f"\ntarget (issue 14)\n  {verdict:<13}≥ {TARGET:,} declarations/s on SQLite ({TARGET_SCENARIO})"
+          + ("" if measured is None else f": {measured:,.0f}/s, the disk's floor {floor:,.0f}/s" if floor else f": {measured:,.0f}/s"))
 
 if __name__ == "__main__":
     main()
