@@ -107,6 +107,8 @@ class Result:
     ratio_to_core: float | None = None
     cpu_ms_per_document: float | None = None
     rss_mb_max: float | None = None
+    rss_mb_half: float | None = None  # the largest hub process's, half-way through the run and at its end
+    rss_mb_last: float | None = None
     cpu_ms_by_process: dict[str, float] = field(default_factory=dict)
     cpu_ms_by_stage: dict[str, float] = field(default_factory=dict)  # hub serve's, from its /metrics
     error: str | None = None
@@ -301,6 +303,7 @@ class ResourceMeter:
         self.cpu_seconds = 0.0
         self.by_process: dict[str, float] = {}
         self.rss_max = 0
+        self.rss_samples: list[int] = []  # the largest hub process's, every half second
         self._stop = threading.Event()
 
     def _cpu(self) -> dict[str, float]:
@@ -308,7 +311,8 @@ class ResourceMeter:
 
     def _sample(self) -> None:
         while True:
-            self.rss_max = max(self.rss_max, *(p.memory_info().rss for p in self.processes))
+            self.rss_samples.append(max(p.memory_info().rss for p in self.processes))
+            self.rss_max = max(self.rss_max, self.rss_samples[-1])
             if self._stop.wait(0.5):
                 return
 
@@ -392,6 +396,8 @@ class Bench:
             stages_after = stage_cpu(api, operator_key)
             result.cpu_ms_by_stage = {name: round((stages_after[name] - stages_before.get(name, 0.0)) / len(ids) * 1000, 2) for name in stages_after}
             result.rss_mb_max = meter.rss_max / 2**20
+            if meter.rss_samples:
+                result.rss_mb_half, result.rss_mb_last = meter.rss_samples[len(meter.rss_samples) // 2] / 2**20, meter.rss_samples[-1] / 2**20
             measure(database, ids, first, self.baseline, result)
         except RuntimeError as exc:
             result.error = str(exc)
@@ -455,6 +461,10 @@ def print_report(results: list[Result], baseline: float, targets: list[tuple[str
     for r in results:
         if r.cpu_ms_by_process:
             print(f"  {r.scenario}: CPU ms per document by process: " + ", ".join(f"{name} {ms:.1f}" for name, ms in r.cpu_ms_by_process.items()))
+        if r.rss_mb_half and r.rss_mb_last and r.documents:
+            # Over the second half, past the warm-up: a process that keeps growing shows here before it reaches a limit.
+            growth = (r.rss_mb_last - r.rss_mb_half) / (r.documents / 2) * 1000
+            print(f"  {r.scenario}: RSS of the largest hub process: {r.rss_mb_half:.0f} MB half-way, {r.rss_mb_last:.0f} MB at the end ({growth:+.1f} MB per 1,000 documents in the second half)")
         if r.cpu_ms_by_stage:
             spent = sorted(((ms, name) for name, ms in r.cpu_ms_by_stage.items() if ms >= 0.05), reverse=True)
             print(f"  {r.scenario}: CPU ms per document in hub serve by stage: " + ", ".join(f"{name} {ms:.1f}" for ms, name in spent))
