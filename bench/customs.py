@@ -155,13 +155,16 @@ class Counter:
 
 def clear_declarations(broker: Broker, one: Callable[[Broker, str, str], None], number: str, count: int, threads: int) -> float:
     """Declarations per second through the registry, on the CHED ``number``."""
+    def declare(n: int) -> None:
+        one(broker, number, f"26FR{n:014d}")
+
     started = time.perf_counter()
     if threads == 1:  # one after the other, as one client lodges them: no hop through a pool's queue per declaration
         for n in range(count):
-            one(broker, number, f"26FR{n:014d}")
+            declare(n)
     else:
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda n: one(broker, number, f"26FR{n:014d}"), range(count)))
+            list(pool.map(declare, range(count)))
     return count / (time.perf_counter() - started)
 
 

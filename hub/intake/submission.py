@@ -318,8 +318,10 @@ def earlier_of_batch(session: Session, batch: list[Prepared]) -> list[_Earlier] 
     named = [(prepared.facts.issuing_country, number) for prepared in batch for number in _numbers(prepared)]
     if len(set(named)) < len(named):
         return None
-    rows = session.execute(_EARLIER_OF_MANY, {"countries": sorted({c for c, _ in named}), "numbers": sorted({n for _, n in named})}).all()
-    return [_earlier_in([r for r in rows if r.issuing_country == prepared.facts.issuing_country and r.certificate_number in _numbers(prepared)], prepared)
+    by_certificate: dict[tuple[str, str], list] = {}
+    for row in session.execute(_EARLIER_OF_MANY, {"countries": sorted({c for c, _ in named}), "numbers": sorted({n for _, n in named})}):
+        by_certificate.setdefault((row.issuing_country, row.certificate_number), []).append(row)
+    return [_earlier_in([row for number in _numbers(prepared) for row in by_certificate.get((prepared.facts.issuing_country, number), ())], prepared)
             for prepared in batch]
 
 
