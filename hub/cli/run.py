@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from hub import eventloop
-from hub.allocator import limit_arenas
+from hub.allocator import limit_arenas, start_trimming
 from hub.cli.common import DatabaseUrl, fail, open_broker, settings
 from hub.errors import HubError
 
@@ -84,6 +84,7 @@ def worker(
     warm_up()
     delivery.start()
     freeze_start_up()
+    start_trimming(stop)
     typer.echo(f"{delivery.name} delivering with {chosen.worker_concurrency} thread(s)" + ("" if supervisor else "; Ctrl-C stops"))
     try:
         while not stop.wait(0.5):

@@ -20,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from connectors.registry import hosted_sandboxes
 from connectors.sandboxes import CITES_EXCHANGE_PORT
 from hub import eventloop, families
+from hub.allocator import start_trimming
 from hub.api.auth import create_client, find_client
 from hub.broker import Broker
 from hub.config import DEFAULT_DATABASE_URL, Settings
@@ -339,6 +341,8 @@ async def _serve(broker: Broker, options: ServeOptions, *, api_key) -> None:
         processes.start()
         supervising = asyncio.create_task(processes.supervise(), name="worker processes")
     freeze_start_up()
+    stop_trimming = threading.Event()
+    start_trimming(stop_trimming)
     running = [asyncio.create_task(server.serve(), name=name) for name, server in servers]
     try:
         # Until asked to stop, or until a server stops by itself (it could not start, say).
@@ -361,6 +365,7 @@ async def _serve(broker: Broker, options: ServeOptions, *, api_key) -> None:
         for _name, server in servers[1:]:
             server.should_exit = True
         await asyncio.gather(*running, return_exceptions=True)
+        stop_trimming.set()
         log.info("stopped")
 
 
