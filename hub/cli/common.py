@@ -82,15 +82,16 @@ def settings(database_url: Optional[str] = None, **overrides: object) -> Setting
         fail(f"invalid settings: {exc}")
 
 
-def open_database(settings: Settings) -> Database:
+def open_database(settings: Settings, *, apart: bool = False) -> Database:
     """The hub's database, ready for use: the embedded default is migrated on first use; any other database not
-    at the newest revision is refused with the command to run (never a "no such table" traceback)."""
+    at the newest revision is refused with the command to run (never a "no such table" traceback). ``apart``: both
+    in a child process, for a process that runs for long (:func:`hub.store.migrate.upgrade_apart`)."""
     url = settings.database_url
     try:
         if url == DEFAULT_DATABASE_URL:
-            migrate.upgrade(url)
+            (migrate.upgrade_apart if apart else migrate.upgrade)(url)
         else:
-            at, newest = migrate.current(url), migrate.head()
+            at, newest = migrate.revisions_apart(url) if apart else (migrate.current(url), migrate.head())
             if at != newest:
                 state = "is empty" if at is None else f"is at revision {at}, not {newest}"
                 fail(f"the database {_safe(url)} {state}: run `hub db upgrade` first", BAD_INPUT)
@@ -99,12 +100,12 @@ def open_database(settings: Settings) -> Database:
         fail(f"cannot open the database {_safe(url)}: {redact(str(exc))}")
 
 
-def open_broker(chosen: Settings):
+def open_broker(chosen: Settings, *, apart: bool = False):
     """The broker of ``chosen`` settings, on a database that is there and migrated; a clear one-line failure
-    (exit 2) otherwise. The caller closes it."""
+    (exit 2) otherwise. The caller closes it. ``apart``: as :func:`open_database`."""
     from hub.broker import Broker  # imported when needed: commands without a broker start faster
 
-    open_database(chosen).dispose()
+    open_database(chosen, apart=apart).dispose()
     try:
         return Broker.from_settings(chosen)
     except HubError as exc:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
-from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.cli.common import audited, open_database, settings
@@ -39,6 +38,8 @@ def _url(database_url: Optional[str]) -> str:
 
 
 def _run(action: Callable[..., object], *args: str) -> None:
+    from alembic.util import CommandError  # here: importing Alembic costs every other command of the hub its time
+
     try:
         action(*args)
     except (HubError, CommandError, SQLAlchemyError) as exc:

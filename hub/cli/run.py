@@ -71,7 +71,7 @@ def worker(
     limit_arenas()
     configure_logging(verbose)
     chosen = settings(database_url, worker_concurrency=concurrency)
-    broker = open_broker(chosen)
+    broker = open_broker(chosen, apart=True)  # Alembic never loaded into a process that runs for long
     delivery = broker.make_worker()
     if once:
         typer.echo(f"{delivery.drain()} message(s) delivered")

@@ -38,7 +38,7 @@ from hub.config import DEFAULT_DATABASE_URL, Settings
 from hub.connector import SandboxContext
 from hub.errors import ConfigurationError, HubError
 from hub.standards import PROJECT_ROOT
-from hub.store.migrate import upgrade
+from hub.store.migrate import upgrade_apart
 from hub.store.models import ApiClient
 from hub.tls_peer import PeerCertificate
 from hub.web.app import create_site
@@ -398,7 +398,7 @@ def banner(broker: Broker, options: ServeOptions, key: str | None, person: tuple
 def serve(settings: Settings, options: ServeOptions) -> None:
     """Run until interrupted (Ctrl-C or SIGTERM), then stop every server and the worker cleanly."""
     if options.migrate:
-        upgrade(settings.database_url)
+        upgrade_apart(settings.database_url)
     broker = Broker.from_settings(settings)
     key = person = None
     if options.dev_key if options.dev_key is not None else settings.database_url == DEFAULT_DATABASE_URL:

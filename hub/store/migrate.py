@@ -11,22 +11,31 @@ at head (SQLite makes autogenerate render batch operations, which PostgreSQL run
                      rev_id="0002")
 
 then read and tidy the generated file; ``tests/store/test_database.py`` checks that the migrations equal the models.
+
+Alembic (with Mako) is imported by the functions that use it, not by this module: the long-running processes
+(``hub serve``, ``hub worker``) migrate and check the revision in a child process (:func:`upgrade_apart`,
+:func:`revisions_apart`), so that the ten megabytes Alembic's modules take never sit in their memory.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
+from hub.errors import ConfigurationError
+from hub.redaction import redact
 from hub.store.db import make_engine
 from hub.store.models import UTCDateTime
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -37,6 +46,8 @@ def alembic_config(url: str, *, connection: Connection | None = None) -> Config:
     When ``connection`` is given, migrations run on it instead of on a new engine; a transaction the caller has
     begun on it stays the caller's to commit.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -49,16 +60,22 @@ def alembic_config(url: str, *, connection: Connection | None = None) -> Config:
 
 def upgrade(url: str, revision: str = "head", *, connection: Connection | None = None) -> None:
     """Migrate the database at ``url`` up to ``revision`` (the newest by default)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url, connection=connection), revision)
 
 
 def downgrade(url: str, revision: str, *, connection: Connection | None = None) -> None:
     """Migrate the database at ``url`` down to ``revision`` (``base`` empties it)."""
+    from alembic import command
+
     command.downgrade(alembic_config(url, connection=connection), revision)
 
 
 def current(url: str) -> str | None:
     """The revision the database at ``url`` is at, or None when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     engine = make_engine(url, pool_size=1)
     try:
         with engine.connect() as connection:
@@ -69,9 +86,54 @@ def current(url: str) -> str | None:
 
 def head() -> str:
     """The newest revision among the package's migration scripts."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert revision is not None, "the package ships no migration"
     return revision
+
+
+def upgrade_apart(url: str) -> None:
+    """:func:`upgrade` to the newest revision, in a child process (see the module's docstring); raises
+    :class:`~hub.errors.ConfigurationError` with the child's reason when it fails."""
+    _apart("upgrade", url)
+
+
+def revisions_apart(url: str) -> tuple[str | None, str]:
+    """``(current(url), head())``, read in a child process (see the module's docstring)."""
+    revisions = json.loads(_apart("revisions", url))
+    return revisions["current"], revisions["head"]
+
+
+def _apart(action: str, url: str) -> str:
+    # The URL goes through the environment, never the command line: other users may read a process's arguments.
+    done = subprocess.run([sys.executable, "-m", __name__, action], env={**os.environ, _URL_VARIABLE: url},
+                          capture_output=True, text=True, timeout=_APART_TIMEOUT, check=False)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        raise ConfigurationError(f"the database could not be migrated: {redact(reason[0])}")
+    return done.stdout
+
+
+_URL_VARIABLE = "HUB_MIGRATE_DATABASE_URL"
+#: Seconds a migration in a child process may take (a long one on a big PostgreSQL store, at an upgrade).
+_APART_TIMEOUT = 3600
+
+
+def _main(action: str) -> int:
+    """The child's side of :func:`_apart`: one line on standard error and exit code 2 when it fails."""
+    from alembic.util import CommandError
+
+    url = os.environ[_URL_VARIABLE]
+    try:
+        if action == "upgrade":
+            upgrade(url)
+        else:
+            print(json.dumps({"current": current(url), "head": head()}))
+    except (ConfigurationError, CommandError, sa.exc.SQLAlchemyError) as exc:
+        print(" ".join(str(exc).split()), file=sys.stderr)
+        return 2
+    return 0
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
@@ -85,3 +147,7 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if isinstance(obj, sa.BigInteger) and set(variants) == {"sqlite"} and isinstance(variants["sqlite"], sa.Integer):
         return 'sa.BigInteger().with_variant(sa.Integer(), "sqlite")'
     return False
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1]))
