@@ -48,6 +48,10 @@ class OutboundMessage:
     #: When the message was queued: a protocol that timestamps its messages (AS4's eb:Timestamp) stamps every
     #: attempt with it, so that a retry is the very same message.
     created_at: datetime | None = None
+    #: For a replacement certificate: the message that last took the certificate it replaces to this destination
+    #: (None when none did). Read from the store at each claim, so that a protocol linking a replacement to the
+    #: original's exchange (the single window's ``IDdeTransaccionOriginal``) keeps the link across restarts and workers.
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)

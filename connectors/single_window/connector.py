@@ -18,7 +18,6 @@ import time
 import uuid
 
 import httpx
-from lxml import etree
 
 from hub.connector import AwaitingAck, AckReport, ConnectorContext, DeliveryResult, OutboundMessage, Outcome
 from connectors.http import TRANSIENT_STATUSES, MutualTlsClients, status_error, transport_error
@@ -48,7 +47,6 @@ from connectors.single_window.tracking import (
     parse_answer,
 )
 from hub.errors import DeliveryError, InputError, PermanentDeliveryError, TransientDeliveryError
-from hub.namespaces import RAM
 from hub.records.status import DocumentStatus
 from hub.xmlsafe import parse_xml
 
@@ -62,8 +60,8 @@ class SingleWindowConnector:
     """A national single window speaking the IOP ``EnvioCertificadoFitosanitario`` service (see ``README.md``).
 
     ``IDdeTransaccion`` is the hub's message id, identical on every retry: the window de-duplicates on it. A
-    replacement carries ``IDdeTransaccionOriginal`` when this connector delivered the certificate it replaces
-    (remembered in memory only, by certificate number).
+    replacement carries ``IDdeTransaccionOriginal``, the ``IDdeTransaccion`` of the message that took the certificate
+    it replaces to this window (:attr:`~hub.connector.OutboundMessage.replaces`, from the store: kept across restarts).
 
     With ``tracking_endpoint`` set, :meth:`poll_acks` reads the border's tracking events after a cursor per sender
     country, kept in memory: it moves on only once the worker has recorded what was read (:meth:`answers_recorded`);
@@ -83,7 +81,6 @@ class SingleWindowConnector:
         self.config = config
         self._transport = transport
         self._clients = MutualTlsClients(name, config, certs_dir=context.certs_dir, transport=transport)
-        self._transactions: dict[str, str] = {}
         self._lock = threading.Lock()
         self._senders: set[str] = set()  # countries this connector delivered for: it tracks their certificates
         self._messages: dict[str, str] = {}  # IDdeTransaccion → message id, where they differ
@@ -136,14 +133,13 @@ class SingleWindowConnector:
         ] if bad]
         if problems:
             raise PermanentDeliveryError(f"{self.name}: " + "; ".join(problems), request=message.payload)
-        replaced = _replaced_certificate(certificate)
         return Cabecera(
             CodigoInteraccion=self.config.interaction_code, IDdeServicio=self.config.service_id,
             IDdeRemitente=self.config.sender_id, PaisdeRemitente=sender,
             IDdeDestinatario=self.config.recipient_id, PaisdeDestinatario=recipient,
             IDdeTransaccion=transaction_id(message.id), EstadoTransaccion=state, FechaHora=timestamp(),
             TipodeDocumento=type_code, IDdeDocumento=message.certificate_number,
-            IDdeTransaccionOriginal=self._transactions.get(replaced) if replaced else None,
+            IDdeTransaccionOriginal=transaction_id(message.replaces) if message.replaces else None,
         )
 
     def _result(self, cabecera: Cabecera, message: OutboundMessage, request: bytes, response: httpx.Response) -> DeliveryResult:
@@ -157,7 +153,6 @@ class SingleWindowConnector:
                 request=request, response=body,
             )
         if answer.CodigoAcuseRecibo == RECEIVED:
-            self._transactions[message.certificate_number] = ours
             with self._lock:
                 self._senders.add(cabecera.PaisdeRemitente)
                 if ours != message.id:
@@ -307,10 +302,4 @@ def _inconsistency(answer: TrackingAnswer, header: TrackingHeader) -> str | None
     return None
 
 
-def _replaced_certificate(certificate: etree._Element) -> str | None:
-    """The number in the certificate's ``ADRPN`` note (the certificate it replaces), if any."""
-    for note in certificate.iter(f"{{{RAM}}}IncludedSPSNote"):
-        if (note.findtext(f"{{{RAM}}}Subject") or "").strip() == "ADRPN":
-            return (note.findtext(f"{{{RAM}}}Content") or "").strip() or None
-    return None
 

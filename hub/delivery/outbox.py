@@ -102,11 +102,23 @@ _OUTBOUND = (
     select(
         Message.id, Message.destination, Message.created_at, Document.id.label("document_id"), Document.correlation_id, Document.tenant, Document.kind,
         Document.certificate_number, Document.status, Document.issuing_country, Document.exporting_country, Document.importing_country,
-        Document.product_codes, Payload.content, Payload.media_type,
+        Document.product_codes, Document.refers_to_number, Payload.content, Payload.media_type,
     )
     .join(Document, Message.document_id == Document.id)
     .join(Payload, Message.payload_digest == Payload.digest)
     .where(Message.id.in_(bindparam("ids", expanding=True)))
+)
+
+#: The message that last took a certificate (by its issuing country and number) to a destination: the one a
+#: replacement of that certificate refers to. A replacement waits for the message of the certificate it replaces
+#: (``due_messages_query``), so by its claim that one was delivered or given up.
+_REPLACED = (
+    select(Message.id)
+    .join(Document, Message.document_id == Document.id)
+    .where(Message.destination == bindparam("destination"), Document.issuing_country == bindparam("country"),
+           Document.certificate_number == bindparam("number"), Message.delivered_at.is_not(None))
+    .order_by(Message.delivered_at.desc(), Message.id.desc())
+    .limit(1)
 )
 
 
@@ -179,10 +191,17 @@ def claim(
             id=message_id, correlation_id=detail.correlation_id, destination=detail.destination, document_id=detail.document_id, document_kind=detail.kind,
             certificate_number=detail.certificate_number, status=detail.status, issuing_country=detail.issuing_country, exporting_country=detail.exporting_country,
             importing_country=detail.importing_country, payload=detail.content, media_type=detail.media_type, attempt=attempt,
-            created_at=detail.created_at,
+            created_at=detail.created_at, replaces=_replaced(connection, detail),
         )
         claims.append(Claim(message_id=message_id, attempt=attempt, lease_expires_at=lease, redelivery=redelivery, outbound=outbound, facts=facts, worker=worker))
     return claims
+
+
+def _replaced(connection, detail) -> str | None:
+    """The message of the certificate ``detail``'s document replaces, to the same destination (see _REPLACED)."""
+    if not detail.refers_to_number:
+        return None
+    return connection.execute(_REPLACED, {"destination": detail.destination, "country": detail.issuing_country, "number": detail.refers_to_number}).scalar()
 
 
 # Held until the claim's transaction ends; tried, never waited for (a worker never queues behind another's claim).

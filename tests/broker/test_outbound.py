@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from hub.connector import AckReport, Outcome
-from hub.store.states import MessageState
+from hub.store.states import MessageState, abandon
 from hub.errors import ConflictError, PermissionDenied, ValidationFailed
 from hub.routing.table import NoRouteError
 from hub.store.models import DeliveryAttempt, Document, Message, NonConformity, Payload, TraceEvent, utcnow
@@ -206,6 +206,24 @@ def test_a_replacement_never_overtakes_the_certificate_it_replaces(broker):
     with broker.database.sessions() as session:
         lifecycles = dict(session.execute(select(Document.certificate_number, Document.lifecycle)).all())
     assert lifecycles == {"FR-2026-PC-000123": "replaced", "FR-2026-PC-000124": "issued"}
+
+
+def test_a_replacements_message_names_the_message_that_took_the_original_to_the_same_destination(broker):
+    original = example_record()
+    first = submit(broker, original)
+    broker.connectors["customs"].fail_next(permanent())  # customs never gets the original
+    broker.make_worker().drain()
+    replacement = submit(broker, replacement_of(original, "FR-2026-PC-000124"))
+    with broker.database.transaction() as session:
+        sent = {m.destination: m for m in session.scalars(select(Message).where(Message.document_id == first.document.id))}
+        abandon(session, sent["customs"], actor="api:ops", reason="customs never took it")  # the replacement goes on
+        sent = {destination: m.id for destination, m in sent.items()}
+    broker.make_worker().drain()  # a new worker, as after a restart: nothing of the first one's is remembered
+    by_number = {(m.destination, m.certificate_number): m for name in ("authority", "customs") for m in broker.connectors[name].received}
+    assert by_number["authority", "FR-2026-PC-000123"].replaces is None
+    assert by_number["authority", "FR-2026-PC-000124"].replaces == sent["authority"]
+    assert by_number["customs", "FR-2026-PC-000124"].replaces is None  # the original never reached customs
+    assert replacement.created and by_number["customs", "FR-2026-PC-000123"].id == sent["customs"]
 
 
 def test_a_withdrawal_follows_the_certificate_on_each_destination(broker):

@@ -119,6 +119,7 @@ class SampleCertificates:
             payload=payload,
             media_type=media_type,
             created_at=datetime.now(timezone.utc),
+            replaces=replaces.id if replaces else None,  # as the worker's claim reads it from the store
         )
 
 

@@ -102,6 +102,14 @@ def body_element(envelope: bytes, tag: str) -> etree._ElementTree:
     return etree.ElementTree(etree.fromstring(etree.tostring(found)))
 
 
+def test_a_replacement_names_the_original_transaction_even_from_a_connector_that_did_not_send_it(in_process):
+    original = in_process.message()
+    in_process.connector().deliver(original)
+    restarted = in_process.connector()  # a restart, or another worker: the link comes with the message, from the store
+    assert restarted.cabecera_for(in_process.message(replaces=original)).IDdeTransaccionOriginal == original.id
+    assert restarted.cabecera_for(in_process.message()).IDdeTransaccionOriginal is None
+
+
 def test_our_request_validates_against_the_published_xsds(standards, in_process):
     connector = in_process.connector()
     original = in_process.message()
