@@ -300,6 +300,3 @@ def _inconsistency(answer: TrackingAnswer, header: TrackingHeader) -> str | None
     if sequences and answer.last_sequence != sequences[-1]:
         return f"UltimaSecuencia {answer.last_sequence} is not the last event's ({sequences[-1]})"
     return None
-
-
-

@@ -197,7 +197,7 @@ def claim(
     return claims
 
 
-def _replaced(connection, detail) -> str | None:
+def _replaced(connection: Connection, detail) -> str | None:
     """The message of the certificate ``detail``'s document replaces, to the same destination (see _REPLACED)."""
     if not detail.refers_to_number:
         return None
