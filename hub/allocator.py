@@ -13,6 +13,7 @@ system: the same processes call it every minute from a thread of its own (:func:
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import platform
@@ -28,6 +29,7 @@ ARENAS = 2
 TRIM_INTERVAL = 60.0
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None

@@ -100,19 +100,22 @@ def upgrade_apart(url: str) -> None:
 
 
 def revisions_apart(url: str) -> tuple[str | None, str]:
-    """``(current(url), head())``, read in a child process (see the module's docstring)."""
+    """``(current(url), head())``, read in a child process (see the module's docstring); raises
+    :class:`~hub.errors.ConfigurationError` with the child's reason when it fails."""
     revisions = json.loads(_apart("revisions", url))
     return revisions["current"], revisions["head"]
 
 
 def _apart(action: str, url: str) -> str:
+    """The last line the child printed for ``action``."""
     # The URL goes through the environment, never the command line: other users may read a process's arguments.
     done = subprocess.run([sys.executable, "-m", __name__, action], env={**os.environ, _URL_VARIABLE: url},
                           capture_output=True, text=True, timeout=_APART_TIMEOUT, check=False)
     if done.returncode != 0:
         reason = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
-        raise ConfigurationError(f"the database could not be migrated: {redact(reason[0])}")
-    return done.stdout
+        failed = "could not be migrated" if action == "upgrade" else "revision could not be read"
+        raise ConfigurationError(f"the database {failed}: {redact(reason[0])}")
+    return (done.stdout.strip().splitlines() or [""])[-1]
 
 
 _URL_VARIABLE = "HUB_MIGRATE_DATABASE_URL"

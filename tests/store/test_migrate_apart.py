@@ -47,3 +47,8 @@ def test_the_commands_of_the_long_running_processes_do_not_import_alembic():
     code = "import sys, hub.cli, hub.cli.serve, hub.cli.run, hub.broker; print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako'}))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_revision_that_cannot_be_read_says_so():
+    with pytest.raises(ConfigurationError, match="^the database revision could not be read: "):
+        migrate.revisions_apart("postgresql://hub:s3cret-pw@127.0.0.1:1/hub")
